@@ -1,0 +1,17 @@
+/* cl.h - umbrella header of the caseloop common library. */
+#ifndef CL_H
+#define CL_H
+
+#include "cl_err.h"
+#include "cl_buf.h"
+#include "cl_clock.h"
+#include "cl_log.h"
+#include "cl_config.h"
+#include "cl_text.h"
+#include "cl_codec.h"
+#include "cl_db.h"
+#include "cl_migrate.h"
+#include "cl_bus.h"
+#include "cl_eventlog.h"
+
+#endif

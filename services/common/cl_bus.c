@@ -1,0 +1,228 @@
+/* cl_bus.c - ZeroMQ helpers. */
+#include "cl_bus.h"
+#include "cl_clock.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *cl_bus_open(void *ctx, int type, const char *endpoint, bool bind, cl_err_t *err)
+{
+    void *s = zmq_socket(ctx, type);
+    if (!s) {
+        cl_err_set(err, CL_INTERNAL, "", "could not create socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    int linger = bind ? 1000 : 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    int hwm = 100000;
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (type == ZMQ_SUB)
+        zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    int rc = bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint);
+    if (rc != 0) {
+        cl_err_set(err, CL_UNAVAILABLE, "", "could not %s \"%s\": %s", bind ? "bind" : "connect", endpoint,
+                   zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void cl_bus_close(void **sock_p)
+{
+    if (sock_p && *sock_p) {
+        zmq_close(*sock_p);
+        *sock_p = NULL;
+    }
+}
+
+int cl_bus_recv_request(void *router, cl_request_t *req, int flags)
+{
+    req->nroute = 0;
+    req->malformed = false;
+    zmq_msg_init(&req->body);
+    for (;;) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, router, req->nroute == 0 ? flags : 0) < 0) {
+            zmq_msg_close(&part);
+            for (int i = 0; i < req->nroute; i++)
+                zmq_msg_close(&req->route[i]);
+            zmq_msg_close(&req->body);
+            return -1;
+        }
+        bool more = zmq_msg_more(&part);
+        if (!more) {
+            zmq_msg_move(&req->body, &part);
+            zmq_msg_close(&part);
+            return 0;
+        }
+        if (req->nroute < CL_BUS_MAX_ROUTE) {
+            zmq_msg_init(&req->route[req->nroute]);
+            zmq_msg_move(&req->route[req->nroute++], &part);
+        } else {
+            req->malformed = true;
+        }
+        zmq_msg_close(&part);
+    }
+}
+
+int cl_bus_reply(void *router, cl_request_t *req, const void *data, size_t len)
+{
+    int rc = 0;
+    for (int i = 0; i < req->nroute; i++) {
+        if (rc == 0 && zmq_msg_send(&req->route[i], router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            rc = -1;
+        zmq_msg_close(&req->route[i]);
+    }
+    if (rc == 0 && zmq_send(router, data, len, ZMQ_DONTWAIT) < 0)
+        rc = -1;
+    req->nroute = 0;
+    zmq_msg_close(&req->body);
+    return rc;
+}
+
+int cl_bus_publish(void *pub, const char *topic, const void *data, size_t len)
+{
+    if (zmq_send(pub, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    return zmq_send(pub, data, len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+cl_env_t *cl_bus_call(void *dealer, const cl_env_t *env, int timeout_ms, cl_err_t *err)
+{
+    cl_buf_t out = {0};
+    cl_codec_encode(env, &out);
+    int rc = zmq_send(dealer, out.data, out.len, 0);
+    cl_buf_free(&out);
+    if (rc < 0) {
+        cl_err_set(err, CL_UNAVAILABLE, "", "could not send request: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    int64_t deadline = cl_mono_us() + (int64_t)timeout_ms * 1000;
+    for (;;) {
+        int64_t left = (deadline - cl_mono_us()) / 1000;
+        zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
+        if (left <= 0 || zmq_poll(&item, 1, (long)left) <= 0) {
+            cl_err_set(err, CL_UNAVAILABLE, "", "no reply within %d ms", timeout_ms);
+            return NULL;
+        }
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, dealer, 0) < 0) {
+            zmq_msg_close(&msg);
+            continue;
+        }
+        /* A REQ-style empty delimiter may precede the body: skip to the last frame. */
+        while (zmq_msg_more(&msg)) {
+            zmq_msg_close(&msg);
+            zmq_msg_init(&msg);
+            zmq_msg_recv(&msg, dealer, 0);
+        }
+        cl_env_t *reply = cl_codec_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), SIZE_MAX, err);
+        zmq_msg_close(&msg);
+        if (!reply)
+            return NULL;
+        if (reply->correlation_id && strcmp(reply->correlation_id, env->message_id) == 0)
+            return reply;
+        cl_codec_free(reply); /* a late reply to an earlier call */
+    }
+}
+
+struct cl_consumer {
+    void *sub;
+    uint64_t applied;
+    uint64_t gaps;
+    cl_apply_fn apply;
+    cl_backfill_fn backfill;
+    void *arg;
+};
+
+cl_consumer_t *cl_consumer_new(void *sub, uint64_t applied, cl_apply_fn apply, cl_backfill_fn backfill, void *arg)
+{
+    cl_consumer_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->sub = sub;
+    c->applied = applied;
+    c->apply = apply;
+    c->backfill = backfill;
+    c->arg = arg;
+    return c;
+}
+
+void cl_consumer_destroy(cl_consumer_t **c_p)
+{
+    if (c_p && *c_p) {
+        free(*c_p);
+        *c_p = NULL;
+    }
+}
+
+int cl_consumer_offer(cl_consumer_t *c, const cl_env_t *event)
+{
+    if (event->position <= c->applied)
+        return 0;
+    if (event->position != c->applied + 1)
+        return 1;
+    if (c->apply(c->arg, event) < 0)
+        return -1;
+    c->applied = event->position;
+    return 0;
+}
+
+int cl_consumer_catch_up(cl_consumer_t *c)
+{
+    for (;;) {
+        uint64_t before = c->applied;
+        int n = c->backfill(c->arg, c, c->applied);
+        if (n < 0)
+            return -1;
+        if (n == 0 || c->applied == before)
+            return 0;
+    }
+}
+
+int cl_consumer_poll(cl_consumer_t *c, int timeout_ms)
+{
+    zmq_pollitem_t item = {c->sub, 0, ZMQ_POLLIN, 0};
+    int rc = zmq_poll(&item, 1, timeout_ms);
+    if (rc <= 0)
+        return rc < 0 && errno != EINTR ? -1 : 0;
+    zmq_msg_t topic, body;
+    zmq_msg_init(&topic);
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&topic, c->sub, 0) < 0 || !zmq_msg_more(&topic) || zmq_msg_recv(&body, c->sub, 0) < 0) {
+        zmq_msg_close(&topic);
+        zmq_msg_close(&body);
+        return 0;
+    }
+    cl_err_t err;
+    cl_env_t *ev = cl_codec_decode(zmq_msg_data(&body), zmq_msg_size(&body), SIZE_MAX, &err);
+    zmq_msg_close(&topic);
+    zmq_msg_close(&body);
+    if (!ev)
+        return 0; /* not ours to answer; the log has the truth */
+    int result = 1;
+    int r = cl_consumer_offer(c, ev);
+    if (r == 1) {
+        c->gaps++;
+        if (cl_consumer_catch_up(c) < 0 || cl_consumer_offer(c, ev) < 0)
+            result = -1;
+    } else if (r < 0) {
+        result = -1;
+    }
+    cl_codec_free(ev);
+    return result;
+}
+
+uint64_t cl_consumer_position(const cl_consumer_t *c)
+{
+    return c->applied;
+}
+
+uint64_t cl_consumer_gaps(const cl_consumer_t *c)
+{
+    return c->gaps;
+}

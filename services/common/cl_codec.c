@@ -1,0 +1,119 @@
+/* cl_codec.c - envelope codec with checks. */
+#include "cl_codec.h"
+#include "cl_text.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+cl_env_t *cl_codec_decode(const void *data, size_t len, size_t max_len, cl_err_t *err)
+{
+    if (len > max_len) {
+        cl_err_set(err, CL_RESOURCE_EXHAUSTED, "frame", "frame of %zu bytes is over the limit of %zu bytes", len,
+                   max_len);
+        return NULL;
+    }
+    cl_env_t *env = caseloop__v1__envelope__unpack(NULL, len, data);
+    if (!env) {
+        cl_err_set(err, CL_INVALID_ARGUMENT, "frame", "frame is not a caseloop.v1.Envelope (not protobuf, or truncated)");
+        return NULL;
+    }
+    if (cl_text_check(env->message_id, "envelope.message_id", 1, CL_ID_MAX, err) < 0 ||
+        cl_text_check(env->correlation_id, "envelope.correlation_id", 0, CL_ID_MAX, err) < 0 ||
+        cl_text_check(env->site, "envelope.site", 0, 64, err) < 0 ||
+        cl_text_check(env->sender, "envelope.sender", 0, 100, err) < 0)
+        goto err;
+    if (!env->has_schema_version) {
+        cl_err_set(err, CL_INVALID_ARGUMENT, "envelope.schema_version", "envelope.schema_version is required");
+        goto err;
+    }
+    if (env->schema_version != CL_SCHEMA_VERSION) {
+        cl_err_set(err, CL_INVALID_ARGUMENT, "envelope.schema_version", "schema version %" PRIu32 " is not served (this is version %d)",
+                   env->schema_version, CL_SCHEMA_VERSION);
+        goto err;
+    }
+    if (env->body_case == CASELOOP__V1__ENVELOPE__BODY__NOT_SET) {
+        if (env->base.n_unknown_fields > 0)
+            cl_err_set(err, CL_UNIMPLEMENTED, "body", "message type is not known to this version");
+        else
+            cl_err_set(err, CL_UNIMPLEMENTED, "body", "envelope has no body");
+        goto err;
+    }
+    return env;
+err:
+    caseloop__v1__envelope__free_unpacked(env, NULL);
+    return NULL;
+}
+
+void cl_codec_free(cl_env_t *env)
+{
+    if (env)
+        caseloop__v1__envelope__free_unpacked(env, NULL);
+}
+
+void cl_codec_encode(const cl_env_t *env, cl_buf_t *out)
+{
+    size_t n = caseloop__v1__envelope__get_packed_size(env);
+    cl_buf_reset(out);
+    cl_buf_reserve(out, n);
+    caseloop__v1__envelope__pack(env, (uint8_t *)out->data);
+    out->len = n;
+}
+
+void cl_codec_new_id(char id_buf[CL_ID_MAX + 1])
+{
+    /* A random process prefix and a counter: unique without a syscall per id. */
+    static __thread uint64_t prefix[2];
+    static __thread uint64_t counter;
+    if (!prefix[0] && !prefix[1]) {
+        if (getrandom(prefix, sizeof prefix, 0) != (ssize_t)sizeof prefix) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            prefix[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)&ts;
+            prefix[1] = (uint64_t)(uintptr_t)id_buf;
+        }
+    }
+    snprintf(id_buf, CL_ID_MAX + 1, "%016" PRIx64 "%016" PRIx64 "-%" PRIu64, prefix[0], prefix[1], ++counter);
+}
+
+void cl_codec_init(cl_env_t *env, char id_buf[CL_ID_MAX + 1], const char *sender, int64_t now_us)
+{
+    caseloop__v1__envelope__init(env);
+    cl_codec_new_id(id_buf);
+    env->message_id = id_buf;
+    env->sender = (char *)sender;
+    env->has_schema_version = 1;
+    env->schema_version = CL_SCHEMA_VERSION;
+    env->has_sent_at_us = 1;
+    env->sent_at_us = now_us;
+}
+
+const char *cl_codec_body_name(const cl_env_t *env)
+{
+    if (env->body_case == CASELOOP__V1__ENVELOPE__BODY__NOT_SET)
+        return "";
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&caseloop__v1__envelope__descriptor, (unsigned)env->body_case);
+    if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return "";
+    return ((const ProtobufCMessageDescriptor *)f->descriptor)->short_name;
+}
+
+void cl_codec_error_reply(const char *correlation_id, const char *sender, int64_t now_us, const cl_err_t *err,
+                          cl_buf_t *out)
+{
+    cl_env_t env;
+    char id[CL_ID_MAX + 1];
+    cl_codec_init(&env, id, sender, now_us);
+    env.correlation_id = (char *)(correlation_id ? correlation_id : "");
+    Caseloop__V1__Error e = CASELOOP__V1__ERROR__INIT;
+    e.has_code = 1;
+    e.code = err->code;
+    e.field = (char *)err->field;
+    e.message = (char *)err->message;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_ERROR;
+    env.error = &e;
+    cl_codec_encode(&env, out);
+}

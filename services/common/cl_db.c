@@ -1,0 +1,159 @@
+/* cl_db.c - libpq wrapper. */
+#include "cl_db.h"
+#include "cl_clock.h"
+#include "cl_log.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BACKOFF_MIN_US (100 * 1000)
+#define BACKOFF_MAX_US (5 * CL_US_PER_S)
+
+struct cl_db {
+    char *conninfo;
+    char *appname;
+    PGconn *conn;
+    int64_t next_try_us;   /* monotonic; 0 = try now */
+    int64_t backoff_us;
+    bool was_up;           /* to log the change of state once */
+    char sqlstate[6];
+};
+
+cl_db_t *cl_db_new(const char *conninfo, const char *application_name)
+{
+    cl_db_t *db = calloc(1, sizeof *db);
+    if (!db)
+        return NULL;
+    db->conninfo = strdup(conninfo);
+    db->appname = strdup(application_name);
+    if (!db->conninfo || !db->appname) {
+        cl_db_destroy(&db);
+        return NULL;
+    }
+    db->backoff_us = BACKOFF_MIN_US;
+    return db;
+}
+
+void cl_db_destroy(cl_db_t **db_p)
+{
+    if (!db_p || !*db_p)
+        return;
+    cl_db_t *db = *db_p;
+    if (db->conn)
+        PQfinish(db->conn);
+    free(db->conninfo);
+    free(db->appname);
+    free(db);
+    *db_p = NULL;
+}
+
+static void s_drop(cl_db_t *db, const char *why)
+{
+    if (db->conn)
+        PQfinish(db->conn);
+    db->conn = NULL;
+    db->next_try_us = cl_mono_us() + db->backoff_us;
+    if (db->was_up)
+        cl_log(CL_LOG_ERROR, NULL, "database connection lost: %s", why);
+    db->was_up = false;
+}
+
+int cl_db_connect(cl_db_t *db, cl_err_t *err)
+{
+    if (db->conn)
+        return 0;
+    if (cl_mono_us() < db->next_try_us)
+        return cl_err_set(err, CL_UNAVAILABLE, "", "database is unavailable");
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *vals[] = {db->conninfo, db->appname, "5", NULL};
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    if (!conn || PQstatus(conn) != CONNECTION_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", conn ? PQerrorMessage(conn) : "out of memory");
+        why[strcspn(why, "\n")] = '\0';
+        if (conn)
+            PQfinish(conn);
+        db->next_try_us = cl_mono_us() + db->backoff_us;
+        db->backoff_us = db->backoff_us * 2 > BACKOFF_MAX_US ? BACKOFF_MAX_US : db->backoff_us * 2;
+        return cl_err_set(err, CL_UNAVAILABLE, "", "could not connect to the database: %s", why);
+    }
+    db->conn = conn;
+    db->backoff_us = BACKOFF_MIN_US;
+    db->next_try_us = 0;
+    if (!db->was_up)
+        cl_log(CL_LOG_INFO, NULL, "database connected");
+    db->was_up = true;
+    return 0;
+}
+
+bool cl_db_up(const cl_db_t *db)
+{
+    return db->conn != NULL;
+}
+
+PGresult *cl_db_exec(cl_db_t *db, const char *sql, int n, const char *const *params, bool binary, cl_err_t *err)
+{
+    db->sqlstate[0] = '\0';
+    if (cl_db_connect(db, err) < 0)
+        return NULL;
+    PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, binary ? 1 : 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
+    char why[512];
+    snprintf(why, sizeof why, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+    why[strcspn(why, "\n")] = '\0';
+    PQclear(res);
+    /* Lost connection, or the server is shutting down (class 57, 08). */
+    if (PQstatus(db->conn) != CONNECTION_OK || strncmp(db->sqlstate, "57", 2) == 0 ||
+        strncmp(db->sqlstate, "08", 2) == 0) {
+        s_drop(db, why);
+        return cl_err_set(err, CL_UNAVAILABLE, "", "database is unavailable: %s", why), NULL;
+    }
+    cl_err_set(err, CL_INTERNAL, "", "database refused a statement: %s", why);
+    return NULL;
+}
+
+int cl_db_cmd(cl_db_t *db, const char *sql, int n, const char *const *params, cl_err_t *err)
+{
+    PGresult *res = cl_db_exec(db, sql, n, params, false, err);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int cl_db_begin(cl_db_t *db, cl_err_t *err)
+{
+    return cl_db_cmd(db, "BEGIN", 0, NULL, err);
+}
+
+int cl_db_commit(cl_db_t *db, cl_err_t *err)
+{
+    return cl_db_cmd(db, "COMMIT", 0, NULL, err);
+}
+
+void cl_db_rollback(cl_db_t *db)
+{
+    if (!db->conn || PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+        return;
+    char state[6];
+    memcpy(state, db->sqlstate, sizeof state);
+    cl_err_t err;
+    if (cl_db_cmd(db, "ROLLBACK", 0, NULL, &err) < 0)
+        cl_log(CL_LOG_WARN, NULL, "could not roll back: %s", err.message);
+    memcpy(db->sqlstate, state, sizeof state);
+}
+
+const char *cl_db_sqlstate(const cl_db_t *db)
+{
+    return db->sqlstate;
+}
+
+bool cl_db_retryable(const cl_db_t *db)
+{
+    return strcmp(db->sqlstate, "23505") == 0 || strcmp(db->sqlstate, "40001") == 0 ||
+           strcmp(db->sqlstate, "40P01") == 0;
+}

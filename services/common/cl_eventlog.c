@@ -1,0 +1,112 @@
+/* cl_eventlog.c - the event log. */
+#include "cl_eventlog.h"
+#include "cl_bus.h"
+#include <endian.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, cl_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    char count[24], now[24];
+    snprintf(count, sizeof count, "%zu", n);
+    snprintf(now, sizeof now, "%" PRId64, now_us);
+    const char *p1[] = {count};
+    PGresult *res = cl_db_exec(db, "UPDATE event_head SET position = position + $1::bigint RETURNING position", 1,
+                               p1, false, err);
+    if (!res)
+        return -1;
+    uint64_t last = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+
+    cl_buf_t pos = {0}, type = {0}, site = {0}, cases = {0}, env = {0};
+    cl_pgarr_begin(&pos);
+    cl_pgarr_begin(&type);
+    cl_pgarr_begin(&site);
+    cl_pgarr_begin(&cases);
+    cl_pgarr_begin(&env);
+    for (size_t i = 0; i < n; i++) {
+        cl_event_t *e = &evs[i];
+        e->env->has_position = 1;
+        e->env->position = last - n + 1 + i;
+        cl_codec_encode(e->env, &e->packed);
+        cl_pgarr_i64(&pos, (int64_t)e->env->position);
+        cl_pgarr_text(&type, cl_codec_body_name(e->env));
+        cl_pgarr_text(&site, e->env->site ? e->env->site : "");
+        if (e->case_id)
+            cl_pgarr_i64(&cases, e->case_id);
+        else
+            cl_pgarr_text(&cases, NULL);
+        cl_pgarr_bytea(&env, e->packed.data, e->packed.len);
+    }
+    cl_pgarr_end(&pos);
+    cl_pgarr_end(&type);
+    cl_pgarr_end(&site);
+    cl_pgarr_end(&cases);
+    cl_pgarr_end(&env);
+    const char *p2[] = {pos.data, type.data, site.data, cases.data, env.data, now};
+    int rc = cl_db_cmd(db,
+                       "INSERT INTO events (position, type, site, case_id, recorded_at, envelope)"
+                       " SELECT p, t, s, c, cl_us_to_ts($6::bigint), e"
+                       " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bytea[]) AS u(p, t, s, c, e)",
+                       6, p2, err);
+    cl_buf_free(&pos);
+    cl_buf_free(&type);
+    cl_buf_free(&site);
+    cl_buf_free(&cases);
+    cl_buf_free(&env);
+    return rc;
+}
+
+void cl_eventlog_publish(void *pub, const cl_event_t *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cl_bus_publish(pub, cl_codec_body_name(evs[i].env), evs[i].packed.data, evs[i].packed.len);
+}
+
+void cl_eventlog_release(cl_event_t *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cl_buf_free(&evs[i].packed);
+}
+
+int cl_eventlog_read(cl_db_t *db, uint64_t after, uint32_t max, cl_eventlog_row_fn fn, void *arg, cl_err_t *err)
+{
+    char a[24], m[16];
+    snprintf(a, sizeof a, "%" PRIu64, after);
+    snprintf(m, sizeof m, "%" PRIu32, max);
+    const char *p[] = {a, m};
+    /* Binary results: position as int8, envelope as raw bytes. */
+    PGresult *res = cl_db_exec(db,
+                               "SELECT position, envelope FROM events WHERE position > $1::bigint"
+                               " ORDER BY position LIMIT $2::int",
+                               2, p, true, err);
+    if (!res)
+        return -1;
+    int rows = PQntuples(res);
+    int rc = rows;
+    for (int i = 0; i < rows; i++) {
+        uint64_t be;
+        memcpy(&be, PQgetvalue(res, i, 0), sizeof be);
+        if (fn(arg, be64toh(be), PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1)) < 0) {
+            cl_err_set(err, CL_INTERNAL, "", "event at position %" PRIu64 " could not be applied", be64toh(be));
+            rc = -1;
+            break;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+int cl_eventlog_head(cl_db_t *db, uint64_t *head, cl_err_t *err)
+{
+    PGresult *res = cl_db_exec(db, "SELECT position FROM event_head", 0, NULL, false, err);
+    if (!res)
+        return -1;
+    *head = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}

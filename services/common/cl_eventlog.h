@@ -1,0 +1,37 @@
+/* cl_eventlog.h - the event log in PostgreSQL: append in the caller's transaction, read by position, publish. */
+#ifndef CL_EVENTLOG_H
+#define CL_EVENTLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cl_buf.h"
+#include "cl_codec.h"
+#include "cl_db.h"
+
+typedef struct {
+    cl_env_t *env;     /* the event, body set; append sets env->position */
+    int64_t case_id;   /* the case it concerns, 0 for none */
+    cl_buf_t packed;   /* set by append: the envelope as stored, to publish after commit */
+} cl_event_t;
+
+/* Appends n events inside the caller's open transaction: takes the next n
+   positions (holding the log's head lock until the caller commits or rolls
+   back), packs and inserts them. Returns 0, or -1 with err. */
+int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, cl_err_t *err) CL_WARN_UNUSED;
+
+/* Publishes appended events, after commit, as [type][envelope]. */
+void cl_eventlog_publish(void *pub, const cl_event_t *evs, size_t n);
+
+/* Releases the packed buffers of evs (not the envelopes). */
+void cl_eventlog_release(cl_event_t *evs, size_t n);
+
+/* Calls fn for each event after position `after`, oldest first, at most max.
+   Returns how many, or -1 with err (also when fn returns -1). */
+typedef int (*cl_eventlog_row_fn)(void *arg, uint64_t position, const void *envelope, size_t len);
+int cl_eventlog_read(cl_db_t *db, uint64_t after, uint32_t max, cl_eventlog_row_fn fn, void *arg,
+                     cl_err_t *err) CL_WARN_UNUSED;
+
+/* The last committed position. Returns 0 or -1 with err. */
+int cl_eventlog_head(cl_db_t *db, uint64_t *head, cl_err_t *err) CL_WARN_UNUSED;
+
+#endif

@@ -1,0 +1,476 @@
+/* main.c - caseloop: the command-line tool for operators and scripts. */
+#include "cl.h"
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    const char *router;
+    const char *pub;
+    int64_t timeout_ms;
+} s_config_t;
+
+static const cl_cfg_option_t s_options[] = {
+    CL_CFG_STR("CL_INTAKE_ROUTER", s_config_t, router, "tcp://127.0.0.1:7101", "intake's request endpoint"),
+    CL_CFG_STR("CL_INTAKE_PUB", s_config_t, pub, "tcp://127.0.0.1:7102", "intake's event endpoint"),
+    CL_CFG_INT("CL_TIMEOUT_MS", s_config_t, timeout_ms, "5000", 1, 600000, "how long to wait for a reply"),
+    {0},
+};
+
+static s_config_t s_cfg;
+static void *s_zctx;
+static void *s_dealer;
+static volatile sig_atomic_t s_stop;
+
+static const char s_usage[] =
+    "usage: caseloop COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  submit ...              register a case (caseloop submit --help)\n"
+    "  case show N             print case N with its reports\n"
+    "  events tail [--from P]  print events after position P (default: the newest) and follow\n"
+    "  stats                   print intake's counters; exits 1 when the database is down\n"
+    "\n"
+    "configuration, from the environment:\n";
+
+static void s_help_env(FILE *out)
+{
+    for (const cl_cfg_option_t *o = s_options; o->name; o++)
+        fprintf(out, "  %-22s %s (default: %s)\n", o->name, o->help, o->def);
+}
+
+static int s_connect(void)
+{
+    cl_err_t err;
+    s_zctx = zmq_ctx_new();
+    s_dealer = cl_bus_open(s_zctx, ZMQ_DEALER, s_cfg.router, false, &err);
+    if (!s_dealer) {
+        fprintf(stderr, "caseloop: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_disconnect(void)
+{
+    cl_bus_close(&s_dealer);
+    if (s_zctx)
+        zmq_ctx_term(s_zctx);
+    s_zctx = NULL;
+}
+
+/* Sends env, returns the reply, or prints the failure and returns NULL.
+   An Error reply prints as "CODE field: message". */
+static cl_env_t *s_call(cl_env_t *env)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    cl_env_t *reply = cl_bus_call(s_dealer, env, (int)s_cfg.timeout_ms, &err);
+    if (!reply) {
+        fprintf(stderr, "caseloop: %s %s (is intake running at %s?)\n", cl_err_code_name(err.code), err.message,
+                s_cfg.router);
+        return NULL;
+    }
+    if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR) {
+        const Caseloop__V1__Error *e = reply->error;
+        fprintf(stderr, "caseloop: %s%s%s: %s\n", cl_err_code_name(e->code), *e->field ? " " : "", e->field,
+                e->message);
+        cl_codec_free(reply);
+        return NULL;
+    }
+    return reply;
+}
+
+static const char *s_time(int64_t us, char *buf, size_t len)
+{
+    time_t t = (time_t)(us / CL_US_PER_S);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm);
+    return buf;
+}
+
+/* "KIND_COMPLAINT" -> "complaint": the enum value's name without its prefix, lowercased. */
+static const char *s_enum_name(const ProtobufCEnumDescriptor *d, int v, char *buf, size_t len)
+{
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+    if (!ev) {
+        snprintf(buf, len, "%d", v);
+        return buf;
+    }
+    /* The prefix is the enum's name in upper snake case: CaseState -> CASE_STATE_. */
+    char prefix[64];
+    size_t k = 0;
+    for (const char *p = d->short_name; *p && k < sizeof prefix - 3; p++) {
+        if (*p >= 'A' && *p <= 'Z' && p != d->short_name)
+            prefix[k++] = '_';
+        prefix[k++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    }
+    prefix[k++] = '_';
+    prefix[k] = '\0';
+    snprintf(buf, len, "%s", strncmp(ev->name, prefix, k) == 0 ? ev->name + k : ev->name);
+    for (char *p = buf; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return buf;
+}
+
+/* The inverse of s_enum_name; returns -1 when no value has that name. */
+static int s_enum_parse(const ProtobufCEnumDescriptor *d, const char *name)
+{
+    char buf[64];
+    for (unsigned i = 0; i < d->n_values; i++)
+        if (strcmp(s_enum_name(d, d->values[i].value, buf, sizeof buf), name) == 0 && d->values[i].value != 0)
+            return d->values[i].value;
+    return -1;
+}
+
+static void s_enum_list(FILE *out, const ProtobufCEnumDescriptor *d)
+{
+    char buf[64];
+    for (unsigned i = 1; i < d->n_values; i++)
+        fprintf(out, "%s%s", i > 1 ? "|" : "", s_enum_name(d, d->values[i].value, buf, sizeof buf));
+}
+
+/* --- submit -------------------------------------------------------------------- */
+
+static void s_submit_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: caseloop submit --site S --kind K --description TEXT [options]\n"
+            "register a case with intake and print its number and the promised answer time\n\n"
+            "  --site S               site code (required)\n"
+            "  --kind K               ");
+    s_enum_list(out, &caseloop__v1__kind__descriptor);
+    fprintf(out, " (required)\n  --description TEXT     the problem (required)\n  --severity S           ");
+    s_enum_list(out, &caseloop__v1__severity__descriptor);
+    fprintf(out, " (default general)\n  --channel C            ");
+    s_enum_list(out, &caseloop__v1__channel__descriptor);
+    fprintf(out, "\n"
+                 "  --customer-name N, --customer-contact C, --location L\n"
+                 "  --occurred-at EPOCH_S  when it happened, seconds since 1970\n"
+                 "  --anonymous            the customer gave no identity\n"
+                 "  --reply-letter-only    answer by letter, no callback\n"
+                 "  --first-receiver R     who took the case\n"
+                 "  --source SYS --id ID   idempotency key (default: caseloop-cli and a fresh id)\n");
+}
+
+static int s_submit(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"site", 1, 0, 's'},          {"kind", 1, 0, 'k'},           {"description", 1, 0, 'd'},
+        {"severity", 1, 0, 'v'},      {"channel", 1, 0, 'c'},        {"customer-name", 1, 0, 'n'},
+        {"customer-contact", 1, 0, 'p'}, {"location", 1, 0, 'l'},    {"occurred-at", 1, 0, 'o'},
+        {"anonymous", 0, 0, 'a'},     {"reply-letter-only", 0, 0, 'r'}, {"first-receiver", 1, 0, 'f'},
+        {"source", 1, 0, 'S'},        {"id", 1, 0, 'I'},             {"help", 0, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    Caseloop__V1__Case c = CASELOOP__V1__CASE__INIT;
+    char idbuf[CL_ID_MAX + 1];
+    cl_codec_new_id(idbuf);
+    c.external_source = "caseloop-cli";
+    c.external_id = idbuf;
+    int o, v;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': c.site = optarg; break;
+        case 'd': c.description = optarg; break;
+        case 'n': c.customer_name = optarg; break;
+        case 'p': c.customer_contact = optarg; break;
+        case 'l': c.location = optarg; break;
+        case 'f': c.first_receiver = optarg; break;
+        case 'S': c.external_source = optarg; break;
+        case 'I': c.external_id = optarg; break;
+        case 'a': c.has_anonymous = 1, c.anonymous = 1; break;
+        case 'r': c.has_reply_letter_only = 1, c.reply_letter_only = 1; break;
+        case 'o': c.has_occurred_at_us = 1, c.occurred_at_us = strtoll(optarg, NULL, 10) * CL_US_PER_S; break;
+        case 'k':
+        case 'v':
+        case 'c': {
+            const ProtobufCEnumDescriptor *d = o == 'k'   ? &caseloop__v1__kind__descriptor
+                                               : o == 'v' ? &caseloop__v1__severity__descriptor
+                                                          : &caseloop__v1__channel__descriptor;
+            if ((v = s_enum_parse(d, optarg)) < 0) {
+                fprintf(stderr, "caseloop submit: \"%s\" is not one of ", optarg);
+                s_enum_list(stderr, d);
+                fprintf(stderr, "\n");
+                return 2;
+            }
+            if (o == 'k')
+                c.has_kind = 1, c.kind = (Caseloop__V1__Kind)v;
+            else if (o == 'v')
+                c.has_severity = 1, c.severity = (Caseloop__V1__Severity)v;
+            else
+                c.has_channel = 1, c.channel = (Caseloop__V1__Channel)v;
+            break;
+        }
+        case 'h': s_submit_usage(stdout); return 0;
+        default: s_submit_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "caseloop submit: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    if (s_connect() < 0)
+        return 1;
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    env.site = c.site;
+    Caseloop__V1__SubmitCase body = CASELOOP__V1__SUBMIT_CASE__INIT;
+    body.details = &c;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE;
+    env.submit_case = &body;
+    cl_env_t *reply = s_call(&env);
+    int rc = 1;
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY) {
+        const Caseloop__V1__SubmitCaseReply *r = reply->submit_case_reply;
+        char t[64], o2[32];
+        printf("case %" PRIu64 " %s; reports %" PRIu32 "; customer hears back by %s\n", r->case_id,
+               s_enum_name(&caseloop__v1__submit_outcome__descriptor, r->outcome, o2, sizeof o2), r->report_count,
+               s_time(r->respond_by_us, t, sizeof t));
+        rc = 0;
+    }
+    cl_codec_free(reply);
+    s_disconnect();
+    return rc;
+}
+
+/* --- case show ------------------------------------------------------------------ */
+
+static int s_case_show(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "show") != 0 || strcmp(argv[2], "--help") == 0) {
+        fprintf(argc == 3 && strcmp(argv[2], "--help") == 0 ? stdout : stderr,
+                "usage: caseloop case show N\nprint case N: its fields, then each further report of the same problem\n");
+        return argc == 3 && strcmp(argv[2], "--help") == 0 ? 0 : 2;
+    }
+    char *end;
+    unsigned long long id = strtoull(argv[2], &end, 10);
+    if (*end || id == 0) {
+        fprintf(stderr, "caseloop case show: \"%s\" is not a case number\n", argv[2]);
+        return 2;
+    }
+    if (s_connect() < 0)
+        return 1;
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    Caseloop__V1__GetCase body = CASELOOP__V1__GET_CASE__INIT;
+    body.has_case_id = 1, body.case_id = id;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE;
+    env.get_case = &body;
+    cl_env_t *reply = s_call(&env);
+    int rc = 1;
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_GET_CASE_REPLY) {
+        const Caseloop__V1__Case *c = reply->get_case_reply->details;
+        char t[64], e[64];
+        printf("case %" PRIu64 "\n", c->case_id);
+        printf("  site:            %s\n", c->site);
+        printf("  state:           %s\n", s_enum_name(&caseloop__v1__case_state__descriptor, c->state, e, sizeof e));
+        printf("  kind:            %s\n", s_enum_name(&caseloop__v1__kind__descriptor, c->kind, e, sizeof e));
+        printf("  severity:        %s\n", s_enum_name(&caseloop__v1__severity__descriptor, c->severity, e, sizeof e));
+        printf("  channel:         %s\n", s_enum_name(&caseloop__v1__channel__descriptor, c->channel, e, sizeof e));
+        printf("  customer:        %s%s%s%s\n", c->anonymous ? "(anonymous) " : "", c->customer_name,
+               *c->customer_contact ? ", " : "", c->customer_contact);
+        printf("  location:        %s\n", c->location);
+        printf("  description:     %s\n", c->description);
+        if (c->has_occurred_at_us)
+            printf("  occurred at:     %s\n", s_time(c->occurred_at_us, t, sizeof t));
+        printf("  received at:     %s\n", s_time(c->received_at_us, t, sizeof t));
+        printf("  respond by:      %s\n", s_time(c->respond_by_us, t, sizeof t));
+        printf("  first receiver:  %s\n", c->first_receiver);
+        printf("  reply letter:    %s\n", c->reply_letter_only ? "only" : "no");
+        printf("  submitted as:    %s / %s\n", c->external_source, c->external_id);
+        printf("  reports:         %" PRIu32 "\n", c->report_count);
+        for (size_t i = 0; i < reply->get_case_reply->n_reports; i++) {
+            const Caseloop__V1__Report *r = reply->get_case_reply->reports[i];
+            printf("  report %" PRIu64 " at %s via %s: %s%s%s: %s\n", r->report_id,
+                   s_time(r->received_at_us, t, sizeof t),
+                   s_enum_name(&caseloop__v1__channel__descriptor, r->channel, e, sizeof e), r->customer_name,
+                   *r->customer_contact ? ", " : "", r->customer_contact, r->description);
+        }
+        rc = 0;
+    }
+    cl_codec_free(reply);
+    s_disconnect();
+    return rc;
+}
+
+/* --- events tail ------------------------------------------------------------------ */
+
+static int s_print_event(void *arg, const cl_env_t *ev)
+{
+    (void)arg;
+    char t[64];
+    printf("%" PRIu64 "\t%s\t%s\t%s", ev->position, s_time(ev->sent_at_us, t, sizeof t), cl_codec_body_name(ev),
+           ev->site ? ev->site : "");
+    if (ev->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED && ev->case_received->details)
+        printf("\tcase %" PRIu64 "\t%s", ev->case_received->details->case_id, ev->case_received->details->description);
+    else if (ev->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_REPORT_ATTACHED && ev->case_report_attached->report)
+        printf("\tcase %" PRIu64 "\treport %" PRIu64 "\t%s", ev->case_report_attached->report->case_id,
+               ev->case_report_attached->report->report_id, ev->case_report_attached->report->description);
+    printf("\n");
+    fflush(stdout);
+    return 0;
+}
+
+/* Reads the log through intake's ReadEvents, offering each event to c. */
+static int s_backfill(void *arg, cl_consumer_t *c, uint64_t after)
+{
+    uint64_t *head = arg;
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    Caseloop__V1__ReadEvents body = CASELOOP__V1__READ_EVENTS__INIT;
+    body.has_after_position = 1, body.after_position = after;
+    body.has_max_count = 1, body.max_count = 1000;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS;
+    env.read_events = &body;
+    cl_env_t *reply = s_call(&env);
+    if (!reply || reply->body_case != CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY) {
+        cl_codec_free(reply);
+        return -1;
+    }
+    const Caseloop__V1__ReadEventsReply *r = reply->read_events_reply;
+    *head = r->head_position;
+    int n = (int)r->n_events;
+    for (size_t i = 0; i < r->n_events; i++)
+        if (cl_consumer_offer(c, r->events[i]) < 0) {
+            n = -1;
+            break;
+        }
+    cl_codec_free(reply);
+    return n;
+}
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+static int s_events_tail(int argc, char **argv)
+{
+    static const struct option opts[] = {{"from", 1, 0, 'f'}, {"no-follow", 0, 0, 'n'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int64_t from = -1;
+    bool follow = true;
+    int o;
+    optind = 1;
+    if (argc < 2 || strcmp(argv[1], "tail") != 0) {
+        fprintf(stderr, "usage: caseloop events tail [--from POS] [--no-follow]\n");
+        return 2;
+    }
+    argc--, argv++;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'f': from = strtoll(optarg, NULL, 10); break;
+        case 'n': follow = false; break;
+        case 'h':
+            printf("usage: caseloop events tail [--from POS] [--no-follow]\n"
+                   "print events after position POS (default: only new ones), one a line:\n"
+                   "position, time, type, site, details; then follow live events until Ctrl-C,\n"
+                   "reading any that the live feed missed from the log\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    if (s_connect() < 0)
+        return 1;
+    cl_err_t err;
+    void *sub = cl_bus_open(s_zctx, ZMQ_SUB, s_cfg.pub, false, &err);
+    if (!sub) {
+        fprintf(stderr, "caseloop: %s\n", err.message);
+        s_disconnect();
+        return 1;
+    }
+    uint64_t head = 0;
+    cl_consumer_t *c = cl_consumer_new(sub, 0, s_print_event, s_backfill, &head);
+    int rc = 0;
+    if (from < 0) {
+        /* Start at the head: one empty read tells where it is. */
+        cl_consumer_t *probe = cl_consumer_new(sub, UINT64_MAX - 1, s_print_event, s_backfill, &head);
+        if (s_backfill(&head, probe, UINT64_MAX - 1) < 0)
+            rc = 1;
+        cl_consumer_destroy(&probe);
+        from = (int64_t)head;
+    }
+    cl_consumer_destroy(&c);
+    c = cl_consumer_new(sub, (uint64_t)from, s_print_event, s_backfill, &head);
+    if (rc == 0 && cl_consumer_catch_up(c) < 0)
+        rc = 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (rc == 0 && follow && !s_stop) {
+        if (cl_consumer_poll(c, 500) < 0)
+            rc = 1;
+    }
+    cl_consumer_destroy(&c);
+    cl_bus_close(&sub);
+    s_disconnect();
+    return rc;
+}
+
+/* --- stats ------------------------------------------------------------------------ */
+
+static int s_stats(void)
+{
+    if (s_connect() < 0)
+        return 1;
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
+    env.get_stats = &body;
+    cl_env_t *reply = s_call(&env);
+    int rc = 1;
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY) {
+        const Caseloop__V1__StatsReply *r = reply->stats_reply;
+        char t[64];
+        printf("service\t%s\nstarted\t%s\ndatabase\t%s\nhead_position\t%" PRIu64 "\n", r->service,
+               s_time(r->started_at_us, t, sizeof t), r->database_up ? "up" : "DOWN", r->head_position);
+        for (size_t i = 0; i < r->n_counters; i++)
+            printf("%s\t%" PRIu64 "\n", r->counters[i]->name, r->counters[i]->value);
+        rc = r->database_up ? 0 : 1;
+    }
+    cl_codec_free(reply);
+    s_disconnect();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        FILE *out = argc < 2 ? stderr : stdout;
+        fputs(s_usage, out);
+        s_help_env(out);
+        return argc < 2 ? 2 : 0;
+    }
+    cl_err_t err;
+    cl_err_clear(&err);
+    if (cl_config_load(s_options, &s_cfg, &err) < 0) {
+        fprintf(stderr, "caseloop: %s\n", err.message);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "submit") == 0)
+        return s_submit(argc - 1, argv + 1);
+    if (strcmp(cmd, "case") == 0)
+        return s_case_show(argc - 1, argv + 1);
+    if (strcmp(cmd, "events") == 0)
+        return s_events_tail(argc - 1, argv + 1);
+    if (strcmp(cmd, "stats") == 0)
+        return s_stats();
+    fprintf(stderr, "caseloop: unknown command \"%s\"; see caseloop --help\n", cmd);
+    return 2;
+}

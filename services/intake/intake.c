@@ -1,0 +1,466 @@
+/* intake.c - the intake service loop: batches requests, stores submissions in group commits, replies, publishes. */
+#include "intake.h"
+#include "validate.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SENDER "intake"
+
+const cl_cfg_option_t cl_intake_options[] = {
+    CL_CFG_STR("CL_DB", cl_intake_config_t, db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),
+    CL_CFG_STR("CL_INTAKE_ROUTER", cl_intake_config_t, router, "tcp://127.0.0.1:7101",
+               "ZeroMQ endpoint bound for requests (ROUTER)"),
+    CL_CFG_STR("CL_INTAKE_PUB", cl_intake_config_t, pub, "tcp://127.0.0.1:7102",
+               "ZeroMQ endpoint bound for events (PUB)"),
+    CL_CFG_STR("CL_MIGRATIONS", cl_intake_config_t, migrations, CL_MIGRATIONS_DEFAULT,
+               "folder of SQL migrations applied at start"),
+    CL_CFG_STR("CL_LOG_LEVEL", cl_intake_config_t, log_level, "info", "debug, info, warn or error"),
+    CL_CFG_INT("CL_NOTIFY_FD", cl_intake_config_t, notify_fd, "-1", -1, 65535,
+               "file descriptor that gets \"READY\\n\" once serving; -1 for none"),
+    CL_CFG_INT("CL_MAX_FRAME", cl_intake_config_t, max_frame, "65536", 1024, 16777216,
+               "largest request frame accepted, in bytes"),
+    CL_CFG_INT("CL_BATCH_MAX", cl_intake_config_t, batch_max, "256", 1, 4096,
+               "most submissions stored in one transaction"),
+    CL_CFG_INT("CL_RESPOND_WITHIN_S", cl_intake_config_t, respond_within_s, "86400", 1, 31536000,
+               "seconds within which the customer hears back, promised in the ack (C3)"),
+    CL_CFG_INT("CL_DEDUPE_WINDOW_S", cl_intake_config_t, dedupe_window_s, "604800", 0, 31536000,
+               "seconds an open case still takes further reports of the same problem"),
+    CL_CFG_DBL("CL_DEDUPE_SIMILARITY", cl_intake_config_t, dedupe_similarity, "0.5", 0, 1,
+               "how alike two descriptions must be (0..1) to be the same problem"),
+    CL_CFG_INT("CL_FUTURE_SKEW_S", cl_intake_config_t, future_skew_s, "300", 0, 86400,
+               "seconds occurred_at may lie ahead of the time of receipt (clock skew)"),
+    {0},
+};
+
+/* --- counters ---------------------------------------------------------------- */
+
+typedef struct {
+    char name[80];
+    uint64_t value;
+} s_counter_t;
+
+struct cl_intake {
+    const cl_intake_config_t *cfg;
+    cl_clock_t *clock;
+    cl_db_t *db;
+    void *zctx;
+    void *router;
+    void *pub;
+    cl_store_policy_t policy;
+    int64_t started_at_us;
+    s_counter_t *counters;
+    size_t ncounters;
+    /* per batch */
+    cl_request_t *reqs;
+    cl_env_t **envs;
+    cl_submit_t *subs;
+    size_t *sub_req;    /* request index of each submission */
+    cl_buf_t out;
+};
+
+static void s_count(cl_intake_t *self, const char *name, uint64_t n)
+{
+    for (size_t i = 0; i < self->ncounters; i++) {
+        if (strcmp(self->counters[i].name, name) == 0) {
+            self->counters[i].value += n;
+            return;
+        }
+    }
+    s_counter_t *grown = realloc(self->counters, sizeof *grown * (self->ncounters + 1));
+    if (!grown)
+        abort();
+    self->counters = grown;
+    snprintf(self->counters[self->ncounters].name, sizeof grown->name, "%s", name);
+    self->counters[self->ncounters++].value = n;
+}
+
+/* Counts and logs a refused request. */
+static void s_count_rejected(cl_intake_t *self, const cl_err_t *err, const char *site)
+{
+    char name[96];
+    snprintf(name, sizeof name, "rejected.%s", cl_err_code_name(err->code));
+    s_count(self, name, 1);
+    if (*err->field) {
+        snprintf(name, sizeof name, "rejected_field.%s", err->field);
+        s_count(self, name, 1);
+    }
+    cl_log_ctx_t ctx = {0, site, cl_err_code_name(err->code), *err->field ? err->field : NULL};
+    cl_log(err->code == CL_INTERNAL ? CL_LOG_ERROR : CL_LOG_INFO, &ctx, "request refused: %s", err->message);
+}
+
+/* --- replies ------------------------------------------------------------------ */
+
+static void s_reply_env(cl_intake_t *self, cl_request_t *req, cl_env_t *reply)
+{
+    cl_codec_encode(reply, &self->out);
+    cl_bus_reply(self->router, req, self->out.data, self->out.len);
+}
+
+static void s_reply_error(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, const cl_err_t *err)
+{
+    s_count_rejected(self, err, env && env->site ? env->site : NULL);
+    cl_codec_error_reply(env ? env->message_id : NULL, SENDER, cl_clock_now(self->clock), err, &self->out);
+    cl_bus_reply(self->router, req, self->out.data, self->out.len);
+}
+
+static void s_reply_init(cl_intake_t *self, cl_env_t *reply, char *id, const cl_env_t *req)
+{
+    cl_codec_init(reply, id, SENDER, cl_clock_now(self->clock));
+    reply->correlation_id = req->message_id;
+    reply->site = req->site;
+}
+
+static void s_reply_submit(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, const cl_submit_t *s)
+{
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    s_reply_init(self, &reply, id, env);
+    Caseloop__V1__SubmitCaseReply body = CASELOOP__V1__SUBMIT_CASE_REPLY__INIT;
+    body.has_case_id = 1, body.case_id = s->case_id;
+    body.has_outcome = 1, body.outcome = s->outcome;
+    body.has_respond_by_us = 1, body.respond_by_us = s->respond_by_us;
+    body.has_report_count = 1, body.report_count = s->report_count;
+    if (s->report_id)
+        body.has_report_id = 1, body.report_id = s->report_id;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY;
+    reply.submit_case_reply = &body;
+    s_reply_env(self, req, &reply);
+}
+
+/* --- submissions ---------------------------------------------------------------- */
+
+/* Stores the batch, retrying a conflict with a concurrent instance, and
+   falling back to one transaction per item when the batch fails for a reason
+   of its own, so that one bad row cannot refuse the others. */
+static void s_store(cl_intake_t *self, size_t n)
+{
+    if (n == 0)
+        return;
+    cl_err_t err;
+    cl_store_events_t evs;
+    int rc = -1;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        cl_err_clear(&err);
+        rc = cl_store_submit(self->db, self->subs, n, &self->policy, cl_clock_now(self->clock), SENDER, &evs, &err);
+        if (rc == 0 || !cl_db_retryable(self->db))
+            break;
+    }
+    if (rc < 0 && err.code != CL_UNAVAILABLE && n > 1) {
+        cl_log(CL_LOG_WARN, NULL, "batch of %zu failed (%s); storing one by one", n, err.message);
+        for (size_t i = 0; i < n; i++) {
+            cl_store_events_t one;
+            cl_err_clear(&err);
+            if (cl_store_submit(self->db, &self->subs[i], 1, &self->policy, cl_clock_now(self->clock), SENDER, &one,
+                                &err) < 0) {
+                self->subs[i].err = err;
+                continue;
+            }
+            cl_eventlog_publish(self->pub, one.evs, one.n);
+            cl_store_events_release(&one);
+        }
+    } else if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            self->subs[i].err = err;
+    } else {
+        s_count(self, "batches", 1);
+        s_count(self, "batch_items", n);
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        cl_submit_t *s = &self->subs[i];
+        cl_request_t *req = &self->reqs[self->sub_req[i]];
+        const cl_env_t *env = self->envs[self->sub_req[i]];
+        if (s->err.code != CL_OK) {
+            if (s->err.code == CL_INTERNAL)
+                cl_err_set(&s->err, CL_INTERNAL, "", "the case could not be stored; it is logged");
+            s_reply_error(self, req, env, &s->err);
+            continue;
+        }
+        s_reply_submit(self, req, env, s);
+        s_count(self, s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED    ? "cases_created"
+                      : s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED ? "reports_attached"
+                                                                                           : "repeats",
+                1);
+    }
+    if (rc == 0) {
+        /* After commit and after the acks: the log already holds them. */
+        cl_eventlog_publish(self->pub, evs.evs, evs.n);
+        cl_store_events_release(&evs);
+    }
+}
+
+/* --- reads ---------------------------------------------------------------------- */
+
+static void s_get_case(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    if (!env->get_case->has_case_id || env->get_case->case_id == 0) {
+        cl_err_set(&err, CL_INVALID_ARGUMENT, "case_id", "case_id is required");
+        s_reply_error(self, req, env, &err);
+        return;
+    }
+    Caseloop__V1__GetCaseReply *body = NULL;
+    if (cl_store_get_case(self->db, env->get_case->case_id, &body, &err) < 0) {
+        s_reply_error(self, req, env, &err);
+        return;
+    }
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    s_reply_init(self, &reply, id, env);
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE_REPLY;
+    reply.get_case_reply = body;
+    s_reply_env(self, req, &reply);
+    cl_store_case_free(&body);
+}
+
+typedef struct {
+    Caseloop__V1__Envelope **events;
+    size_t n;
+} s_read_t;
+
+static int s_read_row(void *arg, uint64_t position, const void *data, size_t len)
+{
+    s_read_t *r = arg;
+    cl_err_t err;
+    cl_env_t *ev = cl_codec_decode(data, len, SIZE_MAX, &err);
+    if (!ev) {
+        cl_log(CL_LOG_ERROR, NULL, "event at position %" PRIu64 " is unreadable: %s", position, err.message);
+        return -1;
+    }
+    r->events[r->n++] = ev;
+    return 0;
+}
+
+static void s_read_events(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    const Caseloop__V1__ReadEvents *q = env->read_events;
+    uint32_t max = q->has_max_count ? q->max_count : 100;
+    if (max < 1 || max > 1000) {
+        cl_err_set(&err, CL_INVALID_ARGUMENT, "max_count", "max_count %" PRIu32 " is outside 1..1000", max);
+        s_reply_error(self, req, env, &err);
+        return;
+    }
+    uint64_t head = 0;
+    s_read_t r = {calloc(max, sizeof *r.events), 0};
+    if (!r.events)
+        abort();
+    if (cl_eventlog_head(self->db, &head, &err) < 0 ||
+        cl_eventlog_read(self->db, q->after_position, max, s_read_row, &r, &err) < 0) {
+        s_reply_error(self, req, env, &err);
+    } else {
+        cl_env_t reply;
+        char id[CL_ID_MAX + 1];
+        s_reply_init(self, &reply, id, env);
+        Caseloop__V1__ReadEventsReply body = CASELOOP__V1__READ_EVENTS_REPLY__INIT;
+        body.events = r.events;
+        body.n_events = r.n;
+        body.has_head_position = 1, body.head_position = head;
+        reply.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY;
+        reply.read_events_reply = &body;
+        s_reply_env(self, req, &reply);
+    }
+    for (size_t i = 0; i < r.n; i++)
+        cl_codec_free(r.events[i]);
+    free(r.events);
+}
+
+static void s_get_stats(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    cl_err_t err;
+    uint64_t head = 0;
+    bool up = cl_db_connect(self->db, &err) == 0 && cl_eventlog_head(self->db, &head, &err) == 0;
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    s_reply_init(self, &reply, id, env);
+    Caseloop__V1__StatsReply body = CASELOOP__V1__STATS_REPLY__INIT;
+    body.service = SENDER;
+    body.has_started_at_us = 1, body.started_at_us = self->started_at_us;
+    body.has_database_up = 1, body.database_up = up;
+    body.has_head_position = up, body.head_position = head;
+    Caseloop__V1__Counter *cs = calloc(self->ncounters + 1, sizeof *cs);
+    Caseloop__V1__Counter **cp = calloc(self->ncounters + 1, sizeof *cp);
+    if (!cs || !cp)
+        abort();
+    for (size_t i = 0; i < self->ncounters; i++) {
+        caseloop__v1__counter__init(&cs[i]);
+        cs[i].name = self->counters[i].name;
+        cs[i].has_value = 1, cs[i].value = self->counters[i].value;
+        cp[i] = &cs[i];
+    }
+    body.counters = cp;
+    body.n_counters = self->ncounters;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY;
+    reply.stats_reply = &body;
+    s_reply_env(self, req, &reply);
+    free(cs);
+    free(cp);
+}
+
+/* --- the loop ---------------------------------------------------------------------- */
+
+/* Takes up to batch_max requests: waits for the first, then whatever else is queued. */
+static size_t s_take(cl_intake_t *self)
+{
+    zmq_pollitem_t item = {self->router, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, 500) <= 0)
+        return 0;
+    size_t n = 0;
+    while (n < (size_t)self->cfg->batch_max && cl_bus_recv_request(self->router, &self->reqs[n], ZMQ_DONTWAIT) == 0)
+        n++;
+    return n;
+}
+
+static void s_serve_batch(cl_intake_t *self, size_t n)
+{
+    size_t nsub = 0;
+    int64_t now = cl_clock_now(self->clock);
+    s_count(self, "requests", n);
+    /* Decode and check everything first; submissions go to one transaction. */
+    for (size_t i = 0; i < n; i++) {
+        cl_request_t *req = &self->reqs[i];
+        cl_err_t err;
+        cl_err_clear(&err);
+        self->envs[i] = NULL;
+        if (req->malformed) {
+            cl_err_set(&err, CL_INVALID_ARGUMENT, "frame", "request has more frames than an envelope and its route");
+            s_reply_error(self, req, NULL, &err);
+            continue;
+        }
+        cl_env_t *env = cl_codec_decode(zmq_msg_data(&req->body), zmq_msg_size(&req->body),
+                                        (size_t)self->cfg->max_frame, &err);
+        self->envs[i] = env;
+        if (!env) {
+            s_reply_error(self, req, NULL, &err);
+            continue;
+        }
+        if (env->body_case != CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE)
+            continue;
+        Caseloop__V1__Case *c = env->submit_case->details;
+        if (cl_validate_case(c, now, self->cfg->future_skew_s * CL_US_PER_S, &err) < 0) {
+            s_reply_error(self, req, env, &err);
+            cl_codec_free(env);
+            self->envs[i] = NULL;
+            continue;
+        }
+        memset(&self->subs[nsub], 0, sizeof self->subs[nsub]);
+        self->subs[nsub].in = c;
+        self->sub_req[nsub++] = i;
+    }
+    s_store(self, nsub);
+    for (size_t i = 0; i < n; i++) {
+        cl_env_t *env = self->envs[i];
+        if (!env)
+            continue;
+        cl_request_t *req = &self->reqs[i];
+        cl_err_t err;
+        cl_err_clear(&err);
+        switch (env->body_case) {
+        case CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE:
+            break; /* answered by s_store */
+        case CASELOOP__V1__ENVELOPE__BODY_GET_CASE:
+            s_get_case(self, req, env);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS:
+            s_read_events(self, req, env);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_GET_STATS:
+            s_get_stats(self, req, env);
+            break;
+        default:
+            cl_err_set(&err, CL_UNIMPLEMENTED, "body", "%s is not served by intake", cl_codec_body_name(env));
+            s_reply_error(self, req, env, &err);
+            break;
+        }
+        cl_codec_free(env);
+        self->envs[i] = NULL;
+    }
+}
+
+cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
+{
+    cl_intake_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->clock = clock;
+    self->started_at_us = cl_clock_now(clock);
+    self->policy.respond_within_us = cfg->respond_within_s * CL_US_PER_S;
+    self->policy.dedupe.window_us = cfg->dedupe_window_s * CL_US_PER_S;
+    self->policy.dedupe.min_similarity = cfg->dedupe_similarity;
+    size_t bm = (size_t)cfg->batch_max;
+    self->reqs = calloc(bm, sizeof *self->reqs);
+    self->envs = calloc(bm, sizeof *self->envs);
+    self->subs = calloc(bm, sizeof *self->subs);
+    self->sub_req = calloc(bm, sizeof *self->sub_req);
+    self->db = cl_db_new(cfg->db, "caseloop-intake");
+    self->zctx = zmq_ctx_new();
+    if (!self->reqs || !self->envs || !self->subs || !self->sub_req || !self->db || !self->zctx) {
+        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+        goto err;
+    }
+    /* The database may still be starting: wait for it, a bounded while. */
+    int64_t give_up = cl_mono_us() + 30 * CL_US_PER_S;
+    while (cl_db_connect(self->db, err) < 0) {
+        if (cl_mono_us() > give_up)
+            goto err;
+        usleep(100 * 1000);
+    }
+    if (cl_migrate(self->db, cfg->migrations, err) < 0)
+        goto err;
+    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
+    if (!self->router)
+        goto err;
+    self->pub = cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err);
+    if (!self->pub)
+        goto err;
+    return self;
+err:
+    cl_intake_destroy(&self);
+    return NULL;
+}
+
+void cl_intake_destroy(cl_intake_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cl_intake_t *self = *self_p;
+    cl_bus_close(&self->router);
+    cl_bus_close(&self->pub);
+    if (self->zctx)
+        zmq_ctx_term(self->zctx);
+    cl_db_destroy(&self->db);
+    free(self->reqs);
+    free(self->envs);
+    free(self->subs);
+    free(self->sub_req);
+    free(self->counters);
+    cl_buf_free(&self->out);
+    free(self);
+    *self_p = NULL;
+}
+
+int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
+{
+    if (self->cfg->notify_fd >= 0) {
+        ssize_t rc = write((int)self->cfg->notify_fd, "READY\n", 6);
+        (void)rc;
+        close((int)self->cfg->notify_fd);
+    }
+    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s", self->cfg->router, self->cfg->pub);
+    while (!*stop) {
+        size_t n = s_take(self);
+        if (n)
+            s_serve_batch(self, n);
+    }
+    cl_log(CL_LOG_INFO, NULL, "stopping");
+    return 0;
+}

@@ -1,0 +1,78 @@
+/* intake.h - the intake service: registers cases, answers case lookups and event reads. */
+#ifndef CL_INTAKE_H
+#define CL_INTAKE_H
+
+#include <signal.h>
+#include <stdint.h>
+#include "cl.h"
+#include "dedupe.h"
+
+typedef struct {
+    const char *db;
+    const char *router;
+    const char *pub;
+    const char *migrations;
+    const char *log_level;
+    int64_t notify_fd;
+    int64_t max_frame;
+    int64_t batch_max;
+    int64_t respond_within_s;
+    int64_t dedupe_window_s;
+    double dedupe_similarity;
+    int64_t future_skew_s;
+} cl_intake_config_t;
+
+extern const cl_cfg_option_t cl_intake_options[];
+
+/* One SubmitCase of a batch and what became of it. */
+typedef struct {
+    Caseloop__V1__Case *in;      /* the submitted details (owned by the request envelope) */
+    cl_err_t err;                /* set when it failed */
+    Caseloop__V1__SubmitOutcome outcome;
+    uint64_t case_id;
+    uint64_t report_id;
+    int64_t respond_by_us;
+    uint32_t report_count;
+    /* working state of cl_store_submit */
+    int same_as;                 /* index of an earlier item with the same idempotency key, or -1 */
+    int attach_to_item;          /* index of a new case of this batch it attaches to, or -1 */
+} cl_submit_t;
+
+typedef struct {
+    int64_t respond_within_us;
+    cl_dedupe_policy_t dedupe;
+} cl_store_policy_t;
+
+/* The events a stored batch produced, to publish after commit. */
+typedef struct {
+    cl_event_t *evs;
+    size_t n;
+    void *mem;   /* one allocation behind evs and their envelopes */
+} cl_store_events_t;
+
+/* Stores a batch of validated submissions, received at now_us, in one
+   transaction with their events. On success every item has its outcome and
+   out holds the events to publish (release with cl_store_events_release);
+   returns 0. Returns -1 with err when the batch failed as a whole (UNAVAILABLE
+   while the database is down, else INTERNAL or a retryable conflict: see
+   cl_db_retryable); nothing is stored then. */
+int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_policy_t *policy, int64_t now_us,
+                    const char *sender, cl_store_events_t *out, cl_err_t *err) CL_WARN_UNUSED;
+void cl_store_events_release(cl_store_events_t *out);
+
+/* Reads case_id with its reports into a new *reply_p, freed with
+   cl_store_case_free. Returns 0, or -1 with err NOT_FOUND / UNAVAILABLE / INTERNAL. */
+int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply **reply_p, cl_err_t *err);
+void cl_store_case_free(Caseloop__V1__GetCaseReply **reply_p);
+
+typedef struct cl_intake cl_intake_t;
+
+/* Opens the database (migrating it), binds the ROUTER and PUB endpoints.
+   Returns NULL with err when it cannot start. */
+cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_err_t *err);
+void cl_intake_destroy(cl_intake_t **self_p);
+
+/* Serves until *stop becomes non-zero (set from a signal handler). Returns 0. */
+int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop);
+
+#endif

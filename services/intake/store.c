@@ -1,0 +1,618 @@
+/* store.c - intake's SQL: a batch of submissions in one transaction with its events; case lookup. */
+#include "intake.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S(x) ((x) ? (x) : "")
+
+/* Existing idempotency keys: on a case, or on a report attached to one. */
+static const char SQL_KEYS[] =
+    "SELECT u.i, c.id, 0::bigint, cl_ts_to_us(c.respond_by), c.report_count"
+    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(src, xid, i)"
+    " JOIN cases c ON c.external_source = u.src AND c.external_id = u.xid"
+    " UNION ALL"
+    " SELECT u.i, c.id, r.id, cl_ts_to_us(c.respond_by), c.report_count"
+    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(src, xid, i)"
+    " JOIN case_reports r ON r.external_source = u.src AND r.external_id = u.xid"
+    " JOIN cases c ON c.id = r.case_id";
+
+/* Open cases that may be the same problem (cl_dedupe_pick decides). */
+static const char SQL_CANDIDATES[] =
+    "SELECT u.i, c.id, c.customer_contact, c.location, c.description, cl_ts_to_us(c.received_at)"
+    " FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::text[]) AS u(i, site, kind, contact, loc)"
+    " JOIN cases c ON c.site = u.site AND c.kind = u.kind AND c.customer_contact = u.contact"
+    " WHERE u.contact <> '' AND c.received_at >= cl_us_to_ts($6::bigint) AND c.state <> $7::smallint"
+    " UNION"
+    " SELECT u.i, c.id, c.customer_contact, c.location, c.description, cl_ts_to_us(c.received_at)"
+    " FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::text[]) AS u(i, site, kind, contact, loc)"
+    " JOIN cases c ON c.site = u.site AND c.kind = u.kind AND c.location = u.loc"
+    " WHERE u.loc <> '' AND c.received_at >= cl_us_to_ts($6::bigint) AND c.state <> $7::smallint"
+    " ORDER BY 1, 2";
+
+static const char SQL_IDS[] =
+    "SELECT 0, nextval('cases_id_seq') FROM generate_series(1, $1::int)"
+    " UNION ALL SELECT 1, nextval('case_reports_id_seq') FROM generate_series(1, $2::int)";
+
+static const char SQL_INSERT_CASES[] =
+    "INSERT INTO cases (id, site, channel, kind, severity, customer_name, customer_contact, location,"
+    " description, occurred_at, anonymous, reply_letter_only, first_receiver, external_source, external_id,"
+    " report_count, state, received_at, respond_by)"
+    " SELECT id, site, channel, kind, severity, name, contact, loc, descr, cl_us_to_ts(occ), anon, letter, recv,"
+    " src, xid, cnt, $17::smallint, cl_us_to_ts($18::bigint), cl_us_to_ts($19::bigint)"
+    " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::smallint[], $5::smallint[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bool[], $12::bool[], $13::text[], $14::text[],"
+    " $15::text[], $16::int[])"
+    " AS u(id, site, channel, kind, severity, name, contact, loc, descr, occ, anon, letter, recv, src, xid, cnt)";
+
+static const char SQL_INSERT_REPORTS[] =
+    "INSERT INTO case_reports (id, case_id, channel, customer_name, customer_contact, location, description,"
+    " occurred_at, first_receiver, external_source, external_id, received_at)"
+    " SELECT id, case_id, channel, name, contact, loc, descr, cl_us_to_ts(occ), recv, src, xid,"
+    " cl_us_to_ts($12::bigint)"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::text[], $5::text[], $6::text[], $7::text[],"
+    " $8::bigint[], $9::text[], $10::text[], $11::text[])"
+    " AS u(id, case_id, channel, name, contact, loc, descr, occ, recv, src, xid)";
+
+static const char SQL_COUNT_REPORTS[] =
+    "UPDATE cases SET report_count = cases.report_count + u.n"
+    " FROM (SELECT id, count(*) AS n FROM unnest($1::bigint[]) AS id GROUP BY id) AS u"
+    " WHERE cases.id = u.id"
+    " RETURNING cases.id, cases.report_count, cl_ts_to_us(cases.respond_by)";
+
+typedef struct {
+    cl_env_t *envs;
+    char (*ids)[CL_ID_MAX + 1];
+    Caseloop__V1__CaseReceived *received;
+    Caseloop__V1__CaseReportAttached *attached;
+    Caseloop__V1__Report *reports;
+} s_mem_t;
+
+void cl_store_events_release(cl_store_events_t *out)
+{
+    cl_eventlog_release(out->evs, out->n);
+    s_mem_t *m = out->mem;
+    if (m) {
+        free(m->envs);
+        free(m->ids);
+        free(m->received);
+        free(m->attached);
+        free(m->reports);
+        free(m);
+    }
+    free(out->evs);
+    memset(out, 0, sizeof *out);
+}
+
+static int64_t s_i64(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static bool s_same_key(const Caseloop__V1__Case *a, const Caseloop__V1__Case *b)
+{
+    return strcmp(a->external_source, b->external_source) == 0 && strcmp(a->external_id, b->external_id) == 0;
+}
+
+/* Step 1: marks items whose key is already stored, or repeated earlier in the batch. */
+static int s_find_repeats(cl_db_t *db, cl_submit_t *items, size_t n, cl_err_t *err)
+{
+    cl_buf_t src = {0}, xid = {0};
+    cl_pgarr_begin(&src);
+    cl_pgarr_begin(&xid);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i && items[i].same_as < 0; j++)
+            if (items[j].same_as < 0 && s_same_key(items[i].in, items[j].in))
+                items[i].same_as = (int)j;
+        cl_pgarr_text(&src, items[i].in->external_source);
+        cl_pgarr_text(&xid, items[i].in->external_id);
+    }
+    cl_pgarr_end(&src);
+    cl_pgarr_end(&xid);
+    const char *p[] = {src.data, xid.data};
+    PGresult *res = cl_db_exec(db, SQL_KEYS, 2, p, false, err);
+    cl_buf_free(&src);
+    cl_buf_free(&xid);
+    if (!res)
+        return -1;
+    for (int r = 0; r < PQntuples(res); r++) {
+        cl_submit_t *it = &items[s_i64(res, r, 0) - 1];
+        it->outcome = CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_REPEATED;
+        it->case_id = (uint64_t)s_i64(res, r, 1);
+        it->report_id = (uint64_t)s_i64(res, r, 2);
+        it->respond_by_us = s_i64(res, r, 3);
+        it->report_count = (uint32_t)s_i64(res, r, 4);
+        it->same_as = -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+static cl_dedupe_item_t s_probe(const Caseloop__V1__Case *c, int64_t now_us)
+{
+    cl_dedupe_item_t d = {c->site, (int)c->kind, S(c->customer_contact), S(c->location), c->description, now_us};
+    return d;
+}
+
+/* Steps 2-3: decides for each remaining item whether it is a new case or
+   the same problem as an open case (stored, or new in this batch). */
+static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_policy_t *policy, int64_t now_us,
+                    cl_err_t *err)
+{
+    cl_buf_t idx = {0}, site = {0}, kind = {0}, contact = {0}, loc = {0};
+    cl_pgarr_begin(&idx);
+    cl_pgarr_begin(&site);
+    cl_pgarr_begin(&kind);
+    cl_pgarr_begin(&contact);
+    cl_pgarr_begin(&loc);
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].outcome || items[i].same_as >= 0)
+            continue;
+        cl_pgarr_i64(&idx, (int64_t)i);
+        cl_pgarr_text(&site, items[i].in->site);
+        cl_pgarr_i64(&kind, items[i].in->kind);
+        cl_pgarr_text(&contact, S(items[i].in->customer_contact));
+        cl_pgarr_text(&loc, S(items[i].in->location));
+    }
+    cl_pgarr_end(&idx);
+    cl_pgarr_end(&site);
+    cl_pgarr_end(&kind);
+    cl_pgarr_end(&contact);
+    cl_pgarr_end(&loc);
+    char since[24], closed[8];
+    snprintf(since, sizeof since, "%" PRId64, now_us - policy->dedupe.window_us);
+    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    const char *p[] = {idx.data, site.data, kind.data, contact.data, loc.data, since, closed};
+    PGresult *res = cl_db_exec(db, SQL_CANDIDATES, 7, p, false, err);
+    cl_buf_free(&idx);
+    cl_buf_free(&site);
+    cl_buf_free(&kind);
+    cl_buf_free(&contact);
+    cl_buf_free(&loc);
+    if (!res)
+        return -1;
+
+    int rows = PQntuples(res);
+    /* Candidates of one item: its stored rows, then this batch's new cases. */
+    cl_dedupe_item_t *cands = malloc(sizeof *cands * ((size_t)rows + n + 1));
+    uint64_t *cand_case = malloc(sizeof *cand_case * ((size_t)rows + n + 1));
+    int *cand_item = malloc(sizeof *cand_item * ((size_t)rows + n + 1));
+    if (!cands || !cand_case || !cand_item)
+        abort();
+    int r = 0;
+    for (size_t i = 0; i < n; i++) {
+        cl_submit_t *it = &items[i];
+        if (it->outcome || it->same_as >= 0)
+            continue;
+        size_t k = 0;
+        for (; r < rows && s_i64(res, r, 0) == (int64_t)i; r++, k++) {
+            cands[k] = (cl_dedupe_item_t){it->in->site, (int)it->in->kind, PQgetvalue(res, r, 2),
+                                          PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), s_i64(res, r, 5)};
+            cand_case[k] = (uint64_t)s_i64(res, r, 1);
+            cand_item[k] = -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (items[j].outcome != CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED)
+                continue;
+            cands[k] = s_probe(items[j].in, now_us);
+            cand_case[k] = 0;
+            cand_item[k++] = (int)j;
+        }
+        cl_dedupe_item_t probe = s_probe(it->in, now_us);
+        int pick = cl_dedupe_pick(&probe, cands, k, &policy->dedupe);
+        if (pick < 0) {
+            it->outcome = CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED;
+        } else {
+            it->outcome = CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED;
+            it->case_id = cand_case[pick];
+            it->attach_to_item = cand_item[pick];
+        }
+    }
+    free(cands);
+    free(cand_case);
+    free(cand_item);
+    PQclear(res);
+    return 0;
+}
+
+/* Step 4: case and report numbers for the new rows. */
+static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, int64_t respond_by,
+                        cl_err_t *err)
+{
+    size_t ncase = 0, nrep = 0;
+    for (size_t i = 0; i < n; i++) {
+        ncase += items[i].outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED && items[i].same_as < 0;
+        nrep += items[i].outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED;
+    }
+    char a[16], b[16];
+    snprintf(a, sizeof a, "%zu", ncase);
+    snprintf(b, sizeof b, "%zu", nrep);
+    const char *p[] = {a, b};
+    PGresult *res = cl_db_exec(db, SQL_IDS, 2, p, false, err);
+    if (!res)
+        return -1;
+    int rc = 0, r = 0, rows = PQntuples(res);
+    for (size_t i = 0; i < n; i++) {
+        cl_submit_t *it = &items[i];
+        if (it->same_as >= 0 || it->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_REPEATED)
+            continue;
+        if (r >= rows) {
+            rc = cl_err_set(err, CL_INTERNAL, "", "database gave %d ids for %zu rows", rows, ncase + nrep);
+            break;
+        }
+        if (it->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED) {
+            it->case_id = (uint64_t)s_i64(res, r++, 1);
+            it->report_count = 1;
+            it->respond_by_us = respond_by;
+            Caseloop__V1__Case *c = it->in;
+            c->has_case_id = 1, c->case_id = it->case_id;
+            c->has_received_at_us = 1, c->received_at_us = now_us;
+            c->has_respond_by_us = 1, c->respond_by_us = respond_by;
+            c->has_state = 1, c->state = CASELOOP__V1__CASE_STATE__CASE_STATE_RECEIVED;
+            if (!c->has_channel || c->channel == 0)
+                c->has_channel = 1, c->channel = CASELOOP__V1__CHANNEL__CHANNEL_SYSTEM;
+            if (!c->has_severity || c->severity == 0)
+                c->has_severity = 1, c->severity = CASELOOP__V1__SEVERITY__SEVERITY_GENERAL;
+        }
+    }
+    /* Reports follow the cases in the result; the batch's own new cases count their reports. */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        cl_submit_t *it = &items[i];
+        if (it->outcome != CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED)
+            continue;
+        it->report_id = (uint64_t)s_i64(res, r++, 1);
+        if (it->attach_to_item >= 0) {
+            cl_submit_t *first = &items[it->attach_to_item];
+            it->case_id = first->case_id;
+            it->respond_by_us = first->respond_by_us;
+            it->report_count = ++first->report_count;
+            first->in->report_count = first->report_count;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (items[i].outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED)
+            items[i].in->has_report_count = 1, items[i].in->report_count = items[i].report_count;
+    PQclear(res);
+    return rc;
+}
+
+static void s_opt_time(cl_buf_t *b, protobuf_c_boolean has, int64_t v)
+{
+    if (has)
+        cl_pgarr_i64(b, v);
+    else
+        cl_pgarr_text(b, NULL);
+}
+
+/* Step 5: the new cases. */
+static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, int64_t respond_by,
+                          cl_err_t *err)
+{
+    enum { NCOL = 16 };
+    cl_buf_t col[NCOL];
+    memset(col, 0, sizeof col);
+    for (int k = 0; k < NCOL; k++)
+        cl_pgarr_begin(&col[k]);
+    size_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        cl_submit_t *it = &items[i];
+        if (it->outcome != CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED)
+            continue;
+        const Caseloop__V1__Case *c = it->in;
+        rows++;
+        cl_pgarr_i64(&col[0], (int64_t)it->case_id);
+        cl_pgarr_text(&col[1], c->site);
+        cl_pgarr_i64(&col[2], c->channel);
+        cl_pgarr_i64(&col[3], c->kind);
+        cl_pgarr_i64(&col[4], c->severity);
+        cl_pgarr_text(&col[5], S(c->customer_name));
+        cl_pgarr_text(&col[6], S(c->customer_contact));
+        cl_pgarr_text(&col[7], S(c->location));
+        cl_pgarr_text(&col[8], c->description);
+        s_opt_time(&col[9], c->has_occurred_at_us, c->occurred_at_us);
+        cl_pgarr_bool(&col[10], c->anonymous);
+        cl_pgarr_bool(&col[11], c->reply_letter_only);
+        cl_pgarr_text(&col[12], S(c->first_receiver));
+        cl_pgarr_text(&col[13], c->external_source);
+        cl_pgarr_text(&col[14], c->external_id);
+        cl_pgarr_i64(&col[15], it->report_count);
+    }
+    int rc = 0;
+    if (rows) {
+        char state[8], recv[24], by[24];
+        snprintf(state, sizeof state, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_RECEIVED);
+        snprintf(recv, sizeof recv, "%" PRId64, now_us);
+        snprintf(by, sizeof by, "%" PRId64, respond_by);
+        const char *p[NCOL + 3];
+        for (int k = 0; k < NCOL; k++) {
+            cl_pgarr_end(&col[k]);
+            p[k] = col[k].data;
+        }
+        p[NCOL] = state, p[NCOL + 1] = recv, p[NCOL + 2] = by;
+        rc = cl_db_cmd(db, SQL_INSERT_CASES, NCOL + 3, p, err);
+    }
+    for (int k = 0; k < NCOL; k++)
+        cl_buf_free(&col[k]);
+    return rc;
+}
+
+/* Step 6-7: the attached reports, and the report counts of stored cases. */
+static int s_insert_reports(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, cl_err_t *err)
+{
+    enum { NCOL = 11 };
+    cl_buf_t col[NCOL], older = {0};
+    memset(col, 0, sizeof col);
+    for (int k = 0; k < NCOL; k++)
+        cl_pgarr_begin(&col[k]);
+    cl_pgarr_begin(&older);
+    size_t rows = 0, nolder = 0;
+    for (size_t i = 0; i < n; i++) {
+        cl_submit_t *it = &items[i];
+        if (it->outcome != CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED)
+            continue;
+        const Caseloop__V1__Case *c = it->in;
+        rows++;
+        cl_pgarr_i64(&col[0], (int64_t)it->report_id);
+        cl_pgarr_i64(&col[1], (int64_t)it->case_id);
+        cl_pgarr_i64(&col[2], c->has_channel && c->channel ? c->channel : CASELOOP__V1__CHANNEL__CHANNEL_SYSTEM);
+        cl_pgarr_text(&col[3], S(c->customer_name));
+        cl_pgarr_text(&col[4], S(c->customer_contact));
+        cl_pgarr_text(&col[5], S(c->location));
+        cl_pgarr_text(&col[6], c->description);
+        s_opt_time(&col[7], c->has_occurred_at_us, c->occurred_at_us);
+        cl_pgarr_text(&col[8], S(c->first_receiver));
+        cl_pgarr_text(&col[9], c->external_source);
+        cl_pgarr_text(&col[10], c->external_id);
+        if (it->attach_to_item < 0) {
+            cl_pgarr_i64(&older, (int64_t)it->case_id);
+            nolder++;
+        }
+    }
+    cl_pgarr_end(&older);
+    int rc = 0;
+    if (rows) {
+        char recv[24];
+        snprintf(recv, sizeof recv, "%" PRId64, now_us);
+        const char *p[NCOL + 1];
+        for (int k = 0; k < NCOL; k++) {
+            cl_pgarr_end(&col[k]);
+            p[k] = col[k].data;
+        }
+        p[NCOL] = recv;
+        rc = cl_db_cmd(db, SQL_INSERT_REPORTS, NCOL + 1, p, err);
+    }
+    if (rc == 0 && nolder) {
+        const char *p[] = {older.data};
+        PGresult *res = cl_db_exec(db, SQL_COUNT_REPORTS, 1, p, false, err);
+        if (!res) {
+            rc = -1;
+        } else {
+            for (int r = 0; r < PQntuples(res); r++) {
+                uint64_t id = (uint64_t)s_i64(res, r, 0);
+                for (size_t i = 0; i < n; i++) {
+                    cl_submit_t *it = &items[i];
+                    if (it->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED &&
+                        it->attach_to_item < 0 && it->case_id == id) {
+                        it->report_count = (uint32_t)s_i64(res, r, 1);
+                        it->respond_by_us = s_i64(res, r, 2);
+                    }
+                }
+            }
+            PQclear(res);
+        }
+    }
+    for (int k = 0; k < NCOL; k++)
+        cl_buf_free(&col[k]);
+    cl_buf_free(&older);
+    return rc;
+}
+
+/* Step 8: CaseReceived for each new case, CaseReportAttached for each report. */
+static int s_events(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, const char *sender,
+                    cl_store_events_t *out, cl_err_t *err)
+{
+    s_mem_t *m = calloc(1, sizeof *m);
+    out->evs = calloc(n, sizeof *out->evs);
+    if (!m || !out->evs)
+        abort();
+    out->mem = m;
+    m->envs = calloc(n, sizeof *m->envs);
+    m->ids = calloc(n, sizeof *m->ids);
+    m->received = calloc(n, sizeof *m->received);
+    m->attached = calloc(n, sizeof *m->attached);
+    m->reports = calloc(n, sizeof *m->reports);
+    if (!m->envs || !m->ids || !m->received || !m->attached || !m->reports)
+        abort();
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        cl_submit_t *it = &items[i];
+        const Caseloop__V1__Case *c = it->in;
+        cl_env_t *env = &m->envs[k];
+        if (it->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED) {
+            cl_codec_init(env, m->ids[k], sender, now_us);
+            caseloop__v1__case_received__init(&m->received[k]);
+            m->received[k].details = it->in;
+            env->body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED;
+            env->case_received = &m->received[k];
+        } else if (it->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED) {
+            cl_codec_init(env, m->ids[k], sender, now_us);
+            Caseloop__V1__Report *r = &m->reports[k];
+            caseloop__v1__report__init(r);
+            r->has_report_id = 1, r->report_id = it->report_id;
+            r->has_case_id = 1, r->case_id = it->case_id;
+            r->has_channel = 1;
+            r->channel = c->has_channel && c->channel ? c->channel : CASELOOP__V1__CHANNEL__CHANNEL_SYSTEM;
+            r->customer_name = c->customer_name;
+            r->customer_contact = c->customer_contact;
+            r->location = c->location;
+            r->description = c->description;
+            r->has_occurred_at_us = c->has_occurred_at_us, r->occurred_at_us = c->occurred_at_us;
+            r->first_receiver = c->first_receiver;
+            r->external_source = c->external_source;
+            r->external_id = c->external_id;
+            r->has_received_at_us = 1, r->received_at_us = now_us;
+            caseloop__v1__case_report_attached__init(&m->attached[k]);
+            m->attached[k].report = r;
+            m->attached[k].has_report_count = 1;
+            m->attached[k].report_count = it->report_count;
+            env->body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_REPORT_ATTACHED;
+            env->case_report_attached = &m->attached[k];
+        } else {
+            continue;
+        }
+        env->site = c->site;
+        out->evs[k].env = env;
+        out->evs[k].case_id = (int64_t)it->case_id;
+        k++;
+    }
+    out->n = k;
+    return cl_eventlog_append(db, out->evs, out->n, now_us, err);
+}
+
+int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_policy_t *policy, int64_t now_us,
+                    const char *sender, cl_store_events_t *out, cl_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        cl_submit_t *it = &items[i];
+        it->outcome = CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_UNSPECIFIED;
+        it->case_id = it->report_id = 0;
+        it->report_count = 0;
+        it->respond_by_us = 0;
+        it->same_as = it->attach_to_item = -1;
+        cl_err_clear(&it->err);
+    }
+    int64_t respond_by = now_us + policy->respond_within_us;
+    if (cl_db_begin(db, err) < 0)
+        return -1;
+    if (s_find_repeats(db, items, n, err) < 0 || s_decide(db, items, n, policy, now_us, err) < 0 ||
+        s_assign_ids(db, items, n, now_us, respond_by, err) < 0 ||
+        s_insert_cases(db, items, n, now_us, respond_by, err) < 0 ||
+        s_insert_reports(db, items, n, now_us, err) < 0 || s_events(db, items, n, now_us, sender, out, err) < 0 ||
+        cl_db_commit(db, err) < 0) {
+        cl_db_rollback(db);
+        cl_store_events_release(out);
+        return -1;
+    }
+    /* Repeats of an item of this same batch answer as that item did. */
+    for (size_t i = 0; i < n; i++) {
+        cl_submit_t *it = &items[i];
+        if (it->same_as < 0)
+            continue;
+        const cl_submit_t *first = &items[it->same_as];
+        it->outcome = CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_REPEATED;
+        it->case_id = first->case_id;
+        it->report_id = first->report_id;
+        it->respond_by_us = first->respond_by_us;
+        it->report_count = first->report_count;
+    }
+    return 0;
+}
+
+/* --- lookup ---------------------------------------------------------------- */
+
+static char *s_dup(const PGresult *res, int row, int col)
+{
+    char *s = strdup(PQgetvalue(res, row, col));
+    if (!s)
+        abort();
+    return s;
+}
+
+static void s_time(const PGresult *res, int row, int col, protobuf_c_boolean *has, int64_t *v)
+{
+    *has = !PQgetisnull(res, row, col);
+    *v = *has ? s_i64(res, row, col) : 0;
+}
+
+int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply **reply_p, cl_err_t *err)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, case_id);
+    const char *p[] = {id};
+    PGresult *res = cl_db_exec(db,
+                               "SELECT id, site, channel, kind, severity, state, customer_name, customer_contact,"
+                               " location, description, cl_ts_to_us(occurred_at), anonymous, reply_letter_only,"
+                               " first_receiver, external_source, external_id, cl_ts_to_us(received_at),"
+                               " cl_ts_to_us(respond_by), report_count FROM cases WHERE id = $1::bigint",
+                               1, p, false, err);
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return cl_err_set(err, CL_NOT_FOUND, "case_id", "case %" PRIu64 " does not exist", case_id);
+    }
+    Caseloop__V1__GetCaseReply *reply = calloc(1, sizeof *reply);
+    Caseloop__V1__Case *c = calloc(1, sizeof *c);
+    if (!reply || !c)
+        abort();
+    caseloop__v1__get_case_reply__init(reply);
+    caseloop__v1__case__init(c);
+    reply->details = c;
+    c->has_case_id = 1, c->case_id = (uint64_t)s_i64(res, 0, 0);
+    c->site = s_dup(res, 0, 1);
+    c->has_channel = 1, c->channel = (Caseloop__V1__Channel)s_i64(res, 0, 2);
+    c->has_kind = 1, c->kind = (Caseloop__V1__Kind)s_i64(res, 0, 3);
+    c->has_severity = 1, c->severity = (Caseloop__V1__Severity)s_i64(res, 0, 4);
+    c->has_state = 1, c->state = (Caseloop__V1__CaseState)s_i64(res, 0, 5);
+    c->customer_name = s_dup(res, 0, 6);
+    c->customer_contact = s_dup(res, 0, 7);
+    c->location = s_dup(res, 0, 8);
+    c->description = s_dup(res, 0, 9);
+    s_time(res, 0, 10, &c->has_occurred_at_us, &c->occurred_at_us);
+    c->has_anonymous = 1, c->anonymous = PQgetvalue(res, 0, 11)[0] == 't';
+    c->has_reply_letter_only = 1, c->reply_letter_only = PQgetvalue(res, 0, 12)[0] == 't';
+    c->first_receiver = s_dup(res, 0, 13);
+    c->external_source = s_dup(res, 0, 14);
+    c->external_id = s_dup(res, 0, 15);
+    s_time(res, 0, 16, &c->has_received_at_us, &c->received_at_us);
+    s_time(res, 0, 17, &c->has_respond_by_us, &c->respond_by_us);
+    c->has_report_count = 1, c->report_count = (uint32_t)s_i64(res, 0, 18);
+    PQclear(res);
+    *reply_p = reply;
+
+    res = cl_db_exec(db,
+                     "SELECT id, case_id, channel, customer_name, customer_contact, location, description,"
+                     " cl_ts_to_us(occurred_at), first_receiver, external_source, external_id,"
+                     " cl_ts_to_us(received_at) FROM case_reports WHERE case_id = $1::bigint ORDER BY id",
+                     1, p, false, err);
+    if (!res) {
+        cl_store_case_free(reply_p);
+        return -1;
+    }
+    int rows = PQntuples(res);
+    reply->reports = calloc((size_t)rows + 1, sizeof *reply->reports);
+    if (!reply->reports)
+        abort();
+    for (int r = 0; r < rows; r++) {
+        Caseloop__V1__Report *rep = calloc(1, sizeof *rep);
+        if (!rep)
+            abort();
+        caseloop__v1__report__init(rep);
+        rep->has_report_id = 1, rep->report_id = (uint64_t)s_i64(res, r, 0);
+        rep->has_case_id = 1, rep->case_id = (uint64_t)s_i64(res, r, 1);
+        rep->has_channel = 1, rep->channel = (Caseloop__V1__Channel)s_i64(res, r, 2);
+        rep->customer_name = s_dup(res, r, 3);
+        rep->customer_contact = s_dup(res, r, 4);
+        rep->location = s_dup(res, r, 5);
+        rep->description = s_dup(res, r, 6);
+        s_time(res, r, 7, &rep->has_occurred_at_us, &rep->occurred_at_us);
+        rep->first_receiver = s_dup(res, r, 8);
+        rep->external_source = s_dup(res, r, 9);
+        rep->external_id = s_dup(res, r, 10);
+        s_time(res, r, 11, &rep->has_received_at_us, &rep->received_at_us);
+        reply->reports[reply->n_reports++] = rep;
+    }
+    PQclear(res);
+    return 0;
+}
+
+void cl_store_case_free(Caseloop__V1__GetCaseReply **reply_p)
+{
+    /* Built with malloc'd members, the layout protobuf-c's own free expects. */
+    if (reply_p && *reply_p) {
+        caseloop__v1__get_case_reply__free_unpacked(*reply_p, NULL);
+        *reply_p = NULL;
+    }
+}

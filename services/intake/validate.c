@@ -1,0 +1,58 @@
+/* validate.c - checks on a submitted case. */
+#include "validate.h"
+#include "cl_text.h"
+#include <inttypes.h>
+
+int cl_validate_enum(const ProtobufCEnumDescriptor *desc, int value)
+{
+    return protobuf_c_enum_descriptor_get_value(desc, value) != NULL;
+}
+
+/* An optional enum may be absent; when present it must be a known value
+   (unspecified_ok: whether 0 is accepted). */
+static int s_enum(const ProtobufCEnumDescriptor *desc, protobuf_c_boolean has, int value, const char *field,
+                  int unspecified_ok, cl_err_t *err)
+{
+    if (!has)
+        return 0;
+    if (!cl_validate_enum(desc, value) || (value == 0 && !unspecified_ok))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, field, "%s %d is not a known %s value", field, value,
+                          desc->short_name);
+    return 0;
+}
+
+int cl_validate_case(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_us, cl_err_t *err)
+{
+    if (!c)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "details", "details is required");
+    if (cl_text_check(c->site, "details.site", 1, CL_SITE_MAX, err) < 0)
+        return -1;
+    if (!c->has_kind || c->kind == CASELOOP__V1__KIND__KIND_UNSPECIFIED)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "details.kind", "details.kind is required");
+    if (s_enum(&caseloop__v1__kind__descriptor, c->has_kind, (int)c->kind, "details.kind", 0, err) < 0 ||
+        s_enum(&caseloop__v1__channel__descriptor, c->has_channel, (int)c->channel, "details.channel", 1, err) < 0 ||
+        s_enum(&caseloop__v1__severity__descriptor, c->has_severity, (int)c->severity, "details.severity", 1, err) < 0)
+        return -1;
+    if (cl_text_check(c->description, "details.description", 1, CL_DESCRIPTION_MAX, err) < 0 ||
+        cl_text_check(c->customer_name, "details.customer_name", 0, CL_NAME_MAX, err) < 0 ||
+        cl_text_check(c->customer_contact, "details.customer_contact", 0, CL_CONTACT_MAX, err) < 0 ||
+        cl_text_check(c->location, "details.location", 0, CL_LOCATION_MAX, err) < 0 ||
+        cl_text_check(c->first_receiver, "details.first_receiver", 0, CL_RECEIVER_MAX, err) < 0 ||
+        cl_text_check(c->external_source, "details.external_source", 1, CL_SOURCE_MAX, err) < 0 ||
+        cl_text_check(c->external_id, "details.external_id", 1, CL_EXTERNAL_ID_MAX, err) < 0)
+        return -1;
+    if (!c->anonymous && !*(c->customer_name ? c->customer_name : "") &&
+        !*(c->customer_contact ? c->customer_contact : ""))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "details.customer_contact",
+                          "a customer name or contact is required unless the case is anonymous");
+    if (c->has_occurred_at_us) {
+        if (c->occurred_at_us < 0)
+            return cl_err_set(err, CL_INVALID_ARGUMENT, "details.occurred_at_us",
+                              "details.occurred_at_us is before 1970");
+        if (c->occurred_at_us > now_us + skew_us)
+            return cl_err_set(err, CL_INVALID_ARGUMENT, "details.occurred_at_us",
+                              "details.occurred_at_us is %" PRId64 " s in the future",
+                              (c->occurred_at_us - now_us) / 1000000);
+    }
+    return 0;
+}

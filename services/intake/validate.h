@@ -1,0 +1,27 @@
+/* validate.h - what intake accepts as a case: pure checks, no I/O. */
+#ifndef CL_INTAKE_VALIDATE_H
+#define CL_INTAKE_VALIDATE_H
+
+#include <stdint.h>
+#include "caseloop/v1/case.pb-c.h"
+#include "cl_err.h"
+
+/* Limits in bytes of UTF-8 text; the contract (case.proto) states the same. */
+#define CL_SITE_MAX 64
+#define CL_NAME_MAX 200
+#define CL_CONTACT_MAX 200
+#define CL_LOCATION_MAX 500
+#define CL_DESCRIPTION_MAX 8000
+#define CL_RECEIVER_MAX 100
+#define CL_SOURCE_MAX 100
+#define CL_EXTERNAL_ID_MAX 200
+
+/* Checks a submitted case received at now_us; occurred_at may be at most
+   skew_us after now_us. Returns 0, or -1 with err (INVALID_ARGUMENT and the
+   field as "details.<name>"). Does not change c. */
+int cl_validate_case(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_us, cl_err_t *err) CL_WARN_UNUSED;
+
+/* True when value is one of enum desc's values. */
+int cl_validate_enum(const ProtobufCEnumDescriptor *desc, int value);
+
+#endif

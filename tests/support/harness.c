@@ -1,0 +1,250 @@
+/* harness.c - integration test support. */
+#include "harness.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *s_zctx;
+
+static void *s_ctx(void)
+{
+    if (!s_zctx)
+        s_zctx = zmq_ctx_new();
+    return s_zctx;
+}
+
+const char *cl_test_db(void)
+{
+    const char *db = getenv("CL_TEST_DB");
+    if (!db || !*db) {
+        fprintf(stderr, "CL_TEST_DB is not set: run integration tests through scripts/test\n");
+        exit(1);
+    }
+    return db;
+}
+
+static PGconn *s_connect(void)
+{
+    PGconn *c = PQconnectdb(cl_test_db());
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "test database: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+int cl_test_reset_db(void)
+{
+    PGconn *c = s_connect();
+    if (!c)
+        return -1;
+    const char *steps[] = {"DROP SCHEMA public CASCADE", "CREATE SCHEMA public"};
+    int rc = 0;
+    for (size_t i = 0; i < 2 && rc == 0; i++) {
+        PGresult *r = PQexecParams(c, steps[i], 0, NULL, NULL, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fprintf(stderr, "reset: %s", PQerrorMessage(c));
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    PQfinish(c);
+    return rc;
+}
+
+long long cl_test_scalar(const char *sql)
+{
+    PGconn *c = s_connect();
+    if (!c)
+        return -1;
+    PGresult *r = PQexecParams(c, sql, 0, NULL, NULL, NULL, NULL, 0);
+    long long v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "scalar: %s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+int cl_test_pgctl(const char *action)
+{
+    const char *ctl = getenv("CL_TEST_PGCTL");
+    if (!ctl || !*ctl)
+        return -1;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", ctl, action);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
+{
+    memset(svc, 0, sizeof *svc);
+    const char *bindir = getenv("CL_BIN_DIR");
+    if (!bindir || !*bindir) {
+        fprintf(stderr, "CL_BIN_DIR is not set\n");
+        return -1;
+    }
+    snprintf(svc->dir, sizeof svc->dir, "/tmp/cl-test-XXXXXX");
+    if (!mkdtemp(svc->dir))
+        return -1;
+    snprintf(svc->router, sizeof svc->router, "ipc://%s/router", svc->dir);
+    snprintf(svc->pub, sizeof svc->pub, "ipc://%s/pub", svc->dir);
+    int fds[2];
+    if (pipe(fds) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        char path[512], fd[16];
+        snprintf(path, sizeof path, "%s/%s", bindir, bin);
+        snprintf(fd, sizeof fd, "%d", fds[1]);
+        close(fds[0]);
+        setenv("CL_DB", cl_test_db(), 1);
+        setenv("CL_NOTIFY_FD", fd, 1);
+        setenv("CL_INTAKE_ROUTER", svc->router, 1);
+        setenv("CL_INTAKE_PUB", svc->pub, 1);
+        if (!getenv("CL_LOG_LEVEL"))
+            setenv("CL_LOG_LEVEL", "warn", 1);
+        for (const char *const *e = extra_env; e && *e; e++)
+            putenv((char *)*e);
+        execl(path, bin, (char *)NULL);
+        fprintf(stderr, "cannot run %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    svc->pid = pid;
+    struct pollfd p = {fds[0], POLLIN, 0};
+    char buf[16] = {0};
+    int ready = poll(&p, 1, 60000) == 1 && read(fds[0], buf, sizeof buf - 1) > 0 && strncmp(buf, "READY", 5) == 0;
+    close(fds[0]);
+    if (!ready) {
+        fprintf(stderr, "%s did not become ready\n", bin);
+        cl_svc_stop(svc, SIGKILL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+int cl_svc_stop(cl_svc_t *svc, int sig, int keep_dir)
+{
+    int st = 0, rc = -1;
+    if (svc->pid > 0) {
+        kill(svc->pid, sig);
+        if (waitpid(svc->pid, &st, 0) == svc->pid)
+            rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        svc->pid = 0;
+    }
+    if (!keep_dir && svc->dir[0]) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/router", svc->dir);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/pub", svc->dir);
+        unlink(path);
+        rmdir(svc->dir);
+        svc->dir[0] = '\0';
+    }
+    return rc;
+}
+
+void *cl_test_dealer(const char *endpoint)
+{
+    cl_err_t err;
+    return cl_bus_open(s_ctx(), ZMQ_DEALER, endpoint, false, &err);
+}
+
+void *cl_test_sub(const char *endpoint)
+{
+    cl_err_t err;
+    return cl_bus_open(s_ctx(), ZMQ_SUB, endpoint, false, &err);
+}
+
+void cl_test_close(void **sock_p)
+{
+    cl_bus_close(sock_p);
+}
+
+void cl_test_case(Caseloop__V1__Case *c, const char *site, const char *source, char *id_buf, size_t id_len, long n)
+{
+    caseloop__v1__case__init(c);
+    snprintf(id_buf, id_len, "%ld", n);
+    c->site = (char *)site;
+    c->has_kind = 1, c->kind = CASELOOP__V1__KIND__KIND_REPAIR;
+    c->description = "lift stuck between floors";
+    c->customer_name = "Wang";
+    c->customer_contact = "";
+    c->location = "";
+    c->external_source = (char *)source;
+    c->external_id = id_buf;
+}
+
+cl_env_t *cl_test_call(void *dealer, cl_env_t *env, int timeout_ms)
+{
+    char id[CL_ID_MAX + 1];
+    cl_codec_new_id(id);
+    env->message_id = id;
+    env->has_schema_version = 1;
+    env->schema_version = CL_SCHEMA_VERSION;
+    cl_err_t err;
+    cl_env_t *reply = cl_bus_call(dealer, env, timeout_ms, &err);
+    env->message_id = NULL;
+    return reply;
+}
+
+cl_env_t *cl_test_submit(void *dealer, Caseloop__V1__Case *c, int timeout_ms)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__SubmitCase body = CASELOOP__V1__SUBMIT_CASE__INIT;
+    body.details = c;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE;
+    env.submit_case = &body;
+    return cl_test_call(dealer, &env, timeout_ms);
+}
+
+cl_env_t *cl_test_raw(void *dealer, const void *data, size_t len, int timeout_ms)
+{
+    if (zmq_send(dealer, data, len, 0) < 0)
+        return NULL;
+    zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0)
+        return NULL;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, dealer, 0) < 0) {
+        zmq_msg_close(&msg);
+        return NULL;
+    }
+    cl_err_t err;
+    cl_env_t *reply = cl_codec_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), SIZE_MAX, &err);
+    zmq_msg_close(&msg);
+    return reply;
+}
+
+long long cl_test_counter(void *dealer, const char *name)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
+    env.get_stats = &body;
+    cl_env_t *reply = cl_test_call(dealer, &env, 5000);
+    if (!reply || reply->body_case != CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY) {
+        cl_codec_free(reply);
+        return -1;
+    }
+    long long v = 0;
+    for (size_t i = 0; i < reply->stats_reply->n_counters; i++)
+        if (strcmp(reply->stats_reply->counters[i]->name, name) == 0)
+            v = (long long)reply->stats_reply->counters[i]->value;
+    cl_codec_free(reply);
+    return v;
+}

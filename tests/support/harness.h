@@ -1,0 +1,65 @@
+/* harness.h - integration test support: the real database, a real service process, real sockets. */
+#ifndef CL_TEST_HARNESS_H
+#define CL_TEST_HARNESS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include "cl.h"
+
+/* The test database's conninfo (CL_TEST_DB); the program exits with a message if unset. */
+const char *cl_test_db(void);
+
+/* Empties the test database (drops and recreates schema public). Returns 0 or -1. */
+int cl_test_reset_db(void);
+
+/* Runs SQL (no parameters) on a fresh connection and returns the first
+   column of the first row as a number; -1 on failure or no row. */
+long long cl_test_scalar(const char *sql);
+
+/* Stops or starts the test database ("stop" / "start") through CL_TEST_PGCTL. Returns its exit status. */
+int cl_test_pgctl(const char *action);
+
+/* A service process started for a test. */
+typedef struct {
+    pid_t pid;
+    char dir[128];      /* temporary folder for its ipc endpoints */
+    char router[192];
+    char pub[192];
+} cl_svc_t;
+
+/* Starts CL_BIN_DIR/<bin> with CL_DB set to the test database, ipc endpoints in
+   a fresh folder, and extra "NAME=value" settings (NULL-terminated list, may be
+   NULL); returns 0 once it has said READY, -1 if it died or stayed silent 60 s. */
+int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env);
+
+/* Sends sig (SIGTERM for a clean stop, SIGKILL for a crash) and reaps it;
+   returns its exit status (or 128+signal). Removes the folder unless keep_dir. */
+int cl_svc_stop(cl_svc_t *svc, int sig, int keep_dir);
+
+/* A DEALER connected to endpoint, in the process-wide test context. */
+void *cl_test_dealer(const char *endpoint);
+void *cl_test_sub(const char *endpoint);
+void cl_test_close(void **sock_p);
+
+/* A case with every required field set, from this test's source and id n. */
+void cl_test_case(Caseloop__V1__Case *c, const char *site, const char *source, char *id_buf, size_t id_len, long n);
+
+/* Sends SubmitCase(c) on dealer and returns the reply envelope (Error or
+   SubmitCaseReply), or NULL when none came within timeout_ms. */
+cl_env_t *cl_test_submit(void *dealer, Caseloop__V1__Case *c, int timeout_ms);
+
+/* Sends raw bytes as one frame and returns the decoded reply or NULL. */
+cl_env_t *cl_test_raw(void *dealer, const void *data, size_t len, int timeout_ms);
+
+/* Sends any request envelope (message id and version filled in) and returns the reply or NULL. */
+cl_env_t *cl_test_call(void *dealer, cl_env_t *env, int timeout_ms);
+
+/* The value of counter name in the service's GetStats reply (0 if absent), -1 on no reply. */
+long long cl_test_counter(void *dealer, const char *name);
+
+#endif
