@@ -1,0 +1,374 @@
+/* test_intake.c - intake against the real database over real sockets: load, idempotency, duplicates, bad input. */
+#include "harness.h"
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIMEOUT_MS 10000
+
+static cl_svc_t s_svc;
+
+static int s_setup(void **state)
+{
+    (void)state;
+    if (cl_test_reset_db() < 0)
+        return -1;
+    static const char *env[] = {"CL_DEDUPE_WINDOW_S=3600", NULL};
+    return cl_svc_start(&s_svc, "caseloop-intake", env);
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    return cl_svc_stop(&s_svc, SIGTERM, 0) == 0 ? 0 : -1;
+}
+
+/* --- 1,000 cases from 4 concurrent clients ------------------------------------ */
+
+#define CLIENTS 4
+#define PER_CLIENT 250
+
+typedef struct {
+    int client;
+    uint64_t ids[PER_CLIENT];
+    int acked;
+} s_client_t;
+
+static void *s_client(void *arg)
+{
+    s_client_t *cl = arg;
+    void *dealer = cl_test_dealer(s_svc.router);
+    char source[32], id[32], descr[128];
+    snprintf(source, sizeof source, "load-%d", cl->client);
+    for (int i = 0; i < PER_CLIENT; i++) {
+        Caseloop__V1__Case c;
+        cl_test_case(&c, "A", source, id, sizeof id, i);
+        snprintf(descr, sizeof descr, "load test case %d of client %d", i, cl->client);
+        c.description = descr;
+        cl_env_t *reply = cl_test_submit(dealer, &c, TIMEOUT_MS);
+        if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY &&
+            reply->submit_case_reply->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED)
+            cl->ids[cl->acked++] = reply->submit_case_reply->case_id;
+        cl_codec_free(reply);
+    }
+    cl_test_close(&dealer);
+    return NULL;
+}
+
+static int s_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_concurrent_clients_all_acknowledged_and_stored_once(void **state)
+{
+    (void)state;
+    static s_client_t clients[CLIENTS];
+    pthread_t th[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i].client = i;
+        pthread_create(&th[i], NULL, s_client, &clients[i]);
+    }
+    for (int i = 0; i < CLIENTS; i++)
+        pthread_join(th[i], NULL);
+    static uint64_t all[CLIENTS * PER_CLIENT];
+    size_t n = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        assert_int_equal(clients[i].acked, PER_CLIENT);
+        memcpy(all + n, clients[i].ids, sizeof(uint64_t) * PER_CLIENT);
+        n += PER_CLIENT;
+    }
+    qsort(all, n, sizeof *all, s_cmp_u64);
+    for (size_t i = 1; i < n; i++)
+        assert_true(all[i] != all[i - 1]); /* one case per submission */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source LIKE 'load-%'"), 1000);
+    assert_int_equal(cl_test_scalar("SELECT count(DISTINCT (external_source, external_id)) FROM cases"
+                                    " WHERE external_source LIKE 'load-%'"),
+                     1000);
+    /* Each case has its CaseReceived event in the log. */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events e JOIN cases c ON c.id = e.case_id"
+                                    " WHERE e.type = 'CaseReceived' AND c.external_source LIKE 'load-%'"),
+                     1000);
+    /* Group commit happened: fewer transactions than cases. */
+    void *dealer = cl_test_dealer(s_svc.router);
+    assert_true(cl_test_counter(dealer, "batches") < cl_test_counter(dealer, "batch_items"));
+    cl_test_close(&dealer);
+}
+
+/* --- idempotency and duplicates ------------------------------------------------ */
+
+static cl_env_t *s_submit_ok(void *dealer, Caseloop__V1__Case *c)
+{
+    cl_env_t *reply = cl_test_submit(dealer, c, TIMEOUT_MS);
+    assert_non_null(reply);
+    if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
+        fail_msg("refused: %s %s", reply->error->field, reply->error->message);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+    return reply;
+}
+
+static void test_resubmission_returns_the_same_case(void **state)
+{
+    (void)state;
+    void *dealer = cl_test_dealer(s_svc.router);
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_test_case(&c, "B", "idem", id, sizeof id, 1);
+    cl_env_t *first = s_submit_ok(dealer, &c);
+    cl_env_t *again = s_submit_ok(dealer, &c);
+    assert_int_equal(first->submit_case_reply->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED);
+    assert_int_equal(again->submit_case_reply->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_REPEATED);
+    assert_int_equal(again->submit_case_reply->case_id, first->submit_case_reply->case_id);
+    assert_int_equal(again->submit_case_reply->respond_by_us, first->submit_case_reply->respond_by_us);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'idem'"), 1);
+    /* The promise: 24 hours by default. */
+    assert_int_equal(cl_test_scalar("SELECT cl_ts_to_us(respond_by) - cl_ts_to_us(received_at) FROM cases"
+                                    " WHERE external_source = 'idem'"),
+                     86400LL * 1000000);
+    cl_codec_free(first);
+    cl_codec_free(again);
+    cl_test_close(&dealer);
+}
+
+static void test_same_problem_attaches_to_the_open_case(void **state)
+{
+    (void)state;
+    void *dealer = cl_test_dealer(s_svc.router);
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_test_case(&c, "C", "dup", id, sizeof id, 1);
+    c.has_kind = 1, c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
+    c.location = "3号楼2单元";
+    c.description = "水泵晚上噪音很大，影响休息";
+    cl_env_t *first = s_submit_ok(dealer, &c);
+
+    /* Another resident, same place, same problem in other words. */
+    cl_test_case(&c, "C", "dup", id, sizeof id, 2);
+    c.has_kind = 1, c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
+    c.customer_name = "Zhao";
+    c.location = "3号楼2单元";
+    c.description = "晚上水泵噪音太大，影响休息";
+    cl_env_t *second = s_submit_ok(dealer, &c);
+    assert_int_equal(second->submit_case_reply->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED);
+    assert_int_equal(second->submit_case_reply->case_id, first->submit_case_reply->case_id);
+    assert_int_equal(second->submit_case_reply->report_count, 2);
+    assert_true(second->submit_case_reply->report_id > 0);
+
+    /* Resending the attached report is a repeat of it, not a third report. */
+    cl_env_t *again = s_submit_ok(dealer, &c);
+    assert_int_equal(again->submit_case_reply->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_REPEATED);
+    assert_int_equal(again->submit_case_reply->report_id, second->submit_case_reply->report_id);
+
+    /* Same place, another problem: a case of its own. */
+    cl_test_case(&c, "C", "dup", id, sizeof id, 3);
+    c.has_kind = 1, c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
+    c.location = "3号楼2单元";
+    c.description = "物业费账单金额有误";
+    cl_env_t *other = s_submit_ok(dealer, &c);
+    assert_int_equal(other->submit_case_reply->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED);
+
+    /* The case shows both reports. */
+    cl_env_t get = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__GetCase body = CASELOOP__V1__GET_CASE__INIT;
+    body.has_case_id = 1, body.case_id = first->submit_case_reply->case_id;
+    get.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE;
+    get.get_case = &body;
+    cl_env_t *shown = cl_test_call(dealer, &get, TIMEOUT_MS);
+    assert_non_null(shown);
+    assert_int_equal(shown->body_case, CASELOOP__V1__ENVELOPE__BODY_GET_CASE_REPLY);
+    assert_int_equal(shown->get_case_reply->details->report_count, 2);
+    assert_int_equal(shown->get_case_reply->n_reports, 1);
+    assert_string_equal(shown->get_case_reply->reports[0]->customer_name, "Zhao");
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events WHERE type = 'CaseReportAttached'"), 1);
+
+    cl_codec_free(first);
+    cl_codec_free(second);
+    cl_codec_free(again);
+    cl_codec_free(other);
+    cl_codec_free(shown);
+    cl_test_close(&dealer);
+}
+
+static void test_anonymous_case_is_accepted(void **state)
+{
+    (void)state;
+    void *dealer = cl_test_dealer(s_svc.router);
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_test_case(&c, "A", "anon", id, sizeof id, 1);
+    c.customer_name = "";
+    c.has_anonymous = 1, c.anonymous = 1;
+    c.has_kind = 1, c.kind = CASELOOP__V1__KIND__KIND_SAFETY;
+    c.description = "broken railing on the 5th floor stairs";
+    cl_env_t *r = s_submit_ok(dealer, &c);
+    assert_int_equal(r->submit_case_reply->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'anon' AND anonymous"), 1);
+    cl_codec_free(r);
+    cl_test_close(&dealer);
+}
+
+/* --- bad input: a clear error, counted, nothing else lost --------------------- */
+
+typedef struct {
+    void *dealer;
+    long next_good;
+} s_bad_t;
+
+/* The reply must be an Error with this code and field, the rejection counted,
+   and the next good submission still acknowledged. */
+static void s_expect_refused(s_bad_t *b, cl_env_t *reply, cl_code_t code, const char *field)
+{
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(reply->error->code, code);
+    assert_string_equal(reply->error->field, field);
+    assert_true(strlen(reply->error->message) > 0);
+    cl_codec_free(reply);
+    char name[96];
+    snprintf(name, sizeof name, "rejected_field.%s", field);
+    assert_true(cl_test_counter(b->dealer, name) >= 1);
+
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_test_case(&c, "A", "after-bad", id, sizeof id, b->next_good++);
+    cl_env_t *ok = s_submit_ok(b->dealer, &c);
+    assert_int_equal(ok->submit_case_reply->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED);
+    cl_codec_free(ok);
+}
+
+static void s_pack_submit(Caseloop__V1__Case *c, cl_buf_t *out)
+{
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "test", 0);
+    Caseloop__V1__SubmitCase body = CASELOOP__V1__SUBMIT_CASE__INIT;
+    body.details = c;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE;
+    env.submit_case = &body;
+    cl_codec_encode(&env, out);
+}
+
+static void test_bad_input_gets_clear_errors_and_loses_nothing(void **state)
+{
+    (void)state;
+    s_bad_t b = {cl_test_dealer(s_svc.router), 1};
+    long long before = cl_test_counter(b.dealer, "requests");
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_buf_t buf = {0};
+
+    /* not protobuf */
+    s_expect_refused(&b, cl_test_raw(b.dealer, "\xff\xff\xff\xffhello", 9, TIMEOUT_MS), CL_INVALID_ARGUMENT, "frame");
+
+    /* truncated: cut inside the description */
+    cl_test_case(&c, "A", "bad", id, sizeof id, 1);
+    s_pack_submit(&c, &buf);
+    s_expect_refused(&b, cl_test_raw(b.dealer, buf.data, buf.len - 5, TIMEOUT_MS), CL_INVALID_ARGUMENT, "frame");
+
+    /* over the size limit */
+    char *big = malloc(70000);
+    memset(big, 'x', 70000);
+    s_expect_refused(&b, cl_test_raw(b.dealer, big, 70000, TIMEOUT_MS), CL_RESOURCE_EXHAUSTED, "frame");
+    free(big);
+
+    /* unknown message type: a body field this version does not know (field 999) */
+    {
+        cl_env_t env;
+        char mid[CL_ID_MAX + 1];
+        cl_codec_init(&env, mid, "test", 0);
+        cl_codec_encode(&env, &buf);
+        const unsigned char extra[] = {0xBA, 0x3E, 0x02, 0x08, 0x01}; /* field 999, length 2 */
+        cl_buf_append(&buf, extra, sizeof extra);
+        s_expect_refused(&b, cl_test_raw(b.dealer, buf.data, buf.len, TIMEOUT_MS), CL_UNIMPLEMENTED, "body");
+    }
+    /* a known type this endpoint does not serve */
+    {
+        cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+        Caseloop__V1__CaseReceived ev = CASELOOP__V1__CASE_RECEIVED__INIT;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED;
+        env.case_received = &ev;
+        s_expect_refused(&b, cl_test_call(b.dealer, &env, TIMEOUT_MS), CL_UNIMPLEMENTED, "body");
+    }
+
+    /* missing site, kind, description */
+    cl_test_case(&c, "A", "bad", id, sizeof id, 2);
+    c.site = NULL;
+    s_expect_refused(&b, cl_test_submit(b.dealer, &c, TIMEOUT_MS), CL_INVALID_ARGUMENT, "details.site");
+    cl_test_case(&c, "A", "bad", id, sizeof id, 3);
+    c.has_kind = 0;
+    s_expect_refused(&b, cl_test_submit(b.dealer, &c, TIMEOUT_MS), CL_INVALID_ARGUMENT, "details.kind");
+    cl_test_case(&c, "A", "bad", id, sizeof id, 4);
+    c.description = "";
+    s_expect_refused(&b, cl_test_submit(b.dealer, &c, TIMEOUT_MS), CL_INVALID_ARGUMENT, "details.description");
+
+    /* unknown enum values */
+    cl_test_case(&c, "A", "bad", id, sizeof id, 5);
+    c.kind = (Caseloop__V1__Kind)99;
+    s_expect_refused(&b, cl_test_submit(b.dealer, &c, TIMEOUT_MS), CL_INVALID_ARGUMENT, "details.kind");
+    cl_test_case(&c, "A", "bad", id, sizeof id, 6);
+    c.has_severity = 1, c.severity = (Caseloop__V1__Severity)42;
+    s_expect_refused(&b, cl_test_submit(b.dealer, &c, TIMEOUT_MS), CL_INVALID_ARGUMENT, "details.severity");
+
+    /* text that is not UTF-8 */
+    cl_test_case(&c, "A", "bad", id, sizeof id, 7);
+    c.description = "broken \xc3\x28 lift";
+    s_expect_refused(&b, cl_test_submit(b.dealer, &c, TIMEOUT_MS), CL_INVALID_ARGUMENT, "details.description");
+
+    /* over the length limit */
+    char *longtext = malloc(8002);
+    memset(longtext, 'a', 8001);
+    longtext[8001] = '\0';
+    cl_test_case(&c, "A", "bad", id, sizeof id, 8);
+    c.description = longtext;
+    s_expect_refused(&b, cl_test_submit(b.dealer, &c, TIMEOUT_MS), CL_INVALID_ARGUMENT, "details.description");
+    free(longtext);
+
+    /* occurred-at far in the future */
+    cl_test_case(&c, "A", "bad", id, sizeof id, 9);
+    c.has_occurred_at_us = 1;
+    c.occurred_at_us = cl_clock_now(cl_clock_real()) + 86400LL * 1000000 * 30;
+    s_expect_refused(&b, cl_test_submit(b.dealer, &c, TIMEOUT_MS), CL_INVALID_ARGUMENT, "details.occurred_at_us");
+
+    /* SQL-looking text is stored verbatim and harms nothing */
+    const char *sql = "'); DROP TABLE cases; -- \\ \" $$ {x,y}";
+    cl_test_case(&c, "A", "sql", id, sizeof id, 1);
+    c.description = (char *)sql;
+    c.customer_name = (char *)sql;
+    cl_env_t *ok = s_submit_ok(b.dealer, &c);
+    cl_env_t get = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__GetCase body = CASELOOP__V1__GET_CASE__INIT;
+    body.has_case_id = 1, body.case_id = ok->submit_case_reply->case_id;
+    get.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE;
+    get.get_case = &body;
+    cl_env_t *shown = cl_test_call(b.dealer, &get, TIMEOUT_MS);
+    assert_non_null(shown);
+    assert_string_equal(shown->get_case_reply->details->description, sql);
+    assert_string_equal(shown->get_case_reply->details->customer_name, sql);
+    cl_codec_free(ok);
+    cl_codec_free(shown);
+
+    /* a case that does not exist */
+    body.case_id = 987654321;
+    s_expect_refused(&b, cl_test_call(b.dealer, &get, TIMEOUT_MS), CL_NOT_FOUND, "case_id");
+
+    assert_true(cl_test_counter(b.dealer, "requests") > before);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'bad'"), 0);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'after-bad'"), b.next_good - 1);
+    cl_buf_free(&buf);
+    cl_test_close(&b.dealer);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concurrent_clients_all_acknowledged_and_stored_once),
+        cmocka_unit_test(test_resubmission_returns_the_same_case),
+        cmocka_unit_test(test_same_problem_attaches_to_the_open_case),
+        cmocka_unit_test(test_anonymous_case_is_accepted),
+        cmocka_unit_test(test_bad_input_gets_clear_errors_and_loses_nothing),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
