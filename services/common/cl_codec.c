@@ -8,6 +8,74 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* Reads a varint at *p (before end); returns 0, or -1 when it runs past end. */
+static int s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* Checks every text field of a message of type desc, encoded in data[0..len),
+   and of the messages inside it: no NUL character (it would cut the text
+   short once decoded) and valid UTF-8. Fields are named by their path from
+   prefix ("envelope." for the envelope's own fields, "" inside the body).
+   Returns 0, or -1 with err. */
+static int s_check_text(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, const char *prefix,
+                        bool in_envelope, bool into_body, cl_err_t *err)
+{
+    const uint8_t *p = data, *end = data + len;
+    while (p < end) {
+        uint64_t tag, n = 0;
+        if (s_varint(&p, end, &tag) < 0)
+            return 0; /* malformed: the unpacker has the last word */
+        switch (tag & 7) {
+        case 0:
+            if (s_varint(&p, end, &n) < 0)
+                return 0;
+            continue;
+        case 1:
+        case 5:
+            n = (tag & 7) == 1 ? 8 : 4;
+            if (n > (uint64_t)(end - p))
+                return 0;
+            p += n;
+            continue;
+        case 2:
+            break;
+        default:
+            return 0;
+        }
+        if (s_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p))
+            return 0;
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3));
+        if (f && f->type == PROTOBUF_C_TYPE_STRING) {
+            bool nul = memchr(p, 0, n) != NULL;
+            if (nul || !cl_utf8_valid((const char *)p, n)) {
+                char field[sizeof err->field];
+                snprintf(field, sizeof field, "%s%s", prefix, f->name);
+                return cl_err_set(err, CL_INVALID_ARGUMENT, field, "%s %s", field,
+                                  nul ? "contains a NUL character" : "is not valid UTF-8");
+            }
+        } else if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && (into_body || !in_envelope)) {
+            char sub[sizeof err->field];
+            /* The body starts the paths afresh: "details.site", not "envelope.submit_case.details.site". */
+            snprintf(sub, sizeof sub, "%s", in_envelope ? "" : prefix);
+            if (!in_envelope)
+                snprintf(sub + strlen(sub), sizeof sub - strlen(sub), "%s.", f->name);
+            if (s_check_text(f->descriptor, p, (size_t)n, sub, false, true, err) < 0)
+                return -1;
+        }
+        p += n;
+    }
+    return 0;
+}
+
 cl_env_t *cl_codec_decode(const void *data, size_t len, size_t max_len, cl_err_t *err)
 {
     if (len > max_len) {
@@ -20,6 +88,8 @@ cl_env_t *cl_codec_decode(const void *data, size_t len, size_t max_len, cl_err_t
         cl_err_set(err, CL_INVALID_ARGUMENT, "frame", "frame is not a caseloop.v1.Envelope (not protobuf, or truncated)");
         return NULL;
     }
+    if (s_check_text(&caseloop__v1__envelope__descriptor, data, len, "envelope.", true, false, err) < 0)
+        goto err;
     if (cl_text_check(env->message_id, "envelope.message_id", 1, CL_ID_MAX, err) < 0 ||
         cl_text_check(env->correlation_id, "envelope.correlation_id", 0, CL_ID_MAX, err) < 0 ||
         cl_text_check(env->site, "envelope.site", 0, 64, err) < 0 ||
@@ -45,6 +115,11 @@ cl_env_t *cl_codec_decode(const void *data, size_t len, size_t max_len, cl_err_t
 err:
     caseloop__v1__envelope__free_unpacked(env, NULL);
     return NULL;
+}
+
+int cl_codec_check_body_text(const void *data, size_t len, cl_err_t *err)
+{
+    return s_check_text(&caseloop__v1__envelope__descriptor, data, len, "envelope.", true, true, err);
 }
 
 void cl_codec_free(cl_env_t *env)

@@ -16,10 +16,17 @@ typedef Caseloop__V1__Envelope cl_env_t;
 /* Decodes one frame. Refuses, with err set and NULL returned: a frame over
    max_len (RESOURCE_EXHAUSTED, field "frame"); bytes that are not a protobuf
    Envelope, truncated included (INVALID_ARGUMENT, "frame"); a missing or bad
-   message_id or schema_version, text that is not UTF-8 (INVALID_ARGUMENT,
-   "envelope.<name>"); no body, or a body this version does not know
+   message_id or schema_version, envelope text that is not UTF-8 or holds a
+   NUL (INVALID_ARGUMENT, "envelope.<name>"); no body, or a body this version does not know
    (UNIMPLEMENTED, "body"). The result is freed with cl_codec_free. */
 cl_env_t *cl_codec_decode(const void *data, size_t len, size_t max_len, cl_err_t *err);
+
+/* Checks the text of every field of the body in a frame that cl_codec_decode
+   accepted: no NUL character (it would cut the text short once decoded) and
+   valid UTF-8. Returns 0, or -1 with err (INVALID_ARGUMENT, the field as its
+   path from the body: "details.description"). Kept apart from decoding so that
+   the refusal can still answer the request's message_id. */
+int cl_codec_check_body_text(const void *data, size_t len, cl_err_t *err) CL_WARN_UNUSED;
 
 /* Frees a decoded envelope; NULL is fine. */
 void cl_codec_free(cl_env_t *env);

@@ -340,6 +340,12 @@ static void s_serve_batch(cl_intake_t *self, size_t n)
             s_reply_error(self, req, NULL, &err);
             continue;
         }
+        if (cl_codec_check_body_text(zmq_msg_data(&req->body), zmq_msg_size(&req->body), &err) < 0) {
+            s_reply_error(self, req, env, &err);
+            cl_codec_free(env);
+            self->envs[i] = NULL;
+            continue;
+        }
         if (env->body_case != CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE)
             continue;
         Caseloop__V1__Case *c = env->submit_case->details;
