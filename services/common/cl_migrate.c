@@ -69,10 +69,15 @@ int cl_sql_split(const char *sql, cl_sql_stmt_fn fn, void *arg)
             continue;
         }
         if (*p == '\'' || *p == '"') {
+            /* E'...' strings also escape with a backslash */
+            bool escapes = *p == '\'' && p > sql && (p[-1] == 'E' || p[-1] == 'e') &&
+                           (p - 1 == sql || !(isalnum((unsigned char)p[-2]) || p[-2] == '_'));
             char q = *p++;
             only_comments = false;
             while (*p) {
-                if (*p == q && p[1] == q)
+                if (escapes && *p == '\\' && p[1])
+                    p += 2;
+                else if (*p == q && p[1] == q)
                     p += 2;
                 else if (*p == q)
                     break;
