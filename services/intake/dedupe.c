@@ -34,30 +34,49 @@ static int s_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Sorted, distinct bigrams of s (unigram for one character); *n set. */
-static uint64_t *s_bigrams(const char *s, size_t *n)
+#define TAG_CHAR (UINT64_C(1) << 62)
+#define TAG_PAIR (UINT64_C(2) << 62)
+#define TAG_WORD (UINT64_C(3) << 62)
+
+/* Sorted, distinct tokens of s: each ASCII word (letters and digits, folded
+   to lower case), and each other character with each pair of adjacent ones,
+   the way Chinese text is compared (punctuation between
+   them does not part a pair). *n is set. */
+static uint64_t *s_tokens(const char *s, size_t *n)
 {
     size_t len = strlen(s);
-    uint64_t *g = malloc((len + 1) * sizeof *g);
+    uint64_t *g = malloc((2 * len + 2) * sizeof *g);
     if (!g) {
         *n = 0;
         return NULL;
     }
-    size_t k = 0, chars = 0;
-    uint32_t prev = 0;
+    size_t k = 0;
+    uint64_t word = 0;       /* FNV-1a of the ASCII word being read */
+    int in_word = 0;
+    uint32_t prev = 0;       /* previous character of a run of non-ASCII ones, 0 if none */
     const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        uint32_t c = s_next(&p);
-        if (s_skip(c))
-            continue;
-        if (c >= 'A' && c <= 'Z')
-            c += 'a' - 'A';
-        if (chars++)
-            g[k++] = ((uint64_t)prev << 32) | c;
-        prev = c;
+    for (;;) {
+        uint32_t c = *p ? s_next(&p) : 0;
+        int alnum = c && c < 0x80 && !s_skip(c);
+        if (in_word && !alnum) {
+            g[k++] = TAG_WORD | (word & (TAG_CHAR - 1));
+            in_word = 0;
+        }
+        if (!c)
+            break;
+        if (alnum) {
+            if (!in_word)
+                word = UINT64_C(14695981039346656037), in_word = 1;
+            word = (word ^ (c >= 'A' && c <= 'Z' ? c + 'a' - 'A' : c)) * UINT64_C(1099511628211);
+            prev = 0;
+        } else if (c >= 0x80 && !s_skip(c)) {
+            g[k++] = TAG_CHAR | c;
+            if (prev)
+                g[k++] = TAG_PAIR | ((uint64_t)prev << 21) | c;
+            prev = c;
+        }
+        /* spaces and punctuation end a word but not a run of characters */
     }
-    if (chars == 1)
-        g[k++] = prev;
     qsort(g, k, sizeof *g, s_cmp);
     size_t out = 0;
     for (size_t i = 0; i < k; i++)
@@ -70,7 +89,7 @@ static uint64_t *s_bigrams(const char *s, size_t *n)
 double cl_similarity(const char *a, const char *b)
 {
     size_t na, nb;
-    uint64_t *ga = s_bigrams(a, &na), *gb = s_bigrams(b, &nb);
+    uint64_t *ga = s_tokens(a, &na), *gb = s_tokens(b, &nb);
     double result;
     if (na + nb == 0) {
         result = strcmp(a, b) == 0 ? 1.0 : 0.0;

@@ -21,8 +21,9 @@ typedef struct {
 } cl_dedupe_policy_t;
 
 /* Similarity of two descriptions in 0..1: the Dice coefficient of their
-   character bigrams after dropping spaces and punctuation and folding ASCII
-   case, so it works for Chinese and English alike. 1 for equal text. */
+   token sets, where a token is an ASCII word (case folded), or a Chinese (any
+   non-ASCII) character, or a pair of adjacent such characters; spaces and
+   punctuation separate tokens. 1 for equal text, 0 for nothing in common. */
 double cl_similarity(const char *a, const char *b);
 
 /* The same problem: same site and kind, the same non-empty contact or the same
