@@ -18,17 +18,21 @@ static const char SQL_KEYS[] =
     " JOIN case_reports r ON r.external_source = u.src AND r.external_id = u.xid"
     " JOIN cases c ON c.id = r.case_id";
 
-/* Open cases that may be the same problem (cl_dedupe_pick decides). */
+/* Open cases that may be the same problem (cl_dedupe_pick decides): per
+   submission, the latest few with its contact, and with its location, each
+   found through its partial index. */
 static const char SQL_CANDIDATES[] =
     "SELECT u.i, c.id, c.customer_contact, c.location, c.description, cl_ts_to_us(c.received_at)"
     " FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::text[]) AS u(i, site, kind, contact, loc)"
-    " JOIN cases c ON c.site = u.site AND c.kind = u.kind AND c.customer_contact = u.contact"
-    " WHERE u.contact <> '' AND c.received_at >= cl_us_to_ts($6::bigint) AND c.state <> $7::smallint"
-    " UNION"
-    " SELECT u.i, c.id, c.customer_contact, c.location, c.description, cl_ts_to_us(c.received_at)"
-    " FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::text[]) AS u(i, site, kind, contact, loc)"
-    " JOIN cases c ON c.site = u.site AND c.kind = u.kind AND c.location = u.loc"
-    " WHERE u.loc <> '' AND c.received_at >= cl_us_to_ts($6::bigint) AND c.state <> $7::smallint"
+    " CROSS JOIN LATERAL ("
+    "  (SELECT * FROM cases c WHERE c.site = u.site AND c.kind = u.kind AND c.customer_contact = u.contact"
+    "   AND c.customer_contact <> '' AND c.received_at >= cl_us_to_ts($6::bigint) AND c.state <> $7::smallint"
+    "   ORDER BY c.received_at DESC LIMIT 20)"
+    "  UNION"
+    "  (SELECT * FROM cases c WHERE c.site = u.site AND c.kind = u.kind AND c.location = u.loc"
+    "   AND c.location <> '' AND c.received_at >= cl_us_to_ts($6::bigint) AND c.state <> $7::smallint"
+    "   ORDER BY c.received_at DESC LIMIT 20)"
+    " ) AS c"
     " ORDER BY 1, 2";
 
 static const char SQL_IDS[] =
