@@ -1,0 +1,204 @@
+/* test_dedupe.c - is a report the same problem as an open case (R-IN-3)? */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include "cl.h"
+#include "dedupe.h"
+
+#define DAY_US (86400 * CL_US_PER_S)
+#define T0 (INT64_C(1700000000) * CL_US_PER_S)
+
+static const cl_dedupe_policy_t POLICY = {7 * DAY_US, 0.5};
+
+/* A candidate like the probe below: same site, kind, contact, location. */
+static cl_dedupe_item_t s_item(const char *description, int64_t received_at_us)
+{
+    cl_dedupe_item_t it = {"site-a", 2, "13800000000", "3-2-101", description, received_at_us};
+    return it;
+}
+
+static const cl_dedupe_item_t *s_probe(void)
+{
+    static cl_dedupe_item_t probe;
+    probe = s_item("water pump is very noisy at night", T0);
+    return &probe;
+}
+
+/* --- cl_similarity ------------------------------------------------------- */
+
+static void test_identical_text_is_fully_similar(void **state)
+{
+    (void)state;
+    assert_float_equal(cl_similarity("水泵晚上噪音很大", "水泵晚上噪音很大"), 1.0, 1e-9);
+    assert_float_equal(cl_similarity("water pump noisy", "water pump noisy"), 1.0, 1e-9);
+    assert_float_equal(cl_similarity("a", "a"), 1.0, 1e-9);
+}
+
+static void test_chinese_near_duplicates_are_similar(void **state)
+{
+    (void)state;
+    double s = cl_similarity("水泵晚上噪音很大", "晚上水泵噪音太大了");
+    if (s <= 0.5)
+        fail_msg("similarity of two reports of the same noisy pump is %.3f, not above 0.5", s);
+    assert_true(cl_similarity("电梯坏了，困人", "电梯坏了困人了！") > 0.5);
+}
+
+static void test_unrelated_chinese_is_not_similar(void **state)
+{
+    (void)state;
+    assert_true(cl_similarity("水泵晚上噪音很大", "楼道灯不亮") < 0.3);
+    assert_true(cl_similarity("电梯坏了", "物业费怎么交") < 0.3);
+}
+
+static void test_english_near_duplicates_are_similar(void **state)
+{
+    (void)state;
+    assert_true(cl_similarity("The water pump is very noisy at night", "water pump very noisy at night!") > 0.5);
+    assert_true(cl_similarity("elevator stuck between floors 3 and 4", "Elevator stuck between floor 3 and 4") > 0.5);
+}
+
+static void test_unrelated_english_is_not_similar(void **state)
+{
+    (void)state;
+    assert_true(cl_similarity("water pump is very noisy at night", "corridor light is broken") < 0.3);
+    assert_true(cl_similarity("elevator stuck", "how do I pay the fee") < 0.3);
+}
+
+static void test_case_spaces_and_punctuation_are_ignored(void **state)
+{
+    (void)state;
+    assert_float_equal(cl_similarity("Water Pump, NOISY!", "water pump noisy"), 1.0, 1e-9);
+    assert_float_equal(cl_similarity("水泵，噪音很大。", "水泵 噪音很大"), 1.0, 1e-9);
+    assert_float_equal(cl_similarity("水泵「噪音」很大！", "水泵噪音很大"), 1.0, 1e-9);
+}
+
+static void test_empty_text(void **state)
+{
+    (void)state;
+    assert_float_equal(cl_similarity("", ""), 1.0, 1e-9);
+    assert_float_equal(cl_similarity("", "water pump"), 0.0, 1e-9);
+    assert_float_equal(cl_similarity("水泵", ""), 0.0, 1e-9);
+}
+
+/* --- cl_dedupe_pick ------------------------------------------------------ */
+
+static void test_same_site_kind_contact_and_similar_text_is_picked(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t c[] = {s_item("the water pump is very noisy at night", T0 - DAY_US)};
+    c[0].location = "";
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 1, &POLICY), 0);
+}
+
+static void test_same_location_instead_of_contact_is_picked(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t c[] = {s_item("the water pump is very noisy at night", T0 - DAY_US)};
+    c[0].contact = "13900000000";
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 1, &POLICY), 0);
+    c[0].contact = "";
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 1, &POLICY), 0);
+}
+
+static void test_different_site_or_kind_is_not_picked(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t c[] = {s_item("water pump is very noisy at night", T0 - DAY_US)};
+    c[0].site = "site-b";
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 1, &POLICY), -1);
+    c[0].site = "site-a";
+    c[0].kind = 1;
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 1, &POLICY), -1);
+}
+
+static void test_different_contact_and_location_is_not_picked(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t c[] = {s_item("water pump is very noisy at night", T0 - DAY_US)};
+    c[0].contact = "13900000000";
+    c[0].location = "5-1-202";
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 1, &POLICY), -1);
+}
+
+static void test_empty_contact_never_matches_on_contact(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t probe = *s_probe();
+    probe.contact = "";
+    probe.location = "";
+    cl_dedupe_item_t c[] = {s_item("water pump is very noisy at night", T0 - DAY_US)};
+    c[0].contact = "";
+    c[0].location = "";
+    assert_int_equal(cl_dedupe_pick(&probe, c, 1, &POLICY), -1);
+    probe.location = "3-2-101";
+    c[0].location = "5-1-202";
+    assert_int_equal(cl_dedupe_pick(&probe, c, 1, &POLICY), -1);
+}
+
+static void test_case_outside_the_window_is_not_picked(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t c[] = {s_item("water pump is very noisy at night", T0 - POLICY.window_us - 1)};
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 1, &POLICY), -1);
+    c[0].received_at_us = T0 - POLICY.window_us;
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 1, &POLICY), 0);
+}
+
+static void test_dissimilar_description_is_not_picked(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t c[] = {s_item("corridor light is broken", T0 - DAY_US)};
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 1, &POLICY), -1);
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 0, &POLICY), -1);
+}
+
+static void test_most_similar_candidate_wins(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t c[] = {
+        s_item("pump noisy at night, very", T0 - 3 * DAY_US),
+        s_item("water pump is very noisy at night", T0 - 2 * DAY_US),
+        s_item("the water pump is noisy", T0 - 1 * DAY_US),
+    };
+    double s0 = cl_similarity(c[0].description, s_probe()->description);
+    double s2 = cl_similarity(c[2].description, s_probe()->description);
+    assert_true(s0 >= POLICY.min_similarity && s0 < 1.0);
+    assert_true(s2 >= POLICY.min_similarity && s2 < 1.0);
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 3, &POLICY), 1);
+}
+
+static void test_on_a_tie_the_earliest_case_wins(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t c[] = {
+        s_item("water pump is very noisy at night", T0 - 1 * DAY_US),
+        s_item("Water pump is very noisy at night!", T0 - 3 * DAY_US),
+        s_item("water pump is very noisy at night", T0 - 2 * DAY_US),
+    };
+    assert_int_equal(cl_dedupe_pick(s_probe(), c, 3, &POLICY), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_identical_text_is_fully_similar),
+        cmocka_unit_test(test_chinese_near_duplicates_are_similar),
+        cmocka_unit_test(test_unrelated_chinese_is_not_similar),
+        cmocka_unit_test(test_english_near_duplicates_are_similar),
+        cmocka_unit_test(test_unrelated_english_is_not_similar),
+        cmocka_unit_test(test_case_spaces_and_punctuation_are_ignored),
+        cmocka_unit_test(test_empty_text),
+        cmocka_unit_test(test_same_site_kind_contact_and_similar_text_is_picked),
+        cmocka_unit_test(test_same_location_instead_of_contact_is_picked),
+        cmocka_unit_test(test_different_site_or_kind_is_not_picked),
+        cmocka_unit_test(test_different_contact_and_location_is_not_picked),
+        cmocka_unit_test(test_empty_contact_never_matches_on_contact),
+        cmocka_unit_test(test_case_outside_the_window_is_not_picked),
+        cmocka_unit_test(test_dissimilar_description_is_not_picked),
+        cmocka_unit_test(test_most_similar_candidate_wins),
+        cmocka_unit_test(test_on_a_tie_the_earliest_case_wins),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
