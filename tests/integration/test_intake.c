@@ -317,6 +317,16 @@ static void test_bad_input_gets_clear_errors_and_loses_nothing(void **state)
     c.description = "broken \xc3\x28 lift";
     s_expect_refused(&b, cl_test_submit(b.dealer, &c, TIMEOUT_MS), CL_INVALID_ARGUMENT, "details.description");
 
+    /* text with a NUL inside: refused, never stored cut short */
+    cl_test_case(&c, "A", "bad", id, sizeof id, 10);
+    c.description = "lift broken#and more";
+    s_pack_submit(&c, &buf);
+    char *hash = memmem(buf.data, buf.len, "broken#", 7);
+    assert_non_null(hash);
+    hash[6] = '\0';
+    s_expect_refused(&b, cl_test_raw(b.dealer, buf.data, buf.len, TIMEOUT_MS), CL_INVALID_ARGUMENT,
+                     "details.description");
+
     /* over the length limit */
     char *longtext = malloc(8002);
     memset(longtext, 'a', 8001);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -110,6 +111,7 @@ int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
         snprintf(path, sizeof path, "%s/%s", bindir, bin);
         snprintf(fd, sizeof fd, "%d", fds[1]);
         close(fds[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that dies takes its service along */
         setenv("CL_DB", cl_test_db(), 1);
         setenv("CL_NOTIFY_FD", fd, 1);
         setenv("CL_INTAKE_ROUTER", svc->router, 1);

@@ -1,0 +1,331 @@
+/* test_eventlog.c - event positions under concurrent writers, migrations started together, live events with gap recovery. */
+#include "harness.h"
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *s_migrations(void)
+{
+    const char *dir = getenv("CL_MIGRATIONS");
+    return dir && *dir ? dir : cl_migrate_default_dir();
+}
+
+static int s_fresh_schema(void **state)
+{
+    (void)state;
+    if (cl_test_reset_db() < 0)
+        return -1;
+    cl_db_t *db = cl_db_new(cl_test_db(), "test-setup");
+    cl_err_t err;
+    int rc = cl_migrate(db, s_migrations(), &err);
+    cl_db_destroy(&db);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Appends one transaction of n events through db; commits unless hold. */
+static int s_append(cl_db_t *db, int n, int work, bool commit)
+{
+    cl_err_t err;
+    cl_env_t envs[3];
+    char ids[3][CL_ID_MAX + 1];
+    Caseloop__V1__CaseReceived bodies[3];
+    cl_event_t evs[3];
+    memset(evs, 0, sizeof evs);
+    for (int i = 0; i < n; i++) {
+        cl_codec_init(&envs[i], ids[i], "test", 0);
+        caseloop__v1__case_received__init(&bodies[i]);
+        envs[i].site = "T";
+        envs[i].body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED;
+        envs[i].case_received = &bodies[i];
+        evs[i].env = &envs[i];
+    }
+    char w[16];
+    snprintf(w, sizeof w, "%d", work);
+    const char *p[] = {w};
+    int rc = 0;
+    if (cl_db_begin(db, &err) < 0 || cl_eventlog_append(db, evs, (size_t)n, 0, &err) < 0 ||
+        /* vary how long each transaction stays open after taking its positions */
+        cl_db_cmd(db, "SELECT count(*) FROM generate_series(1, $1::int)", 1, p, &err) < 0 ||
+        (commit && cl_db_commit(db, &err) < 0)) {
+        fprintf(stderr, "append: %s\n", err.message);
+        cl_db_rollback(db);
+        rc = -1;
+    }
+    cl_eventlog_release(evs, (size_t)n);
+    return rc;
+}
+
+/* --- concurrent writers, one reader ------------------------------------------ */
+
+#define WRITERS 4
+#define TXNS 150
+
+static volatile int s_writers_done;
+
+static void *s_writer(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    cl_db_t *db = cl_db_new(cl_test_db(), "writer");
+    long total = 0;
+    for (int t = 0; t < TXNS; t++) {
+        int n = 1 + (int)(rand_r(&seed) % 3);
+        if (s_append(db, n, (int)(rand_r(&seed) % 20000), true) == 0)
+            total += n;
+    }
+    cl_db_destroy(&db);
+    __atomic_add_fetch(&s_writers_done, 1, __ATOMIC_SEQ_CST);
+    return (void *)total;
+}
+
+typedef struct {
+    uint64_t last;
+    long seen;
+    long out_of_order;
+} s_reader_t;
+
+static int s_check_row(void *arg, uint64_t position, const void *data, size_t len)
+{
+    s_reader_t *r = arg;
+    cl_err_t err;
+    cl_env_t *env = cl_codec_decode(data, len, SIZE_MAX, &err);
+    if (!env || env->position != position || position != r->last + 1)
+        r->out_of_order++;
+    cl_codec_free(env);
+    r->last = position;
+    r->seen++;
+    return 0;
+}
+
+static void test_readers_never_see_a_gap_or_a_repeat_while_writers_commit(void **state)
+{
+    (void)state;
+    pthread_t th[WRITERS];
+    s_writers_done = 0;
+    for (int i = 0; i < WRITERS; i++)
+        pthread_create(&th[i], NULL, s_writer, (void *)(uintptr_t)(i + 1));
+    s_reader_t r = {0, 0, 0};
+    cl_db_t *db = cl_db_new(cl_test_db(), "reader");
+    cl_err_t err;
+    long reads = 0;
+    /* Read while they write, then once more after the last commit. */
+    for (;;) {
+        int done = __atomic_load_n(&s_writers_done, __ATOMIC_SEQ_CST);
+        int n;
+        do {
+            n = cl_eventlog_read(db, r.last, 50, s_check_row, &r, &err);
+            assert_true(n >= 0);
+            reads++;
+        } while (n > 0);
+        if (done == WRITERS)
+            break;
+    }
+    long total = 0;
+    for (int i = 0; i < WRITERS; i++) {
+        void *t;
+        pthread_join(th[i], &t);
+        total += (long)t;
+    }
+    assert_int_equal(r.out_of_order, 0);
+    assert_int_equal(r.seen, total);
+    assert_true(reads > 1);
+    uint64_t head;
+    assert_int_equal(cl_eventlog_head(db, &head, &err), 0);
+    assert_int_equal(head, (uint64_t)total);
+    cl_db_destroy(&db);
+}
+
+/* --- a later position is never visible before an earlier one ------------------ */
+
+static void *s_second_writer(void *arg)
+{
+    (void)arg;
+    cl_db_t *db = cl_db_new(cl_test_db(), "second-writer");
+    long rc = s_append(db, 1, 0, true);
+    cl_db_destroy(&db);
+    return (void *)rc;
+}
+
+static void test_a_later_commit_waits_for_the_earlier_position(void **state)
+{
+    (void)state;
+    cl_db_t *first = cl_db_new(cl_test_db(), "first-writer");
+    assert_int_equal(s_append(first, 1, 0, false), 0); /* position 1, not committed */
+    pthread_t th;
+    pthread_create(&th, NULL, s_second_writer, NULL);
+    /* Wait until the second writer is queued behind the first (seen by the server, not guessed). */
+    long long waiting = 0;
+    for (int i = 0; i < 1000 && waiting != 1; i++)
+        waiting = cl_test_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'second-writer'"
+                                 " AND wait_event_type = 'Lock'");
+    assert_int_equal(waiting, 1);
+    s_reader_t r = {0, 0, 0};
+    cl_db_t *reader = cl_db_new(cl_test_db(), "reader");
+    cl_err_t err;
+    assert_int_equal(cl_eventlog_read(reader, 0, 10, s_check_row, &r, &err), 0);
+    cl_err_clear(&err);
+    assert_int_equal(cl_db_commit(first, &err), 0);
+    void *rc;
+    pthread_join(th, &rc);
+    assert_int_equal((long)rc, 0);
+    assert_int_equal(cl_eventlog_read(reader, 0, 10, s_check_row, &r, &err), 2);
+    assert_int_equal(r.out_of_order, 0);
+    assert_int_equal(r.last, 2);
+    cl_db_destroy(&reader);
+    cl_db_destroy(&first);
+}
+
+/* --- two services migrating at once ------------------------------------------- */
+
+static void *s_migrator(void *arg)
+{
+    (void)arg;
+    cl_db_t *db = cl_db_new(cl_test_db(), "migrator");
+    cl_err_t err;
+    long applied = cl_migrate(db, s_migrations(), &err);
+    if (applied < 0)
+        fprintf(stderr, "migrate: %s\n", err.message);
+    cl_db_destroy(&db);
+    return (void *)applied;
+}
+
+static void test_services_starting_together_migrate_once(void **state)
+{
+    (void)state;
+    assert_int_equal(cl_test_reset_db(), 0);
+    pthread_t a, b;
+    pthread_create(&a, NULL, s_migrator, NULL);
+    pthread_create(&b, NULL, s_migrator, NULL);
+    void *ra, *rb;
+    pthread_join(a, &ra);
+    pthread_join(b, &rb);
+    assert_true((long)ra >= 0 && (long)rb >= 0);
+    long long files = cl_test_scalar("SELECT count(*) FROM schema_migrations");
+    assert_true(files >= 1);
+    assert_int_equal((long)ra + (long)rb, files); /* each applied by exactly one of them */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM event_head"), 1);
+}
+
+/* --- live events, and a gap filled from the log -------------------------------- */
+
+typedef struct {
+    uint64_t applied[16];
+    int n;
+} s_applied_t;
+
+static int s_apply(void *arg, const cl_env_t *ev)
+{
+    s_applied_t *a = arg;
+    if (a->n < 16)
+        a->applied[a->n] = ev->position;
+    a->n++;
+    return 0;
+}
+
+typedef struct {
+    s_applied_t applied;
+    void *dealer;
+} s_live_t;
+
+static int s_read_events(void *arg, cl_consumer_t *c, uint64_t after)
+{
+    s_live_t *l = arg;
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__ReadEvents body = CASELOOP__V1__READ_EVENTS__INIT;
+    body.has_after_position = 1, body.after_position = after;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS;
+    env.read_events = &body;
+    cl_env_t *reply = cl_test_call(l->dealer, &env, 5000);
+    if (!reply || reply->body_case != CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY) {
+        cl_codec_free(reply);
+        return -1;
+    }
+    int n = (int)reply->read_events_reply->n_events;
+    for (int i = 0; i < n; i++)
+        cl_consumer_offer(c, reply->read_events_reply->events[i]);
+    cl_codec_free(reply);
+    return n;
+}
+
+static int s_live_apply(void *arg, const cl_env_t *ev)
+{
+    return s_apply(&((s_live_t *)arg)->applied, ev);
+}
+
+static void s_submit(void *dealer, long n)
+{
+    Caseloop__V1__Case c;
+    char id[32], descr[64];
+    cl_test_case(&c, "A", "live", id, sizeof id, n);
+    snprintf(descr, sizeof descr, "live event case %ld", n);
+    c.description = descr;
+    cl_env_t *reply = cl_test_submit(dealer, &c, 10000);
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+    cl_codec_free(reply);
+}
+
+static void test_subscriber_fills_a_gap_from_the_log_and_applies_in_order(void **state)
+{
+    (void)state;
+    assert_int_equal(cl_test_reset_db(), 0);
+    cl_svc_t svc;
+    assert_int_equal(cl_svc_start(&svc, "caseloop-intake", NULL), 0);
+    s_live_t l = {{{0}, 0}, cl_test_dealer(svc.router)};
+    void *sub = cl_test_sub(svc.pub);
+    /* The subscription is live once a published event arrives (PUB drops to late joiners). */
+    long n = 0;
+    int got = 0;
+    while (!got && n < 100) {
+        s_submit(l.dealer, n++);
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        got = zmq_poll(&item, 1, 200) == 1;
+    }
+    assert_true(got);
+    /* Take every live event up to the last one published (position n), so
+       that what arrives next is past positions this consumer never saw. */
+    uint64_t seen = 0;
+    while (seen < (uint64_t)n) {
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        assert_int_equal(zmq_poll(&item, 1, 10000), 1);
+        zmq_msg_t topic, body;
+        zmq_msg_init(&topic);
+        zmq_msg_init(&body);
+        assert_true(zmq_msg_recv(&topic, sub, 0) >= 0 && zmq_msg_recv(&body, sub, 0) >= 0);
+        cl_err_t err;
+        cl_env_t *ev = cl_codec_decode(zmq_msg_data(&body), zmq_msg_size(&body), SIZE_MAX, &err);
+        assert_non_null(ev);
+        seen = ev->position;
+        cl_codec_free(ev);
+        zmq_msg_close(&topic);
+        zmq_msg_close(&body);
+    }
+    /* A consumer that has applied nothing: the next live event shows a gap. */
+    cl_consumer_t *c = cl_consumer_new(sub, 0, s_live_apply, s_read_events, &l);
+    s_submit(l.dealer, n++);
+    int polled = 0;
+    while (cl_consumer_position(c) < (uint64_t)n && polled++ < 200)
+        assert_true(cl_consumer_poll(c, 1000) >= 0);
+    assert_int_equal(cl_consumer_position(c), (uint64_t)n);
+    assert_true(cl_consumer_gaps(c) >= 1);
+    assert_int_equal(l.applied.n, n); /* each event once */
+    for (int i = 0; i < l.applied.n && i < 16; i++)
+        assert_int_equal(l.applied.applied[i], (uint64_t)i + 1);
+    cl_consumer_destroy(&c);
+    cl_test_close(&sub);
+    cl_test_close(&l.dealer);
+    assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_readers_never_see_a_gap_or_a_repeat_while_writers_commit, s_fresh_schema),
+        cmocka_unit_test_setup(test_a_later_commit_waits_for_the_earlier_position, s_fresh_schema),
+        cmocka_unit_test(test_services_starting_together_migrate_once),
+        cmocka_unit_test(test_subscriber_fills_a_gap_from_the_log_and_applies_in_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
