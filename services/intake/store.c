@@ -7,16 +7,19 @@
 
 #define S(x) ((x) ? (x) : "")
 
-/* Existing idempotency keys: on a case, or on a report attached to one. */
+/* Existing idempotency keys: on a case, or on a report attached to one;
+   each key looked up through its unique index. */
 static const char SQL_KEYS[] =
-    "SELECT u.i, c.id, 0::bigint, cl_ts_to_us(c.respond_by), c.report_count"
+    "SELECT u.i, k.case_id, k.report_id, cl_ts_to_us(k.respond_by), k.report_count"
     " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(src, xid, i)"
-    " JOIN cases c ON c.external_source = u.src AND c.external_id = u.xid"
-    " UNION ALL"
-    " SELECT u.i, c.id, r.id, cl_ts_to_us(c.respond_by), c.report_count"
-    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(src, xid, i)"
-    " JOIN case_reports r ON r.external_source = u.src AND r.external_id = u.xid"
-    " JOIN cases c ON c.id = r.case_id";
+    " CROSS JOIN LATERAL ("
+    "  SELECT c.id AS case_id, 0::bigint AS report_id, c.respond_by, c.report_count FROM cases c"
+    "  WHERE c.external_source = u.src AND c.external_id = u.xid"
+    "  UNION ALL"
+    "  SELECT c.id, r.id, c.respond_by, c.report_count FROM case_reports r JOIN cases c ON c.id = r.case_id"
+    "  WHERE r.external_source = u.src AND r.external_id = u.xid"
+    "  LIMIT 1"
+    " ) AS k";
 
 /* Open cases that may be the same problem (cl_dedupe_pick decides): per
    submission, the latest few with its contact, and with its location, each
