@@ -2,6 +2,7 @@
 #include "intake.h"
 #include "validate.h"
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ const cl_cfg_option_t cl_intake_options[] = {
                "seconds an open case still takes further reports of the same problem"),
     CL_CFG_DBL("CL_DEDUPE_SIMILARITY", cl_intake_config_t, dedupe_similarity, "0.5", 0, 1,
                "how alike two descriptions must be (0..1) to be the same problem"),
+    CL_CFG_INT("CL_STORE_WORKERS", cl_intake_config_t, store_workers, "2", 1, 64,
+               "threads storing batches, each on its own database connection"),
     CL_CFG_INT("CL_FUTURE_SKEW_S", cl_intake_config_t, future_skew_s, "300", 0, 86400,
                "seconds occurred_at may lie ahead of the time of receipt (clock skew)"),
     {0},
@@ -43,10 +46,36 @@ typedef struct {
     uint64_t value;
 } s_counter_t;
 
+/* One batch on its way: taken off the ROUTER and checked by the main thread,
+   stored by a worker on its own connection, then answered and published by
+   the main thread. Only the thread holding it touches it; the pipe hands it over. */
+typedef struct {
+    cl_request_t *reqs;
+    cl_env_t **envs;
+    cl_submit_t *subs;
+    size_t *sub_req;            /* request index of each submission */
+    size_t n, nsub;
+    cl_store_events_t *evs;     /* one per committed transaction: the batch's, or each item's */
+    size_t nevs;
+    bool whole;                 /* stored as one transaction */
+} s_job_t;
+
+typedef struct {
+    const cl_store_policy_t *policy;
+    cl_clock_t *clock;
+    cl_db_t *db;
+    void *pipe;                 /* PAIR, worker end */
+    void *main_pipe;            /* PAIR, main thread's end */
+    pthread_t thread;
+    bool started;
+    bool busy;
+    s_job_t job;
+} s_worker_t;
+
 struct cl_intake {
     const cl_intake_config_t *cfg;
     cl_clock_t *clock;
-    cl_db_t *db;
+    cl_db_t *db;                /* the main thread's: lookups and stats */
     void *zctx;
     void *router;
     void *pub;
@@ -54,11 +83,8 @@ struct cl_intake {
     int64_t started_at_us;
     s_counter_t *counters;
     size_t ncounters;
-    /* per batch */
-    cl_request_t *reqs;
-    cl_env_t **envs;
-    cl_submit_t *subs;
-    size_t *sub_req;    /* request index of each submission */
+    s_worker_t *workers;
+    size_t nworkers;
     cl_buf_t out;
 };
 
@@ -133,47 +159,71 @@ static void s_reply_submit(cl_intake_t *self, cl_request_t *req, const cl_env_t 
 
 /* --- submissions ---------------------------------------------------------------- */
 
-/* Stores the batch, retrying a conflict with a concurrent instance, and
-   falling back to one transaction per item when the batch fails for a reason
-   of its own, so that one bad row cannot refuse the others. */
-static void s_store(cl_intake_t *self, size_t n)
+/* cl_store_submit, tried again when a concurrent writer took the same key. */
+static int s_store_try(s_worker_t *w, cl_submit_t *subs, size_t n, cl_store_events_t *evs, cl_err_t *err)
 {
-    if (n == 0)
-        return;
-    cl_err_t err;
-    cl_store_events_t evs;
     int rc = -1;
     for (int attempt = 0; attempt < 3; attempt++) {
-        cl_err_clear(&err);
-        rc = cl_store_submit(self->db, self->subs, n, &self->policy, cl_clock_now(self->clock), SENDER, &evs, &err);
-        if (rc == 0 || !cl_db_retryable(self->db))
+        cl_err_clear(err);
+        rc = cl_store_submit(w->db, subs, n, w->policy, cl_clock_now(w->clock), SENDER, evs, err);
+        if (rc == 0 || !cl_db_retryable(w->db))
             break;
     }
-    if (rc < 0 && err.code != CL_UNAVAILABLE && n > 1) {
-        cl_log(CL_LOG_WARN, NULL, "batch of %zu failed (%s); storing one by one", n, err.message);
-        for (size_t i = 0; i < n; i++) {
-            cl_store_events_t one;
-            cl_err_clear(&err);
-            if (cl_store_submit(self->db, &self->subs[i], 1, &self->policy, cl_clock_now(self->clock), SENDER, &one,
-                                &err) < 0) {
-                self->subs[i].err = err;
-                continue;
-            }
-            cl_eventlog_publish(self->pub, one.evs, one.n);
-            cl_store_events_release(&one);
-        }
-    } else if (rc < 0) {
-        for (size_t i = 0; i < n; i++)
-            self->subs[i].err = err;
-    } else {
-        s_count(self, "batches", 1);
-        s_count(self, "batch_items", n);
-    }
+    return rc;
+}
 
-    for (size_t i = 0; i < n; i++) {
-        cl_submit_t *s = &self->subs[i];
-        cl_request_t *req = &self->reqs[self->sub_req[i]];
-        const cl_env_t *env = self->envs[self->sub_req[i]];
+/* Worker side: stores the job's submissions in one transaction, falling
+   back to one transaction per item when the batch fails for a reason of its
+   own, so that one bad row cannot refuse the others. */
+static void s_store(s_worker_t *w)
+{
+    s_job_t *job = &w->job;
+    cl_err_t err;
+    job->nevs = 0;
+    job->whole = false;
+    if (s_store_try(w, job->subs, job->nsub, &job->evs[0], &err) == 0) {
+        job->nevs = 1;
+        job->whole = true;
+        return;
+    }
+    if (err.code == CL_UNAVAILABLE || job->nsub == 1) {
+        for (size_t i = 0; i < job->nsub; i++)
+            job->subs[i].err = err;
+        return;
+    }
+    cl_log(CL_LOG_WARN, NULL, "batch of %zu failed (%s); storing one by one", job->nsub, err.message);
+    for (size_t i = 0; i < job->nsub; i++) {
+        if (s_store_try(w, &job->subs[i], 1, &job->evs[job->nevs], &err) < 0)
+            job->subs[i].err = err;
+        else
+            job->nevs++;
+    }
+}
+
+static void *s_worker_main(void *arg)
+{
+    s_worker_t *w = arg;
+    char cmd;
+    while (zmq_recv(w->pipe, &cmd, 1, 0) == 1 && cmd == 'g') {
+        s_store(w);
+        if (zmq_send(w->pipe, "d", 1, 0) < 0)
+            break;
+    }
+    return NULL;
+}
+
+/* Main side, once the worker is done: acks (each one committed), counters,
+   then the events, published after their commit. */
+static void s_finish(cl_intake_t *self, s_job_t *job)
+{
+    if (job->whole) {
+        s_count(self, "batches", 1);
+        s_count(self, "batch_items", job->nsub);
+    }
+    for (size_t i = 0; i < job->nsub; i++) {
+        cl_submit_t *s = &job->subs[i];
+        cl_request_t *req = &job->reqs[job->sub_req[i]];
+        const cl_env_t *env = job->envs[job->sub_req[i]];
         if (s->err.code != CL_OK) {
             if (s->err.code == CL_INTERNAL)
                 cl_err_set(&s->err, CL_INTERNAL, "", "the case could not be stored; it is logged");
@@ -186,11 +236,16 @@ static void s_store(cl_intake_t *self, size_t n)
                                                                                            : "repeats",
                 1);
     }
-    if (rc == 0) {
-        /* After commit and after the acks: the log already holds them. */
-        cl_eventlog_publish(self->pub, evs.evs, evs.n);
-        cl_store_events_release(&evs);
+    for (size_t i = 0; i < job->nevs; i++) {
+        cl_eventlog_publish(self->pub, job->evs[i].evs, job->evs[i].n);
+        cl_store_events_release(&job->evs[i]);
     }
+    job->nevs = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        cl_codec_free(job->envs[i]);
+        job->envs[i] = NULL;
+    }
+    job->n = job->nsub = 0;
 }
 
 /* --- reads ---------------------------------------------------------------------- */
@@ -305,29 +360,27 @@ static void s_get_stats(cl_intake_t *self, cl_request_t *req, const cl_env_t *en
 
 /* --- the loop ---------------------------------------------------------------------- */
 
-/* Takes up to batch_max requests: waits for the first, then whatever else is queued. */
-static size_t s_take(cl_intake_t *self)
+/* Takes into job up to batch_max requests that are queued (at least one is). */
+static void s_take(cl_intake_t *self, s_job_t *job)
 {
-    zmq_pollitem_t item = {self->router, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, 500) <= 0)
-        return 0;
-    size_t n = 0;
-    while (n < (size_t)self->cfg->batch_max && cl_bus_recv_request(self->router, &self->reqs[n], ZMQ_DONTWAIT) == 0)
-        n++;
-    return n;
+    job->n = 0;
+    while (job->n < (size_t)self->cfg->batch_max &&
+           cl_bus_recv_request(self->router, &job->reqs[job->n], ZMQ_DONTWAIT) == 0)
+        job->n++;
 }
 
-static void s_serve_batch(cl_intake_t *self, size_t n)
+/* Main side: decodes and checks every request of job; answers refusals and
+   lookups at once and keeps the submissions, in order, for the worker. */
+static void s_prepare(cl_intake_t *self, s_job_t *job)
 {
-    size_t nsub = 0;
     int64_t now = cl_clock_now(self->clock);
-    s_count(self, "requests", n);
-    /* Decode and check everything first; submissions go to one transaction. */
-    for (size_t i = 0; i < n; i++) {
-        cl_request_t *req = &self->reqs[i];
+    job->nsub = 0;
+    s_count(self, "requests", job->n);
+    for (size_t i = 0; i < job->n; i++) {
+        cl_request_t *req = &job->reqs[i];
         cl_err_t err;
         cl_err_clear(&err);
-        self->envs[i] = NULL;
+        job->envs[i] = NULL;
         if (req->malformed) {
             cl_err_set(&err, CL_INVALID_ARGUMENT, "frame", "request has more frames than an envelope and its route");
             s_reply_error(self, req, NULL, &err);
@@ -335,7 +388,6 @@ static void s_serve_batch(cl_intake_t *self, size_t n)
         }
         cl_env_t *env = cl_codec_decode(zmq_msg_data(&req->body), zmq_msg_size(&req->body),
                                         (size_t)self->cfg->max_frame, &err);
-        self->envs[i] = env;
         if (!env) {
             s_reply_error(self, req, NULL, &err);
             continue;
@@ -343,33 +395,19 @@ static void s_serve_batch(cl_intake_t *self, size_t n)
         if (cl_codec_check_body_text(zmq_msg_data(&req->body), zmq_msg_size(&req->body), &err) < 0) {
             s_reply_error(self, req, env, &err);
             cl_codec_free(env);
-            self->envs[i] = NULL;
             continue;
         }
-        if (env->body_case != CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE)
-            continue;
-        Caseloop__V1__Case *c = env->submit_case->details;
-        if (cl_validate_case(c, now, self->cfg->future_skew_s * CL_US_PER_S, &err) < 0) {
-            s_reply_error(self, req, env, &err);
-            cl_codec_free(env);
-            self->envs[i] = NULL;
-            continue;
-        }
-        memset(&self->subs[nsub], 0, sizeof self->subs[nsub]);
-        self->subs[nsub].in = c;
-        self->sub_req[nsub++] = i;
-    }
-    s_store(self, nsub);
-    for (size_t i = 0; i < n; i++) {
-        cl_env_t *env = self->envs[i];
-        if (!env)
-            continue;
-        cl_request_t *req = &self->reqs[i];
-        cl_err_t err;
-        cl_err_clear(&err);
         switch (env->body_case) {
         case CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE:
-            break; /* answered by s_store */
+            if (cl_validate_case(env->submit_case->details, now, self->cfg->future_skew_s * CL_US_PER_S, &err) < 0) {
+                s_reply_error(self, req, env, &err);
+                break;
+            }
+            memset(&job->subs[job->nsub], 0, sizeof job->subs[job->nsub]);
+            job->subs[job->nsub].in = env->submit_case->details;
+            job->sub_req[job->nsub++] = i;
+            job->envs[i] = env; /* kept until answered: the events point into it */
+            continue;
         case CASELOOP__V1__ENVELOPE__BODY_GET_CASE:
             s_get_case(self, req, env);
             break;
@@ -385,8 +423,47 @@ static void s_serve_batch(cl_intake_t *self, size_t n)
             break;
         }
         cl_codec_free(env);
-        self->envs[i] = NULL;
     }
+}
+
+static int s_job_alloc(s_job_t *job, size_t bm)
+{
+    job->reqs = calloc(bm, sizeof *job->reqs);
+    job->envs = calloc(bm, sizeof *job->envs);
+    job->subs = calloc(bm, sizeof *job->subs);
+    job->sub_req = calloc(bm, sizeof *job->sub_req);
+    job->evs = calloc(bm, sizeof *job->evs);
+    return job->reqs && job->envs && job->subs && job->sub_req && job->evs ? 0 : -1;
+}
+
+static void s_job_free(s_job_t *job)
+{
+    free(job->reqs);
+    free(job->envs);
+    free(job->subs);
+    free(job->sub_req);
+    free(job->evs);
+}
+
+/* Opens a worker's pipe pair and starts its thread. Returns 0 or -1 with err. */
+static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
+{
+    s_worker_t *w = &self->workers[i];
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://intake-worker-%zu", i);
+    w->policy = &self->policy;
+    w->clock = self->clock;
+    w->db = cl_db_new(self->cfg->db, "caseloop-intake");
+    if (!w->db || s_job_alloc(&w->job, (size_t)self->cfg->batch_max) < 0)
+        return cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    w->main_pipe = cl_bus_open(self->zctx, ZMQ_PAIR, endpoint, true, err);
+    w->pipe = w->main_pipe ? cl_bus_open(self->zctx, ZMQ_PAIR, endpoint, false, err) : NULL;
+    if (!w->pipe)
+        return -1;
+    if (pthread_create(&w->thread, NULL, s_worker_main, w) != 0)
+        return cl_err_set(err, CL_INTERNAL, "", "could not start a store worker");
+    w->started = true;
+    return 0;
 }
 
 cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
@@ -402,14 +479,11 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     self->policy.respond_within_us = cfg->respond_within_s * CL_US_PER_S;
     self->policy.dedupe.window_us = cfg->dedupe_window_s * CL_US_PER_S;
     self->policy.dedupe.min_similarity = cfg->dedupe_similarity;
-    size_t bm = (size_t)cfg->batch_max;
-    self->reqs = calloc(bm, sizeof *self->reqs);
-    self->envs = calloc(bm, sizeof *self->envs);
-    self->subs = calloc(bm, sizeof *self->subs);
-    self->sub_req = calloc(bm, sizeof *self->sub_req);
     self->db = cl_db_new(cfg->db, "caseloop-intake");
     self->zctx = zmq_ctx_new();
-    if (!self->reqs || !self->envs || !self->subs || !self->sub_req || !self->db || !self->zctx) {
+    self->nworkers = (size_t)cfg->store_workers;
+    self->workers = calloc(self->nworkers, sizeof *self->workers);
+    if (!self->db || !self->zctx || !self->workers) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
@@ -428,6 +502,9 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     self->pub = cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err);
     if (!self->pub)
         goto err;
+    for (size_t i = 0; i < self->nworkers; i++)
+        if (s_worker_start(self, i, err) < 0)
+            goto err;
     return self;
 err:
     cl_intake_destroy(&self);
@@ -439,19 +516,37 @@ void cl_intake_destroy(cl_intake_t **self_p)
     if (!self_p || !*self_p)
         return;
     cl_intake_t *self = *self_p;
+    for (size_t i = 0; self->workers && i < self->nworkers; i++) {
+        s_worker_t *w = &self->workers[i];
+        if (w->started) {
+            zmq_send(w->main_pipe, "q", 1, 0);
+            pthread_join(w->thread, NULL);
+        }
+        cl_bus_close(&w->pipe);
+        cl_bus_close(&w->main_pipe);
+        cl_db_destroy(&w->db);
+        s_job_free(&w->job);
+    }
+    free(self->workers);
     cl_bus_close(&self->router);
     cl_bus_close(&self->pub);
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     cl_db_destroy(&self->db);
-    free(self->reqs);
-    free(self->envs);
-    free(self->subs);
-    free(self->sub_req);
     free(self->counters);
     cl_buf_free(&self->out);
     free(self);
     *self_p = NULL;
+}
+
+/* Waits for worker w's job and answers it. */
+static void s_collect(cl_intake_t *self, s_worker_t *w)
+{
+    char done;
+    if (zmq_recv(w->main_pipe, &done, 1, 0) == 1) {
+        s_finish(self, &w->job);
+        w->busy = false;
+    }
 }
 
 int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
@@ -461,12 +556,40 @@ int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
         (void)rc;
         close((int)self->cfg->notify_fd);
     }
-    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s", self->cfg->router, self->cfg->pub);
+    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, %zu store workers", self->cfg->router,
+           self->cfg->pub, self->nworkers);
+    zmq_pollitem_t *items = calloc(self->nworkers + 1, sizeof *items);
+    if (!items)
+        return -1;
     while (!*stop) {
-        size_t n = s_take(self);
-        if (n)
-            s_serve_batch(self, n);
+        /* Requests are taken only when a worker is free to store them: until
+           then they queue, and the next batch is the larger for it. */
+        s_worker_t *idle = NULL;
+        for (size_t i = 0; i < self->nworkers && !idle; i++)
+            if (!self->workers[i].busy)
+                idle = &self->workers[i];
+        items[0] = (zmq_pollitem_t){self->router, 0, idle ? ZMQ_POLLIN : 0, 0};
+        for (size_t i = 0; i < self->nworkers; i++)
+            items[i + 1] = (zmq_pollitem_t){self->workers[i].main_pipe, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(items, (int)self->nworkers + 1, 500) <= 0)
+            continue;
+        for (size_t i = 0; i < self->nworkers; i++)
+            if (items[i + 1].revents & ZMQ_POLLIN)
+                s_collect(self, &self->workers[i]);
+        if (idle && (items[0].revents & ZMQ_POLLIN)) {
+            s_take(self, &idle->job);
+            s_prepare(self, &idle->job);
+            if (idle->job.nsub > 0 && zmq_send(idle->main_pipe, "g", 1, 0) == 1)
+                idle->busy = true;
+            else
+                s_finish(self, &idle->job);
+        }
     }
+    /* What the workers are storing is answered before the end. */
+    for (size_t i = 0; i < self->nworkers; i++)
+        if (self->workers[i].busy)
+            s_collect(self, &self->workers[i]);
+    free(items);
     cl_log(CL_LOG_INFO, NULL, "stopping");
     return 0;
 }

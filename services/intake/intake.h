@@ -20,6 +20,7 @@ typedef struct {
     int64_t dedupe_window_s;
     double dedupe_similarity;
     int64_t future_skew_s;
+    int64_t store_workers;
 } cl_intake_config_t;
 
 extern const cl_cfg_option_t cl_intake_options[];
