@@ -391,18 +391,14 @@ static int s_events_tail(int argc, char **argv)
         return 1;
     }
     uint64_t head = 0;
-    cl_consumer_t *c = cl_consumer_new(sub, 0, s_print_event, s_backfill, &head);
     int rc = 0;
     if (from < 0) {
-        /* Start at the head: one empty read tells where it is. */
-        cl_consumer_t *probe = cl_consumer_new(sub, UINT64_MAX - 1, s_print_event, s_backfill, &head);
-        if (s_backfill(&head, probe, UINT64_MAX - 1) < 0)
+        /* Start at the head: a read past the end tells where it is. */
+        if (s_backfill(&head, NULL, INT64_MAX) < 0)
             rc = 1;
-        cl_consumer_destroy(&probe);
         from = (int64_t)head;
     }
-    cl_consumer_destroy(&c);
-    c = cl_consumer_new(sub, (uint64_t)from, s_print_event, s_backfill, &head);
+    cl_consumer_t *c = cl_consumer_new(sub, (uint64_t)from, s_print_event, s_backfill, &head);
     if (rc == 0 && cl_consumer_catch_up(c) < 0)
         rc = 1;
     struct sigaction sa;

@@ -306,8 +306,10 @@ static void s_read_events(cl_intake_t *self, cl_request_t *req, const cl_env_t *
     s_read_t r = {calloc(max, sizeof *r.events), 0};
     if (!r.events)
         abort();
+    /* Positions fit PostgreSQL's bigint; anything past that is past the end. */
+    uint64_t after = q->after_position > INT64_MAX ? INT64_MAX : q->after_position;
     if (cl_eventlog_head(self->db, &head, &err) < 0 ||
-        cl_eventlog_read(self->db, q->after_position, max, s_read_row, &r, &err) < 0) {
+        cl_eventlog_read(self->db, after, max, s_read_row, &r, &err) < 0) {
         s_reply_error(self, req, env, &err);
     } else {
         cl_env_t reply;

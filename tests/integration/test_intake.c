@@ -364,6 +364,25 @@ static void test_bad_input_gets_clear_errors_and_loses_nothing(void **state)
     body.case_id = 987654321;
     s_expect_refused(&b, cl_test_call(b.dealer, &get, TIMEOUT_MS), CL_NOT_FOUND, "case_id");
 
+    body.case_id = 0;
+    s_expect_refused(&b, cl_test_call(b.dealer, &get, TIMEOUT_MS), CL_INVALID_ARGUMENT, "case_id");
+
+    /* reading events: too many at once is refused; past the end is simply nothing */
+    cl_env_t read = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__ReadEvents rq = CASELOOP__V1__READ_EVENTS__INIT;
+    rq.has_max_count = 1, rq.max_count = 5000;
+    read.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS;
+    read.read_events = &rq;
+    s_expect_refused(&b, cl_test_call(b.dealer, &read, TIMEOUT_MS), CL_INVALID_ARGUMENT, "max_count");
+    rq.max_count = 10;
+    rq.has_after_position = 1, rq.after_position = UINT64_MAX;
+    cl_env_t *past = cl_test_call(b.dealer, &read, TIMEOUT_MS);
+    assert_non_null(past);
+    assert_int_equal(past->body_case, CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY);
+    assert_int_equal(past->read_events_reply->n_events, 0);
+    assert_true(past->read_events_reply->head_position > 0);
+    cl_codec_free(past);
+
     assert_true(cl_test_counter(b.dealer, "requests") > before);
     assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'bad'"), 0);
     assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'after-bad'"), b.next_good - 1);
