@@ -246,10 +246,11 @@ static int s_submit(int argc, char **argv)
 
 static int s_case_show(int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "show") != 0 || strcmp(argv[2], "--help") == 0) {
-        fprintf(argc == 3 && strcmp(argv[2], "--help") == 0 ? stdout : stderr,
+    bool help = (argc >= 2 && strcmp(argv[argc - 1], "--help") == 0);
+    if (help || argc != 3 || strcmp(argv[1], "show") != 0) {
+        fprintf(help ? stdout : stderr,
                 "usage: caseloop case show N\nprint case N: its fields, then each further report of the same problem\n");
-        return argc == 3 && strcmp(argv[2], "--help") == 0 ? 0 : 2;
+        return help ? 0 : 2;
     }
     char *end;
     unsigned long long id = strtoull(argv[2], &end, 10);
@@ -465,8 +466,14 @@ int main(int argc, char **argv)
         return s_case_show(argc - 1, argv + 1);
     if (strcmp(cmd, "events") == 0)
         return s_events_tail(argc - 1, argv + 1);
-    if (strcmp(cmd, "stats") == 0)
+    if (strcmp(cmd, "stats") == 0) {
+        if (argc > 2) {
+            bool help = strcmp(argv[2], "--help") == 0;
+            fprintf(help ? stdout : stderr, "usage: caseloop stats\nprint intake's counters; exits 1 when it cannot reach its database\n");
+            return help ? 0 : 2;
+        }
         return s_stats();
+    }
     fprintf(stderr, "caseloop: unknown command \"%s\"; see caseloop --help\n", cmd);
     return 2;
 }
