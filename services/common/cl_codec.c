@@ -21,14 +21,23 @@ static int s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return -1;
 }
 
-/* Checks every text field of a message of type desc, encoded in data[0..len),
-   and of the messages inside it: no NUL character (it would cut the text
-   short once decoded) and valid UTF-8. Fields are named by their path from
-   prefix ("envelope." for the envelope's own fields, "" inside the body).
-   Returns 0, or -1 with err. */
-static int s_check_text(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, const char *prefix,
-                        bool in_envelope, bool into_body, cl_err_t *err)
+/* How deep messages may nest in a frame. The contract nests an Envelope in
+   ReadEventsReply, so without a bound a small frame could nest thousands of
+   levels and exhaust the stack of a recursive decoder. */
+#define MAX_DEPTH 8
+
+/* Walks the wire format of a message of type desc in data[0..len) and of
+   the messages inside it (into the envelope's body only when into_body):
+   refuses nesting deeper than MAX_DEPTH, and, when text is set, text fields
+   with a NUL character (it would cut the text short once decoded) or that
+   are not valid UTF-8. Fields are named by their path from prefix
+   ("envelope." for the envelope's own fields, "" inside the body). Malformed
+   bytes are left to the unpacker. Returns 0, or -1 with err. */
+static int s_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, const char *prefix,
+                  bool in_envelope, bool into_body, bool text, int depth, cl_err_t *err)
 {
+    if (depth > MAX_DEPTH)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "frame", "messages are nested more than %d deep", MAX_DEPTH);
     const uint8_t *p = data, *end = data + len;
     while (p < end) {
         uint64_t tag, n = 0;
@@ -54,7 +63,7 @@ static int s_check_text(const ProtobufCMessageDescriptor *desc, const uint8_t *d
         if (s_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p))
             return 0;
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3));
-        if (f && f->type == PROTOBUF_C_TYPE_STRING) {
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && text) {
             bool nul = memchr(p, 0, n) != NULL;
             if (nul || !cl_utf8_valid((const char *)p, n)) {
                 char field[sizeof err->field];
@@ -68,7 +77,7 @@ static int s_check_text(const ProtobufCMessageDescriptor *desc, const uint8_t *d
             snprintf(sub, sizeof sub, "%s", in_envelope ? "" : prefix);
             if (!in_envelope)
                 snprintf(sub + strlen(sub), sizeof sub - strlen(sub), "%s.", f->name);
-            if (s_check_text(f->descriptor, p, (size_t)n, sub, false, true, err) < 0)
+            if (s_walk(f->descriptor, p, (size_t)n, sub, false, true, text, depth + 1, err) < 0)
                 return -1;
         }
         p += n;
@@ -83,12 +92,14 @@ cl_env_t *cl_codec_decode(const void *data, size_t len, size_t max_len, cl_err_t
                    max_len);
         return NULL;
     }
+    if (s_walk(&caseloop__v1__envelope__descriptor, data, len, "", true, true, false, 0, err) < 0)
+        return NULL;
     cl_env_t *env = caseloop__v1__envelope__unpack(NULL, len, data);
     if (!env) {
         cl_err_set(err, CL_INVALID_ARGUMENT, "frame", "frame is not a caseloop.v1.Envelope (not protobuf, or truncated)");
         return NULL;
     }
-    if (s_check_text(&caseloop__v1__envelope__descriptor, data, len, "envelope.", true, false, err) < 0)
+    if (s_walk(&caseloop__v1__envelope__descriptor, data, len, "envelope.", true, false, true, 0, err) < 0)
         goto err;
     if (cl_text_check(env->message_id, "envelope.message_id", 1, CL_ID_MAX, err) < 0 ||
         cl_text_check(env->correlation_id, "envelope.correlation_id", 0, CL_ID_MAX, err) < 0 ||
@@ -119,7 +130,7 @@ err:
 
 int cl_codec_check_body_text(const void *data, size_t len, cl_err_t *err)
 {
-    return s_check_text(&caseloop__v1__envelope__descriptor, data, len, "envelope.", true, true, err);
+    return s_walk(&caseloop__v1__envelope__descriptor, data, len, "envelope.", true, true, true, 0, err);
 }
 
 void cl_codec_free(cl_env_t *env)

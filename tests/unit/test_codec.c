@@ -205,6 +205,58 @@ static void test_body_text_with_a_nul_or_bad_utf8_is_refused_by_its_path(void **
     assert_int_equal(cl_codec_check_body_text(good, sizeof good, &err), 0);
 }
 
+/* Wraps inner as Envelope{read_events_reply{events: [inner]}}. */
+static void s_wrap(cl_buf_t *inner)
+{
+    cl_buf_t rep = {0}, env = {0};
+    unsigned char hdr[12];
+    size_t k = 0;
+    hdr[k++] = 0x0a; /* ReadEventsReply.events, length-delimited */
+    for (size_t v = inner->len; ; v >>= 7) {
+        hdr[k++] = (unsigned char)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    cl_buf_append(&rep, hdr, k);
+    cl_buf_append(&rep, inner->data, inner->len);
+    /* Envelope: message_id "m", schema_version 1, read_events_reply (field 16) */
+    const unsigned char head[] = {0x0a, 1, 'm', 0x30, 1, 0x82, 0x01};
+    cl_buf_append(&env, head, sizeof head);
+    k = 0;
+    for (size_t v = rep.len; ; v >>= 7) {
+        hdr[k++] = (unsigned char)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    cl_buf_append(&env, hdr, k);
+    cl_buf_append(&env, rep.data, rep.len);
+    cl_buf_free(&rep);
+    cl_buf_free(inner);
+    *inner = env;
+}
+
+static void test_deeply_nested_frame_is_refused_not_a_crash(void **state)
+{
+    (void)state;
+    const unsigned char leaf[] = {0x0a, 1, 'm', 0x30, 1, 0x5a, 0};
+    cl_buf_t b = {0};
+    cl_buf_append(&b, leaf, sizeof leaf);
+    for (int i = 0; i < 3; i++)
+        s_wrap(&b);
+    cl_err_t err;
+    cl_err_clear(&err);
+    cl_env_t *env = cl_codec_decode(b.data, b.len, 65536, &err);
+    assert_non_null(env); /* a few levels are fine */
+    cl_codec_free(env);
+    for (int i = 0; i < 5000 && b.len < 60000; i++)
+        s_wrap(&b);
+    env = cl_codec_decode(b.data, b.len, 65536, &err);
+    assert_null(env);
+    assert_int_equal(err.code, CL_INVALID_ARGUMENT);
+    assert_string_equal(err.field, "frame");
+    cl_buf_free(&b);
+}
+
 static void test_missing_schema_version_is_refused(void **state)
 {
     fixture_t *f = *state;
@@ -333,6 +385,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_message_id_not_utf8_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_text_with_a_nul_inside_is_refused_not_cut, s_setup, s_teardown),
         cmocka_unit_test(test_body_text_with_a_nul_or_bad_utf8_is_refused_by_its_path),
+        cmocka_unit_test(test_deeply_nested_frame_is_refused_not_a_crash),
         cmocka_unit_test_setup_teardown(test_missing_schema_version_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_schema_version_2_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_envelope_without_body_is_unimplemented, s_setup, s_teardown),
