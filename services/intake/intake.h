@@ -37,6 +37,7 @@ typedef struct {
     /* working state of cl_store_submit */
     int same_as;                 /* index of an earlier item with the same idempotency key, or -1 */
     int attach_to_item;          /* index of a new case of this batch it attaches to, or -1 */
+    uint32_t batch_reports;      /* a new case: reports attached to it in this batch */
 } cl_submit_t;
 
 typedef struct {

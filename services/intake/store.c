@@ -40,7 +40,8 @@ static const char SQL_CANDIDATES[] =
 
 static const char SQL_IDS[] =
     "SELECT 0, nextval('cases_id_seq') FROM generate_series(1, $1::int)"
-    " UNION ALL SELECT 1, nextval('case_reports_id_seq') FROM generate_series(1, $2::int)";
+    " UNION ALL SELECT 1, nextval('case_reports_id_seq') FROM generate_series(1, $2::int)"
+    " ORDER BY 1, 2";
 
 static const char SQL_INSERT_CASES[] =
     "INSERT INTO cases (id, site, channel, kind, severity, customer_name, customer_contact, location,"
@@ -273,13 +274,12 @@ static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_u
             cl_submit_t *first = &items[it->attach_to_item];
             it->case_id = first->case_id;
             it->respond_by_us = first->respond_by_us;
-            it->report_count = ++first->report_count;
-            first->in->report_count = first->report_count;
+            it->report_count = 1 + ++first->batch_reports; /* this report is the case's 2nd, 3rd, ... */
         }
     }
     for (size_t i = 0; i < n; i++)
         if (items[i].outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED)
-            items[i].in->has_report_count = 1, items[i].in->report_count = items[i].report_count;
+            items[i].in->has_report_count = 1, items[i].in->report_count = 1; /* as it was received */
     PQclear(res);
     return rc;
 }
@@ -323,7 +323,7 @@ static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now
         cl_pgarr_text(&col[12], S(c->first_receiver));
         cl_pgarr_text(&col[13], c->external_source);
         cl_pgarr_text(&col[14], c->external_id);
-        cl_pgarr_i64(&col[15], it->report_count);
+        cl_pgarr_i64(&col[15], 1 + it->batch_reports);
     }
     int rc = 0;
     if (rows) {
@@ -342,6 +342,13 @@ static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now
     for (int k = 0; k < NCOL; k++)
         cl_buf_free(&col[k]);
     return rc;
+}
+
+/* True when it is a report attached to stored case id. */
+static bool s_attached_to(const cl_submit_t *it, uint64_t id)
+{
+    return it->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED && it->attach_to_item < 0 &&
+           it->case_id == id;
 }
 
 /* Step 6-7: the attached reports, and the report counts of stored cases. */
@@ -395,13 +402,16 @@ static int s_insert_reports(cl_db_t *db, cl_submit_t *items, size_t n, int64_t n
         if (!res) {
             rc = -1;
         } else {
+            /* The count now, less this batch's reports, numbers them in order. */
             for (int r = 0; r < PQntuples(res); r++) {
                 uint64_t id = (uint64_t)s_i64(res, r, 0);
+                uint32_t count = (uint32_t)s_i64(res, r, 1);
+                for (size_t i = 0; i < n; i++)
+                    count -= s_attached_to(&items[i], id);
                 for (size_t i = 0; i < n; i++) {
                     cl_submit_t *it = &items[i];
-                    if (it->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED &&
-                        it->attach_to_item < 0 && it->case_id == id) {
-                        it->report_count = (uint32_t)s_i64(res, r, 1);
+                    if (s_attached_to(it, id)) {
+                        it->report_count = ++count;
                         it->respond_by_us = s_i64(res, r, 2);
                     }
                 }
@@ -488,6 +498,7 @@ int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
         it->report_count = 0;
         it->respond_by_us = 0;
         it->same_as = it->attach_to_item = -1;
+        it->batch_reports = 0;
         cl_err_clear(&it->err);
     }
     int64_t respond_by = now_us + policy->respond_within_us;

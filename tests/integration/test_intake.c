@@ -210,6 +210,116 @@ static void test_anonymous_case_is_accepted(void **state)
     cl_test_close(&dealer);
 }
 
+/* --- pipelined submissions: every report numbered once ---------------------- */
+
+typedef struct {
+    Caseloop__V1__Case c;
+    char id[32];
+    char mid[CL_ID_MAX + 1];
+    cl_env_t *reply;
+} s_pipe_t;
+
+/* Sends every item without waiting, then takes the replies, matched by correlation id. */
+static void s_pipeline(void *dealer, s_pipe_t *items, size_t n)
+{
+    cl_buf_t out = {0};
+    for (size_t i = 0; i < n; i++) {
+        cl_env_t env;
+        cl_codec_init(&env, items[i].mid, "test", 0);
+        Caseloop__V1__SubmitCase body = CASELOOP__V1__SUBMIT_CASE__INIT;
+        body.details = &items[i].c;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE;
+        env.submit_case = &body;
+        cl_codec_encode(&env, &out);
+        assert_true(zmq_send(dealer, out.data, out.len, 0) >= 0);
+    }
+    cl_buf_free(&out);
+    for (size_t got = 0; got < n; got++) {
+        zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
+        assert_int_equal(zmq_poll(&item, 1, TIMEOUT_MS), 1);
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        assert_true(zmq_msg_recv(&msg, dealer, 0) >= 0);
+        cl_err_t err;
+        cl_env_t *reply = cl_codec_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), SIZE_MAX, &err);
+        zmq_msg_close(&msg);
+        assert_non_null(reply);
+        assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(items[i].mid, reply->correlation_id) == 0)
+                items[i].reply = reply;
+    }
+}
+
+static void s_pipe_case(s_pipe_t *p, const char *source, long n, const char *where, const char *what)
+{
+    cl_test_case(&p->c, "D", source, p->id, sizeof p->id, n);
+    p->c.location = (char *)where;
+    p->c.description = (char *)what;
+}
+
+static void test_pipelined_reports_are_each_numbered_once(void **state)
+{
+    (void)state;
+    static const char *env[] = {"CL_STORE_WORKERS=1", "CL_DEDUPE_WINDOW_S=3600", NULL};
+    cl_svc_t svc;
+    assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
+    void *dealer = cl_test_dealer(svc.router);
+    /* A stored case S ... */
+    s_pipe_t s[1];
+    memset(s, 0, sizeof s);
+    s_pipe_case(&s[0], "pipe", 1, "gate 2", "gate barrier does not open");
+    s_pipeline(dealer, s, 1);
+    uint64_t stored = s[0].reply->submit_case_reply->case_id;
+    /* ... then, all at once: a new case N, a repeat of N, two reports of N,
+       a repeat of S, two reports of S. */
+    s_pipe_t p[7];
+    memset(p, 0, sizeof p);
+    s_pipe_case(&p[0], "pipe", 2, "pool", "pool water is green and smells");
+    s_pipe_case(&p[1], "pipe", 2, "pool", "pool water is green and smells");
+    s_pipe_case(&p[2], "pipe", 3, "pool", "the pool water is green and smells bad");
+    s_pipe_case(&p[3], "pipe", 4, "pool", "pool water green, smells");
+    s_pipe_case(&p[4], "pipe", 1, "gate 2", "gate barrier does not open");
+    s_pipe_case(&p[5], "pipe", 5, "gate 2", "the gate barrier does not open again");
+    s_pipe_case(&p[6], "pipe", 6, "gate 2", "gate barrier will not open");
+    s_pipeline(dealer, p, 7);
+    const Caseloop__V1__SubmitCaseReply *r[7];
+    for (int i = 0; i < 7; i++) {
+        assert_non_null(p[i].reply);
+        r[i] = p[i].reply->submit_case_reply;
+    }
+    uint64_t fresh = r[0]->case_id;
+    assert_int_equal(r[0]->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED);
+    assert_int_equal(r[0]->report_count, 1);
+    assert_int_equal(r[1]->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_REPEATED);
+    assert_int_equal(r[1]->case_id, fresh);
+    assert_int_equal(r[4]->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_REPEATED);
+    assert_int_equal(r[4]->case_id, stored);
+    /* Reports of each case are its 2nd and 3rd, in the order they were sent. */
+    for (int i = 2; i <= 5; i += 3) {
+        uint64_t to = i == 2 ? fresh : stored;
+        assert_int_equal(r[i]->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED);
+        assert_int_equal(r[i + 1]->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED);
+        assert_int_equal(r[i]->case_id, to);
+        assert_int_equal(r[i + 1]->case_id, to);
+        assert_int_equal(r[i]->report_count, 2);
+        assert_int_equal(r[i + 1]->report_count, 3);
+    }
+    /* The rows agree, and so does the log: each count once, never going back. */
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM cases WHERE id IN (%llu, %llu) AND report_count = 3",
+             (unsigned long long)fresh, (unsigned long long)stored);
+    assert_int_equal(cl_test_scalar(sql), 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM case_reports WHERE case_id IN (%llu, %llu)",
+             (unsigned long long)fresh, (unsigned long long)stored);
+    assert_int_equal(cl_test_scalar(sql), 4);
+    cl_codec_free(s[0].reply);
+    for (int i = 0; i < 7; i++)
+        cl_codec_free(p[i].reply);
+    cl_test_close(&dealer);
+    assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
+}
+
 /* --- bad input: a clear error, counted, nothing else lost --------------------- */
 
 typedef struct {
@@ -397,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_resubmission_returns_the_same_case),
         cmocka_unit_test(test_same_problem_attaches_to_the_open_case),
         cmocka_unit_test(test_anonymous_case_is_accepted),
+        cmocka_unit_test(test_pipelined_reports_are_each_numbered_once),
         cmocka_unit_test(test_bad_input_gets_clear_errors_and_loses_nothing),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
