@@ -360,6 +360,17 @@ static void s_get_stats(cl_intake_t *self, cl_request_t *req, const cl_env_t *en
     free(cp);
 }
 
+/* Forgets fields of a newer contract that this version does not know, so
+   they are not stored into the event log as if intake vouched for them. */
+static void s_drop_unknown(ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        free(m->unknown_fields[i].data);
+    free(m->unknown_fields);
+    m->unknown_fields = NULL;
+    m->n_unknown_fields = 0;
+}
+
 /* --- the loop ---------------------------------------------------------------------- */
 
 /* Takes into job up to batch_max requests that are queued (at least one is). */
@@ -405,6 +416,7 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
                 s_reply_error(self, req, env, &err);
                 break;
             }
+            s_drop_unknown(&env->submit_case->details->base);
             memset(&job->subs[job->nsub], 0, sizeof job->subs[job->nsub]);
             job->subs[job->nsub].in = env->submit_case->details;
             job->sub_req[job->nsub++] = i;

@@ -210,6 +210,49 @@ static void test_anonymous_case_is_accepted(void **state)
     cl_test_close(&dealer);
 }
 
+static void test_fields_of_a_newer_contract_are_not_stored(void **state)
+{
+    (void)state;
+    void *dealer = cl_test_dealer(s_svc.router);
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_test_case(&c, "A", "newer", id, sizeof id, 1);
+    uint8_t junk[] = {0x03, 0xff, 0xfe, 0x58}; /* raw wire bytes after the tag: length, then the bytes */
+    ProtobufCMessageUnknownField extra = {20, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, sizeof junk, junk};
+    c.base.n_unknown_fields = 1;
+    c.base.unknown_fields = &extra;
+    cl_env_t *ok = s_submit_ok(dealer, &c);
+    /* The CaseReceived event as stored and published carries only known fields. */
+    cl_env_t read = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__ReadEvents rq = CASELOOP__V1__READ_EVENTS__INIT;
+    read.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS;
+    read.read_events = &rq;
+    rq.has_max_count = 1, rq.max_count = 1000;
+    int found = 0;
+    for (uint64_t after = 0;;) {
+        rq.has_after_position = 1, rq.after_position = after;
+        cl_env_t *page = cl_test_call(dealer, &read, TIMEOUT_MS);
+        assert_non_null(page);
+        const Caseloop__V1__ReadEventsReply *rr = page->read_events_reply;
+        for (size_t i = 0; i < rr->n_events; i++) {
+            const cl_env_t *ev = rr->events[i];
+            after = ev->position;
+            if (ev->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED &&
+                ev->case_received->details->case_id == ok->submit_case_reply->case_id) {
+                assert_int_equal(ev->case_received->details->base.n_unknown_fields, 0);
+                found++;
+            }
+        }
+        size_t n = rr->n_events;
+        cl_codec_free(page);
+        if (n == 0)
+            break;
+    }
+    assert_int_equal(found, 1);
+    cl_codec_free(ok);
+    cl_test_close(&dealer);
+}
+
 /* --- pipelined submissions: every report numbered once ---------------------- */
 
 typedef struct {
@@ -507,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_resubmission_returns_the_same_case),
         cmocka_unit_test(test_same_problem_attaches_to_the_open_case),
         cmocka_unit_test(test_anonymous_case_is_accepted),
+        cmocka_unit_test(test_fields_of_a_newer_contract_are_not_stored),
         cmocka_unit_test(test_pipelined_reports_are_each_numbered_once),
         cmocka_unit_test(test_bad_input_gets_clear_errors_and_loses_nothing),
     };
