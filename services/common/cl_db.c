@@ -58,14 +58,39 @@ static void s_drop(cl_db_t *db, const char *why)
     db->was_up = false;
 }
 
+/* Server notices go to the log as debug lines, not raw onto stderr. */
+static void s_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char line[512];
+    snprintf(line, sizeof line, "%s", message);
+    line[strcspn(line, "\n")] = '\0';
+    cl_log(CL_LOG_DEBUG, NULL, "database: %s", line);
+}
+
+/* Failures that say this connection cannot do the work now, though a new one
+   may: lost or shutting down (08, 57), a read-only server after a failover
+   (25006), out of resources (53). */
+static bool s_unavailable(const cl_db_t *db)
+{
+    return PQstatus(db->conn) != CONNECTION_OK || strncmp(db->sqlstate, "08", 2) == 0 ||
+           strncmp(db->sqlstate, "57", 2) == 0 || strncmp(db->sqlstate, "53", 2) == 0 ||
+           strcmp(db->sqlstate, "25006") == 0;
+}
+
 int cl_db_connect(cl_db_t *db, cl_err_t *err)
 {
     if (db->conn)
         return 0;
     if (cl_mono_us() < db->next_try_us)
         return cl_err_set(err, CL_UNAVAILABLE, "", "database is unavailable");
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *vals[] = {db->conninfo, db->appname, "5", NULL};
+    /* Defaults first: what CL_DB says wins. A database host that goes silent
+       is noticed within about 30 s instead of the kernel's 15 minutes, and a
+       statement cannot hold a service for longer than a minute. */
+    const char *keys[] = {"application_name", "connect_timeout", "keepalives", "keepalives_idle",
+                          "keepalives_interval", "keepalives_count", "tcp_user_timeout", "options", "dbname", NULL};
+    const char *vals[] = {db->appname, "5", "1", "10", "5", "3", "30000", "-c statement_timeout=60000",
+                          db->conninfo, NULL};
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
         char why[256];
@@ -77,6 +102,7 @@ int cl_db_connect(cl_db_t *db, cl_err_t *err)
         db->backoff_us = db->backoff_us * 2 > BACKOFF_MAX_US ? BACKOFF_MAX_US : db->backoff_us * 2;
         return cl_err_set(err, CL_UNAVAILABLE, "", "could not connect to the database: %s", why);
     }
+    PQsetNoticeProcessor(conn, s_notice, NULL);
     db->conn = conn;
     db->backoff_us = BACKOFF_MIN_US;
     db->next_try_us = 0;
@@ -106,9 +132,7 @@ PGresult *cl_db_exec(cl_db_t *db, const char *sql, int n, const char *const *par
     snprintf(why, sizeof why, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
     why[strcspn(why, "\n")] = '\0';
     PQclear(res);
-    /* Lost connection, or the server is shutting down (class 57, 08). */
-    if (PQstatus(db->conn) != CONNECTION_OK || strncmp(db->sqlstate, "57", 2) == 0 ||
-        strncmp(db->sqlstate, "08", 2) == 0) {
+    if (s_unavailable(db)) {
         s_drop(db, why);
         return cl_err_set(err, CL_UNAVAILABLE, "", "database is unavailable: %s", why), NULL;
     }

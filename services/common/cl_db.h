@@ -24,8 +24,9 @@ bool cl_db_up(const cl_db_t *db);
 
 /* Runs one statement with text parameters ($1..$n; NULL is SQL NULL) and
    returns its result, in text (binary false) or binary form. On failure
-   returns NULL with err: UNAVAILABLE when the connection is lost (it is
-   dropped, to be made again by cl_db_connect), else INTERNAL; the SQLSTATE
+   returns NULL with err: UNAVAILABLE when the connection is lost, the server
+   is shutting down, read-only (after a failover) or out of resources (the
+   connection is dropped, to be made again by cl_db_connect), else INTERNAL; the SQLSTATE
    is kept for cl_db_sqlstate. The caller PQclears the result. */
 PGresult *cl_db_exec(cl_db_t *db, const char *sql, int n, const char *const *params, bool binary,
                      cl_err_t *err) CL_WARN_UNUSED;

@@ -161,6 +161,17 @@ static int s_list(const char *dir, char ***names_p, cl_err_t *err)
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, s_name_cmp);
     *names_p = names;
+    for (int i = 1; i < n; i++) {
+        if (strncmp(names[i - 1], names[i], 3) == 0) {
+            cl_err_set(err, CL_INTERNAL, "CL_MIGRATIONS", "two migrations in \"%s\" have the number %.3s: %s and %s",
+                       dir, names[i], names[i - 1], names[i]);
+            for (int j = 0; j < n; j++)
+                free(names[j]);
+            free(names);
+            *names_p = NULL;
+            return -1;
+        }
+    }
     return n;
 }
 

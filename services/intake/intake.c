@@ -225,8 +225,12 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
         cl_request_t *req = &job->reqs[job->sub_req[i]];
         const cl_env_t *env = job->envs[job->sub_req[i]];
         if (s->err.code != CL_OK) {
-            if (s->err.code == CL_INTERNAL)
+            if (s->err.code == CL_INTERNAL) {
+                cl_log_ctx_t ctx = {0, s->in->site, "INTERNAL", NULL};
+                cl_log(CL_LOG_ERROR, &ctx, "could not store %s/%s: %s", s->in->external_source, s->in->external_id,
+                       s->err.message);
                 cl_err_set(&s->err, CL_INTERNAL, "", "the case could not be stored; it is logged");
+            }
             s_reply_error(self, req, env, &s->err);
             continue;
         }
@@ -513,6 +517,10 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
     if (!self->router)
         goto err;
+    /* Frames a little over the limit are read and answered RESOURCE_EXHAUSTED;
+       a peer sending far more is cut off by ZeroMQ before it fills memory. */
+    int64_t hard_limit = cfg->max_frame * 4 > 1048576 ? cfg->max_frame * 4 : 1048576;
+    zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &hard_limit, sizeof hard_limit);
     self->pub = cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err);
     if (!self->pub)
         goto err;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *s_migrations(void)
 {
@@ -208,6 +209,34 @@ static void test_services_starting_together_migrate_once(void **state)
     assert_int_equal(cl_test_scalar("SELECT count(*) FROM event_head"), 1);
 }
 
+static void test_two_migrations_with_one_number_are_refused(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cl-migrations-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    const char *names[] = {"001_a.sql", "001_b.sql"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("SELECT 1;\n", f);
+        fclose(f);
+    }
+    cl_db_t *db = cl_db_new(cl_test_db(), "migrator");
+    cl_err_t err;
+    cl_err_clear(&err);
+    assert_int_equal(cl_migrate(db, dir, &err), -1);
+    assert_string_equal(err.field, "CL_MIGRATIONS");
+    assert_non_null(strstr(err.message, "001"));
+    cl_db_destroy(&db);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 /* --- live events, and a gap filled from the log -------------------------------- */
 
 typedef struct {
@@ -325,6 +354,7 @@ int main(void)
         cmocka_unit_test_setup(test_readers_never_see_a_gap_or_a_repeat_while_writers_commit, s_fresh_schema),
         cmocka_unit_test_setup(test_a_later_commit_waits_for_the_earlier_position, s_fresh_schema),
         cmocka_unit_test(test_services_starting_together_migrate_once),
+        cmocka_unit_test(test_two_migrations_with_one_number_are_refused),
         cmocka_unit_test(test_subscriber_fills_a_gap_from_the_log_and_applies_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

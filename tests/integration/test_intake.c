@@ -427,6 +427,17 @@ static void test_bad_input_gets_clear_errors_and_loses_nothing(void **state)
     s_expect_refused(&b, cl_test_raw(b.dealer, big, 70000, TIMEOUT_MS), CL_RESOURCE_EXHAUSTED, "frame");
     free(big);
 
+    /* far over the limit: cut off at the socket, and intake serves on */
+    {
+        void *flood = cl_test_dealer(s_svc.router);
+        char *huge = calloc(1, 4 << 20);
+        assert_true(zmq_send(flood, huge, 4 << 20, 0) >= 0);
+        free(huge);
+        int linger = 5000; /* let it go out after close */
+        zmq_setsockopt(flood, ZMQ_LINGER, &linger, sizeof linger);
+        cl_test_close(&flood);
+    }
+
     /* unknown message type: a body field this version does not know (field 999) */
     {
         cl_env_t env;
