@@ -69,8 +69,9 @@ int cl_consumer_offer(cl_consumer_t *c, const cl_env_t *event);
 int cl_consumer_catch_up(cl_consumer_t *c);
 
 /* Waits up to timeout_ms for one live event and applies it, catching up from
-   the log first when its position shows a gap. Returns 1 when an event was
-   taken, 0 on timeout, -1 on failure. */
+   the log first when its position shows a gap; when none comes, catches up
+   from the log (a dropped last event shows no gap). Returns 1 when anything
+   was applied, 0 when nothing was, -1 on failure. */
 int cl_consumer_poll(cl_consumer_t *c, int timeout_ms);
 
 /* The last position applied. */

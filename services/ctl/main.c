@@ -136,6 +136,33 @@ static void s_enum_list(FILE *out, const ProtobufCEnumDescriptor *d)
         fprintf(out, "%s%s", i > 1 ? "|" : "", s_enum_name(d, d->values[i].value, buf, sizeof buf));
 }
 
+/* Reads a local date and time ("2026-11-22 14:30", "2026-11-22T14:30:05",
+   "2026-11-22") or whole seconds since 1970 into microseconds. Returns 0 or -1. */
+static int s_parse_time(const char *text, int64_t *us)
+{
+    static const char *formats[] = {"%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
+                                    "%Y-%m-%d"};
+    for (size_t i = 0; i < sizeof formats / sizeof *formats; i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        const char *end = strptime(text, formats[i], &tm);
+        if (end && *end == '\0') {
+            tm.tm_isdst = -1;
+            time_t t = mktime(&tm);
+            if (t == (time_t)-1)
+                return -1;
+            *us = (int64_t)t * CL_US_PER_S;
+            return 0;
+        }
+    }
+    char *end;
+    long long secs = strtoll(text, &end, 10);
+    if (!*text || *end || secs < 0)
+        return -1;
+    *us = secs * CL_US_PER_S;
+    return 0;
+}
+
 /* --- submit -------------------------------------------------------------------- */
 
 static void s_submit_usage(FILE *out)
@@ -152,7 +179,7 @@ static void s_submit_usage(FILE *out)
     s_enum_list(out, &caseloop__v1__channel__descriptor);
     fprintf(out, "\n"
                  "  --customer-name N, --customer-contact C, --location L\n"
-                 "  --occurred-at EPOCH_S  when it happened, seconds since 1970\n"
+                 "  --occurred-at T        when it happened: YYYY-MM-DD[ HH:MM[:SS]] local time, or seconds since 1970\n"
                  "  --anonymous            the customer gave no identity\n"
                  "  --reply-letter-only    answer by letter, no callback\n"
                  "  --first-receiver R     who took the case\n"
@@ -188,7 +215,14 @@ static int s_submit(int argc, char **argv)
         case 'I': c.external_id = optarg; break;
         case 'a': c.has_anonymous = 1, c.anonymous = 1; break;
         case 'r': c.has_reply_letter_only = 1, c.reply_letter_only = 1; break;
-        case 'o': c.has_occurred_at_us = 1, c.occurred_at_us = strtoll(optarg, NULL, 10) * CL_US_PER_S; break;
+        case 'o':
+            if (s_parse_time(optarg, &c.occurred_at_us) < 0) {
+                fprintf(stderr, "caseloop submit: --occurred-at \"%s\" is not YYYY-MM-DD[ HH:MM[:SS]] (local time)"
+                                " or seconds since 1970\n", optarg);
+                return 2;
+            }
+            c.has_occurred_at_us = 1;
+            break;
         case 'k':
         case 'v':
         case 'c': {
@@ -236,6 +270,9 @@ static int s_submit(int argc, char **argv)
                s_enum_name(&caseloop__v1__submit_outcome__descriptor, r->outcome, o2, sizeof o2), r->report_count,
                s_time(r->respond_by_us, t, sizeof t));
         rc = 0;
+    } else {
+        fprintf(stderr, "caseloop submit: to try again without risk of a second case, use the same key:"
+                        " --source %s --id %s\n", c.external_source, c.external_id);
     }
     cl_codec_free(reply);
     s_disconnect();
@@ -371,7 +408,15 @@ static int s_events_tail(int argc, char **argv)
     argc--, argv++;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'f': from = strtoll(optarg, NULL, 10); break;
+        case 'f': {
+            char *end;
+            from = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || from < 0) {
+                fprintf(stderr, "caseloop events tail: --from \"%s\" is not a position (0, 1, 2, ...)\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'n': follow = false; break;
         case 'h':
             printf("usage: caseloop events tail [--from POS] [--no-follow]\n"
