@@ -13,5 +13,6 @@
 #include "cl_migrate.h"
 #include "cl_bus.h"
 #include "cl_eventlog.h"
+#include "cl_service.h"
 
 #endif

@@ -41,11 +41,6 @@ const cl_cfg_option_t cl_intake_options[] = {
 
 /* --- counters ---------------------------------------------------------------- */
 
-typedef struct {
-    char name[80];
-    uint64_t value;
-} s_counter_t;
-
 /* One batch on its way: taken off the ROUTER and checked by the main thread,
    stored by a worker on its own connection, then answered and published by
    the main thread. Only the thread holding it touches it; the pipe hands it over. */
@@ -80,71 +75,18 @@ struct cl_intake {
     void *router;
     void *pub;
     cl_store_policy_t policy;
-    int64_t started_at_us;
-    s_counter_t *counters;
-    size_t ncounters;
+    cl_service_t *svc;          /* counters, replies */
     s_worker_t *workers;
     size_t nworkers;
-    cl_buf_t out;
 };
 
-static void s_count(cl_intake_t *self, const char *name, uint64_t n)
-{
-    for (size_t i = 0; i < self->ncounters; i++) {
-        if (strcmp(self->counters[i].name, name) == 0) {
-            self->counters[i].value += n;
-            return;
-        }
-    }
-    s_counter_t *grown = realloc(self->counters, sizeof *grown * (self->ncounters + 1));
-    if (!grown)
-        abort();
-    self->counters = grown;
-    snprintf(self->counters[self->ncounters].name, sizeof grown->name, "%s", name);
-    self->counters[self->ncounters++].value = n;
-}
-
-/* Counts and logs a refused request. */
-static void s_count_rejected(cl_intake_t *self, const cl_err_t *err, const char *site)
-{
-    char name[96];
-    snprintf(name, sizeof name, "rejected.%s", cl_err_code_name(err->code));
-    s_count(self, name, 1);
-    if (*err->field) {
-        snprintf(name, sizeof name, "rejected_field.%s", err->field);
-        s_count(self, name, 1);
-    }
-    cl_log_ctx_t ctx = {0, site, cl_err_code_name(err->code), *err->field ? err->field : NULL};
-    cl_log(err->code == CL_INTERNAL ? CL_LOG_ERROR : CL_LOG_INFO, &ctx, "request refused: %s", err->message);
-}
-
 /* --- replies ------------------------------------------------------------------ */
-
-static void s_reply_env(cl_intake_t *self, cl_request_t *req, cl_env_t *reply)
-{
-    cl_codec_encode(reply, &self->out);
-    cl_bus_reply(self->router, req, self->out.data, self->out.len);
-}
-
-static void s_reply_error(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, const cl_err_t *err)
-{
-    s_count_rejected(self, err, env && env->site ? env->site : NULL);
-    cl_codec_error_reply(env ? env->message_id : NULL, SENDER, cl_clock_now(self->clock), err, &self->out);
-    cl_bus_reply(self->router, req, self->out.data, self->out.len);
-}
-
-static void s_reply_init(cl_intake_t *self, cl_env_t *reply, char *id, const cl_env_t *req)
-{
-    cl_codec_init(reply, id, SENDER, cl_clock_now(self->clock));
-    reply->correlation_id = req->message_id;
-    reply->site = req->site;
-}
 
 static void s_reply_submit(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, const cl_submit_t *s)
 {
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    s_reply_init(self, &reply, id, env);
+    cl_service_reply_init(self->svc, &reply, id, env);
     Caseloop__V1__SubmitCaseReply body = CASELOOP__V1__SUBMIT_CASE_REPLY__INIT;
     body.has_case_id = 1, body.case_id = s->case_id;
     body.has_outcome = 1, body.outcome = s->outcome;
@@ -154,7 +96,7 @@ static void s_reply_submit(cl_intake_t *self, cl_request_t *req, const cl_env_t 
         body.has_report_id = 1, body.report_id = s->report_id;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY;
     reply.submit_case_reply = &body;
-    s_reply_env(self, req, &reply);
+    cl_service_reply(self->svc, req, &reply);
 }
 
 /* --- submissions ---------------------------------------------------------------- */
@@ -217,8 +159,8 @@ static void *s_worker_main(void *arg)
 static void s_finish(cl_intake_t *self, s_job_t *job)
 {
     if (job->whole) {
-        s_count(self, "batches", 1);
-        s_count(self, "batch_items", job->nsub);
+        cl_service_count(self->svc, "batches", 1);
+        cl_service_count(self->svc, "batch_items", job->nsub);
     }
     for (size_t i = 0; i < job->nsub; i++) {
         cl_submit_t *s = &job->subs[i];
@@ -231,11 +173,11 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
                        s->err.message);
                 cl_err_set(&s->err, CL_INTERNAL, "", "the case could not be stored; it is logged");
             }
-            s_reply_error(self, req, env, &s->err);
+            cl_service_refuse(self->svc, req, env, &s->err);
             continue;
         }
         s_reply_submit(self, req, env, s);
-        s_count(self, s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED    ? "cases_created"
+        cl_service_count(self->svc, s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED    ? "cases_created"
                       : s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED ? "reports_attached"
                                                                                            : "repeats",
                 1);
@@ -260,20 +202,20 @@ static void s_get_case(cl_intake_t *self, cl_request_t *req, const cl_env_t *env
     cl_err_clear(&err);
     if (!env->get_case->has_case_id || env->get_case->case_id == 0) {
         cl_err_set(&err, CL_INVALID_ARGUMENT, "case_id", "case_id is required");
-        s_reply_error(self, req, env, &err);
+        cl_service_refuse(self->svc, req, env, &err);
         return;
     }
     Caseloop__V1__GetCaseReply *body = NULL;
     if (cl_store_get_case(self->db, env->get_case->case_id, &body, &err) < 0) {
-        s_reply_error(self, req, env, &err);
+        cl_service_refuse(self->svc, req, env, &err);
         return;
     }
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    s_reply_init(self, &reply, id, env);
+    cl_service_reply_init(self->svc, &reply, id, env);
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE_REPLY;
     reply.get_case_reply = body;
-    s_reply_env(self, req, &reply);
+    cl_service_reply(self->svc, req, &reply);
     cl_store_case_free(&body);
 }
 
@@ -303,7 +245,7 @@ static void s_read_events(cl_intake_t *self, cl_request_t *req, const cl_env_t *
     uint32_t max = q->has_max_count ? q->max_count : 100;
     if (max < 1 || max > 1000) {
         cl_err_set(&err, CL_INVALID_ARGUMENT, "max_count", "max_count %" PRIu32 " is outside 1..1000", max);
-        s_reply_error(self, req, env, &err);
+        cl_service_refuse(self->svc, req, env, &err);
         return;
     }
     uint64_t head = 0;
@@ -314,54 +256,22 @@ static void s_read_events(cl_intake_t *self, cl_request_t *req, const cl_env_t *
     uint64_t after = q->after_position > INT64_MAX ? INT64_MAX : q->after_position;
     if (cl_eventlog_head(self->db, &head, &err) < 0 ||
         cl_eventlog_read(self->db, after, max, s_read_row, &r, &err) < 0) {
-        s_reply_error(self, req, env, &err);
+        cl_service_refuse(self->svc, req, env, &err);
     } else {
         cl_env_t reply;
         char id[CL_ID_MAX + 1];
-        s_reply_init(self, &reply, id, env);
+        cl_service_reply_init(self->svc, &reply, id, env);
         Caseloop__V1__ReadEventsReply body = CASELOOP__V1__READ_EVENTS_REPLY__INIT;
         body.events = r.events;
         body.n_events = r.n;
         body.has_head_position = 1, body.head_position = head;
         reply.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY;
         reply.read_events_reply = &body;
-        s_reply_env(self, req, &reply);
+        cl_service_reply(self->svc, req, &reply);
     }
     for (size_t i = 0; i < r.n; i++)
         cl_codec_free(r.events[i]);
     free(r.events);
-}
-
-static void s_get_stats(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
-{
-    cl_err_t err;
-    uint64_t head = 0;
-    bool up = cl_db_connect(self->db, &err) == 0 && cl_eventlog_head(self->db, &head, &err) == 0;
-    cl_env_t reply;
-    char id[CL_ID_MAX + 1];
-    s_reply_init(self, &reply, id, env);
-    Caseloop__V1__StatsReply body = CASELOOP__V1__STATS_REPLY__INIT;
-    body.service = SENDER;
-    body.has_started_at_us = 1, body.started_at_us = self->started_at_us;
-    body.has_database_up = 1, body.database_up = up;
-    body.has_head_position = up, body.head_position = head;
-    Caseloop__V1__Counter *cs = calloc(self->ncounters + 1, sizeof *cs);
-    Caseloop__V1__Counter **cp = calloc(self->ncounters + 1, sizeof *cp);
-    if (!cs || !cp)
-        abort();
-    for (size_t i = 0; i < self->ncounters; i++) {
-        caseloop__v1__counter__init(&cs[i]);
-        cs[i].name = self->counters[i].name;
-        cs[i].has_value = 1, cs[i].value = self->counters[i].value;
-        cp[i] = &cs[i];
-    }
-    body.counters = cp;
-    body.n_counters = self->ncounters;
-    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY;
-    reply.stats_reply = &body;
-    s_reply_env(self, req, &reply);
-    free(cs);
-    free(cp);
 }
 
 /* Forgets fields of a newer contract that this version does not know, so
@@ -392,32 +302,19 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
 {
     int64_t now = cl_clock_now(self->clock);
     job->nsub = 0;
-    s_count(self, "requests", job->n);
+    cl_service_count(self->svc, "requests", job->n);
     for (size_t i = 0; i < job->n; i++) {
         cl_request_t *req = &job->reqs[i];
         cl_err_t err;
         cl_err_clear(&err);
         job->envs[i] = NULL;
-        if (req->malformed) {
-            cl_err_set(&err, CL_INVALID_ARGUMENT, "frame", "request has more frames than an envelope and its route");
-            s_reply_error(self, req, NULL, &err);
+        cl_env_t *env = cl_service_decode(self->svc, req, (size_t)self->cfg->max_frame);
+        if (!env)
             continue;
-        }
-        cl_env_t *env = cl_codec_decode(zmq_msg_data(&req->body), zmq_msg_size(&req->body),
-                                        (size_t)self->cfg->max_frame, &err);
-        if (!env) {
-            s_reply_error(self, req, NULL, &err);
-            continue;
-        }
-        if (cl_codec_check_body_text(zmq_msg_data(&req->body), zmq_msg_size(&req->body), &err) < 0) {
-            s_reply_error(self, req, env, &err);
-            cl_codec_free(env);
-            continue;
-        }
         switch (env->body_case) {
         case CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE:
             if (cl_validate_case(env->submit_case->details, now, self->cfg->future_skew_s * CL_US_PER_S, &err) < 0) {
-                s_reply_error(self, req, env, &err);
+                cl_service_refuse(self->svc, req, env, &err);
                 break;
             }
             s_drop_unknown(&env->submit_case->details->base);
@@ -433,11 +330,11 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
             s_read_events(self, req, env);
             break;
         case CASELOOP__V1__ENVELOPE__BODY_GET_STATS:
-            s_get_stats(self, req, env);
+            cl_service_stats(self->svc, req, env, self->db);
             break;
         default:
             cl_err_set(&err, CL_UNIMPLEMENTED, "body", "%s is not served by intake", cl_codec_body_name(env));
-            s_reply_error(self, req, env, &err);
+            cl_service_refuse(self->svc, req, env, &err);
             break;
         }
         cl_codec_free(env);
@@ -493,7 +390,6 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     }
     self->cfg = cfg;
     self->clock = clock;
-    self->started_at_us = cl_clock_now(clock);
     self->policy.respond_within_us = cfg->respond_within_s * CL_US_PER_S;
     self->policy.dedupe.window_us = cfg->dedupe_window_s * CL_US_PER_S;
     self->policy.dedupe.min_similarity = cfg->dedupe_similarity;
@@ -524,6 +420,11 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     self->pub = cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err);
     if (!self->pub)
         goto err;
+    self->svc = cl_service_new(SENDER, self->router, clock);
+    if (!self->svc) {
+        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+        goto err;
+    }
     for (size_t i = 0; i < self->nworkers; i++)
         if (s_worker_start(self, i, err) < 0)
             goto err;
@@ -555,8 +456,7 @@ void cl_intake_destroy(cl_intake_t **self_p)
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     cl_db_destroy(&self->db);
-    free(self->counters);
-    cl_buf_free(&self->out);
+    cl_service_destroy(&self->svc);
     free(self);
     *self_p = NULL;
 }
@@ -573,11 +473,7 @@ static void s_collect(cl_intake_t *self, s_worker_t *w)
 
 int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
 {
-    if (self->cfg->notify_fd >= 0) {
-        ssize_t rc = write((int)self->cfg->notify_fd, "READY\n", 6);
-        (void)rc;
-        close((int)self->cfg->notify_fd);
-    }
+    cl_service_ready(self->cfg->notify_fd);
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, %zu store workers", self->cfg->router,
            self->cfg->pub, self->nworkers);
     zmq_pollitem_t *items = calloc(self->nworkers + 1, sizeof *items);

@@ -1,0 +1,153 @@
+/* cl_service.c - the request side every service shares. */
+#include "cl_service.h"
+#include "cl_eventlog.h"
+#include "cl_log.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    char name[80];
+    uint64_t value;
+} s_counter_t;
+
+struct cl_service {
+    const char *name;
+    void *router;
+    cl_clock_t *clock;
+    int64_t started_at_us;
+    s_counter_t *counters;
+    size_t ncounters;
+    cl_buf_t out;
+};
+
+cl_service_t *cl_service_new(const char *name, void *router, cl_clock_t *clock)
+{
+    cl_service_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->name = name;
+    self->router = router;
+    self->clock = clock;
+    self->started_at_us = cl_clock_now(clock);
+    return self;
+}
+
+void cl_service_destroy(cl_service_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->counters);
+    cl_buf_free(&(*self_p)->out);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void cl_service_count(cl_service_t *self, const char *name, uint64_t n)
+{
+    for (size_t i = 0; i < self->ncounters; i++) {
+        if (strcmp(self->counters[i].name, name) == 0) {
+            self->counters[i].value += n;
+            return;
+        }
+    }
+    s_counter_t *grown = realloc(self->counters, sizeof *grown * (self->ncounters + 1));
+    if (!grown)
+        abort();
+    self->counters = grown;
+    snprintf(self->counters[self->ncounters].name, sizeof grown->name, "%s", name);
+    self->counters[self->ncounters++].value = n;
+}
+
+void cl_service_reply_init(cl_service_t *self, cl_env_t *reply, char id[CL_ID_MAX + 1], const cl_env_t *env)
+{
+    cl_codec_init(reply, id, self->name, cl_clock_now(self->clock));
+    reply->correlation_id = env->message_id;
+    reply->site = env->site;
+}
+
+void cl_service_reply(cl_service_t *self, cl_request_t *req, const cl_env_t *reply)
+{
+    cl_codec_encode(reply, &self->out);
+    cl_bus_reply(self->router, req, self->out.data, self->out.len);
+}
+
+void cl_service_refuse(cl_service_t *self, cl_request_t *req, const cl_env_t *env, const cl_err_t *err)
+{
+    char name[96];
+    snprintf(name, sizeof name, "rejected.%s", cl_err_code_name(err->code));
+    cl_service_count(self, name, 1);
+    if (*err->field) {
+        snprintf(name, sizeof name, "rejected_field.%s", err->field);
+        cl_service_count(self, name, 1);
+    }
+    cl_log_ctx_t ctx = {0, env && env->site ? env->site : NULL, cl_err_code_name(err->code),
+                        *err->field ? err->field : NULL};
+    cl_log(err->code == CL_INTERNAL ? CL_LOG_ERROR : CL_LOG_INFO, &ctx, "request refused: %s", err->message);
+    cl_codec_error_reply(env ? env->message_id : NULL, self->name, cl_clock_now(self->clock), err, &self->out);
+    cl_bus_reply(self->router, req, self->out.data, self->out.len);
+}
+
+cl_env_t *cl_service_decode(cl_service_t *self, cl_request_t *req, size_t max_frame)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    if (req->malformed) {
+        cl_err_set(&err, CL_INVALID_ARGUMENT, "frame", "request has more frames than an envelope and its route");
+        cl_service_refuse(self, req, NULL, &err);
+        return NULL;
+    }
+    cl_env_t *env = cl_codec_decode(zmq_msg_data(&req->body), zmq_msg_size(&req->body), max_frame, &err);
+    if (!env) {
+        cl_service_refuse(self, req, NULL, &err);
+        return NULL;
+    }
+    if (cl_codec_check_body_text(zmq_msg_data(&req->body), zmq_msg_size(&req->body), &err) < 0) {
+        cl_service_refuse(self, req, env, &err);
+        cl_codec_free(env);
+        return NULL;
+    }
+    return env;
+}
+
+void cl_service_stats(cl_service_t *self, cl_request_t *req, const cl_env_t *env, cl_db_t *db)
+{
+    cl_err_t err;
+    uint64_t head = 0;
+    bool up = cl_db_connect(db, &err) == 0 && cl_eventlog_head(db, &head, &err) == 0;
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    cl_service_reply_init(self, &reply, id, env);
+    Caseloop__V1__StatsReply body = CASELOOP__V1__STATS_REPLY__INIT;
+    body.service = (char *)self->name;
+    body.has_started_at_us = 1, body.started_at_us = self->started_at_us;
+    body.has_database_up = 1, body.database_up = up;
+    body.has_head_position = up, body.head_position = head;
+    Caseloop__V1__Counter *cs = calloc(self->ncounters + 1, sizeof *cs);
+    Caseloop__V1__Counter **cp = calloc(self->ncounters + 1, sizeof *cp);
+    if (!cs || !cp)
+        abort();
+    for (size_t i = 0; i < self->ncounters; i++) {
+        caseloop__v1__counter__init(&cs[i]);
+        cs[i].name = self->counters[i].name;
+        cs[i].has_value = 1, cs[i].value = self->counters[i].value;
+        cp[i] = &cs[i];
+    }
+    body.counters = cp;
+    body.n_counters = self->ncounters;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY;
+    reply.stats_reply = &body;
+    cl_service_reply(self, req, &reply);
+    free(cs);
+    free(cp);
+}
+
+void cl_service_ready(int64_t fd)
+{
+    if (fd < 0)
+        return;
+    ssize_t rc = write((int)fd, "READY\n", 6);
+    (void)rc;
+    close((int)fd);
+}

@@ -1,0 +1,41 @@
+/* cl_service.h - the request side every service shares: decoding, refusals, replies, counters, GetStats, READY. */
+#ifndef CL_SERVICE_H
+#define CL_SERVICE_H
+
+#include <stdint.h>
+#include "cl_bus.h"
+#include "cl_clock.h"
+#include "cl_codec.h"
+#include "cl_db.h"
+
+typedef struct cl_service cl_service_t;
+
+/* A service named name ("intake") answering on router (which it does not own). NULL on no memory. */
+cl_service_t *cl_service_new(const char *name, void *router, cl_clock_t *clock);
+void cl_service_destroy(cl_service_t **self_p);
+
+/* Adds n to the counter name (made at 0 when new). */
+void cl_service_count(cl_service_t *self, const char *name, uint64_t n);
+
+/* Decodes req's frame (at most max_frame bytes) and checks its body's text.
+   On refusal answers req itself and returns NULL; else the envelope (free
+   with cl_codec_free). */
+cl_env_t *cl_service_decode(cl_service_t *self, cl_request_t *req, size_t max_frame);
+
+/* Starts a reply to request env: new id (in id), correlation, site, sender, time. */
+void cl_service_reply_init(cl_service_t *self, cl_env_t *reply, char id[CL_ID_MAX + 1], const cl_env_t *env);
+
+/* Sends reply to req. */
+void cl_service_reply(cl_service_t *self, cl_request_t *req, const cl_env_t *reply);
+
+/* Answers req with err: counted as rejected.<CODE> and rejected_field.<field>, and logged.
+   env is the request when it could be read, else NULL. */
+void cl_service_refuse(cl_service_t *self, cl_request_t *req, const cl_env_t *env, const cl_err_t *err);
+
+/* Answers a GetStats: the counters, whether db answers, the log's head. */
+void cl_service_stats(cl_service_t *self, cl_request_t *req, const cl_env_t *env, cl_db_t *db);
+
+/* Writes "READY\n" to fd (and closes it) when fd >= 0: the service serves. */
+void cl_service_ready(int64_t fd);
+
+#endif
