@@ -1,0 +1,991 @@
+/* policy.c - reads and checks a policy document (deploy/policy/README.md) into plain structs. */
+#include "policy.h"
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "caseloop/v1/common.pb-c.h"
+
+/* Limits in bytes of UTF-8 text; a case's site and first receiver have the same (case.proto). */
+#define S_CODE_MAX 64        /* site and department codes */
+#define S_ID_MAX 100         /* staff ids */
+#define S_NAME_MAX 200       /* display names */
+#define S_TZ_MAX 100         /* time zone names */
+#define S_WORD_MAX 100       /* one keyword */
+#define S_ITEMS_MAX 4096     /* elements of any one list */
+#define S_QUOTE_MAX 48       /* bytes of a value quoted in a message */
+#define S_DEFAULT_TZ_DIR "/usr/share/zoneinfo"
+
+#define S_KIND_PREFIX "KIND_"
+#define S_SEVERITY_PREFIX "SEVERITY_"
+
+static const char *const S_ROLE_NAMES[CL_ROLE_COUNT] = {
+    "assistant", "specialist", "supervisor", "project_head", "manager", "leadership",
+};
+
+/* The state of one parse: where we are in the document, and where errors go. */
+typedef struct {
+    cl_err_t *err;
+    const char *tz_dir;
+    char path[192];          /* "sites[0].staff[3]" */
+    size_t len;
+} s_ctx_t;
+
+/* --------------------------------------------------------------------------------------------
+ * Paths, quoting and refusals
+ */
+
+/* Appends to the path; returns the length to give back to s_pop. */
+static size_t s_push(s_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static size_t s_push(s_ctx_t *c, const char *fmt, ...)
+{
+    size_t saved = c->len;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(c->path + c->len, sizeof c->path - c->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        c->len += (size_t)n;
+    if (c->len >= sizeof c->path)
+        c->len = sizeof c->path - 1;
+    return saved;
+}
+
+/* Appends member key to the path. */
+static size_t s_push_key(s_ctx_t *c, const char *key)
+{
+    return c->len ? s_push(c, ".%s", key) : s_push(c, "%s", key);
+}
+
+static void s_pop(s_ctx_t *c, size_t saved)
+{
+    c->len = saved;
+    c->path[saved] = '\0';
+}
+
+/* Copies s into out for a message: at most S_QUOTE_MAX bytes cut at a character
+   boundary ("..." marks the cut), control characters and quotes as '?'. */
+static const char *s_quote(const char *s, char out[S_QUOTE_MAX + 4])
+{
+    size_t n = strlen(s), i = 0;
+    if (n > S_QUOTE_MAX) {
+        n = S_QUOTE_MAX;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    for (; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[i] = (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\') ? '?' : (char)ch;
+    }
+    if (n < strlen(s)) {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+    return out;
+}
+
+/* Cuts a character that a length limit left incomplete at the end of s. */
+static void s_trim_utf8(char *s)
+{
+    size_t n = strlen(s), lead = n;
+    while (lead > 0 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+        lead--;
+    if (lead == 0)
+        return;
+    unsigned char ch = (unsigned char)s[lead - 1];
+    size_t want = ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : ch >= 0xC0 ? 2 : 1;
+    if (n - (lead - 1) < want)
+        s[lead - 1] = '\0';
+}
+
+/* Refuses with INVALID_ARGUMENT at the current path. Returns -1. */
+static int s_fail(s_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int s_fail(s_ctx_t *c, const char *fmt, ...)
+{
+    char msg[sizeof c->err->message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s_trim_utf8(msg);
+    return cl_err_set(c->err, CL_INVALID_ARGUMENT, c->path, "%s", msg);
+}
+
+static int s_no_memory(s_ctx_t *c)
+{
+    return cl_err_set(c->err, CL_INTERNAL, "", "could not allocate memory for the policy");
+}
+
+/* calloc that refuses through c; n == 0 gives NULL and succeeds. */
+static int s_alloc(s_ctx_t *c, size_t n, size_t size, void **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    *out = calloc(n, size);
+    return *out ? 0 : s_no_memory(c);
+}
+
+static int s_strdup(s_ctx_t *c, const char *s, char **out)
+{
+    *out = strdup(s);
+    return *out ? 0 : s_no_memory(c);
+}
+
+static const char *s_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "a list";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "a value";
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Enum names, from the generated descriptors: "KIND_SPECIAL_SERVICE" reads "special_service"
+ */
+
+/* True when upper (an enum name's tail) lowercased equals text. */
+static bool s_lower_eq(const char *upper, const char *text)
+{
+    for (; *upper && *text; upper++, text++) {
+        char u = (*upper >= 'A' && *upper <= 'Z') ? (char)(*upper - 'A' + 'a') : *upper;
+        if (u != *text)
+            return false;
+    }
+    return *upper == '\0' && *text == '\0';
+}
+
+/* The value named text (lowercase, without prefix), never the 0 value; -1 if none. */
+static int s_enum_parse(const ProtobufCEnumDescriptor *d, const char *prefix, const char *text)
+{
+    size_t pl = strlen(prefix);
+    for (unsigned i = 0; i < d->n_values; i++) {
+        const ProtobufCEnumValue *v = &d->values[i];
+        if (v->value != 0 && strncmp(v->name, prefix, pl) == 0 && s_lower_eq(v->name + pl, text))
+            return v->value;
+    }
+    return -1;
+}
+
+/* Writes value's document name into out ("special_service"). */
+static const char *s_enum_name(const ProtobufCEnumDescriptor *d, const char *prefix, int value,
+                               char *out, size_t size)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
+    const char *name = v ? v->name : "?";
+    size_t pl = strlen(prefix), i = 0;
+    if (strncmp(name, prefix, pl) == 0)
+        name += pl;
+    for (; name[i] && i + 1 < size; i++)
+        out[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] - 'A' + 'a') : name[i];
+    out[i] = '\0';
+    return out;
+}
+
+/* Writes "complaint, repair, ..." (all values but 0) into out. */
+static const char *s_enum_list(const ProtobufCEnumDescriptor *d, const char *prefix, char *out, size_t size)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (unsigned i = 0; i < d->n_values; i++) {
+        char name[64];
+        if (d->values[i].value == 0)
+            continue;
+        s_enum_name(d, prefix, d->values[i].value, name, sizeof name);
+        int n = snprintf(out + len, size - len, "%s%s", len ? ", " : "", name);
+        if (n < 0 || (size_t)n >= size - len)
+            break;
+        len += (size_t)n;
+    }
+    return out;
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Members of objects
+ */
+
+/* Refuses a member of obj not named in allowed (NULL-terminated). */
+static int s_check_members(s_ctx_t *c, json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        bool known = false;
+        for (const char *const *a = allowed; *a && !known; a++)
+            known = strcmp(*a, key) == 0;
+        if (known)
+            continue;
+        char list[256], q[S_QUOTE_MAX + 4];
+        size_t len = 0;
+        list[0] = '\0';
+        for (const char *const *a = allowed; *a; a++) {
+            int n = snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", *a);
+            if (n < 0 || (size_t)n >= sizeof list - len)
+                break;
+            len += (size_t)n;
+        }
+        s_quote(key, q);
+        size_t saved = s_push_key(c, q);
+        s_fail(c, "member \"%s\" is not one of %s", q, list);
+        s_pop(c, saved);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks that v (at the current path, named what in messages) is an object with only allowed members. */
+static int s_check_object(s_ctx_t *c, json_t *v, const char *what, const char *const *allowed)
+{
+    if (!json_is_object(v))
+        return s_fail(c, "%s is %s; expected an object", what, s_type_name(v));
+    return s_check_members(c, v, allowed);
+}
+
+/* The member key of obj in *out, checked to be of type (JSON_TRUE for a boolean).
+   Absent: refused when required, else *out = NULL. */
+static int s_member(s_ctx_t *c, json_t *obj, const char *key, json_type type, bool required, json_t **out)
+{
+    static const char *const expected[] = {
+        [JSON_OBJECT] = "an object", [JSON_ARRAY] = "a list", [JSON_STRING] = "a string",
+        [JSON_INTEGER] = "a number", [JSON_REAL] = "a number", [JSON_TRUE] = "true or false",
+        [JSON_FALSE] = "true or false", [JSON_NULL] = "null",
+    };
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v) {
+        if (!required)
+            return 0;
+        size_t saved = s_push_key(c, key);
+        s_fail(c, "member \"%s\" is missing; expected %s", key, expected[type]);
+        s_pop(c, saved);
+        return -1;
+    }
+    bool ok = type == JSON_TRUE ? json_is_boolean(v) : json_typeof(v) == type;
+    if (!ok) {
+        size_t saved = s_push_key(c, key);
+        s_fail(c, "%s is %s; expected %s", key, s_type_name(v), expected[type]);
+        s_pop(c, saved);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A text member: *out borrowed from the document, 1..max bytes; NULL when absent and optional. */
+static int s_text(s_ctx_t *c, json_t *obj, const char *key, bool required, size_t max, const char **out)
+{
+    json_t *v;
+    *out = NULL;
+    if (s_member(c, obj, key, JSON_STRING, required, &v) < 0)
+        return -1;
+    if (!v)
+        return 0;
+    size_t len = json_string_length(v);
+    if (len == 0 || len > max) {
+        size_t saved = s_push_key(c, key);
+        if (len == 0)
+            s_fail(c, "%s is empty; expected text of 1 to %zu bytes", key, max);
+        else
+            s_fail(c, "%s is %zu bytes long; expected at most %zu", key, len, max);
+        s_pop(c, saved);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* Like s_text, with the value copied into *out (owned). */
+static int s_text_dup(s_ctx_t *c, json_t *obj, const char *key, bool required, size_t max, char **out)
+{
+    const char *s;
+    *out = NULL;
+    if (s_text(c, obj, key, required, max, &s) < 0)
+        return -1;
+    return s ? s_strdup(c, s, out) : 0;
+}
+
+/* A list member with min_items..S_ITEMS_MAX elements; NULL when absent and optional. */
+static int s_list(s_ctx_t *c, json_t *obj, const char *key, bool required, size_t min_items,
+                  const char *item, json_t **out)
+{
+    if (s_member(c, obj, key, JSON_ARRAY, required, out) < 0)
+        return -1;
+    if (!*out)
+        return 0;
+    size_t n = json_array_size(*out);
+    if (n >= min_items && n <= S_ITEMS_MAX)
+        return 0;
+    size_t saved = s_push_key(c, key);
+    if (n < min_items)
+        s_fail(c, "%s is empty; expected at least one %s", key, item);
+    else
+        s_fail(c, "%s has %zu items; expected at most %d", key, n, S_ITEMS_MAX);
+    s_pop(c, saved);
+    return -1;
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Values: kinds, severities, roles, days, times, time zones
+ */
+
+/* v (at the current path, named what) as a kind. */
+static int s_kind_value(s_ctx_t *c, json_t *v, const char *what, int *out)
+{
+    char list[160], q[S_QUOTE_MAX + 4];
+    if (!json_is_string(v))
+        return s_fail(c, "%s is %s; expected a kind", what, s_type_name(v));
+    *out = s_enum_parse(&caseloop__v1__kind__descriptor, S_KIND_PREFIX, json_string_value(v));
+    if (*out > 0)
+        return 0;
+    return s_fail(c, "%s \"%s\" is not one of %s", what, s_quote(json_string_value(v), q),
+                  s_enum_list(&caseloop__v1__kind__descriptor, S_KIND_PREFIX, list, sizeof list));
+}
+
+/* The member key of obj (a list of kinds, optional) into *kinds / *n. */
+static int s_kind_list(s_ctx_t *c, json_t *obj, const char *key, int **kinds, size_t *n)
+{
+    json_t *arr, *v;
+    size_t i;
+    if (s_list(c, obj, key, false, 0, "kind", &arr) < 0)
+        return -1;
+    if (!arr)
+        return 0;
+    if (s_alloc(c, json_array_size(arr), sizeof **kinds, (void **)kinds) < 0)
+        return -1;
+    *n = json_array_size(arr);
+    json_array_foreach(arr, i, v) {
+        size_t saved = s_push(c, ".%s[%zu]", key, i);
+        int rc = s_kind_value(c, v, "kind", &(*kinds)[i]);
+        s_pop(c, saved);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Days a shift starts on, as cl_shift_t.days bits; -1 if s names none. */
+static int s_day_bits(const char *s)
+{
+    static const char *const days[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+    for (int i = 0; i < 7; i++)
+        if (strcmp(s, days[i]) == 0)
+            return 1 << i;
+    if (strcmp(s, "daily") == 0)
+        return 0x7f;
+    if (strcmp(s, "weekdays") == 0)
+        return 0x1f;
+    if (strcmp(s, "weekends") == 0)
+        return 0x60;
+    return -1;
+}
+
+#define S_DAYS_EXPECTED "mon, tue, wed, thu, fri, sat, sun, daily, weekdays or weekends"
+
+/* The shift's "days": one name or a non-empty list of names. */
+static int s_days(s_ctx_t *c, json_t *shift, uint8_t *out)
+{
+    char q[S_QUOTE_MAX + 4];
+    json_t *v = json_object_get(shift, "days"), *d;
+    size_t i, saved;
+    int rc = 0, bits;
+    *out = 0;
+    if (!v) {
+        saved = s_push_key(c, "days");
+        s_fail(c, "member \"days\" is missing; expected a day name or a list of them");
+        s_pop(c, saved);
+        return -1;
+    }
+    saved = s_push_key(c, "days");
+    if (json_is_string(v)) {
+        if ((bits = s_day_bits(json_string_value(v))) < 0)
+            rc = s_fail(c, "days \"%s\" is not one of " S_DAYS_EXPECTED, s_quote(json_string_value(v), q));
+        else
+            *out = (uint8_t)bits;
+    } else if (json_is_array(v) && json_array_size(v) > 0 && json_array_size(v) <= 7) {
+        json_array_foreach(v, i, d) {
+            size_t at = s_push(c, "[%zu]", i);
+            if (!json_is_string(d))
+                rc = s_fail(c, "days is %s; expected a day name", s_type_name(d));
+            else if ((bits = s_day_bits(json_string_value(d))) < 0)
+                rc = s_fail(c, "days \"%s\" is not one of " S_DAYS_EXPECTED, s_quote(json_string_value(d), q));
+            else
+                *out |= (uint8_t)bits;
+            s_pop(c, at);
+            if (rc < 0)
+                break;
+        }
+    } else {
+        rc = s_fail(c, "days is %s; expected a day name or a list of 1 to 7 of them",
+                    json_is_array(v) && json_array_size(v) == 0 ? "an empty list" : s_type_name(v));
+    }
+    s_pop(c, saved);
+    return rc;
+}
+
+/* Minutes after midnight of "HH:MM" (00:00 .. 24:00), or -1. */
+static int s_hhmm(const char *s)
+{
+    if (strlen(s) != 5 || s[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (m > 59 || h > 24 || (h == 24 && m != 0))
+        return -1;
+    return h * 60 + m;
+}
+
+/* The shift's member key ("from" or "to") in minutes, at most last. */
+static int s_time(s_ctx_t *c, json_t *shift, const char *key, int last, int *out)
+{
+    char q[S_QUOTE_MAX + 4];
+    const char *s;
+    if (s_text(c, shift, key, true, 5, &s) < 0) {
+        /* a string too long is not a time: say so in the same words */
+        json_t *v = json_object_get(shift, key);
+        if (!v || !json_is_string(v))
+            return -1;
+        s = json_string_value(v);
+    }
+    *out = s_hhmm(s);
+    if (*out >= 0 && *out <= last)
+        return 0;
+    size_t saved = s_push_key(c, key);
+    s_fail(c, "%s \"%s\" is not a time of day; expected HH:MM from 00:00 to %s", key, s_quote(s, q),
+           last == 24 * 60 ? "24:00" : "23:59");
+    s_pop(c, saved);
+    return -1;
+}
+
+/* True when dir/name is a zoneinfo file: name an IANA-style name with no "..". */
+static bool s_time_zone_ok(const char *dir, const char *name)
+{
+    if (name[0] == '/' || strstr(name, ".."))
+        return false;
+    for (const char *p = name; *p; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                  ch == '/' || ch == '_' || ch == '-' || ch == '+' || ch == '.';
+        if (!ok)
+            return false;
+    }
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return false;
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* --------------------------------------------------------------------------------------------
+ * The parts of a site
+ */
+
+/* Index of the department with that code, or -1. */
+static int s_department_index(const cl_site_policy_t *s, const char *code)
+{
+    for (size_t i = 0; i < s->ndepartments; i++)
+        if (s->departments[i].code && strcmp(s->departments[i].code, code) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int s_staff_index(const cl_site_policy_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->nstaff; i++)
+        if (s->staff[i].id && strcmp(s->staff[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The member key of obj naming a department of s: its index in *out, -1 when absent and optional. */
+static int s_department_ref(s_ctx_t *c, const cl_site_policy_t *s, json_t *obj, const char *key,
+                            bool required, int *out)
+{
+    char q[S_QUOTE_MAX + 4], site[S_QUOTE_MAX + 4];
+    const char *code;
+    *out = -1;
+    if (s_text(c, obj, key, required, S_CODE_MAX, &code) < 0)
+        return -1;
+    if (!code)
+        return 0;
+    if ((*out = s_department_index(s, code)) >= 0)
+        return 0;
+    size_t saved = s_push_key(c, key);
+    s_fail(c, "%s \"%s\" is not a department of site \"%s\"", key, s_quote(code, q), s_quote(s->code, site));
+    s_pop(c, saved);
+    return -1;
+}
+
+static int s_department(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
+{
+    static const char *const members[] = {"code", "name", "kinds", NULL};
+    cl_department_t *d = &s->departments[i];
+    char q[S_QUOTE_MAX + 4];
+    if (s_check_object(c, v, "a department", members) < 0 ||
+        s_text_dup(c, v, "code", true, S_CODE_MAX, &d->code) < 0 ||
+        s_text_dup(c, v, "name", true, S_NAME_MAX, &d->name) < 0 ||
+        s_kind_list(c, v, "kinds", &d->kinds, &d->nkinds) < 0)
+        return -1;
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(s->departments[j].code, d->code) == 0) {
+            size_t saved = s_push_key(c, "code");
+            s_fail(c, "code \"%s\" is already the code of departments[%zu]; expected codes unique within the site",
+                   s_quote(d->code, q), j);
+            s_pop(c, saved);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int s_shift(s_ctx_t *c, json_t *v, cl_shift_t *sh)
+{
+    static const char *const members[] = {"days", "from", "to", NULL};
+    if (s_check_object(c, v, "a shift", members) < 0 || s_days(c, v, &sh->days) < 0 ||
+        s_time(c, v, "from", 24 * 60 - 1, &sh->from_min) < 0 || s_time(c, v, "to", 24 * 60, &sh->to_min) < 0)
+        return -1;
+    return 0;
+}
+
+/* A staff member, all but reports_to (resolved once every id is known). */
+static int s_staff(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
+{
+    static const char *const members[] = {
+        "id", "name", "role", "department", "skills", "shifts", "reports_to", NULL};
+    cl_staff_t *st = &s->staff[i];
+    char q[S_QUOTE_MAX + 4];
+    const char *role;
+    json_t *shifts, *sh;
+    size_t j;
+    if (s_check_object(c, v, "a staff member", members) < 0 ||
+        s_text_dup(c, v, "id", true, S_ID_MAX, &st->id) < 0)
+        return -1;
+    for (j = 0; j < i; j++) {
+        if (strcmp(s->staff[j].id, st->id) == 0) {
+            size_t saved = s_push_key(c, "id");
+            s_fail(c, "id \"%s\" is already the id of staff[%zu]; expected ids unique within the site",
+                   s_quote(st->id, q), j);
+            s_pop(c, saved);
+            return -1;
+        }
+    }
+    if (s_text_dup(c, v, "name", true, S_NAME_MAX, &st->name) < 0 || s_text(c, v, "role", true, 32, &role) < 0)
+        return -1;
+    int r = cl_role_parse(role);
+    if (r < 0) {
+        size_t saved = s_push_key(c, "role");
+        s_fail(c, "role \"%s\" is not one of assistant, specialist, supervisor, project_head, manager, leadership",
+               s_quote(role, q));
+        s_pop(c, saved);
+        return -1;
+    }
+    st->role = (cl_role_t)r;
+    /* the people of a department must name it; project heads and above may */
+    bool needs_department = st->role <= CL_ROLE_SUPERVISOR;
+    if (s_department_ref(c, s, v, "department", needs_department, &st->department) < 0 ||
+        s_kind_list(c, v, "skills", &st->skills, &st->nskills) < 0 ||
+        s_list(c, v, "shifts", false, 0, "shift", &shifts) < 0)
+        return -1;
+    if (!shifts)
+        return 0;
+    if (s_alloc(c, json_array_size(shifts), sizeof *st->shifts, (void **)&st->shifts) < 0)
+        return -1;
+    st->nshifts = json_array_size(shifts);
+    json_array_foreach(shifts, j, sh) {
+        size_t saved = s_push(c, ".shifts[%zu]", j);
+        int rc = s_shift(c, sh, &st->shifts[j]);
+        s_pop(c, saved);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The reports_to of every staff member: existing staff of the site, and no cycle. */
+static int s_reports_to(s_ctx_t *c, json_t *staff, cl_site_policy_t *s)
+{
+    char q[S_QUOTE_MAX + 4], site[S_QUOTE_MAX + 4];
+    json_t *v;
+    size_t i;
+    json_array_foreach(staff, i, v) {
+        const char *id;
+        size_t saved = s_push(c, ".staff[%zu]", i);
+        int rc = s_text(c, v, "reports_to", false, S_ID_MAX, &id);
+        if (rc == 0 && id && (s->staff[i].reports_to = s_staff_index(s, id)) < 0) {
+            size_t at = s_push_key(c, "reports_to");
+            rc = s_fail(c, "reports_to \"%s\" is not staff of site \"%s\"", s_quote(id, q), s_quote(s->code, site));
+            s_pop(c, at);
+        }
+        s_pop(c, saved);
+        if (rc < 0)
+            return -1;
+    }
+    /* from each person, climbing nstaff steps without reaching the top means a cycle */
+    for (i = 0; i < s->nstaff; i++) {
+        int j = (int)i;
+        for (size_t step = 0; step < s->nstaff && j >= 0; step++)
+            j = s->staff[j].reports_to;
+        if (j < 0)
+            continue;
+        int first = j;   /* on the cycle: name its lowest index */
+        for (int k = s->staff[j].reports_to; k != j; k = s->staff[k].reports_to)
+            if (k < first)
+                first = k;
+        char next[S_QUOTE_MAX + 4];
+        size_t saved = s_push(c, ".staff[%d].reports_to", first);
+        s_fail(c, "staff \"%s\" is on a reports_to cycle through \"%s\"; expected a chain that ends with someone "
+                  "who reports to nobody",
+               s_quote(s->staff[first].id, q), s_quote(s->staff[s->staff[first].reports_to].id, next));
+        s_pop(c, saved);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_route(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
+{
+    static const char *const members[] = {"kind", "severity", "department", "special", NULL};
+    cl_route_t *r = &s->routes[i];
+    char q[S_QUOTE_MAX + 4], list[96];
+    json_t *kind, *sev, *special;
+    if (s_check_object(c, v, "a route", members) < 0 || s_member(c, v, "kind", JSON_STRING, true, &kind) < 0)
+        return -1;
+    size_t saved = s_push_key(c, "kind");
+    int rc = s_kind_value(c, kind, "kind", &r->kind);
+    s_pop(c, saved);
+    if (rc < 0 || s_member(c, v, "severity", JSON_STRING, false, &sev) < 0)
+        return -1;
+    if (sev && strcmp(json_string_value(sev), "*") != 0) {
+        r->severity = s_enum_parse(&caseloop__v1__severity__descriptor, S_SEVERITY_PREFIX, json_string_value(sev));
+        if (r->severity <= 0) {
+            saved = s_push_key(c, "severity");
+            s_fail(c, "severity \"%s\" is not one of %s, *", s_quote(json_string_value(sev), q),
+                   s_enum_list(&caseloop__v1__severity__descriptor, S_SEVERITY_PREFIX, list, sizeof list));
+            s_pop(c, saved);
+            return -1;
+        }
+    }
+    if (s_department_ref(c, s, v, "department", true, &r->department) < 0 ||
+        s_member(c, v, "special", JSON_TRUE, false, &special) < 0)
+        return -1;
+    r->special = special && json_is_true(special);
+    for (size_t j = 0; j < i; j++) {
+        if (s->routes[j].kind == r->kind && s->routes[j].severity == r->severity) {
+            char kname[64], sname[64];
+            s_enum_name(&caseloop__v1__kind__descriptor, S_KIND_PREFIX, r->kind, kname, sizeof kname);
+            if (r->severity)
+                s_enum_name(&caseloop__v1__severity__descriptor, S_SEVERITY_PREFIX, r->severity, sname, sizeof sname);
+            else
+                snprintf(sname, sizeof sname, "*");
+            return s_fail(c, "route for kind %s, severity %s repeats routing[%zu]; expected one route per kind "
+                             "and severity", kname, sname, j);
+        }
+    }
+    return 0;
+}
+
+static int s_keyword_rule(s_ctx_t *c, json_t *v, cl_keyword_rule_t *k)
+{
+    static const char *const members[] = {"kind", "words", NULL};
+    json_t *kind, *words, *w;
+    size_t i;
+    if (s_check_object(c, v, "a keyword rule", members) < 0 || s_member(c, v, "kind", JSON_STRING, true, &kind) < 0)
+        return -1;
+    size_t saved = s_push_key(c, "kind");
+    int rc = s_kind_value(c, kind, "kind", &k->kind);
+    s_pop(c, saved);
+    if (rc < 0 || s_list(c, v, "words", true, 1, "word", &words) < 0)
+        return -1;
+    if (s_alloc(c, json_array_size(words), sizeof *k->words, (void **)&k->words) < 0)
+        return -1;
+    k->nwords = json_array_size(words);
+    json_array_foreach(words, i, w) {
+        size_t at = s_push(c, ".words[%zu]", i);
+        if (!json_is_string(w))
+            rc = s_fail(c, "words is %s; expected a word", s_type_name(w));
+        else if (json_string_length(w) == 0 || json_string_length(w) > S_WORD_MAX)
+            rc = s_fail(c, "word of %zu bytes; expected 1 to %d bytes", json_string_length(w), S_WORD_MAX);
+        else
+            rc = s_strdup(c, json_string_value(w), &k->words[i]);
+        s_pop(c, at);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Reads the list member key of site with one reader per element into a calloc'd array. */
+typedef int (*s_item_fn)(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i);
+
+static int s_items(s_ctx_t *c, json_t *site, const char *key, bool required, size_t min_items,
+                   const char *item, size_t size, void **array, size_t *n, cl_site_policy_t *s, s_item_fn fn,
+                   json_t **list_out)
+{
+    json_t *arr, *v;
+    size_t i;
+    if (list_out)
+        *list_out = NULL;
+    if (s_list(c, site, key, required, min_items, item, &arr) < 0)
+        return -1;
+    if (!arr)
+        return 0;
+    if (s_alloc(c, json_array_size(arr), size, array) < 0)
+        return -1;
+    *n = json_array_size(arr);
+    json_array_foreach(arr, i, v) {
+        size_t saved = s_push(c, ".%s[%zu]", key, i);
+        int rc = fn(c, v, s, i);
+        s_pop(c, saved);
+        if (rc < 0)
+            return -1;
+    }
+    if (list_out)
+        *list_out = arr;
+    return 0;
+}
+
+/* Adapters from s_items' element reader to the per-type readers. */
+static int s_staff_item(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
+{
+    s->staff[i].department = -1;
+    s->staff[i].reports_to = -1;
+    return s_staff(c, v, s, i);
+}
+
+static int s_keyword_item(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
+{
+    return s_keyword_rule(c, v, &s->keywords[i]);
+}
+
+/* Refuses the first kind (in enum order) that no department lists and no any-severity route takes. */
+static int s_check_gaps(s_ctx_t *c, const cl_site_policy_t *s)
+{
+    const ProtobufCEnumDescriptor *d = &caseloop__v1__kind__descriptor;
+    for (unsigned v = 0; v < d->n_values; v++) {
+        int kind = d->values[v].value;
+        bool covered = kind == 0;
+        for (size_t i = 0; i < s->ndepartments && !covered; i++)
+            for (size_t j = 0; j < s->departments[i].nkinds && !covered; j++)
+                covered = s->departments[i].kinds[j] == kind;
+        for (size_t i = 0; i < s->nroutes && !covered; i++)
+            covered = s->routes[i].kind == kind && s->routes[i].severity == 0;
+        if (covered)
+            continue;
+        char name[64];
+        size_t saved = s_push_key(c, "departments");
+        s_fail(c, "kind \"%s\" goes to no department; expected a department listing it in kinds or a route "
+                  "for it with any severity",
+               s_enum_name(d, S_KIND_PREFIX, kind, name, sizeof name));
+        s_pop(c, saved);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_site(s_ctx_t *c, json_t *v, cl_policy_t *p, size_t i)
+{
+    static const char *const members[] = {
+        "code", "name", "time_zone", "customer_service", "departments", "staff", "routing", "keywords", NULL};
+    cl_site_policy_t *s = &p->sites[i];
+    char q[S_QUOTE_MAX + 4];
+    json_t *staff;
+    s->customer_service = -1;
+    if (s_check_object(c, v, "a site", members) < 0 || s_text_dup(c, v, "code", true, S_CODE_MAX, &s->code) < 0)
+        return -1;
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(p->sites[j].code, s->code) == 0) {
+            size_t saved = s_push_key(c, "code");
+            s_fail(c, "code \"%s\" is already the code of sites[%zu]; expected codes unique within the document",
+                   s_quote(s->code, q), j);
+            s_pop(c, saved);
+            return -1;
+        }
+    }
+    if (s_text_dup(c, v, "name", true, S_NAME_MAX, &s->name) < 0 ||
+        s_text_dup(c, v, "time_zone", true, S_TZ_MAX, &s->time_zone) < 0)
+        return -1;
+    if (!s_time_zone_ok(c->tz_dir, s->time_zone)) {
+        size_t saved = s_push_key(c, "time_zone");
+        s_fail(c, "time_zone \"%s\" is not a known time zone; expected an IANA name such as \"Asia/Shanghai\"",
+               s_quote(s->time_zone, q));
+        s_pop(c, saved);
+        return -1;
+    }
+    if (s_items(c, v, "departments", true, 1, "department", sizeof *s->departments, (void **)&s->departments,
+                &s->ndepartments, s, s_department, NULL) < 0 ||
+        s_department_ref(c, s, v, "customer_service", true, &s->customer_service) < 0 ||
+        s_items(c, v, "staff", true, 0, "staff member", sizeof *s->staff, (void **)&s->staff, &s->nstaff, s,
+                s_staff_item, &staff) < 0 ||
+        (staff && s_reports_to(c, staff, s) < 0) ||
+        s_items(c, v, "routing", false, 0, "route", sizeof *s->routes, (void **)&s->routes, &s->nroutes, s,
+                s_route, NULL) < 0 ||
+        s_items(c, v, "keywords", false, 0, "keyword rule", sizeof *s->keywords, (void **)&s->keywords,
+                &s->nkeywords, s, s_keyword_item, NULL) < 0 ||
+        s_check_gaps(c, s) < 0)
+        return -1;
+    s->document = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    return s->document ? 0 : s_no_memory(c);
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Public
+ */
+
+cl_policy_t *cl_policy_parse(const char *json, size_t len, const char *tz_dir, cl_err_t *err)
+{
+    static const char *const members[] = {"sites", NULL};
+    s_ctx_t c = {.err = err, .tz_dir = tz_dir ? tz_dir : S_DEFAULT_TZ_DIR};
+    cl_policy_t *p = NULL;
+    json_t *sites, *site;
+    json_error_t jerr;
+    size_t i;
+
+    json_t *doc = json_loadb(json ? json : "", json ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        int line = jerr.line > 0 ? jerr.line : 1;
+        /* jansson's option is not the reader's to turn on: leave it out of the sentence */
+        const char *option = " without JSON_ALLOW_NUL";
+        char *at = strstr(jerr.text, option);
+        if (at)
+            memmove(at, at + strlen(option), strlen(at + strlen(option)) + 1);
+        snprintf(c.path, sizeof c.path, "line %d", line);
+        s_fail(&c, "malformed json at line %d, column %d: %s", line, jerr.column > 0 ? jerr.column : 1, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        s_fail(&c, "the document is %s; expected an object with member sites", s_type_name(doc));
+        goto err;
+    }
+    if (s_check_members(&c, doc, members) < 0 || s_list(&c, doc, "sites", true, 1, "site", &sites) < 0)
+        goto err;
+    p = calloc(1, sizeof *p);
+    if (!p || s_alloc(&c, json_array_size(sites), sizeof *p->sites, (void **)&p->sites) < 0) {
+        s_no_memory(&c);
+        goto err;
+    }
+    p->nsites = json_array_size(sites);
+    json_array_foreach(sites, i, site) {
+        size_t saved = s_push(&c, "sites[%zu]", i);
+        int rc = s_site(&c, site, p, i);
+        s_pop(&c, saved);
+        if (rc < 0)
+            goto err;
+    }
+    json_decref(doc);
+    if (err)
+        cl_err_clear(err);
+    return p;
+err:
+    json_decref(doc);
+    cl_policy_destroy(&p);
+    return NULL;
+}
+
+static void s_site_free(cl_site_policy_t *s)
+{
+    free(s->code);
+    free(s->name);
+    free(s->time_zone);
+    free(s->document);
+    for (size_t i = 0; i < s->ndepartments; i++) {
+        free(s->departments[i].code);
+        free(s->departments[i].name);
+        free(s->departments[i].kinds);
+    }
+    free(s->departments);
+    for (size_t i = 0; i < s->nstaff; i++) {
+        free(s->staff[i].id);
+        free(s->staff[i].name);
+        free(s->staff[i].skills);
+        free(s->staff[i].shifts);
+    }
+    free(s->staff);
+    free(s->routes);
+    for (size_t i = 0; i < s->nkeywords; i++) {
+        for (size_t j = 0; j < s->keywords[i].nwords; j++)
+            free(s->keywords[i].words[j]);
+        free(s->keywords[i].words);
+    }
+    free(s->keywords);
+}
+
+void cl_policy_destroy(cl_policy_t **p_p)
+{
+    if (!p_p || !*p_p)
+        return;
+    cl_policy_t *p = *p_p;
+    for (size_t i = 0; i < p->nsites; i++)
+        s_site_free(&p->sites[i]);
+    free(p->sites);
+    free(p);
+    *p_p = NULL;
+}
+
+const cl_site_policy_t *cl_policy_site(const cl_policy_t *p, const char *code)
+{
+    if (!p || !code)
+        return NULL;
+    for (size_t i = 0; i < p->nsites; i++)
+        if (strcmp(p->sites[i].code, code) == 0)
+            return &p->sites[i];
+    return NULL;
+}
+
+int cl_policy_route(const cl_site_policy_t *s, int kind, int severity, bool *special)
+{
+    bool major = severity == CASELOOP__V1__SEVERITY__SEVERITY_MAJOR;
+    if (special)
+        *special = false;
+    if (!s || kind <= 0)
+        return -1;
+    if (severity <= 0)
+        severity = CASELOOP__V1__SEVERITY__SEVERITY_GENERAL;
+    /* exact severity first, then any severity */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < s->nroutes; i++) {
+            const cl_route_t *r = &s->routes[i];
+            if (r->kind == kind && r->severity == (pass == 0 ? severity : 0)) {
+                if (special)
+                    *special = r->special || major;
+                return r->department;
+            }
+        }
+    }
+    for (size_t i = 0; i < s->ndepartments; i++) {
+        for (size_t j = 0; j < s->departments[i].nkinds; j++) {
+            if (s->departments[i].kinds[j] == kind) {
+                if (special)
+                    *special = major;
+                return (int)i;
+            }
+        }
+    }
+    return -1;
+}
+
+const char *cl_role_name(cl_role_t role)
+{
+    return (int)role >= 0 && role < CL_ROLE_COUNT ? S_ROLE_NAMES[role] : "unknown";
+}
+
+int cl_role_parse(const char *name)
+{
+    if (!name)
+        return -1;
+    for (int i = 0; i < CL_ROLE_COUNT; i++)
+        if (strcmp(S_ROLE_NAMES[i], name) == 0)
+            return i;
+    return -1;
+}

@@ -1,0 +1,111 @@
+/* policy.h - a site policy: departments, staff, routing and keyword rules, read from JSON. Pure: no I/O but a stat of the time zone's file. */
+#ifndef CL_DISPATCHER_POLICY_H
+#define CL_DISPATCHER_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "cl_err.h"
+
+/* Roles of staff, lowest first: the escalation ladder climbs them. */
+typedef enum {
+    CL_ROLE_ASSISTANT = 0,   /* property / customer-service assistant */
+    CL_ROLE_SPECIALIST,      /* engineer, technician, guard, ... */
+    CL_ROLE_SUPERVISOR,      /* department supervisor */
+    CL_ROLE_PROJECT_HEAD,    /* head of the site (project) */
+    CL_ROLE_MANAGER,         /* company manager */
+    CL_ROLE_LEADERSHIP,      /* senior leadership */
+    CL_ROLE_COUNT
+} cl_role_t;
+
+/* One weekly shift in the site's local time. */
+typedef struct {
+    uint8_t days;            /* bit 0 Monday ... bit 6 Sunday: the days it starts on */
+    int from_min;            /* minutes after local midnight it starts, 0..1439 */
+    int to_min;              /* minutes after local midnight it ends, 0..1440; <= from_min: the next day */
+} cl_shift_t;
+
+typedef struct {
+    char *id;                /* unique within the site */
+    char *name;
+    cl_role_t role;
+    int department;          /* index into the site's departments; -1 for none (project head, manager, leadership) */
+    int *skills;             /* kinds (caseloop.v1.Kind values) the person is good at */
+    size_t nskills;
+    cl_shift_t *shifts;
+    size_t nshifts;
+    int reports_to;          /* index into the site's staff; -1 for the top */
+} cl_staff_t;
+
+typedef struct {
+    char *code;              /* unique within the site: "customer-service" */
+    char *name;
+    int *kinds;              /* kinds it handles unless a route says otherwise */
+    size_t nkinds;
+} cl_department_t;
+
+/* A routing table entry: cases of kind (and severity, 0 for any) go to department. */
+typedef struct {
+    int kind;
+    int severity;            /* caseloop.v1.Severity value, 0 for any */
+    int department;          /* index into the site's departments */
+    bool special;            /* the major/special path: project head, and the customer-service supervisor told */
+} cl_route_t;
+
+/* Words that, found in a description, classify a case sent with no kind. */
+typedef struct {
+    int kind;
+    char **words;            /* matched case-insensitively (ASCII) as substrings */
+    size_t nwords;
+} cl_keyword_rule_t;
+
+typedef struct {
+    char *code;              /* the site code cases carry */
+    char *name;
+    char *time_zone;         /* IANA name, "Asia/Shanghai" */
+    cl_department_t *departments;
+    size_t ndepartments;
+    cl_staff_t *staff;
+    size_t nstaff;
+    cl_route_t *routes;
+    size_t nroutes;
+    cl_keyword_rule_t *keywords;   /* in order: the first rule with a matching word wins */
+    size_t nkeywords;
+    int customer_service;    /* index of the department whose supervisor hears of special cases */
+    char *document;          /* this site's part of the document, as compact JSON */
+} cl_site_policy_t;
+
+typedef struct {
+    cl_site_policy_t *sites;
+    size_t nsites;
+} cl_policy_t;
+
+/* Reads and checks a policy document (deploy/policy/README.md). Refused, with
+   err INVALID_ARGUMENT whose field names the place ("line 12",
+   "sites[0].staff[3].department") and whose message says what is wrong:
+   malformed JSON (with its line and column), a missing or unknown member,
+   an unknown kind, severity, role or department, an unknown time zone
+   (tz_dir holds the zoneinfo files, NULL for /usr/share/zoneinfo), duplicate
+   site, department or staff ids, a kind with no department (a routing gap),
+   a reports_to cycle, a shift time that is not HH:MM. Returns NULL then. */
+cl_policy_t *cl_policy_parse(const char *json, size_t len, const char *tz_dir, cl_err_t *err);
+
+/* Frees; *p_p may be NULL; sets it to NULL. */
+void cl_policy_destroy(cl_policy_t **p_p);
+
+/* The site with that code, or NULL. */
+const cl_site_policy_t *cl_policy_site(const cl_policy_t *p, const char *code);
+
+/* The department for a case of kind and severity: the first route matching
+   kind and severity exactly, else the first matching kind with severity 0,
+   else the first department listing kind; severity 0 counts as general.
+   Sets *special (may be NULL) from the route (severity major is always
+   special). Returns the index, or -1. */
+int cl_policy_route(const cl_site_policy_t *s, int kind, int severity, bool *special);
+
+/* Role names as in the document ("assistant", ...; "unknown" out of range),
+   and back (-1 if unknown). */
+const char *cl_role_name(cl_role_t role);
+int cl_role_parse(const char *name);
+
+#endif
