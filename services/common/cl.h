@@ -14,5 +14,6 @@
 #include "cl_bus.h"
 #include "cl_eventlog.h"
 #include "cl_service.h"
+#include "cl_tz.h"
 
 #endif

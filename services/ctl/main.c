@@ -1,5 +1,6 @@
 /* main.c - caseloop: the command-line tool for operators and scripts. */
 #include "cl.h"
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -11,12 +12,14 @@
 typedef struct {
     const char *router;
     const char *pub;
+    const char *dispatcher;
     int64_t timeout_ms;
 } s_config_t;
 
 static const cl_cfg_option_t s_options[] = {
     CL_CFG_STR("CL_INTAKE_ROUTER", s_config_t, router, "tcp://127.0.0.1:7101", "intake's request endpoint"),
     CL_CFG_STR("CL_INTAKE_PUB", s_config_t, pub, "tcp://127.0.0.1:7102", "intake's event endpoint"),
+    CL_CFG_STR("CL_DISPATCHER_ROUTER", s_config_t, dispatcher, "tcp://127.0.0.1:7111", "the dispatcher's request endpoint"),
     CL_CFG_INT("CL_TIMEOUT_MS", s_config_t, timeout_ms, "5000", 1, 600000, "how long to wait for a reply"),
     {0},
 };
@@ -33,7 +36,9 @@ static const char s_usage[] =
     "  submit ...              register a case (caseloop submit --help)\n"
     "  case show N             print case N with its reports\n"
     "  events tail [--from P]  print events after position P (default: the newest) and follow\n"
-    "  stats                   print intake's counters; exits 1 when the database is down\n"
+    "  policy load FILE        load a site policy into the dispatcher (caseloop policy --help)\n"
+    "  policy show --site S    print the policy in force for site S\n"
+    "  stats [SERVICE]         print intake's (or the dispatcher's) counters; exits 1 when its database is down\n"
     "\n"
     "configuration, from the environment:\n";
 
@@ -43,11 +48,13 @@ static void s_help_env(FILE *out)
         fprintf(out, "  %-22s %s (default: %s)\n", o->name, o->help, o->def);
 }
 
+static const char *s_endpoint; /* where requests go: intake unless a command says otherwise */
+
 static int s_connect(void)
 {
     cl_err_t err;
     s_zctx = zmq_ctx_new();
-    s_dealer = cl_bus_open(s_zctx, ZMQ_DEALER, s_cfg.router, false, &err);
+    s_dealer = cl_bus_open(s_zctx, ZMQ_DEALER, s_endpoint ? s_endpoint : s_cfg.router, false, &err);
     if (!s_dealer) {
         fprintf(stderr, "caseloop: %s\n", err.message);
         return -1;
@@ -71,8 +78,8 @@ static cl_env_t *s_call(cl_env_t *env)
     cl_err_clear(&err);
     cl_env_t *reply = cl_bus_call(s_dealer, env, (int)s_cfg.timeout_ms, &err);
     if (!reply) {
-        fprintf(stderr, "caseloop: %s %s (is intake running at %s?)\n", cl_err_code_name(err.code), err.message,
-                s_cfg.router);
+        fprintf(stderr, "caseloop: %s %s (is the service running at %s?)\n", cl_err_code_name(err.code), err.message,
+                s_endpoint ? s_endpoint : s_cfg.router);
         return NULL;
     }
     if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR) {
@@ -168,12 +175,12 @@ static int s_parse_time(const char *text, int64_t *us)
 static void s_submit_usage(FILE *out)
 {
     fprintf(out,
-            "usage: caseloop submit --site S --kind K --description TEXT [options]\n"
+            "usage: caseloop submit --site S --description TEXT [--kind K] [options]\n"
             "register a case with intake and print its number and the promised answer time\n\n"
             "  --site S               site code (required)\n"
             "  --kind K               ");
     s_enum_list(out, &caseloop__v1__kind__descriptor);
-    fprintf(out, " (required)\n  --description TEXT     the problem (required)\n  --severity S           ");
+    fprintf(out, " (default: the dispatcher classifies it)\n  --description TEXT     the problem (required)\n  --severity S           ");
     s_enum_list(out, &caseloop__v1__severity__descriptor);
     fprintf(out, " (default general)\n  --channel C            ");
     s_enum_list(out, &caseloop__v1__channel__descriptor);
@@ -462,6 +469,92 @@ static int s_events_tail(int argc, char **argv)
     return rc;
 }
 
+/* --- policy ---------------------------------------------------------------------- */
+
+static const char s_policy_usage[] =
+    "usage: caseloop policy load FILE\n"
+    "       caseloop policy show --site S\n"
+    "load a site policy document (JSON, see deploy/policy/README.md) into the dispatcher as\n"
+    "the next version, or print the version in force for a site; a refused document\n"
+    "changes nothing and the error names the line or field\n";
+
+static int s_policy_load(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "caseloop policy load: cannot open \"%s\": %s\n", path, strerror(errno));
+        return 1;
+    }
+    cl_buf_t doc = {0};
+    char chunk[8192];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        cl_buf_append(&doc, chunk, got);
+    fclose(f);
+    cl_buf_append(&doc, "", 0);
+    const char *base = strrchr(path, '/');
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    Caseloop__V1__LoadPolicy body = CASELOOP__V1__LOAD_POLICY__INIT;
+    body.document = doc.data;
+    body.source = (char *)(base ? base + 1 : path);
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY;
+    env.load_policy = &body;
+    int rc = 1;
+    cl_env_t *reply = s_connect() == 0 ? s_call(&env) : NULL;
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY_REPLY) {
+        const Caseloop__V1__LoadPolicyReply *r = reply->load_policy_reply;
+        printf("policy version %" PRIu32 " loaded from %s; sites:", r->version, body.source);
+        for (size_t i = 0; i < r->n_sites; i++)
+            printf(" %s", r->sites[i]);
+        printf("\n");
+        rc = 0;
+    }
+    cl_codec_free(reply);
+    cl_buf_free(&doc);
+    s_disconnect();
+    return rc;
+}
+
+static int s_policy_show(const char *site)
+{
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    Caseloop__V1__GetPolicy body = CASELOOP__V1__GET_POLICY__INIT;
+    body.site = (char *)site;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_POLICY;
+    env.get_policy = &body;
+    int rc = 1;
+    cl_env_t *reply = s_connect() == 0 ? s_call(&env) : NULL;
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_GET_POLICY_REPLY) {
+        const Caseloop__V1__GetPolicyReply *r = reply->get_policy_reply;
+        char t[64];
+        printf("site %s: policy version %" PRIu32 ", loaded %s from %s\n%s\n", site, r->version,
+               s_time(r->loaded_at_us, t, sizeof t), r->source, r->document);
+        rc = 0;
+    }
+    cl_codec_free(reply);
+    s_disconnect();
+    return rc;
+}
+
+static int s_policy(int argc, char **argv)
+{
+    s_endpoint = s_cfg.dispatcher;
+    if (argc >= 2 && strcmp(argv[argc - 1], "--help") == 0) {
+        fputs(s_policy_usage, stdout);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "load") == 0)
+        return s_policy_load(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "show") == 0 && strcmp(argv[2], "--site") == 0)
+        return s_policy_show(argv[3]);
+    fputs(s_policy_usage, stderr);
+    return 2;
+}
+
 /* --- stats ------------------------------------------------------------------------ */
 
 static int s_stats(void)
@@ -511,10 +604,16 @@ int main(int argc, char **argv)
         return s_case_show(argc - 1, argv + 1);
     if (strcmp(cmd, "events") == 0)
         return s_events_tail(argc - 1, argv + 1);
+    if (strcmp(cmd, "policy") == 0)
+        return s_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "stats") == 0) {
-        if (argc > 2) {
-            bool help = strcmp(argv[2], "--help") == 0;
-            fprintf(help ? stdout : stderr, "usage: caseloop stats\nprint intake's counters; exits 1 when it cannot reach its database\n");
+        bool help = argc > 2 && strcmp(argv[2], "--help") == 0;
+        if (argc == 3 && strcmp(argv[2], "dispatcher") == 0)
+            s_endpoint = s_cfg.dispatcher;
+        else if (argc > 3 || (argc == 3 && strcmp(argv[2], "intake") != 0)) {
+            fprintf(help ? stdout : stderr, "usage: caseloop stats [intake|dispatcher]\n"
+                                            "print a service's counters (intake by default); exits 1 when it\n"
+                                            "cannot reach its database\n");
             return help ? 0 : 2;
         }
         return s_stats();

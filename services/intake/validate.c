@@ -27,9 +27,8 @@ int cl_validate_case(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_u
         return cl_err_set(err, CL_INVALID_ARGUMENT, "details", "details is required");
     if (cl_text_check(c->site, "details.site", 1, CL_SITE_MAX, err) < 0)
         return -1;
-    if (!c->has_kind || c->kind == CASELOOP__V1__KIND__KIND_UNSPECIFIED)
-        return cl_err_set(err, CL_INVALID_ARGUMENT, "details.kind", "details.kind is required");
-    if (s_enum(&caseloop__v1__kind__descriptor, c->has_kind, (int)c->kind, "details.kind", 0, err) < 0 ||
+    /* No kind is allowed: the dispatcher classifies the case from its description. */
+    if (s_enum(&caseloop__v1__kind__descriptor, c->has_kind, (int)c->kind, "details.kind", 1, err) < 0 ||
         s_enum(&caseloop__v1__channel__descriptor, c->has_channel, (int)c->channel, "details.channel", 1, err) < 0 ||
         s_enum(&caseloop__v1__severity__descriptor, c->has_severity, (int)c->severity, "details.severity", 1, err) < 0)
         return -1;

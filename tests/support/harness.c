@@ -114,8 +114,11 @@ int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that dies takes its service along */
         setenv("CL_DB", cl_test_db(), 1);
         setenv("CL_NOTIFY_FD", fd, 1);
+        /* Each service binds its own names; extra_env points it at the others. */
         setenv("CL_INTAKE_ROUTER", svc->router, 1);
         setenv("CL_INTAKE_PUB", svc->pub, 1);
+        setenv("CL_DISPATCHER_ROUTER", svc->router, 1);
+        setenv("CL_DISPATCHER_PUB", svc->pub, 1);
         if (!getenv("CL_LOG_LEVEL"))
             setenv("CL_LOG_LEVEL", "warn", 1);
         for (const char *const *e = extra_env; e && *e; e++)

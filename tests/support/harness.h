@@ -32,9 +32,10 @@ typedef struct {
     char pub[192];
 } cl_svc_t;
 
-/* Starts CL_BIN_DIR/<bin> with CL_DB set to the test database, ipc endpoints in
-   a fresh folder, and extra "NAME=value" settings (NULL-terminated list, may be
-   NULL); returns 0 once it has said READY, -1 if it died or stayed silent 60 s. */
+/* Starts CL_BIN_DIR/<bin> with CL_DB set to the test database, its own ipc
+   endpoints in a fresh folder (CL_INTAKE_ROUTER/PUB and CL_DISPATCHER_ROUTER/PUB
+   both name them), and extra "NAME=value" settings after those (NULL-terminated
+   list, may be NULL; e.g. the dispatcher's CL_INTAKE_PUB); returns 0 once it has said READY, -1 if it died or stayed silent 60 s. */
 int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env);
 
 /* Sends sig (SIGTERM for a clean stop, SIGKILL for a crash) and reaps it;

@@ -1,0 +1,14 @@
+/* cl_tz.h - local time of a site from its IANA time zone name. */
+#ifndef CL_TZ_H
+#define CL_TZ_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Fills *out with the wall-clock time in zone tz ("Asia/Shanghai") at utc_us.
+   Safe from several threads (the C library's zone state is switched under a
+   lock). An unknown zone name reads as UTC, so callers check names when a
+   policy is loaded. Returns 0 or -1. */
+int cl_tz_localtime(const char *tz, int64_t utc_us, struct tm *out);
+
+#endif

@@ -1,0 +1,641 @@
+/* dispatcher.c - the dispatcher service loop: policy requests, and the event log applied exactly once. */
+#include "dispatcher.h"
+#include "policy.h"
+#include "route.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SENDER "dispatcher"
+#define CONSUMER "dispatcher"
+
+const cl_cfg_option_t cl_dispatcher_options[] = {
+    CL_CFG_STR("CL_DB", cl_dispatcher_config_t, db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),
+    CL_CFG_STR("CL_DISPATCHER_ROUTER", cl_dispatcher_config_t, router, "tcp://127.0.0.1:7111",
+               "ZeroMQ endpoint bound for requests (ROUTER)"),
+    CL_CFG_STR("CL_DISPATCHER_PUB", cl_dispatcher_config_t, pub, "tcp://127.0.0.1:7112",
+               "ZeroMQ endpoint bound for events (PUB)"),
+    CL_CFG_STR("CL_INTAKE_PUB", cl_dispatcher_config_t, intake_pub, "tcp://127.0.0.1:7102",
+               "intake's event endpoint, subscribed to hear of new cases at once"),
+    CL_CFG_STR("CL_MIGRATIONS", cl_dispatcher_config_t, migrations, CL_MIGRATIONS_DEFAULT,
+               "folder of SQL migrations applied at start"),
+    CL_CFG_STR("CL_LOG_LEVEL", cl_dispatcher_config_t, log_level, "info", "debug, info, warn or error"),
+    CL_CFG_STR("CL_TZ_DIR", cl_dispatcher_config_t, tz_dir, "/usr/share/zoneinfo",
+               "where time zone files are, to check a policy's time zones"),
+    CL_CFG_INT("CL_NOTIFY_FD", cl_dispatcher_config_t, notify_fd, "-1", -1, 65535,
+               "file descriptor that gets \"READY\\n\" once serving; -1 for none"),
+    CL_CFG_INT("CL_MAX_FRAME", cl_dispatcher_config_t, max_frame, "1048576", 1024, 16777216,
+               "largest request frame accepted, in bytes (a policy document travels in one)"),
+    CL_CFG_INT("CL_BATCH_MAX", cl_dispatcher_config_t, batch_max, "500", 1, 10000,
+               "most events applied in one transaction"),
+    CL_CFG_INT("CL_IDLE_MS", cl_dispatcher_config_t, idle_ms, "1000", 10, 60000,
+               "how often the event log is read when no event is heard of"),
+    {0},
+};
+
+/* The policy in force for one site: its own parsed copy and version. */
+typedef struct {
+    char *code;
+    int version;
+    cl_policy_t *policy;
+} s_site_t;
+
+struct cl_dispatcher {
+    const cl_dispatcher_config_t *cfg;
+    cl_clock_t *clock;
+    cl_db_t *db;
+    void *zctx;
+    void *router;
+    void *pub;
+    void *sub;
+    cl_service_t *svc;
+    s_site_t *sites;
+    size_t nsites;
+    int policies_seen;          /* highest policy version loaded */
+};
+
+/* --- policies in force ------------------------------------------------------------ */
+
+static void s_sites_free(s_site_t *sites, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(sites[i].code);
+        cl_policy_destroy(&sites[i].policy);
+    }
+    free(sites);
+}
+
+static const s_site_t *s_site(const cl_dispatcher_t *self, const char *code)
+{
+    for (size_t i = 0; i < self->nsites; i++)
+        if (strcmp(self->sites[i].code, code) == 0)
+            return &self->sites[i];
+    return NULL;
+}
+
+/* Loads each site's newest policy when a version newer than the one loaded exists. */
+static int s_load_policies(cl_dispatcher_t *self, cl_err_t *err)
+{
+    PGresult *res = cl_db_exec(self->db, "SELECT coalesce(max(version), 0) FROM policies", 0, NULL, false, err);
+    if (!res)
+        return -1;
+    int newest = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (newest == self->policies_seen)
+        return 0;
+    res = cl_db_exec(self->db,
+                     "SELECT DISTINCT ON (site) site, version, document FROM policy_sites ORDER BY site, version DESC",
+                     0, NULL, false, err);
+    if (!res)
+        return -1;
+    int rows = PQntuples(res);
+    s_site_t *sites = calloc((size_t)rows + 1, sizeof *sites);
+    if (!sites)
+        abort();
+    size_t n = 0;
+    for (int r = 0; r < rows; r++) {
+        cl_buf_t doc = {0};
+        cl_buf_printf(&doc, "{\"sites\":[%s]}", PQgetvalue(res, r, 2));
+        cl_err_t perr;
+        cl_policy_t *p = cl_policy_parse(doc.data, doc.len, self->cfg->tz_dir, &perr);
+        cl_buf_free(&doc);
+        if (!p) {
+            cl_log_ctx_t ctx = {0, PQgetvalue(res, r, 0), NULL, perr.field};
+            cl_log(CL_LOG_ERROR, &ctx, "stored policy version %s no longer reads: %s", PQgetvalue(res, r, 1),
+                   perr.message);
+            continue;
+        }
+        sites[n].code = strdup(PQgetvalue(res, r, 0));
+        sites[n].version = atoi(PQgetvalue(res, r, 1));
+        sites[n++].policy = p;
+    }
+    PQclear(res);
+    s_sites_free(self->sites, self->nsites);
+    self->sites = sites;
+    self->nsites = n;
+    self->policies_seen = newest;
+    cl_log(CL_LOG_INFO, NULL, "policy version %d in force (%zu sites)", newest, n);
+    return 0;
+}
+
+static void s_load_policy(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    const Caseloop__V1__LoadPolicy *q = env->load_policy;
+    cl_err_t err;
+    cl_err_clear(&err);
+    const char *doc = q->document ? q->document : "";
+    cl_policy_t *p = cl_policy_parse(doc, strlen(doc), self->cfg->tz_dir, &err);
+    if (!p) {
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    cl_buf_t sites = {0}, docs = {0};
+    cl_pgarr_begin(&sites);
+    cl_pgarr_begin(&docs);
+    for (size_t i = 0; i < p->nsites; i++) {
+        cl_pgarr_text(&sites, p->sites[i].code);
+        cl_pgarr_text(&docs, p->sites[i].document);
+    }
+    cl_pgarr_end(&sites);
+    cl_pgarr_end(&docs);
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, cl_clock_now(self->clock));
+    const char *source = q->source && *q->source ? q->source : "(unnamed)";
+    const char *params[] = {now, source, sites.data, docs.data};
+    int version = -1;
+    PGresult *res = NULL;
+    /* One writer of versions at a time: the table lock orders them. */
+    if (cl_db_begin(self->db, &err) == 0 &&
+        cl_db_cmd(self->db, "LOCK TABLE policies IN SHARE ROW EXCLUSIVE MODE", 0, NULL, &err) == 0 &&
+        (res = cl_db_exec(self->db,
+                          "INSERT INTO policies (version, loaded_at, source)"
+                          " SELECT coalesce(max(version), 0) + 1, cl_us_to_ts($1::bigint), $2 FROM policies"
+                          " RETURNING version",
+                          2, params, false, &err)) != NULL) {
+        version = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        char v[16];
+        snprintf(v, sizeof v, "%d", version);
+        const char *p2[] = {v, sites.data, docs.data};
+        if (cl_db_cmd(self->db,
+                      "INSERT INTO policy_sites (version, site, document)"
+                      " SELECT $1::int, s, d FROM unnest($2::text[], $3::text[]) AS u(s, d)",
+                      3, p2, &err) < 0 ||
+            cl_db_commit(self->db, &err) < 0)
+            version = -1;
+    }
+    cl_buf_free(&sites);
+    cl_buf_free(&docs);
+    if (version < 0) {
+        cl_db_rollback(self->db);
+        cl_service_refuse(self->svc, req, env, &err);
+        cl_policy_destroy(&p);
+        return;
+    }
+    cl_log(CL_LOG_INFO, NULL, "policy version %d loaded from %s", version, source);
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    cl_service_reply_init(self->svc, &reply, id, env);
+    Caseloop__V1__LoadPolicyReply body = CASELOOP__V1__LOAD_POLICY_REPLY__INIT;
+    body.has_version = 1, body.version = (uint32_t)version;
+    char **codes = calloc(p->nsites + 1, sizeof *codes);
+    if (!codes)
+        abort();
+    for (size_t i = 0; i < p->nsites; i++)
+        codes[i] = p->sites[i].code;
+    body.sites = codes;
+    body.n_sites = p->nsites;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY_REPLY;
+    reply.load_policy_reply = &body;
+    cl_service_reply(self->svc, req, &reply);
+    free(codes);
+    cl_policy_destroy(&p);
+    cl_service_count(self->svc, "policies_loaded", 1);
+    if (s_load_policies(self, &err) < 0)
+        cl_log(CL_LOG_WARN, NULL, "could not reload policies: %s", err.message);
+}
+
+static void s_get_policy(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    const char *site = env->get_policy->site;
+    if (cl_text_check(site, "site", 1, 64, &err) < 0) {
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    const char *p[] = {site};
+    PGresult *res = cl_db_exec(self->db,
+                               "SELECT s.version, s.document, cl_ts_to_us(p.loaded_at), p.source"
+                               " FROM policy_sites s JOIN policies p USING (version)"
+                               " WHERE s.site = $1 ORDER BY s.version DESC LIMIT 1",
+                               1, p, false, &err);
+    if (!res) {
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        cl_err_set(&err, CL_NOT_FOUND, "site", "site \"%s\" has no policy", site);
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    cl_service_reply_init(self->svc, &reply, id, env);
+    Caseloop__V1__GetPolicyReply body = CASELOOP__V1__GET_POLICY_REPLY__INIT;
+    body.has_version = 1, body.version = (uint32_t)atoi(PQgetvalue(res, 0, 0));
+    body.document = PQgetvalue(res, 0, 1);
+    body.has_loaded_at_us = 1, body.loaded_at_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    body.source = PQgetvalue(res, 0, 3);
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_POLICY_REPLY;
+    reply.get_policy_reply = &body;
+    cl_service_reply(self->svc, req, &reply);
+    PQclear(res);
+}
+
+/* --- applying the event log ------------------------------------------------------- */
+
+/* One case's dispatch, and the memory its two events point into. */
+typedef struct {
+    uint64_t case_id;
+    uint64_t position;
+    const char *site;
+    int kind, severity;
+    bool classified, special;
+    const char *department;     /* code, "" for none */
+    const char *assignee;       /* staff id, NULL when queued */
+    const char *notified;       /* staff id, NULL for none */
+    int version;                /* 0 when the site has no policy */
+    Caseloop__V1__CaseDispatched dispatched;
+    Caseloop__V1__CaseAssigned assigned;
+    char *notified_list[1];
+    cl_env_t env[2];
+    char ids[2][CL_ID_MAX + 1];
+} s_dispatch_t;
+
+typedef struct {
+    cl_env_t **events;
+    size_t n;
+} s_batch_t;
+
+static int s_collect(void *arg, uint64_t position, const void *data, size_t len)
+{
+    s_batch_t *b = arg;
+    cl_err_t err;
+    cl_env_t *ev = cl_codec_decode(data, len, SIZE_MAX, &err);
+    if (!ev) {
+        cl_log(CL_LOG_ERROR, NULL, "event at position %" PRIu64 " is unreadable: %s", position, err.message);
+        return -1;
+    }
+    b->events[b->n++] = ev;
+    return 0;
+}
+
+/* open[i]: open cases staff i of site s carries. */
+static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint32_t *open, cl_err_t *err)
+{
+    char closed[8];
+    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    const char *p[] = {s->code, closed};
+    PGresult *res = cl_db_exec(self->db,
+                               "SELECT d.assignee, count(*) FROM dispatches d JOIN cases c ON c.id = d.case_id"
+                               " WHERE d.site = $1 AND d.assignee IS NOT NULL AND c.state <> $2::smallint"
+                               " GROUP BY d.assignee",
+                               2, p, false, err);
+    if (!res)
+        return -1;
+    memset(open, 0, sizeof *open * s->nstaff);
+    for (int r = 0; r < PQntuples(res); r++)
+        for (size_t i = 0; i < s->nstaff; i++)
+            if (strcmp(s->staff[i].id, PQgetvalue(res, r, 0)) == 0)
+                open[i] = (uint32_t)strtoul(PQgetvalue(res, r, 1), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+/* Decides one case: department, person, whom to tell. open[i] holds the
+   workloads of self->sites[i] for this batch, read at its first case there
+   and kept up to date by the batch's own assignments. */
+static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t now, s_dispatch_t *d,
+                    uint32_t **open, cl_err_t *err)
+{
+    d->case_id = c->case_id;
+    d->site = c->site;
+    d->kind = (int)c->kind;
+    d->severity = c->has_severity && c->severity ? (int)c->severity : CASELOOP__V1__SEVERITY__SEVERITY_GENERAL;
+    d->department = "";
+    const s_site_t *site = s_site(self, c->site);
+    if (!site) {
+        cl_log_ctx_t ctx = {(int64_t)c->case_id, c->site, NULL, NULL};
+        cl_log(CL_LOG_ERROR, &ctx, "site has no policy: the case waits undispatched; load one with caseloop policy load");
+        return 0;
+    }
+    const cl_site_policy_t *s = &site->policy->sites[0];
+    d->version = site->version;
+    if (d->kind == CASELOOP__V1__KIND__KIND_UNSPECIFIED) {
+        d->kind = cl_classify(s, c->description ? c->description : "");
+        d->classified = true;
+    }
+    size_t si = (size_t)(site - self->sites);
+    if (!open[si]) {
+        open[si] = calloc(s->nstaff + 1, sizeof *open[si]);
+        if (!open[si])
+            abort();
+        if (s_open_counts(self, s, open[si], err) < 0)
+            return -1;
+    }
+    struct tm local;
+    cl_tz_localtime(s->time_zone, now, &local);
+    cl_dispatch_t out;
+    if (cl_dispatch_decide(s, d->kind, d->severity, &local, open[si], &out) < 0) {
+        cl_log_ctx_t ctx = {(int64_t)c->case_id, c->site, NULL, NULL};
+        cl_log(CL_LOG_ERROR, &ctx, "no department takes kind %d: the case waits undispatched", d->kind);
+        return 0;
+    }
+    d->department = s->departments[out.department].code;
+    d->special = out.special;
+    if (out.assignee >= 0) {
+        d->assignee = s->staff[out.assignee].id;
+        open[si][out.assignee]++;
+    }
+    if (out.notify >= 0)
+        d->notified = s->staff[out.notify].id;
+    return 0;
+}
+
+static void s_events(s_dispatch_t *d, int64_t now, cl_event_t *evs)
+{
+    Caseloop__V1__CaseDispatched *x = &d->dispatched;
+    caseloop__v1__case_dispatched__init(x);
+    x->has_case_id = 1, x->case_id = d->case_id;
+    x->site = (char *)d->site;
+    x->has_kind = 1, x->kind = (Caseloop__V1__Kind)d->kind;
+    x->has_classified = 1, x->classified = d->classified;
+    x->has_severity = 1, x->severity = (Caseloop__V1__Severity)d->severity;
+    x->department = (char *)d->department;
+    x->has_special = 1, x->special = d->special;
+    x->has_policy_version = d->version > 0, x->policy_version = (uint32_t)d->version;
+    Caseloop__V1__CaseAssigned *a = &d->assigned;
+    caseloop__v1__case_assigned__init(a);
+    a->has_case_id = 1, a->case_id = d->case_id;
+    a->site = (char *)d->site;
+    a->department = (char *)d->department;
+    a->assignee = (char *)(d->assignee ? d->assignee : "");
+    a->has_queued = 1, a->queued = d->assignee == NULL;
+    if (d->notified) {
+        d->notified_list[0] = (char *)d->notified;
+        a->notified = d->notified_list;
+        a->n_notified = 1;
+    }
+    a->has_policy_version = d->version > 0, a->policy_version = (uint32_t)d->version;
+    for (int k = 0; k < 2; k++) {
+        cl_codec_init(&d->env[k], d->ids[k], SENDER, now);
+        d->env[k].site = (char *)d->site;
+        evs[k].env = &d->env[k];
+        evs[k].case_id = (int64_t)d->case_id;
+    }
+    d->env[0].body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED;
+    d->env[0].case_dispatched = x;
+    d->env[1].body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_ASSIGNED;
+    d->env[1].case_assigned = a;
+}
+
+static int s_insert(cl_dispatcher_t *self, s_dispatch_t *ds, size_t n, int64_t now, cl_err_t *err)
+{
+    enum { NCOL = 12 };
+    cl_buf_t col[NCOL];
+    memset(col, 0, sizeof col);
+    for (int k = 0; k < NCOL; k++)
+        cl_pgarr_begin(&col[k]);
+    cl_buf_t notified = {0};
+    for (size_t i = 0; i < n; i++) {
+        s_dispatch_t *d = &ds[i];
+        cl_pgarr_i64(&col[0], (int64_t)d->case_id);
+        cl_pgarr_text(&col[1], d->site);
+        cl_pgarr_i64(&col[2], d->kind);
+        cl_pgarr_bool(&col[3], d->classified);
+        cl_pgarr_i64(&col[4], d->severity);
+        cl_pgarr_text(&col[5], d->department);
+        cl_pgarr_bool(&col[6], d->special);
+        cl_pgarr_text(&col[7], d->assignee);
+        /* text[] per row travels as a text literal, turned back into an array in SQL */
+        cl_pgarr_begin(&notified);
+        if (d->notified)
+            cl_pgarr_text(&notified, d->notified);
+        cl_pgarr_end(&notified);
+        cl_pgarr_text(&col[8], notified.data);
+        if (d->version > 0)
+            cl_pgarr_i64(&col[9], d->version);
+        else
+            cl_pgarr_text(&col[9], NULL);
+        cl_pgarr_i64(&col[10], (int64_t)d->position);
+        cl_pgarr_i64(&col[11], now);
+    }
+    const char *p[NCOL];
+    for (int k = 0; k < NCOL; k++) {
+        cl_pgarr_end(&col[k]);
+        p[k] = col[k].data;
+    }
+    int rc = cl_db_cmd(self->db,
+                       "INSERT INTO dispatches (case_id, site, kind, classified, severity, department, special,"
+                       " assignee, notified, policy_version, position, dispatched_at)"
+                       " SELECT id, site, kind, cls, sev, dept, special, who, told::text[], ver, pos, cl_us_to_ts(t)"
+                       " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::bool[], $5::smallint[],"
+                       " $6::text[], $7::bool[], $8::text[], $9::text[], $10::int[], $11::bigint[], $12::bigint[])"
+                       " AS u(id, site, kind, cls, sev, dept, special, who, told, ver, pos, t)",
+                       NCOL, p, err);
+    for (int k = 0; k < NCOL; k++)
+        cl_buf_free(&col[k]);
+    cl_buf_free(&notified);
+    return rc;
+}
+
+/* Applies the next events of the log in one transaction, holding the
+   consumer's position row so that another instance waits. Returns how many
+   events it applied, 0 at the end of the log, -1 on failure. */
+static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
+{
+    const char *consumer[] = {CONSUMER};
+    if (cl_db_cmd(self->db,
+                  "INSERT INTO consumer_positions (consumer, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", 1,
+                  consumer, err) < 0 ||
+        cl_db_begin(self->db, err) < 0)
+        return -1;
+    s_batch_t b = {calloc((size_t)self->cfg->batch_max, sizeof *b.events), 0};
+    s_dispatch_t *ds = calloc((size_t)self->cfg->batch_max, sizeof *ds);
+    cl_event_t *evs = calloc((size_t)self->cfg->batch_max * 2, sizeof *evs);
+    if (!b.events || !ds || !evs)
+        abort();
+    uint32_t **open = NULL; /* per site in force, once the policies are loaded */
+    size_t nopen = 0;
+    size_t nd = 0;
+    int rc = -1;
+    int64_t now = cl_clock_now(self->clock);
+    PGresult *res = cl_db_exec(self->db, "SELECT position FROM consumer_positions WHERE consumer = $1 FOR UPDATE",
+                               1, consumer, false, err);
+    if (!res)
+        goto out;
+    uint64_t from = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    if (cl_eventlog_read(self->db, from, (uint32_t)self->cfg->batch_max, s_collect, &b, err) < 0 ||
+        s_load_policies(self, err) < 0)
+        goto out;
+    nopen = self->nsites;
+    open = calloc(nopen + 1, sizeof *open);
+    if (!open)
+        abort();
+    if (b.n == 0) {
+        rc = cl_db_commit(self->db, err) < 0 ? -1 : 0;
+        goto out;
+    }
+    for (size_t i = 0; i < b.n; i++) {
+        const cl_env_t *ev = b.events[i];
+        if (ev->body_case != CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED || !ev->case_received->details)
+            continue;
+        ds[nd].position = ev->position;
+        if (s_decide(self, ev->case_received->details, now, &ds[nd], open, err) < 0)
+            goto out;
+        s_events(&ds[nd], now, &evs[2 * nd]);
+        nd++;
+    }
+    char last[24];
+    snprintf(last, sizeof last, "%" PRIu64, b.events[b.n - 1]->position);
+    const char *p[] = {CONSUMER, last};
+    if ((nd && s_insert(self, ds, nd, now, err) < 0) || cl_eventlog_append(self->db, evs, 2 * nd, now, err) < 0 ||
+        cl_db_cmd(self->db, "UPDATE consumer_positions SET position = $2::bigint WHERE consumer = $1", 2, p, err) < 0 ||
+        cl_db_commit(self->db, err) < 0)
+        goto out;
+    cl_eventlog_publish(self->pub, evs, 2 * nd);
+    cl_service_count(self->svc, "events_applied", b.n);
+    cl_service_count(self->svc, "cases_dispatched", nd);
+    for (size_t i = 0; i < nd; i++)
+        if (!ds[i].assignee && *ds[i].department)
+            cl_service_count(self->svc, "cases_queued", 1);
+    rc = (int)b.n;
+out:
+    if (rc < 0)
+        cl_db_rollback(self->db);
+    cl_eventlog_release(evs, 2 * nd);
+    for (size_t i = 0; i < b.n; i++)
+        cl_codec_free(b.events[i]);
+    free(b.events);
+    free(ds);
+    free(evs);
+    for (size_t i = 0; i < nopen; i++)
+        free(open[i]);
+    free(open);
+    return rc;
+}
+
+/* Applies the log up to its end. */
+static void s_catch_up(cl_dispatcher_t *self)
+{
+    cl_err_t err;
+    int n;
+    while ((n = s_apply_batch(self, &err)) > 0)
+        ;
+    if (n < 0)
+        cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
+}
+
+/* --- the loop ------------------------------------------------------------------------ */
+
+static void s_serve(cl_dispatcher_t *self)
+{
+    cl_request_t req;
+    while (cl_bus_recv_request(self->router, &req, ZMQ_DONTWAIT) == 0) {
+        cl_service_count(self->svc, "requests", 1);
+        cl_env_t *env = cl_service_decode(self->svc, &req, (size_t)self->cfg->max_frame);
+        if (!env)
+            continue;
+        cl_err_t err;
+        switch (env->body_case) {
+        case CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY:
+            s_load_policy(self, &req, env);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_GET_POLICY:
+            s_get_policy(self, &req, env);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_GET_STATS:
+            cl_service_stats(self->svc, &req, env, self->db);
+            break;
+        default:
+            cl_err_set(&err, CL_UNIMPLEMENTED, "body", "%s is not served by the dispatcher", cl_codec_body_name(env));
+            cl_service_refuse(self->svc, &req, env, &err);
+            break;
+        }
+        cl_codec_free(env);
+    }
+}
+
+/* Drops whatever intake published: the log is read for the content. */
+static bool s_heard(cl_dispatcher_t *self)
+{
+    bool any = false;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    while (zmq_msg_recv(&msg, self->sub, ZMQ_DONTWAIT) >= 0)
+        any = true;
+    zmq_msg_close(&msg);
+    return any;
+}
+
+cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
+{
+    cl_dispatcher_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->clock = clock;
+    self->db = cl_db_new(cfg->db, "caseloop-dispatcher");
+    self->zctx = zmq_ctx_new();
+    if (!self->db || !self->zctx) {
+        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+        goto err;
+    }
+    int64_t give_up = cl_mono_us() + 30 * CL_US_PER_S;
+    while (cl_db_connect(self->db, err) < 0) {
+        if (cl_mono_us() > give_up)
+            goto err;
+        usleep(100 * 1000);
+    }
+    if (cl_migrate(self->db, cfg->migrations, err) < 0 || s_load_policies(self, err) < 0)
+        goto err;
+    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
+    self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err) : NULL;
+    self->sub = self->pub ? cl_bus_open(self->zctx, ZMQ_SUB, cfg->intake_pub, false, err) : NULL;
+    if (!self->sub)
+        goto err;
+    self->svc = cl_service_new(SENDER, self->router, clock);
+    if (!self->svc) {
+        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+        goto err;
+    }
+    return self;
+err:
+    cl_dispatcher_destroy(&self);
+    return NULL;
+}
+
+void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cl_dispatcher_t *self = *self_p;
+    cl_bus_close(&self->router);
+    cl_bus_close(&self->pub);
+    cl_bus_close(&self->sub);
+    if (self->zctx)
+        zmq_ctx_term(self->zctx);
+    cl_db_destroy(&self->db);
+    cl_service_destroy(&self->svc);
+    s_sites_free(self->sites, self->nsites);
+    free(self);
+    *self_p = NULL;
+}
+
+int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
+{
+    cl_service_ready(self->cfg->notify_fd);
+    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, hearing intake at %s", self->cfg->router,
+           self->cfg->pub, self->cfg->intake_pub);
+    s_catch_up(self);
+    while (!*stop) {
+        zmq_pollitem_t items[] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->sub, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, 2, (long)self->cfg->idle_ms);
+        if (rc < 0)
+            continue;
+        if (items[0].revents & ZMQ_POLLIN)
+            s_serve(self);
+        /* A new case was heard of, or it has been quiet a while: read the log. */
+        if (rc == 0 || ((items[1].revents & ZMQ_POLLIN) && s_heard(self)))
+            s_catch_up(self);
+    }
+    cl_log(CL_LOG_INFO, NULL, "stopping");
+    return 0;
+}

@@ -1,0 +1,299 @@
+/* test_dispatcher.c - cases reach the right department and person, exactly once, across a crash and two instances. */
+#include "harness.h"
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TIMEOUT_MS 10000
+
+static cl_svc_t s_intake, s_disp;
+static char s_intake_pub[256];
+
+/* One site: staff on shift all day, except (closed_engineering) an engineering department nobody staffs now. */
+static void s_site(cl_buf_t *b, const char *code, bool closed_engineering)
+{
+    const char *all_day = "[{\"days\":\"daily\",\"from\":\"00:00\",\"to\":\"24:00\"}]";
+    const char *eng_shift = closed_engineering ? "[]" : all_day;
+    cl_buf_printf(b,
+                  "{\"code\":\"%s\",\"name\":\"Site %s\",\"time_zone\":\"Asia/Shanghai\","
+                  "\"customer_service\":\"customer-service\",\"departments\":["
+                  "{\"code\":\"customer-service\",\"name\":\"Customer service\","
+                  "\"kinds\":[\"complaint\",\"suggestion\",\"inquiry\",\"praise\",\"other\"]},"
+                  "{\"code\":\"engineering\",\"name\":\"Engineering\",\"kinds\":[\"repair\"]},"
+                  "{\"code\":\"security\",\"name\":\"Security\",\"kinds\":[\"safety\"]},"
+                  "{\"code\":\"services\",\"name\":\"Services\",\"kinds\":[\"special_service\"]}],"
+                  "\"staff\":["
+                  "{\"id\":\"cs1\",\"name\":\"CS 1\",\"role\":\"assistant\",\"department\":\"customer-service\","
+                  "\"skills\":[\"complaint\"],\"shifts\":%s,\"reports_to\":\"cs-sup\"},"
+                  "{\"id\":\"cs2\",\"name\":\"CS 2\",\"role\":\"assistant\",\"department\":\"customer-service\","
+                  "\"shifts\":%s,\"reports_to\":\"cs-sup\"},"
+                  "{\"id\":\"cs-sup\",\"name\":\"CS supervisor\",\"role\":\"supervisor\","
+                  "\"department\":\"customer-service\",\"shifts\":%s,\"reports_to\":\"head\"},"
+                  "{\"id\":\"eng1\",\"name\":\"Eng 1\",\"role\":\"specialist\",\"department\":\"engineering\","
+                  "\"skills\":[\"repair\"],\"shifts\":%s,\"reports_to\":\"eng-sup\"},"
+                  "{\"id\":\"eng2\",\"name\":\"Eng 2\",\"role\":\"specialist\",\"department\":\"engineering\","
+                  "\"shifts\":%s,\"reports_to\":\"eng-sup\"},"
+                  "{\"id\":\"eng-sup\",\"name\":\"Eng supervisor\",\"role\":\"supervisor\","
+                  "\"department\":\"engineering\",\"shifts\":%s,\"reports_to\":\"head\"},"
+                  "{\"id\":\"sec1\",\"name\":\"Guard\",\"role\":\"specialist\",\"department\":\"security\","
+                  "\"shifts\":%s,\"reports_to\":\"head\"},"
+                  "{\"id\":\"svc1\",\"name\":\"Services\",\"role\":\"specialist\",\"department\":\"services\","
+                  "\"shifts\":%s,\"reports_to\":\"head\"},"
+                  "{\"id\":\"head\",\"name\":\"Project head\",\"role\":\"project_head\",\"shifts\":%s,"
+                  "\"reports_to\":\"mgr\"},"
+                  "{\"id\":\"mgr\",\"name\":\"Manager\",\"role\":\"manager\",\"reports_to\":\"lead\"},"
+                  "{\"id\":\"lead\",\"name\":\"Leadership\",\"role\":\"leadership\"}],"
+                  "\"routing\":[",
+                  code, code, all_day, all_day, all_day, eng_shift, eng_shift, eng_shift, all_day, all_day, all_day);
+    const char *kinds[] = {"complaint", "repair", "inquiry", "suggestion", "praise", "special_service", "safety", "other"};
+    const char *depts[] = {"customer-service", "engineering", "customer-service", "customer-service",
+                           "customer-service", "services", "security", "customer-service"};
+    for (int k = 0; k < 8; k++)
+        cl_buf_printf(b, "%s{\"kind\":\"%s\",\"severity\":\"major\",\"department\":\"%s\",\"special\":true}",
+                      k ? "," : "", kinds[k], depts[k]);
+    cl_buf_puts(b, "],\"keywords\":[{\"kind\":\"repair\",\"words\":[\"漏水\",\"leak\"]},"
+                   "{\"kind\":\"safety\",\"words\":[\"fire\",\"危险\"]}]}");
+}
+
+static int s_load_policy(void)
+{
+    cl_buf_t doc = {0};
+    cl_buf_puts(&doc, "{\"sites\":[");
+    s_site(&doc, "site-a", false);
+    cl_buf_puts(&doc, ",");
+    s_site(&doc, "site-b", false);
+    cl_buf_puts(&doc, ",");
+    s_site(&doc, "site-c", true);
+    cl_buf_puts(&doc, "]}");
+    void *dealer = cl_test_dealer(s_disp.router);
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__LoadPolicy body = CASELOOP__V1__LOAD_POLICY__INIT;
+    body.document = doc.data;
+    body.source = "test";
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY;
+    env.load_policy = &body;
+    cl_env_t *reply = cl_test_call(dealer, &env, TIMEOUT_MS);
+    int rc = reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY_REPLY ? 0 : -1;
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
+        fprintf(stderr, "policy refused: %s: %s\n", reply->error->field, reply->error->message);
+    cl_codec_free(reply);
+    cl_test_close(&dealer);
+    cl_buf_free(&doc);
+    return rc;
+}
+
+static int s_start_dispatcher(cl_svc_t *svc)
+{
+    static char intake_pub_env[300];
+    snprintf(intake_pub_env, sizeof intake_pub_env, "CL_INTAKE_PUB=%s", s_intake_pub);
+    const char *env[] = {intake_pub_env, "CL_IDLE_MS=200", NULL};
+    return cl_svc_start(svc, "caseloop-dispatcher", env);
+}
+
+static int s_setup(void **state)
+{
+    (void)state;
+    if (cl_test_reset_db() < 0 || cl_svc_start(&s_intake, "caseloop-intake", NULL) < 0)
+        return -1;
+    snprintf(s_intake_pub, sizeof s_intake_pub, "%s", s_intake.pub);
+    if (s_start_dispatcher(&s_disp) < 0)
+        return -1;
+    return s_load_policy();
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    int a = cl_svc_stop(&s_disp, SIGTERM, 0), b = cl_svc_stop(&s_intake, SIGTERM, 0);
+    return a == 0 && b == 0 ? 0 : -1;
+}
+
+/* --- load --------------------------------------------------------------------------- */
+
+static const int s_kinds[] = {0, CASELOOP__V1__KIND__KIND_COMPLAINT, CASELOOP__V1__KIND__KIND_REPAIR,
+                              CASELOOP__V1__KIND__KIND_INQUIRY, CASELOOP__V1__KIND__KIND_SUGGESTION,
+                              CASELOOP__V1__KIND__KIND_PRAISE, CASELOOP__V1__KIND__KIND_SPECIAL_SERVICE,
+                              CASELOOP__V1__KIND__KIND_SAFETY, CASELOOP__V1__KIND__KIND_OTHER};
+static const char *s_sites[] = {"site-a", "site-b", "site-c"};
+
+typedef struct {
+    long from, to;
+} s_range_t;
+
+/* Submits cases [from, to): kinds in turn (a tenth major), sites in turn; no kind
+   for every ninth, whose description the keyword rules classify. */
+static void *s_submitter(void *arg)
+{
+    s_range_t *r = arg;
+    void *dealer = cl_test_dealer(s_intake.router);
+    for (long i = r->from; i < r->to; i++) {
+        Caseloop__V1__Case c;
+        char id[32], contact[32], descr[96];
+        cl_test_case(&c, s_sites[i % 3], "disp", id, sizeof id, i);
+        int k = s_kinds[i % 9];
+        c.has_kind = k != 0;
+        c.kind = (Caseloop__V1__Kind)k;
+        if (i % 10 == 3)
+            c.has_severity = 1, c.severity = CASELOOP__V1__SEVERITY__SEVERITY_MAJOR;
+        snprintf(contact, sizeof contact, "1380000%05ld", i);
+        c.customer_contact = contact;
+        snprintf(descr, sizeof descr, "%s, case %ld",
+                 k ? "something to see to" : (i % 2 ? "water leak in the kitchen" : "smell of fire in the hall"), i);
+        c.description = descr;
+        cl_env_t *reply = cl_test_submit(dealer, &c, TIMEOUT_MS);
+        if (!reply || reply->body_case != CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY)
+            fail_msg("case %ld was not acknowledged", i);
+        cl_codec_free(reply);
+    }
+    cl_test_close(&dealer);
+    return NULL;
+}
+
+static void s_submit(long from, long to)
+{
+    pthread_t th[4];
+    s_range_t r[4];
+    long step = (to - from) / 4;
+    for (int t = 0; t < 4; t++) {
+        r[t].from = from + t * step;
+        r[t].to = t == 3 ? to : from + (t + 1) * step;
+        pthread_create(&th[t], NULL, s_submitter, &r[t]);
+    }
+    for (int t = 0; t < 4; t++)
+        pthread_join(th[t], NULL);
+}
+
+/* Waits (checking the database, up to 120 s) until n cases are dispatched. */
+static long long s_wait_dispatched(long long n)
+{
+    long long got = 0;
+    for (int i = 0; i < 2400 && got < n; i++) {
+        got = cl_test_scalar("SELECT count(*) FROM dispatches");
+        if (got < n) {
+            struct timespec pause = {0, 50 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    return got;
+}
+
+/* Every case has one dispatch and exactly one CaseDispatched and one CaseAssigned event. */
+static void s_assert_exactly_once(long long n)
+{
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases"), n);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM dispatches"), n);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM (SELECT case_id FROM events WHERE type = 'CaseDispatched'"
+                                    " GROUP BY case_id HAVING count(*) = 1) x"),
+                     n);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events WHERE type = 'CaseDispatched'"), n);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events WHERE type = 'CaseAssigned'"), n);
+}
+
+static void test_cases_over_three_sites_reach_the_right_departments(void **state)
+{
+    (void)state;
+    s_submit(0, 2000);
+    assert_int_equal(s_wait_dispatched(2000), 2000);
+    s_assert_exactly_once(2000);
+    /* Routing per RULES.md section 3, classification of the cases sent without a kind. */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM dispatches WHERE department <> CASE kind"
+                                    " WHEN 2 THEN 'engineering' WHEN 7 THEN 'security' WHEN 6 THEN 'services'"
+                                    " ELSE 'customer-service' END"),
+                     0);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM dispatches d JOIN cases c ON c.id = d.case_id"
+                                    " WHERE c.kind = 0 AND (NOT d.classified OR d.kind <> CASE WHEN c.description"
+                                    " LIKE 'water leak%' THEN 2 ELSE 7 END)"),
+                     0);
+    /* Major cases: the project head has them and the customer-service supervisor is told. */
+    assert_true(cl_test_scalar("SELECT count(*) FROM dispatches WHERE severity = 3") > 100);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM dispatches WHERE severity = 3 AND NOT (special AND"
+                                    " assignee = 'head' AND notified = ARRAY['cs-sup'])"),
+                     0);
+    /* Nobody staffs site-c's engineering now: its repairs wait on the queue, visibly. */
+    assert_true(cl_test_scalar("SELECT count(*) FROM dispatches WHERE site = 'site-c' AND department = 'engineering'"
+                               " AND NOT special AND assignee IS NULL") > 0);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM dispatches WHERE assignee IS NULL AND NOT (site = 'site-c'"
+                                    " AND department = 'engineering')"),
+                     0);
+    /* Balance: within a department, assistants and specialists carry within one case of each other. */
+    assert_true(cl_test_scalar("SELECT max(spread) FROM (SELECT max(n) - min(n) AS spread FROM (SELECT site,"
+                               " department, assignee, count(*) n FROM dispatches WHERE NOT special AND assignee"
+                               " NOT IN ('cs-sup', 'eng-sup') GROUP BY 1, 2, 3) x GROUP BY site, department) y") <= 1);
+    /* Each dispatch records the policy version it was made under. */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM dispatches WHERE policy_version IS DISTINCT FROM 1"), 0);
+}
+
+static void test_a_killed_dispatcher_restarts_and_dispatches_each_case_once(void **state)
+{
+    (void)state;
+    long long before = cl_test_scalar("SELECT count(*) FROM dispatches");
+    s_submit(2000, 4000);
+    /* Kill it while it works through the new cases. */
+    s_wait_dispatched(before + 100);
+    assert_int_equal(cl_svc_stop(&s_disp, SIGKILL, 0), 128 + SIGKILL);
+    assert_int_equal(s_start_dispatcher(&s_disp), 0);
+    assert_int_equal(s_wait_dispatched(4000), 4000);
+    s_assert_exactly_once(4000);
+}
+
+static void test_two_dispatchers_never_dispatch_a_case_twice(void **state)
+{
+    (void)state;
+    cl_svc_t second;
+    assert_int_equal(s_start_dispatcher(&second), 0);
+    s_submit(4000, 5000);
+    assert_int_equal(s_wait_dispatched(5000), 5000);
+    s_assert_exactly_once(5000);
+    assert_int_equal(cl_svc_stop(&second, SIGTERM, 0), 0);
+}
+
+static void test_a_bad_policy_is_refused_and_changes_nothing(void **state)
+{
+    (void)state;
+    void *dealer = cl_test_dealer(s_disp.router);
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__LoadPolicy body = CASELOOP__V1__LOAD_POLICY__INIT;
+    body.document = "{\"sites\": [\n  {\"code\": \"site-a\",\n   \"time_zone\": \"Mars/Olympus\"";
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY;
+    env.load_policy = &body;
+    cl_env_t *reply = cl_test_call(dealer, &env, TIMEOUT_MS);
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(reply->error->code, CL_INVALID_ARGUMENT);
+    assert_non_null(strstr(reply->error->field, "line"));
+    cl_codec_free(reply);
+    assert_int_equal(cl_test_scalar("SELECT max(version) FROM policies"), 1);
+    /* The policy in force is still the one loaded. */
+    cl_env_t get = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__GetPolicy q = CASELOOP__V1__GET_POLICY__INIT;
+    q.site = "site-b";
+    get.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_POLICY;
+    get.get_policy = &q;
+    reply = cl_test_call(dealer, &get, TIMEOUT_MS);
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_GET_POLICY_REPLY);
+    assert_int_equal(reply->get_policy_reply->version, 1);
+    assert_non_null(strstr(reply->get_policy_reply->document, "site-b"));
+    cl_codec_free(reply);
+    q.site = "nowhere";
+    reply = cl_test_call(dealer, &get, TIMEOUT_MS);
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(reply->error->code, CL_NOT_FOUND);
+    cl_codec_free(reply);
+    cl_test_close(&dealer);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cases_over_three_sites_reach_the_right_departments),
+        cmocka_unit_test(test_a_killed_dispatcher_restarts_and_dispatches_each_case_once),
+        cmocka_unit_test(test_two_dispatchers_never_dispatch_a_case_twice),
+        cmocka_unit_test(test_a_bad_policy_is_refused_and_changes_nothing),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
