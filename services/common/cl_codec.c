@@ -203,3 +203,27 @@ void cl_codec_error_reply(const char *correlation_id, const char *sender, int64_
     env.error = &e;
     cl_codec_encode(&env, out);
 }
+
+const char *cl_codec_enum_name(const ProtobufCEnumDescriptor *d, int v, char *buf, size_t len)
+{
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+    if (!ev) {
+        snprintf(buf, len, "%d", v);
+        return buf;
+    }
+    /* The prefix is the enum's name in upper snake case: CaseState -> CASE_STATE_. */
+    char prefix[64];
+    size_t k = 0;
+    for (const char *p = d->short_name; *p && k < sizeof prefix - 3; p++) {
+        if (*p >= 'A' && *p <= 'Z' && p != d->short_name)
+            prefix[k++] = '_';
+        prefix[k++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    }
+    prefix[k++] = '_';
+    prefix[k] = '\0';
+    snprintf(buf, len, "%s", strncmp(ev->name, prefix, k) == 0 ? ev->name + k : ev->name);
+    for (char *p = buf; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return buf;
+}

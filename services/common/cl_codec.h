@@ -50,4 +50,9 @@ const char *cl_codec_body_name(const cl_env_t *env);
 void cl_codec_error_reply(const char *correlation_id, const char *sender, int64_t now_us,
                           const cl_err_t *err, cl_buf_t *out);
 
+/* The name people read for enum value v of d: the value's name without the
+   enum's prefix, lowercased (KIND_COMPLAINT -> "complaint"); the number for
+   an unknown value. Written into buf, which is returned. */
+const char *cl_codec_enum_name(const ProtobufCEnumDescriptor *d, int v, char *buf, size_t len);
+
 #endif

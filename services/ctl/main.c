@@ -34,7 +34,11 @@ static const char s_usage[] =
     "\n"
     "commands:\n"
     "  submit ...              register a case (caseloop submit --help)\n"
-    "  case show N             print case N with its reports\n"
+    "  case show N             print case N with its reports and its history\n"
+    "  case ACTION N ...       acknowledge, first-contact, progress, resolve, report-result, reopen,\n"
+    "                          close or transfer case N (caseloop case --help)\n"
+    "  cases --site S ...      list a site's cases, filtered and paged (caseloop cases --help)\n"
+    "  shift handover ...      hand a shift's tracked cases over (caseloop shift --help)\n"
     "  events tail [--from P]  print events after position P (default: the newest) and follow\n"
     "  policy load FILE        load a site policy into the dispatcher (caseloop policy --help)\n"
     "  policy show --site S    print the policy in force for site S\n"
@@ -101,37 +105,12 @@ static const char *s_time(int64_t us, char *buf, size_t len)
     return buf;
 }
 
-/* "KIND_COMPLAINT" -> "complaint": the enum value's name without its prefix, lowercased. */
-static const char *s_enum_name(const ProtobufCEnumDescriptor *d, int v, char *buf, size_t len)
-{
-    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
-    if (!ev) {
-        snprintf(buf, len, "%d", v);
-        return buf;
-    }
-    /* The prefix is the enum's name in upper snake case: CaseState -> CASE_STATE_. */
-    char prefix[64];
-    size_t k = 0;
-    for (const char *p = d->short_name; *p && k < sizeof prefix - 3; p++) {
-        if (*p >= 'A' && *p <= 'Z' && p != d->short_name)
-            prefix[k++] = '_';
-        prefix[k++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
-    }
-    prefix[k++] = '_';
-    prefix[k] = '\0';
-    snprintf(buf, len, "%s", strncmp(ev->name, prefix, k) == 0 ? ev->name + k : ev->name);
-    for (char *p = buf; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    return buf;
-}
-
 /* The inverse of s_enum_name; returns -1 when no value has that name. */
 static int s_enum_parse(const ProtobufCEnumDescriptor *d, const char *name)
 {
     char buf[64];
     for (unsigned i = 0; i < d->n_values; i++)
-        if (strcmp(s_enum_name(d, d->values[i].value, buf, sizeof buf), name) == 0 && d->values[i].value != 0)
+        if (strcmp(cl_codec_enum_name(d, d->values[i].value, buf, sizeof buf), name) == 0 && d->values[i].value != 0)
             return d->values[i].value;
     return -1;
 }
@@ -140,7 +119,7 @@ static void s_enum_list(FILE *out, const ProtobufCEnumDescriptor *d)
 {
     char buf[64];
     for (unsigned i = 1; i < d->n_values; i++)
-        fprintf(out, "%s%s", i > 1 ? "|" : "", s_enum_name(d, d->values[i].value, buf, sizeof buf));
+        fprintf(out, "%s%s", i > 1 ? "|" : "", cl_codec_enum_name(d, d->values[i].value, buf, sizeof buf));
 }
 
 /* Reads a local date and time ("2026-11-22 14:30", "2026-11-22T14:30:05",
@@ -274,7 +253,7 @@ static int s_submit(int argc, char **argv)
         const Caseloop__V1__SubmitCaseReply *r = reply->submit_case_reply;
         char t[64], o2[32];
         printf("case %" PRIu64 " %s; reports %" PRIu32 "; customer hears back by %s\n", r->case_id,
-               s_enum_name(&caseloop__v1__submit_outcome__descriptor, r->outcome, o2, sizeof o2), r->report_count,
+               cl_codec_enum_name(&caseloop__v1__submit_outcome__descriptor, r->outcome, o2, sizeof o2), r->report_count,
                s_time(r->respond_by_us, t, sizeof t));
         rc = 0;
     } else {
@@ -293,7 +272,8 @@ static int s_case_show(int argc, char **argv)
     bool help = (argc >= 2 && strcmp(argv[argc - 1], "--help") == 0);
     if (help || argc != 3 || strcmp(argv[1], "show") != 0) {
         fprintf(help ? stdout : stderr,
-                "usage: caseloop case show N\nprint case N: its fields, then each further report of the same problem\n");
+                "usage: caseloop case show N\nprint case N: its fields, each further report of the same problem, and\n"
+                "its whole history in order: when, who, what\n");
         return help ? 0 : 2;
     }
     char *end;
@@ -318,10 +298,10 @@ static int s_case_show(int argc, char **argv)
         char t[64], e[64];
         printf("case %" PRIu64 "\n", c->case_id);
         printf("  site:            %s\n", c->site);
-        printf("  state:           %s\n", s_enum_name(&caseloop__v1__case_state__descriptor, c->state, e, sizeof e));
-        printf("  kind:            %s\n", s_enum_name(&caseloop__v1__kind__descriptor, c->kind, e, sizeof e));
-        printf("  severity:        %s\n", s_enum_name(&caseloop__v1__severity__descriptor, c->severity, e, sizeof e));
-        printf("  channel:         %s\n", s_enum_name(&caseloop__v1__channel__descriptor, c->channel, e, sizeof e));
+        printf("  state:           %s\n", cl_codec_enum_name(&caseloop__v1__case_state__descriptor, c->state, e, sizeof e));
+        printf("  kind:            %s\n", cl_codec_enum_name(&caseloop__v1__kind__descriptor, c->kind, e, sizeof e));
+        printf("  severity:        %s\n", cl_codec_enum_name(&caseloop__v1__severity__descriptor, c->severity, e, sizeof e));
+        printf("  channel:         %s\n", cl_codec_enum_name(&caseloop__v1__channel__descriptor, c->channel, e, sizeof e));
         printf("  customer:        %s%s%s%s\n", c->anonymous ? "(anonymous) " : "", c->customer_name,
                *c->customer_contact ? ", " : "", c->customer_contact);
         printf("  location:        %s\n", c->location);
@@ -338,9 +318,328 @@ static int s_case_show(int argc, char **argv)
             const Caseloop__V1__Report *r = reply->get_case_reply->reports[i];
             printf("  report %" PRIu64 " at %s via %s: %s%s%s: %s\n", r->report_id,
                    s_time(r->received_at_us, t, sizeof t),
-                   s_enum_name(&caseloop__v1__channel__descriptor, r->channel, e, sizeof e), r->customer_name,
+                   cl_codec_enum_name(&caseloop__v1__channel__descriptor, r->channel, e, sizeof e), r->customer_name,
                    *r->customer_contact ? ", " : "", r->customer_contact, r->description);
         }
+        printf("history:\n");
+        for (size_t i = 0; i < reply->get_case_reply->n_history; i++) {
+            const Caseloop__V1__HistoryEntry *h = reply->get_case_reply->history[i];
+            printf("  %s  %-14s %s\n", s_time(h->at_us, t, sizeof t), h->actor, h->text);
+        }
+        rc = 0;
+    }
+    cl_codec_free(reply);
+    s_disconnect();
+    return rc;
+}
+
+/* --- case actions, transfer -------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    Caseloop__V1__CaseAction action;
+    const char *help;
+} s_actions[] = {
+    {"acknowledge", CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE, "the department has the feedback form"},
+    {"first-contact", CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT, "the customer was contacted; --text is the plan"},
+    {"progress", CASELOOP__V1__CASE_ACTION__CASE_ACTION_PROGRESS, "a progress note in --text"},
+    {"resolve", CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE, "the result, in --text"},
+    {"report-result", CASELOOP__V1__CASE_ACTION__CASE_ACTION_REPORT_RESULT,
+     "the customer was told: --satisfied or --not-satisfied, their words in --text"},
+    {"reopen", CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN, "open a resolved or closed case again"},
+    {"close", CASELOOP__V1__CASE_ACTION__CASE_ACTION_CLOSE, "close a resolved case the customer cannot be told of"},
+};
+
+static void s_case_usage(FILE *out)
+{
+    fprintf(out, "usage: caseloop case show N\n"
+                 "       caseloop case ACTION N --actor WHO [--text T] [--satisfied|--not-satisfied] [--signed]\n"
+                 "       caseloop case transfer N --actor WHO [--department D] [--assignee X] [--reason R]\n"
+                 "actions:\n");
+    for (size_t i = 0; i < sizeof s_actions / sizeof *s_actions; i++)
+        fprintf(out, "  %-14s %s\n", s_actions[i].name, s_actions[i].help);
+    fprintf(out, "  %-14s move it to another department or person (the dispatcher picks the person\n"
+                 "                 when only --department is given)\n", "transfer");
+}
+
+static int s_case_number(const char *text, uint64_t *id)
+{
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (!*text || *end || v == 0) {
+        fprintf(stderr, "caseloop case: \"%s\" is not a case number\n", text);
+        return -1;
+    }
+    *id = v;
+    return 0;
+}
+
+static int s_case_action(int argc, char **argv)
+{
+    static const struct option opts[] = {{"actor", 1, 0, 'a'},         {"text", 1, 0, 't'},
+                                         {"satisfied", 0, 0, 's'},     {"not-satisfied", 0, 0, 'n'},
+                                         {"signed", 0, 0, 'g'},        {"department", 1, 0, 'd'},
+                                         {"assignee", 1, 0, 'x'},      {"reason", 1, 0, 'r'},
+                                         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    const char *verb = argv[1];
+    bool transfer = strcmp(verb, "transfer") == 0;
+    int action = -1;
+    for (size_t i = 0; i < sizeof s_actions / sizeof *s_actions; i++)
+        if (strcmp(verb, s_actions[i].name) == 0)
+            action = (int)s_actions[i].action;
+    if (action < 0 && !transfer) {
+        s_case_usage(stderr);
+        return 2;
+    }
+    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
+    Caseloop__V1__TransferCase tr = CASELOOP__V1__TRANSFER_CASE__INIT;
+    int o;
+    optind = 1;
+    argc--, argv++;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'a': cmd.actor = tr.actor = optarg; break;
+        case 't': cmd.text = optarg; break;
+        case 'r': tr.reason = cmd.text = optarg; break;
+        case 's': cmd.has_satisfied = 1, cmd.satisfied = 1; break;
+        case 'n': cmd.has_satisfied = 1, cmd.satisfied = 0; break;
+        case 'g': cmd.has_signed_ = 1, cmd.signed_ = 1; break;
+        case 'd': tr.department = optarg; break;
+        case 'x': tr.assignee = optarg; break;
+        case 'h': s_case_usage(stdout); return 0;
+        default: s_case_usage(stderr); return 2;
+        }
+    }
+    uint64_t id;
+    if (optind != argc - 1 || s_case_number(argv[optind], &id) < 0) {
+        s_case_usage(stderr);
+        return 2;
+    }
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    if (transfer) {
+        s_endpoint = s_cfg.dispatcher;
+        tr.has_case_id = 1, tr.case_id = id;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE;
+        env.transfer_case = &tr;
+    } else {
+        cmd.has_case_id = 1, cmd.case_id = id;
+        cmd.has_action = 1, cmd.action = (Caseloop__V1__CaseAction)action;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+        env.case_command = &cmd;
+    }
+    int rc = 1;
+    cl_env_t *reply = s_connect() == 0 ? s_call(&env) : NULL;
+    char e[32];
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY) {
+        printf("case %" PRIu64 " is %s\n", id,
+               cl_codec_enum_name(&caseloop__v1__case_state__descriptor, reply->case_command_reply->state, e, sizeof e));
+        rc = 0;
+    } else if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE_REPLY) {
+        const Caseloop__V1__TransferCaseReply *r = reply->transfer_case_reply;
+        if (r->queued)
+            printf("case %" PRIu64 " moved to %s; it waits on the queue: nobody is on shift\n", id, r->department);
+        else
+            printf("case %" PRIu64 " moved to %s, assigned to %s\n", id, r->department, r->assignee);
+        rc = 0;
+    }
+    cl_codec_free(reply);
+    s_disconnect();
+    return rc;
+}
+
+static int s_case(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "show") == 0)
+        return s_case_show(argc, argv);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+        s_case_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    return s_case_action(argc, argv);
+}
+
+/* --- cases ------------------------------------------------------------------------- */
+
+static void s_cases_usage(FILE *out)
+{
+    fprintf(out, "usage: caseloop cases --site S [--state STATE|--open] [--department D] [--assignee X]\n"
+                 "                      [--tracker T] [--queue] [--kind K] [--severity S] [--since EPOCH_S]\n"
+                 "                      [--before EPOCH_S] [--page-size N] [--page-after N]\n"
+                 "list a site's cases, newest first, a page at a time; --queue lists the department\n"
+                 "queue (dispatched, nobody on shift to take it); a last line \"next page: --page-after N\"\n"
+                 "says how to go on\n");
+}
+
+static int s_cases(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"site", 1, 0, 's'},     {"state", 1, 0, 'S'},      {"open", 0, 0, 'o'},      {"department", 1, 0, 'd'},
+        {"assignee", 1, 0, 'a'}, {"tracker", 1, 0, 't'},    {"queue", 0, 0, 'q'},     {"kind", 1, 0, 'k'},
+        {"severity", 1, 0, 'v'}, {"since", 1, 0, 'f'},      {"before", 1, 0, 'b'},    {"page-size", 1, 0, 'n'},
+        {"page-after", 1, 0, 'p'}, {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+    Caseloop__V1__ListCases q = CASELOOP__V1__LIST_CASES__INIT;
+    int o, v;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': q.site = optarg; break;
+        case 'o': q.has_open_only = 1, q.open_only = 1; break;
+        case 'd': q.department = optarg; break;
+        case 'a': q.assignee = optarg; break;
+        case 't': q.tracker = optarg; break;
+        case 'q': q.has_queued_only = 1, q.queued_only = 1; break;
+        case 'f': q.has_received_from_us = 1, q.received_from_us = strtoll(optarg, NULL, 10) * CL_US_PER_S; break;
+        case 'b': q.has_received_to_us = 1, q.received_to_us = strtoll(optarg, NULL, 10) * CL_US_PER_S; break;
+        case 'n': q.has_page_size = 1, q.page_size = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'p': q.has_page_after = 1, q.page_after = strtoull(optarg, NULL, 10); break;
+        case 'S':
+        case 'k':
+        case 'v': {
+            const ProtobufCEnumDescriptor *d = o == 'S'   ? &caseloop__v1__case_state__descriptor
+                                               : o == 'k' ? &caseloop__v1__kind__descriptor
+                                                          : &caseloop__v1__severity__descriptor;
+            /* "in progress" and "in_progress" both read */
+            char name[64];
+            snprintf(name, sizeof name, "%s", optarg);
+            for (char *c = name; *c; c++)
+                if (*c == ' ' || *c == '-')
+                    *c = '_';
+            if (strcmp(name, "open") == 0 && o == 'S') {
+                q.has_open_only = 1, q.open_only = 1;
+                break;
+            }
+            if ((v = s_enum_parse(d, name)) < 0) {
+                fprintf(stderr, "caseloop cases: \"%s\" is not one of ", optarg);
+                s_enum_list(stderr, d);
+                fprintf(stderr, "\n");
+                return 2;
+            }
+            if (o == 'S')
+                q.has_state = 1, q.state = (Caseloop__V1__CaseState)v;
+            else if (o == 'k')
+                q.has_kind = 1, q.kind = (Caseloop__V1__Kind)v;
+            else
+                q.has_severity = 1, q.severity = (Caseloop__V1__Severity)v;
+            break;
+        }
+        case 'h': s_cases_usage(stdout); return 0;
+        default: s_cases_usage(stderr); return 2;
+        }
+    }
+    if (!q.site || optind < argc) {
+        s_cases_usage(stderr);
+        return 2;
+    }
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_CASES;
+    env.list_cases = &q;
+    int rc = 1;
+    cl_env_t *reply = s_connect() == 0 ? s_call(&env) : NULL;
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_LIST_CASES_REPLY) {
+        const Caseloop__V1__ListCasesReply *r = reply->list_cases_reply;
+        printf("%-8s %-12s %-10s %-9s %-16s %-14s %-12s %s\n", "case", "state", "kind", "severity", "department",
+               "assignee", "tracker", "description");
+        for (size_t i = 0; i < r->n_cases; i++) {
+            const Caseloop__V1__CaseSummary *c = r->cases[i];
+            char st[32], k[32], sv[32];
+            printf("%-8" PRIu64 " %-12s %-10s %-9s %-16s %-14s %-12s %s\n", c->case_id,
+                   cl_codec_enum_name(&caseloop__v1__case_state__descriptor, c->state, st, sizeof st),
+                   cl_codec_enum_name(&caseloop__v1__kind__descriptor, c->kind, k, sizeof k),
+                   cl_codec_enum_name(&caseloop__v1__severity__descriptor, c->severity, sv, sizeof sv),
+                   *c->department ? c->department : "-", *c->assignee ? c->assignee : "-",
+                   *c->tracker ? c->tracker : "-", c->description);
+        }
+        if (r->next_page)
+            printf("next page: --page-after %" PRIu64 "\n", r->next_page);
+        rc = 0;
+    }
+    cl_codec_free(reply);
+    s_disconnect();
+    return rc;
+}
+
+/* --- shift ---------------------------------------------------------------------------- */
+
+static void s_shift_usage(FILE *out)
+{
+    fprintf(out, "usage: caseloop shift handover --site S --from OUTGOING --to INCOMING [--note N]\n"
+                 "       caseloop shift list --site S [--to INCOMING] [--limit N]\n"
+                 "handover records every open case OUTGOING tracks and passes them to INCOMING (R-CL-4);\n"
+                 "list shows the handovers, newest first, with the cases each took over\n");
+}
+
+static void s_print_handover(const Caseloop__V1__Handover *h)
+{
+    char t[64], st[32];
+    printf("handover %" PRIu64 " at %s: %s -> %s, %zu case(s)%s%s\n", h->handover_id, s_time(h->at_us, t, sizeof t),
+           h->outgoing, h->incoming, h->n_case_ids, h->note && *h->note ? "; note: " : "", h->note ? h->note : "");
+    for (size_t i = 0; i < h->n_case_ids; i++)
+        printf("  case %" PRIu64 " (%s)\n", h->case_ids[i],
+               cl_codec_enum_name(&caseloop__v1__case_state__descriptor, i < h->n_states ? h->states[i] : 0, st,
+                                  sizeof st));
+}
+
+static int s_shift(int argc, char **argv)
+{
+    static const struct option opts[] = {{"site", 1, 0, 's'}, {"from", 1, 0, 'f'}, {"to", 1, 0, 't'},
+                                         {"note", 1, 0, 'n'}, {"limit", 1, 0, 'l'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    if (argc < 2 || (strcmp(argv[1], "handover") != 0 && strcmp(argv[1], "list") != 0)) {
+        bool help = argc >= 2 && strcmp(argv[1], "--help") == 0;
+        s_shift_usage(help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    bool handover = strcmp(argv[1], "handover") == 0;
+    const char *site = NULL, *from = NULL, *to = NULL, *note = NULL;
+    uint32_t limit = 10;
+    int o;
+    optind = 1;
+    argc--, argv++;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': site = optarg; break;
+        case 'f': from = optarg; break;
+        case 't': to = optarg; break;
+        case 'n': note = optarg; break;
+        case 'l': limit = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'h': s_shift_usage(stdout); return 0;
+        default: s_shift_usage(stderr); return 2;
+        }
+    }
+    if (!site || optind < argc || (handover && (!from || !to))) {
+        s_shift_usage(stderr);
+        return 2;
+    }
+    s_endpoint = s_cfg.dispatcher;
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    Caseloop__V1__HandOver h = CASELOOP__V1__HAND_OVER__INIT;
+    Caseloop__V1__ListHandovers l = CASELOOP__V1__LIST_HANDOVERS__INIT;
+    if (handover) {
+        h.site = (char *)site, h.outgoing = (char *)from, h.incoming = (char *)to, h.note = (char *)note;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_HAND_OVER;
+        env.hand_over = &h;
+    } else {
+        l.site = (char *)site, l.incoming = (char *)to;
+        l.has_limit = 1, l.limit = limit;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS;
+        env.list_handovers = &l;
+    }
+    int rc = 1;
+    cl_env_t *reply = s_connect() == 0 ? s_call(&env) : NULL;
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_HAND_OVER_REPLY) {
+        s_print_handover(reply->hand_over_reply->handover);
+        rc = 0;
+    } else if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS_REPLY) {
+        for (size_t i = 0; i < reply->list_handovers_reply->n_handovers; i++)
+            s_print_handover(reply->list_handovers_reply->handovers[i]);
+        if (reply->list_handovers_reply->n_handovers == 0)
+            printf("no handovers\n");
         rc = 0;
     }
     cl_codec_free(reply);
@@ -601,7 +900,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "submit") == 0)
         return s_submit(argc - 1, argv + 1);
     if (strcmp(cmd, "case") == 0)
-        return s_case_show(argc - 1, argv + 1);
+        return s_case(argc - 1, argv + 1);
+    if (strcmp(cmd, "cases") == 0)
+        return s_cases(argc - 1, argv + 1);
+    if (strcmp(cmd, "shift") == 0)
+        return s_shift(argc - 1, argv + 1);
     if (strcmp(cmd, "events") == 0)
         return s_events_tail(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)

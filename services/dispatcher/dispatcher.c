@@ -236,6 +236,390 @@ static void s_get_policy(cl_dispatcher_t *self, cl_request_t *req, const cl_env_
     PQclear(res);
 }
 
+/* --- transfers and handovers --------------------------------------------------------- */
+
+static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint32_t *open, cl_err_t *err);
+
+static int s_staff_index(const cl_site_policy_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->nstaff; i++)
+        if (strcmp(s->staff[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int s_department_index(const cl_site_policy_t *s, const char *code)
+{
+    for (size_t i = 0; i < s->ndepartments; i++)
+        if (strcmp(s->departments[i].code, code) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Appends one event about a case (0 for none) and commits; publishes after. */
+static int s_append_commit(cl_dispatcher_t *self, cl_env_t *env, int64_t case_id, int64_t now, cl_err_t *err)
+{
+    cl_event_t ev = {env, case_id, {0}};
+    int rc = cl_eventlog_append(self->db, &ev, 1, now, err);
+    if (rc == 0)
+        rc = cl_db_commit(self->db, err);
+    if (rc == 0)
+        cl_eventlog_publish(self->pub, &ev, 1);
+    cl_eventlog_release(&ev, 1);
+    return rc;
+}
+
+static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q, Caseloop__V1__TransferCaseReply *out,
+                      char *dept_buf, char *who_buf, cl_err_t *err)
+{
+    if (!q->has_case_id || q->case_id == 0 || q->case_id > INT64_MAX)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "case_id", "case_id is required");
+    if (cl_text_check(q->actor, "actor", 1, 100, err) < 0 || cl_text_check(q->reason, "reason", 0, 4000, err) < 0 ||
+        cl_text_check(q->department, "department", 0, 64, err) < 0 ||
+        cl_text_check(q->assignee, "assignee", 0, 100, err) < 0)
+        return -1;
+    bool to_dept = q->department && *q->department, to_person = q->assignee && *q->assignee;
+    if (!to_dept && !to_person)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "department", "give a department, an assignee or both");
+    char id[24], closed[8], resolved[8];
+    snprintf(id, sizeof id, "%" PRIu64, q->case_id);
+    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    snprintf(resolved, sizeof resolved, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_RESOLVED);
+    const char *p[] = {id};
+    if (cl_db_begin(self->db, err) < 0)
+        return -1;
+    PGresult *res = cl_db_exec(self->db,
+                               "SELECT d.site, d.department, coalesce(d.assignee, ''), c.state, c.kind"
+                               " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id"
+                               " WHERE c.id = $1::bigint FOR UPDATE OF c",
+                               1, p, false, err);
+    if (!res)
+        goto err;
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        if (PQntuples(res) == 0)
+            cl_err_set(err, CL_NOT_FOUND, "case_id", "case %s does not exist", id);
+        else
+            cl_err_set(err, CL_CONFLICT, "case_id", "case %s has not been dispatched yet", id);
+        PQclear(res);
+        goto err;
+    }
+    char site[80], from_dept[80], from_who[120];
+    snprintf(site, sizeof site, "%s", PQgetvalue(res, 0, 0));
+    snprintf(from_dept, sizeof from_dept, "%s", PQgetvalue(res, 0, 1));
+    snprintf(from_who, sizeof from_who, "%s", PQgetvalue(res, 0, 2));
+    int state = atoi(PQgetvalue(res, 0, 3)), kind = atoi(PQgetvalue(res, 0, 4));
+    PQclear(res);
+    if (state == atoi(closed) || state == atoi(resolved)) {
+        char name[32];
+        cl_err_set(err, CL_CONFLICT, "case_id", "cannot transfer a case that is %s",
+                   cl_codec_enum_name(&caseloop__v1__case_state__descriptor, state, name, sizeof name));
+        goto err;
+    }
+    const s_site_t *ps = s_site(self, site);
+    if (!ps) {
+        cl_err_set(err, CL_CONFLICT, "case_id", "site \"%s\" has no policy", site);
+        goto err;
+    }
+    const cl_site_policy_t *s = &ps->policy->sites[0];
+    int dept = to_dept ? s_department_index(s, q->department) : s_department_index(s, from_dept);
+    if (to_dept && dept < 0) {
+        cl_err_set(err, CL_NOT_FOUND, "department", "department \"%s\" is not one of site \"%s\"", q->department, site);
+        goto err;
+    }
+    int who = -1;
+    if (to_person) {
+        who = s_staff_index(s, q->assignee);
+        if (who < 0) {
+            cl_err_set(err, CL_NOT_FOUND, "assignee", "staff \"%s\" is not of site \"%s\"", q->assignee, site);
+            goto err;
+        }
+        if (to_dept && s->staff[who].department >= 0 && s->staff[who].department != dept) {
+            cl_err_set(err, CL_INVALID_ARGUMENT, "assignee", "staff \"%s\" is not of department \"%s\"", q->assignee,
+                       q->department);
+            goto err;
+        }
+        if (!to_dept && s->staff[who].department >= 0)
+            dept = s->staff[who].department;
+    } else {
+        uint32_t *open = calloc(s->nstaff + 1, sizeof *open);
+        if (!open)
+            abort();
+        struct tm local;
+        cl_tz_localtime(s->time_zone, cl_clock_now(self->clock), &local);
+        if (s_open_counts(self, s, open, err) < 0) {
+            free(open);
+            goto err;
+        }
+        who = cl_assign_in(s, dept, kind, &local, open);
+        free(open);
+    }
+    if (dept < 0) {
+        cl_err_set(err, CL_CONFLICT, "department", "case %s has no department to stay in; name one", id);
+        goto err;
+    }
+    snprintf(dept_buf, 80, "%s", s->departments[dept].code);
+    snprintf(who_buf, 120, "%s", who >= 0 ? s->staff[who].id : "");
+    char ver[16];
+    snprintf(ver, sizeof ver, "%d", ps->version);
+    const char *p2[] = {id, dept_buf, who >= 0 ? who_buf : NULL, ver};
+    if (cl_db_cmd(self->db,
+                  "UPDATE dispatches SET department = $2, assignee = $3, policy_version = $4::int WHERE case_id = $1::bigint",
+                  4, p2, err) < 0)
+        goto err;
+    int64_t now = cl_clock_now(self->clock);
+    Caseloop__V1__CaseTransferred t = CASELOOP__V1__CASE_TRANSFERRED__INIT;
+    t.has_case_id = 1, t.case_id = q->case_id;
+    t.site = site;
+    t.from_department = from_dept;
+    t.to_department = dept_buf;
+    t.from_assignee = from_who;
+    t.to_assignee = who_buf;
+    t.actor = q->actor;
+    t.reason = q->reason;
+    t.has_policy_version = 1, t.policy_version = (uint32_t)ps->version;
+    cl_env_t env;
+    char eid[CL_ID_MAX + 1];
+    cl_codec_init(&env, eid, SENDER, now);
+    env.site = site;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_TRANSFERRED;
+    env.case_transferred = &t;
+    if (s_append_commit(self, &env, (int64_t)q->case_id, now, err) < 0)
+        goto err;
+    out->has_case_id = 1, out->case_id = q->case_id;
+    out->department = dept_buf;
+    out->assignee = who_buf;
+    out->has_queued = 1, out->queued = who < 0;
+    return 0;
+err:
+    cl_db_rollback(self->db);
+    return -1;
+}
+
+static void s_transfer_case(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    char dept[80], who[120];
+    Caseloop__V1__TransferCaseReply body = CASELOOP__V1__TRANSFER_CASE_REPLY__INIT;
+    if (s_transfer(self, env->transfer_case, &body, dept, who, &err) < 0) {
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    cl_service_reply_init(self->svc, &reply, id, env);
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE_REPLY;
+    reply.transfer_case_reply = &body;
+    cl_service_reply(self->svc, req, &reply);
+    cl_service_count(self->svc, "cases_transferred", 1);
+}
+
+/* Fills h's case list from rows (case id, state) of res. */
+static void s_handover_cases(Caseloop__V1__Handover *h, PGresult *res, int id_col, int state_col)
+{
+    int rows = PQntuples(res);
+    h->case_ids = calloc((size_t)rows + 1, sizeof *h->case_ids);
+    h->states = calloc((size_t)rows + 1, sizeof *h->states);
+    if (!h->case_ids || !h->states)
+        abort();
+    for (int r = 0; r < rows; r++) {
+        h->case_ids[r] = strtoull(PQgetvalue(res, r, id_col), NULL, 10);
+        h->states[r] = (Caseloop__V1__CaseState)atoi(PQgetvalue(res, r, state_col));
+    }
+    h->n_case_ids = h->n_states = (size_t)rows;
+}
+
+static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, Caseloop__V1__Handover *h,
+                       char *hid, cl_err_t *err)
+{
+    if (cl_text_check(q->site, "site", 1, 64, err) < 0 || cl_text_check(q->outgoing, "outgoing", 1, 100, err) < 0 ||
+        cl_text_check(q->incoming, "incoming", 1, 100, err) < 0 || cl_text_check(q->note, "note", 0, 4000, err) < 0)
+        return -1;
+    if (strcmp(q->outgoing, q->incoming) == 0)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "incoming", "the incoming person is the outgoing one");
+    if (s_load_policies(self, err) < 0)
+        return -1;
+    const s_site_t *ps = s_site(self, q->site);
+    if (!ps)
+        return cl_err_set(err, CL_NOT_FOUND, "site", "site \"%s\" has no policy", q->site);
+    const cl_site_policy_t *s = &ps->policy->sites[0];
+    if (s_staff_index(s, q->outgoing) < 0)
+        return cl_err_set(err, CL_NOT_FOUND, "outgoing", "staff \"%s\" is not of site \"%s\"", q->outgoing, q->site);
+    if (s_staff_index(s, q->incoming) < 0)
+        return cl_err_set(err, CL_NOT_FOUND, "incoming", "staff \"%s\" is not of site \"%s\"", q->incoming, q->site);
+    int64_t now = cl_clock_now(self->clock);
+    char at[24], closed[8];
+    snprintf(at, sizeof at, "%" PRId64, now);
+    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    const char *note = q->note ? q->note : "";
+    const char *p1[] = {q->site, q->outgoing, q->incoming, note, at};
+    if (cl_db_begin(self->db, err) < 0)
+        return -1;
+    PGresult *res = cl_db_exec(self->db,
+                               "INSERT INTO handovers (site, outgoing, incoming, note, at, position)"
+                               " VALUES ($1, $2, $3, $4, cl_us_to_ts($5::bigint), 0) RETURNING id",
+                               5, p1, false, err);
+    if (!res)
+        goto err;
+    snprintf(hid, 24, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    /* Every open case the outgoing person tracks, locked so that none slips by. */
+    const char *p2[] = {hid, q->site, q->outgoing, closed};
+    res = cl_db_exec(self->db,
+                     "INSERT INTO handover_cases (handover_id, case_id, state)"
+                     " SELECT $1::bigint, c.id, c.state FROM cases c LEFT JOIN case_tracking t ON t.case_id = c.id"
+                     " WHERE c.site = $2 AND c.state <> $4::smallint AND coalesce(t.tracker, c.first_receiver) = $3"
+                     " ORDER BY c.id FOR UPDATE OF c"
+                     " RETURNING case_id, state",
+                     4, p2, false, err);
+    if (!res)
+        goto err;
+    s_handover_cases(h, res, 0, 1);
+    PQclear(res);
+    const char *p3[] = {hid, q->incoming, at};
+    if (cl_db_cmd(self->db,
+                  "INSERT INTO case_tracking (case_id, tracker, since)"
+                  " SELECT case_id, $2, cl_us_to_ts($3::bigint) FROM handover_cases WHERE handover_id = $1::bigint"
+                  " ON CONFLICT (case_id) DO UPDATE SET tracker = excluded.tracker, since = excluded.since",
+                  3, p3, err) < 0)
+        goto err;
+    h->has_handover_id = 1, h->handover_id = strtoull(hid, NULL, 10);
+    h->site = q->site;
+    h->outgoing = q->outgoing;
+    h->incoming = q->incoming;
+    h->has_at_us = 1, h->at_us = now;
+    h->note = (char *)note;
+    Caseloop__V1__ShiftHandedOver ev = CASELOOP__V1__SHIFT_HANDED_OVER__INIT;
+    ev.handover = h;
+    cl_env_t env;
+    char eid[CL_ID_MAX + 1];
+    cl_codec_init(&env, eid, SENDER, now);
+    env.site = q->site;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_SHIFT_HANDED_OVER;
+    env.shift_handed_over = &ev;
+    cl_event_t e = {&env, 0, {0}};
+    int rc = cl_eventlog_append(self->db, &e, 1, now, err);
+    if (rc == 0) {
+        char pos[24];
+        snprintf(pos, sizeof pos, "%" PRIu64, env.position);
+        const char *p4[] = {hid, pos};
+        rc = cl_db_cmd(self->db, "UPDATE handovers SET position = $2::bigint WHERE id = $1::bigint", 2, p4, err);
+    }
+    if (rc == 0)
+        rc = cl_db_commit(self->db, err);
+    if (rc == 0)
+        cl_eventlog_publish(self->pub, &e, 1);
+    cl_eventlog_release(&e, 1);
+    if (rc < 0)
+        goto err;
+    return 0;
+err:
+    cl_db_rollback(self->db);
+    return -1;
+}
+
+static void s_hand_over_request(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    Caseloop__V1__Handover h = CASELOOP__V1__HANDOVER__INIT;
+    char hid[24];
+    if (s_hand_over(self, env->hand_over, &h, hid, &err) < 0) {
+        free(h.case_ids);
+        free(h.states);
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    cl_service_reply_init(self->svc, &reply, id, env);
+    Caseloop__V1__HandOverReply body = CASELOOP__V1__HAND_OVER_REPLY__INIT;
+    body.handover = &h;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_HAND_OVER_REPLY;
+    reply.hand_over_reply = &body;
+    cl_service_reply(self->svc, req, &reply);
+    free(h.case_ids);
+    free(h.states);
+    cl_service_count(self->svc, "handovers", 1);
+}
+
+static void s_list_handovers(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    const Caseloop__V1__ListHandovers *q = env->list_handovers;
+    cl_err_t err;
+    cl_err_clear(&err);
+    uint32_t limit = q->has_limit ? q->limit : 10;
+    if (cl_text_check(q->site, "site", 1, 64, &err) < 0 || cl_text_check(q->incoming, "incoming", 0, 100, &err) < 0 ||
+        (limit < 1 || limit > 100 ? cl_err_set(&err, CL_INVALID_ARGUMENT, "limit", "limit is outside 1..100") : 0) < 0) {
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    char lim[16];
+    snprintf(lim, sizeof lim, "%" PRIu32, limit);
+    const char *p[] = {q->site, q->incoming && *q->incoming ? q->incoming : NULL, lim};
+    PGresult *res = cl_db_exec(self->db,
+                               "SELECT h.id, h.outgoing, h.incoming, cl_ts_to_us(h.at), h.note,"
+                               " coalesce(string_agg(hc.case_id::text, ',' ORDER BY hc.case_id), ''),"
+                               " coalesce(string_agg(hc.state::text, ',' ORDER BY hc.case_id), '')"
+                               " FROM handovers h LEFT JOIN handover_cases hc ON hc.handover_id = h.id"
+                               " WHERE h.site = $1 AND ($2::text IS NULL OR h.incoming = $2)"
+                               " GROUP BY h.id ORDER BY h.id DESC LIMIT $3::int",
+                               3, p, false, &err);
+    if (!res) {
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    int rows = PQntuples(res);
+    Caseloop__V1__Handover *hs = calloc((size_t)rows + 1, sizeof *hs);
+    Caseloop__V1__Handover **hp = calloc((size_t)rows + 1, sizeof *hp);
+    if (!hs || !hp)
+        abort();
+    for (int r = 0; r < rows; r++) {
+        Caseloop__V1__Handover *h = &hs[r];
+        caseloop__v1__handover__init(h);
+        h->has_handover_id = 1, h->handover_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
+        h->site = q->site;
+        h->outgoing = PQgetvalue(res, r, 1);
+        h->incoming = PQgetvalue(res, r, 2);
+        h->has_at_us = 1, h->at_us = strtoll(PQgetvalue(res, r, 3), NULL, 10);
+        h->note = PQgetvalue(res, r, 4);
+        /* The lists come as "1,2,3": count, then read. */
+        const char *ids = PQgetvalue(res, r, 5), *states = PQgetvalue(res, r, 6);
+        size_t n = *ids ? 1 : 0;
+        for (const char *c = ids; *c; c++)
+            n += *c == ',';
+        h->case_ids = calloc(n + 1, sizeof *h->case_ids);
+        h->states = calloc(n + 1, sizeof *h->states);
+        if (!h->case_ids || !h->states)
+            abort();
+        char *end;
+        for (size_t i = 0; i < n; i++) {
+            h->case_ids[i] = strtoull(ids, &end, 10);
+            ids = *end ? end + 1 : end;
+            h->states[i] = (Caseloop__V1__CaseState)strtol(states, &end, 10);
+            states = *end ? end + 1 : end;
+        }
+        h->n_case_ids = h->n_states = n;
+        hp[r] = h;
+    }
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    cl_service_reply_init(self->svc, &reply, id, env);
+    Caseloop__V1__ListHandoversReply body = CASELOOP__V1__LIST_HANDOVERS_REPLY__INIT;
+    body.handovers = hp;
+    body.n_handovers = (size_t)rows;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS_REPLY;
+    reply.list_handovers_reply = &body;
+    cl_service_reply(self->svc, req, &reply);
+    for (int r = 0; r < rows; r++) {
+        free(hs[r].case_ids);
+        free(hs[r].states);
+    }
+    free(hs);
+    free(hp);
+    PQclear(res);
+}
+
 /* --- applying the event log ------------------------------------------------------- */
 
 /* One case's dispatch, and the memory its two events point into. */
@@ -538,6 +922,15 @@ static void s_serve(cl_dispatcher_t *self)
             break;
         case CASELOOP__V1__ENVELOPE__BODY_GET_POLICY:
             s_get_policy(self, &req, env);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE:
+            s_transfer_case(self, &req, env);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_HAND_OVER:
+            s_hand_over_request(self, &req, env);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS:
+            s_list_handovers(self, &req, env);
             break;
         case CASELOOP__V1__ENVELOPE__BODY_GET_STATS:
             cl_service_stats(self->svc, &req, env, self->db);

@@ -120,10 +120,7 @@ static int s_pick(const cl_site_policy_t *s, const s_pick_t *p, int kind, const 
     return best;
 }
 
-/* The normal rule: the department's staff below supervisor on shift, else its
-   supervisors on shift; -1 (queued) when nobody is. */
-static int s_assign_normal(const cl_site_policy_t *s, int dept, int kind, const struct tm *local,
-                           const uint32_t *open)
+int cl_assign_in(const cl_site_policy_t *s, int dept, int kind, const struct tm *local, const uint32_t *open)
 {
     s_pick_t staff = {dept, CL_ROLE_ASSISTANT, CL_ROLE_SUPERVISOR - 1, true, true};
     int who = s_pick(s, &staff, kind, local, open);
@@ -183,6 +180,6 @@ int cl_dispatch_decide(const cl_site_policy_t *s, int kind, int severity, const 
         out->notify = s_cs_supervisor(s, local);
     }
     if (out->assignee < 0)
-        out->assignee = s_assign_normal(s, dept, kind, local, open);
+        out->assignee = cl_assign_in(s, dept, kind, local, open);
     return 0;
 }

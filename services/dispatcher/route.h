@@ -17,6 +17,12 @@ int cl_classify(const cl_site_policy_t *s, const char *description);
    midnight counts on the next day until its end. */
 bool cl_on_shift(const cl_staff_t *st, const struct tm *local);
 
+/* The normal rule within department dept (index): its staff below
+   supervisor on shift with the fewest open cases (a skill for kind breaking
+   ties, then the lower index), else its supervisors on shift; -1 (queued)
+   when nobody is. */
+int cl_assign_in(const cl_site_policy_t *s, int dept, int kind, const struct tm *local, const uint32_t *open);
+
 typedef struct {
     int department;          /* index, -1 when no department takes the kind (cannot happen with a checked policy) */
     bool special;            /* major/special path */

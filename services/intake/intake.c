@@ -1,6 +1,7 @@
 /* intake.c - the intake service loop: batches requests, stores submissions in group commits, replies, publishes. */
 #include "intake.h"
 #include "validate.h"
+#include "cases.h"
 #include <errno.h>
 #include <pthread.h>
 #include <inttypes.h>
@@ -219,6 +220,52 @@ static void s_get_case(cl_intake_t *self, cl_request_t *req, const cl_env_t *env
     cl_store_case_free(&body);
 }
 
+/* A command is applied at once on the main thread's connection: one case,
+   one short transaction, in the order commands arrive. */
+static void s_case_command(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    const Caseloop__V1__CaseCommand *cmd = env->case_command;
+    cl_command_event_t out;
+    if (cl_command_validate(cmd, &err) < 0 ||
+        cl_store_command(self->db, cmd, cl_clock_now(self->clock), SENDER, &out, &err) < 0) {
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    cl_service_reply_init(self->svc, &reply, id, env);
+    Caseloop__V1__CaseCommandReply body = CASELOOP__V1__CASE_COMMAND_REPLY__INIT;
+    body.has_case_id = 1, body.case_id = cmd->case_id;
+    body.has_state = 1, body.state = out.updated.state_after;
+    body.has_position = 1, body.position = out.env.position;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY;
+    reply.case_command_reply = &body;
+    cl_service_reply(self->svc, req, &reply);
+    cl_eventlog_publish(self->pub, &out.ev, 1);
+    cl_command_event_release(&out);
+    cl_service_count(self->svc, "case_commands", 1);
+}
+
+static void s_list_cases(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    Caseloop__V1__ListCasesReply *body = NULL;
+    if (cl_list_validate(env->list_cases, &err) < 0 || cl_store_list_cases(self->db, env->list_cases, &body, &err) < 0) {
+        cl_service_refuse(self->svc, req, env, &err);
+        return;
+    }
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    cl_service_reply_init(self->svc, &reply, id, env);
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_CASES_REPLY;
+    reply.list_cases_reply = body;
+    cl_service_reply(self->svc, req, &reply);
+    caseloop__v1__list_cases_reply__free_unpacked(body, NULL);
+}
+
 typedef struct {
     Caseloop__V1__Envelope **events;
     size_t n;
@@ -325,6 +372,12 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
             continue;
         case CASELOOP__V1__ENVELOPE__BODY_GET_CASE:
             s_get_case(self, req, env);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND:
+            s_case_command(self, req, env);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_LIST_CASES:
+            s_list_cases(self, req, env);
             break;
         case CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS:
             s_read_events(self, req, env);

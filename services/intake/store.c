@@ -1,5 +1,6 @@
 /* store.c - intake's SQL: a batch of submissions in one transaction with its events; case lookup. */
 #include "intake.h"
+#include "cases.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -623,6 +624,10 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
         reply->reports[reply->n_reports++] = rep;
     }
     PQclear(res);
+    if (cl_store_history(db, case_id, reply, err) < 0) {
+        cl_store_case_free(reply_p);
+        return -1;
+    }
     return 0;
 }
 

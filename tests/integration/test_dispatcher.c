@@ -12,79 +12,6 @@
 static cl_svc_t s_intake, s_disp;
 static char s_intake_pub[256];
 
-/* One site: staff on shift all day, except (closed_engineering) an engineering department nobody staffs now. */
-static void s_site(cl_buf_t *b, const char *code, bool closed_engineering)
-{
-    const char *all_day = "[{\"days\":\"daily\",\"from\":\"00:00\",\"to\":\"24:00\"}]";
-    const char *eng_shift = closed_engineering ? "[]" : all_day;
-    cl_buf_printf(b,
-                  "{\"code\":\"%s\",\"name\":\"Site %s\",\"time_zone\":\"Asia/Shanghai\","
-                  "\"customer_service\":\"customer-service\",\"departments\":["
-                  "{\"code\":\"customer-service\",\"name\":\"Customer service\","
-                  "\"kinds\":[\"complaint\",\"suggestion\",\"inquiry\",\"praise\",\"other\"]},"
-                  "{\"code\":\"engineering\",\"name\":\"Engineering\",\"kinds\":[\"repair\"]},"
-                  "{\"code\":\"security\",\"name\":\"Security\",\"kinds\":[\"safety\"]},"
-                  "{\"code\":\"services\",\"name\":\"Services\",\"kinds\":[\"special_service\"]}],"
-                  "\"staff\":["
-                  "{\"id\":\"cs1\",\"name\":\"CS 1\",\"role\":\"assistant\",\"department\":\"customer-service\","
-                  "\"skills\":[\"complaint\"],\"shifts\":%s,\"reports_to\":\"cs-sup\"},"
-                  "{\"id\":\"cs2\",\"name\":\"CS 2\",\"role\":\"assistant\",\"department\":\"customer-service\","
-                  "\"shifts\":%s,\"reports_to\":\"cs-sup\"},"
-                  "{\"id\":\"cs-sup\",\"name\":\"CS supervisor\",\"role\":\"supervisor\","
-                  "\"department\":\"customer-service\",\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"eng1\",\"name\":\"Eng 1\",\"role\":\"specialist\",\"department\":\"engineering\","
-                  "\"skills\":[\"repair\"],\"shifts\":%s,\"reports_to\":\"eng-sup\"},"
-                  "{\"id\":\"eng2\",\"name\":\"Eng 2\",\"role\":\"specialist\",\"department\":\"engineering\","
-                  "\"shifts\":%s,\"reports_to\":\"eng-sup\"},"
-                  "{\"id\":\"eng-sup\",\"name\":\"Eng supervisor\",\"role\":\"supervisor\","
-                  "\"department\":\"engineering\",\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"sec1\",\"name\":\"Guard\",\"role\":\"specialist\",\"department\":\"security\","
-                  "\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"svc1\",\"name\":\"Services\",\"role\":\"specialist\",\"department\":\"services\","
-                  "\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"head\",\"name\":\"Project head\",\"role\":\"project_head\",\"shifts\":%s,"
-                  "\"reports_to\":\"mgr\"},"
-                  "{\"id\":\"mgr\",\"name\":\"Manager\",\"role\":\"manager\",\"reports_to\":\"lead\"},"
-                  "{\"id\":\"lead\",\"name\":\"Leadership\",\"role\":\"leadership\"}],"
-                  "\"routing\":[",
-                  code, code, all_day, all_day, all_day, eng_shift, eng_shift, eng_shift, all_day, all_day, all_day);
-    const char *kinds[] = {"complaint", "repair", "inquiry", "suggestion", "praise", "special_service", "safety", "other"};
-    const char *depts[] = {"customer-service", "engineering", "customer-service", "customer-service",
-                           "customer-service", "services", "security", "customer-service"};
-    for (int k = 0; k < 8; k++)
-        cl_buf_printf(b, "%s{\"kind\":\"%s\",\"severity\":\"major\",\"department\":\"%s\",\"special\":true}",
-                      k ? "," : "", kinds[k], depts[k]);
-    cl_buf_puts(b, "],\"keywords\":[{\"kind\":\"repair\",\"words\":[\"漏水\",\"leak\"]},"
-                   "{\"kind\":\"safety\",\"words\":[\"fire\",\"危险\"]}]}");
-}
-
-static int s_load_policy(void)
-{
-    cl_buf_t doc = {0};
-    cl_buf_puts(&doc, "{\"sites\":[");
-    s_site(&doc, "site-a", false);
-    cl_buf_puts(&doc, ",");
-    s_site(&doc, "site-b", false);
-    cl_buf_puts(&doc, ",");
-    s_site(&doc, "site-c", true);
-    cl_buf_puts(&doc, "]}");
-    void *dealer = cl_test_dealer(s_disp.router);
-    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
-    Caseloop__V1__LoadPolicy body = CASELOOP__V1__LOAD_POLICY__INIT;
-    body.document = doc.data;
-    body.source = "test";
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY;
-    env.load_policy = &body;
-    cl_env_t *reply = cl_test_call(dealer, &env, TIMEOUT_MS);
-    int rc = reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY_REPLY ? 0 : -1;
-    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
-        fprintf(stderr, "policy refused: %s: %s\n", reply->error->field, reply->error->message);
-    cl_codec_free(reply);
-    cl_test_close(&dealer);
-    cl_buf_free(&doc);
-    return rc;
-}
-
 static int s_start_dispatcher(cl_svc_t *svc)
 {
     static char intake_pub_env[300];
@@ -101,7 +28,7 @@ static int s_setup(void **state)
     snprintf(s_intake_pub, sizeof s_intake_pub, "%s", s_intake.pub);
     if (s_start_dispatcher(&s_disp) < 0)
         return -1;
-    return s_load_policy();
+    return cl_test_load_policy(s_disp.router);
 }
 
 static int s_teardown(void **state)

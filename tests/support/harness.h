@@ -63,4 +63,12 @@ cl_env_t *cl_test_call(void *dealer, cl_env_t *env, int timeout_ms);
 /* The value of counter name in the service's GetStats reply (0 if absent), -1 on no reply. */
 long long cl_test_counter(void *dealer, const char *name);
 
+/* Loads into the dispatcher at router a policy of three sites, site-a, site-b
+   and site-c: departments customer-service, engineering, security, services;
+   staff cs1, cs2 (assistants), cs-sup, eng1, eng2, eng-sup, sec1, svc1, head,
+   mgr, lead, all on shift all day, except that nobody staffs site-c's
+   engineering; major cases special; keywords "漏水"/"leak" -> repair,
+   "fire"/"危险" -> safety. Returns 0 or -1. */
+int cl_test_load_policy(const char *router);
+
 #endif

@@ -1,0 +1,372 @@
+/* cases.c - intake's SQL for the case lifecycle: commands, lists, histories. */
+#include "cases.h"
+#include "lifecycle.h"
+#include <endian.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TEXT_MAX 4000
+
+/* --- commands ------------------------------------------------------------------------ */
+
+int cl_command_validate(const Caseloop__V1__CaseCommand *cmd, cl_err_t *err)
+{
+    if (!cmd->has_case_id || cmd->case_id == 0 || cmd->case_id > INT64_MAX)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "case_id", "case_id is required");
+    if (!cmd->has_action || cmd->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_UNSPECIFIED ||
+        !protobuf_c_enum_descriptor_get_value(&caseloop__v1__case_action__descriptor, (int)cmd->action))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "action", "action is required and must be a known CaseAction");
+    if (cl_text_check(cmd->actor, "actor", 1, 100, err) < 0 || cl_text_check(cmd->text, "text", 0, TEXT_MAX, err) < 0)
+        return -1;
+    bool needs_text = cmd->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT ||
+                      cmd->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE;
+    if (needs_text && !*(cmd->text ? cmd->text : ""))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "text",
+                          cmd->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE
+                              ? "text is required: the result"
+                              : "text is required: the plan told to the customer");
+    if (cmd->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REPORT_RESULT && !cmd->has_satisfied)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "satisfied", "satisfied is required: the customer's opinion");
+    return 0;
+}
+
+void cl_command_event_release(cl_command_event_t *out)
+{
+    cl_eventlog_release(&out->ev, 1);
+    free(out->site);
+    out->site = NULL;
+}
+
+/* The column a state's milestone is stamped in, or NULL. */
+static const char *s_milestone(Caseloop__V1__CaseState to, Caseloop__V1__CaseAction action)
+{
+    switch (action) {
+    case CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE:
+        return "acknowledged_at";
+    case CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT:
+        return "first_contact_at";
+    case CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE:
+        return "resolved_at";
+    default:
+        return to == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED ? "closed_at" : NULL;
+    }
+}
+
+int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t now_us, const char *sender,
+                     cl_command_event_t *out, cl_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    char id[24], now[24];
+    snprintf(id, sizeof id, "%" PRIu64, cmd->case_id);
+    snprintf(now, sizeof now, "%" PRId64, now_us);
+    const char *p1[] = {id};
+    if (cl_db_begin(db, err) < 0)
+        return -1;
+    PGresult *res = cl_db_exec(db,
+                               "SELECT c.state, c.site, EXISTS (SELECT 1 FROM dispatches d WHERE d.case_id = c.id"
+                               " AND d.department <> '') FROM cases c WHERE c.id = $1::bigint FOR UPDATE",
+                               1, p1, false, err);
+    if (!res)
+        goto err;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        cl_err_set(err, CL_NOT_FOUND, "case_id", "case %s does not exist", id);
+        goto err;
+    }
+    Caseloop__V1__CaseState from = (Caseloop__V1__CaseState)atoi(PQgetvalue(res, 0, 0));
+    out->site = strdup(PQgetvalue(res, 0, 1));
+    bool dispatched = PQgetvalue(res, 0, 2)[0] == 't';
+    PQclear(res);
+    if (!out->site)
+        abort();
+    Caseloop__V1__CaseState to;
+    if (cl_lifecycle_next(from, (cl_action_t)cmd->action, dispatched, cmd->satisfied, &to, err) < 0)
+        goto err;
+    char state[8], sat[8];
+    snprintf(state, sizeof state, "%d", (int)to);
+    snprintf(sat, sizeof sat, "%s", cmd->has_satisfied ? (cmd->satisfied ? "t" : "f") : "");
+    const char *milestone = s_milestone(to, cmd->action);
+    char sql[256];
+    /* The milestone column comes from a fixed list above, never from input. */
+    snprintf(sql, sizeof sql,
+             "UPDATE cases SET state = $2::smallint, satisfied = coalesce(nullif($3, '')::bool, satisfied)%s%s%s"
+             " WHERE id = $1::bigint",
+             milestone ? ", " : "", milestone ? milestone : "", milestone ? " = cl_us_to_ts($4::bigint)" : "");
+    const char *p2[] = {id, state, sat, now};
+    if (cl_db_cmd(db, sql, milestone ? 4 : 3, p2, err) < 0)
+        goto err;
+
+    Caseloop__V1__CaseUpdated *u = &out->updated;
+    caseloop__v1__case_updated__init(u);
+    u->has_case_id = 1, u->case_id = cmd->case_id;
+    u->site = out->site;
+    u->has_action = 1, u->action = cmd->action;
+    u->has_state_before = 1, u->state_before = from;
+    u->has_state_after = 1, u->state_after = to;
+    u->actor = cmd->actor;
+    u->text = cmd->text;
+    u->has_satisfied = cmd->has_satisfied, u->satisfied = cmd->satisfied;
+    u->has_signed_ = cmd->has_signed_, u->signed_ = cmd->signed_;
+    cl_codec_init(&out->env, out->id, sender, now_us);
+    out->env.site = out->site;
+    out->env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED;
+    out->env.case_updated = u;
+    out->ev.env = &out->env;
+    out->ev.case_id = (int64_t)cmd->case_id;
+    if (cl_eventlog_append(db, &out->ev, 1, now_us, err) < 0 || cl_db_commit(db, err) < 0)
+        goto err;
+    return 0;
+err:
+    cl_db_rollback(db);
+    cl_command_event_release(out);
+    return -1;
+}
+
+/* --- lists ---------------------------------------------------------------------------- */
+
+int cl_list_validate(const Caseloop__V1__ListCases *q, cl_err_t *err)
+{
+    if (cl_text_check(q->site, "site", 1, 64, err) < 0 || cl_text_check(q->department, "department", 0, 64, err) < 0 ||
+        cl_text_check(q->assignee, "assignee", 0, 100, err) < 0 || cl_text_check(q->tracker, "tracker", 0, 100, err) < 0)
+        return -1;
+    if (q->has_state && !protobuf_c_enum_descriptor_get_value(&caseloop__v1__case_state__descriptor, (int)q->state))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "state", "state %d is not a known CaseState", (int)q->state);
+    if (q->has_kind && !protobuf_c_enum_descriptor_get_value(&caseloop__v1__kind__descriptor, (int)q->kind))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "kind", "kind %d is not a known Kind", (int)q->kind);
+    if (q->has_severity && !protobuf_c_enum_descriptor_get_value(&caseloop__v1__severity__descriptor, (int)q->severity))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "severity", "severity %d is not a known Severity", (int)q->severity);
+    if (q->has_page_size && (q->page_size < 1 || q->page_size > 500))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "page_size", "page_size %" PRIu32 " is outside 1..500", q->page_size);
+    return 0;
+}
+
+static char *s_dup(const PGresult *res, int row, int col)
+{
+    char *s = strdup(PQgetvalue(res, row, col));
+    if (!s)
+        abort();
+    return s;
+}
+
+int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop__V1__ListCasesReply **reply_p,
+                        cl_err_t *err)
+{
+    uint32_t size = q->has_page_size ? q->page_size : 50;
+    char state[8], kind[8], sev[8], from[24], to[24], after[24], limit[16], closed[8];
+    snprintf(state, sizeof state, "%d", (int)q->state);
+    snprintf(kind, sizeof kind, "%d", (int)q->kind);
+    snprintf(sev, sizeof sev, "%d", (int)q->severity);
+    snprintf(from, sizeof from, "%" PRId64, q->received_from_us);
+    snprintf(to, sizeof to, "%" PRId64, q->received_to_us);
+    snprintf(after, sizeof after, "%" PRIu64, q->page_after > INT64_MAX ? (uint64_t)INT64_MAX : q->page_after);
+    snprintf(limit, sizeof limit, "%" PRIu32, size + 1);
+    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+#define OPT(cond, v) ((cond) ? (v) : NULL)
+    const char *p[] = {
+        q->site,
+        OPT(q->department && *q->department, q->department),
+        OPT(q->assignee && *q->assignee, q->assignee),
+        OPT(q->tracker && *q->tracker, q->tracker),
+        OPT(q->has_state, state),
+        q->open_only ? "t" : "f",
+        q->queued_only ? "t" : "f",
+        OPT(q->has_kind, kind),
+        OPT(q->has_severity, sev),
+        OPT(q->has_received_from_us, from),
+        OPT(q->has_received_to_us, to),
+        OPT(q->has_page_after && q->page_after > 0, after),
+        limit,
+        closed,
+    };
+#undef OPT
+    PGresult *res = cl_db_exec(
+        db,
+        "SELECT c.id, c.site, coalesce(d.kind, c.kind), c.severity, c.state, coalesce(d.department, ''),"
+        " coalesce(d.assignee, ''), coalesce(t.tracker, c.first_receiver), cl_ts_to_us(c.received_at),"
+        " cl_ts_to_us(c.respond_by), c.report_count, left(c.description, 200)"
+        " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id LEFT JOIN case_tracking t ON t.case_id = c.id"
+        " WHERE c.site = $1"
+        " AND ($2::text IS NULL OR d.department = $2)"
+        " AND ($3::text IS NULL OR d.assignee = $3)"
+        " AND ($4::text IS NULL OR coalesce(t.tracker, c.first_receiver) = $4)"
+        " AND ($5::smallint IS NULL OR c.state = $5)"
+        " AND (NOT $6::bool OR c.state <> $14::smallint)"
+        " AND (NOT $7::bool OR (d.department <> '' AND d.assignee IS NULL))"
+        " AND ($8::smallint IS NULL OR coalesce(d.kind, c.kind) = $8)"
+        " AND ($9::smallint IS NULL OR c.severity = $9)"
+        " AND ($10::bigint IS NULL OR c.received_at >= cl_us_to_ts($10))"
+        " AND ($11::bigint IS NULL OR c.received_at < cl_us_to_ts($11))"
+        " AND ($12::bigint IS NULL OR c.id < $12)"
+        " ORDER BY c.id DESC LIMIT $13::int",
+        14, p, false, err);
+    if (!res)
+        return -1;
+    int rows = PQntuples(res);
+    Caseloop__V1__ListCasesReply *reply = calloc(1, sizeof *reply);
+    if (!reply)
+        abort();
+    caseloop__v1__list_cases_reply__init(reply);
+    int shown = rows > (int)size ? (int)size : rows;
+    reply->cases = calloc((size_t)shown + 1, sizeof *reply->cases);
+    if (!reply->cases)
+        abort();
+    for (int r = 0; r < shown; r++) {
+        Caseloop__V1__CaseSummary *c = calloc(1, sizeof *c);
+        if (!c)
+            abort();
+        caseloop__v1__case_summary__init(c);
+        c->has_case_id = 1, c->case_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
+        c->site = s_dup(res, r, 1);
+        c->has_kind = 1, c->kind = (Caseloop__V1__Kind)atoi(PQgetvalue(res, r, 2));
+        c->has_severity = 1, c->severity = (Caseloop__V1__Severity)atoi(PQgetvalue(res, r, 3));
+        c->has_state = 1, c->state = (Caseloop__V1__CaseState)atoi(PQgetvalue(res, r, 4));
+        c->department = s_dup(res, r, 5);
+        c->assignee = s_dup(res, r, 6);
+        c->tracker = s_dup(res, r, 7);
+        c->has_received_at_us = 1, c->received_at_us = strtoll(PQgetvalue(res, r, 8), NULL, 10);
+        c->has_respond_by_us = 1, c->respond_by_us = strtoll(PQgetvalue(res, r, 9), NULL, 10);
+        c->has_report_count = 1, c->report_count = (uint32_t)atoi(PQgetvalue(res, r, 10));
+        c->description = s_dup(res, r, 11);
+        reply->cases[reply->n_cases++] = c;
+    }
+    if (rows > (int)size)
+        reply->has_next_page = 1, reply->next_page = reply->cases[shown - 1]->case_id;
+    PQclear(res);
+    *reply_p = reply;
+    return 0;
+}
+
+/* --- history ---------------------------------------------------------------------------- */
+
+const char *cl_history_line(const cl_env_t *ev, char *buf, size_t len, const char **actor)
+{
+    char a[48], b[48];
+    *actor = ev->sender ? ev->sender : "";
+    switch (ev->body_case) {
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED: {
+        const Caseloop__V1__Case *c = ev->case_received->details;
+        if (c && c->first_receiver && *c->first_receiver)
+            *actor = c->first_receiver;
+        snprintf(buf, len, "received via %s: %s",
+                 cl_codec_enum_name(&caseloop__v1__channel__descriptor, c ? (int)c->channel : 0, a, sizeof a),
+                 c && c->description ? c->description : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_REPORT_ATTACHED: {
+        const Caseloop__V1__Report *r = ev->case_report_attached->report;
+        if (r && r->first_receiver && *r->first_receiver)
+            *actor = r->first_receiver;
+        snprintf(buf, len, "report %" PRIu32 " of the same problem from %s: %s", ev->case_report_attached->report_count,
+                 r && r->customer_name && *r->customer_name ? r->customer_name : "another customer",
+                 r && r->description ? r->description : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED: {
+        const Caseloop__V1__CaseDispatched *d = ev->case_dispatched;
+        if (!*(d->department ? d->department : ""))
+            snprintf(buf, len, "waits undispatched: the site has no policy");
+        else
+            snprintf(buf, len, "dispatched to %s%s%s%s%s (policy %" PRIu32 ")", d->department,
+                     d->classified ? ", classified as " : "",
+                     d->classified ? cl_codec_enum_name(&caseloop__v1__kind__descriptor, (int)d->kind, a, sizeof a) : "",
+                     d->special ? ", major: project head and customer-service supervisor" : "", "", d->policy_version);
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_ASSIGNED: {
+        const Caseloop__V1__CaseAssigned *x = ev->case_assigned;
+        int n = x->queued ? snprintf(buf, len, "waits on the %s queue: nobody on shift", x->department)
+                          : snprintf(buf, len, "assigned to %s", x->assignee);
+        for (size_t i = 0; i < x->n_notified && n > 0 && (size_t)n < len; i++)
+            n += snprintf(buf + n, len - (size_t)n, "%s%s", i ? ", " : "; told ", x->notified[i]);
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED: {
+        const Caseloop__V1__CaseUpdated *u = ev->case_updated;
+        *actor = u->actor ? u->actor : "";
+        const char *what = cl_codec_enum_name(&caseloop__v1__case_action__descriptor, (int)u->action, a, sizeof a);
+        if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REPORT_RESULT)
+            what = u->satisfied ? "customer satisfied" : "customer not satisfied";
+        snprintf(buf, len, "%s%s%s (now %s)", what, u->text && *u->text ? ": " : "", u->text ? u->text : "",
+                 cl_codec_enum_name(&caseloop__v1__case_state__descriptor, (int)u->state_after, b, sizeof b));
+        for (char *p = buf; *p && p < buf + strlen(what); p++)
+            if (*p == '_')
+                *p = ' ';
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_TRANSFERRED: {
+        const Caseloop__V1__CaseTransferred *t = ev->case_transferred;
+        *actor = t->actor ? t->actor : "";
+        snprintf(buf, len, "transferred from %s%s%s to %s%s%s%s%s", t->from_department,
+                 *(t->from_assignee ? t->from_assignee : "") ? "/" : "", t->from_assignee ? t->from_assignee : "",
+                 t->to_department, *(t->to_assignee ? t->to_assignee : "") ? "/" : " (queued)",
+                 t->to_assignee ? t->to_assignee : "", t->reason && *t->reason ? ": " : "", t->reason ? t->reason : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_SHIFT_HANDED_OVER: {
+        const Caseloop__V1__Handover *h = ev->shift_handed_over->handover;
+        *actor = h && h->outgoing ? h->outgoing : "";
+        snprintf(buf, len, "handed over at the end of a shift from %s to %s", h ? h->outgoing : "", h ? h->incoming : "");
+        break;
+    }
+    default:
+        snprintf(buf, len, "%s", cl_codec_body_name(ev));
+        break;
+    }
+    return buf;
+}
+
+typedef struct {
+    Caseloop__V1__GetCaseReply *reply;
+    size_t cap;
+} s_history_t;
+
+int cl_store_history(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply *reply, cl_err_t *err)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, case_id);
+    const char *p[] = {id};
+    /* Its own events, and the handovers that listed it. */
+    PGresult *res = cl_db_exec(db,
+                               "SELECT position, cl_ts_to_us(recorded_at), envelope FROM events WHERE case_id = $1::bigint"
+                               " UNION ALL"
+                               " SELECT e.position, cl_ts_to_us(e.recorded_at), e.envelope FROM handover_cases hc"
+                               " JOIN handovers h ON h.id = hc.handover_id JOIN events e ON e.position = h.position"
+                               " WHERE hc.case_id = $1::bigint"
+                               " ORDER BY 1",
+                               1, p, true, err);
+    if (!res)
+        return -1;
+    int rows = PQntuples(res);
+    reply->history = calloc((size_t)rows + 1, sizeof *reply->history);
+    if (!reply->history)
+        abort();
+    for (int r = 0; r < rows; r++) {
+        uint64_t pos, at;
+        memcpy(&pos, PQgetvalue(res, r, 0), 8);
+        memcpy(&at, PQgetvalue(res, r, 1), 8);
+        cl_err_t derr;
+        cl_env_t *ev = cl_codec_decode(PQgetvalue(res, r, 2), (size_t)PQgetlength(res, r, 2), SIZE_MAX, &derr);
+        if (!ev)
+            continue;
+        Caseloop__V1__HistoryEntry *h = calloc(1, sizeof *h);
+        char line[1024];
+        const char *actor;
+        if (!h)
+            abort();
+        caseloop__v1__history_entry__init(h);
+        h->has_position = 1, h->position = be64toh(pos);
+        h->has_at_us = 1, h->at_us = (int64_t)be64toh(at);
+        h->type = strdup(cl_codec_body_name(ev));
+        cl_history_line(ev, line, sizeof line, &actor);
+        h->text = strdup(line);
+        h->actor = strdup(actor);
+        if (!h->type || !h->text || !h->actor)
+            abort();
+        reply->history[reply->n_history++] = h;
+        cl_codec_free(ev);
+    }
+    PQclear(res);
+    return 0;
+}

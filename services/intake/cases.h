@@ -1,0 +1,44 @@
+/* cases.h - intake's SQL for the case lifecycle: commands, lists, histories. */
+#ifndef CL_INTAKE_CASES_H
+#define CL_INTAKE_CASES_H
+
+#include <stdint.h>
+#include "cl.h"
+#include "caseloop/v1/envelope.pb-c.h"
+
+/* Checks a command's fields (not the state it needs). Returns 0 or -1 with err INVALID_ARGUMENT. */
+int cl_command_validate(const Caseloop__V1__CaseCommand *cmd, cl_err_t *err) CL_WARN_UNUSED;
+
+/* The event one applied command makes, and the memory it points into. */
+typedef struct {
+    cl_env_t env;
+    char id[CL_ID_MAX + 1];
+    Caseloop__V1__CaseUpdated updated;
+    char *site;
+    cl_event_t ev;
+} cl_command_event_t;
+
+/* Applies a validated command at now_us in one transaction: locks the case,
+   checks the transition (CONFLICT naming the state), moves the state, stamps
+   its milestone and appends CaseUpdated (in out, to publish after commit;
+   release with cl_command_event_release). Returns 0, or -1 with err
+   (NOT_FOUND, CONFLICT, UNAVAILABLE, INTERNAL). */
+int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t now_us, const char *sender,
+                     cl_command_event_t *out, cl_err_t *err) CL_WARN_UNUSED;
+void cl_command_event_release(cl_command_event_t *out);
+
+/* Checks a ListCases request. Returns 0 or -1 with err INVALID_ARGUMENT. */
+int cl_list_validate(const Caseloop__V1__ListCases *q, cl_err_t *err) CL_WARN_UNUSED;
+
+/* Runs a validated ListCases into a new *reply_p (free with
+   caseloop__v1__list_cases_reply__free_unpacked(*reply_p, NULL)). Returns 0 or -1 with err. */
+int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop__V1__ListCasesReply **reply_p,
+                        cl_err_t *err) CL_WARN_UNUSED;
+
+/* Adds case_id's history, in log order, to reply. Returns 0 or -1 with err. */
+int cl_store_history(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply *reply, cl_err_t *err) CL_WARN_UNUSED;
+
+/* The one line a history shows for event ev (into buf), and who did it (static or in ev). */
+const char *cl_history_line(const cl_env_t *ev, char *buf, size_t len, const char **actor);
+
+#endif
