@@ -15,5 +15,6 @@
 #include "cl_eventlog.h"
 #include "cl_service.h"
 #include "cl_tz.h"
+#include "cl_describe.h"
 
 #endif

@@ -181,3 +181,11 @@ bool cl_db_retryable(const cl_db_t *db)
     return strcmp(db->sqlstate, "23505") == 0 || strcmp(db->sqlstate, "40001") == 0 ||
            strcmp(db->sqlstate, "40P01") == 0;
 }
+
+char *cl_db_strdup(const PGresult *res, int row, int col)
+{
+    char *s = strdup(PQgetvalue(res, row, col));
+    if (!s)
+        abort();
+    return s;
+}

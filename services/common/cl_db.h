@@ -39,6 +39,9 @@ int cl_db_commit(cl_db_t *db, cl_err_t *err) CL_WARN_UNUSED;
 /* Rolls back if a transaction is open; never fails the caller. */
 void cl_db_rollback(cl_db_t *db);
 
+/* A malloc'd copy of a text result value (aborts on no memory). */
+char *cl_db_strdup(const PGresult *res, int row, int col);
+
 /* SQLSTATE of the last failed statement ("" if none): "23505" unique violation, ... */
 const char *cl_db_sqlstate(const cl_db_t *db);
 

@@ -1,6 +1,7 @@
 /* cl_eventlog.c - the event log. */
 #include "cl_eventlog.h"
 #include "cl_bus.h"
+#include "cl_log.h"
 #include <endian.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -99,6 +100,35 @@ int cl_eventlog_read(cl_db_t *db, uint64_t after, uint32_t max, cl_eventlog_row_
     }
     PQclear(res);
     return rc;
+}
+
+typedef struct {
+    cl_env_t **out;
+    int n;
+} s_decoded_t;
+
+static int s_decode_row(void *arg, uint64_t position, const void *data, size_t len)
+{
+    s_decoded_t *d = arg;
+    cl_err_t err;
+    cl_env_t *ev = cl_codec_decode(data, len, SIZE_MAX, &err);
+    if (!ev) {
+        cl_log(CL_LOG_ERROR, NULL, "event at position %" PRIu64 " is unreadable: %s", position, err.message);
+        return -1;
+    }
+    d->out[d->n++] = ev;
+    return 0;
+}
+
+int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, uint32_t max, cl_env_t **out, cl_err_t *err)
+{
+    s_decoded_t d = {out, 0};
+    if (cl_eventlog_read(db, after, max, s_decode_row, &d, err) < 0) {
+        for (int i = 0; i < d.n; i++)
+            cl_codec_free(out[i]);
+        return -1;
+    }
+    return d.n;
 }
 
 int cl_eventlog_head(cl_db_t *db, uint64_t *head, cl_err_t *err)

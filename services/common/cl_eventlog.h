@@ -31,6 +31,11 @@ typedef int (*cl_eventlog_row_fn)(void *arg, uint64_t position, const void *enve
 int cl_eventlog_read(cl_db_t *db, uint64_t after, uint32_t max, cl_eventlog_row_fn fn, void *arg,
                      cl_err_t *err) CL_WARN_UNUSED;
 
+/* The events after position `after`, at most max, decoded into out (room
+   for max; free each with cl_codec_free). Returns how many, or -1 with err
+   (also when a stored event does not decode, which is logged). */
+int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, uint32_t max, cl_env_t **out, cl_err_t *err) CL_WARN_UNUSED;
+
 /* The last committed position. Returns 0 or -1 with err. */
 int cl_eventlog_head(cl_db_t *db, uint64_t *head, cl_err_t *err) CL_WARN_UNUSED;
 

@@ -2,6 +2,7 @@
 #include "cl_service.h"
 #include "cl_eventlog.h"
 #include "cl_log.h"
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,4 +151,27 @@ void cl_service_ready(int64_t fd)
     ssize_t rc = write((int)fd, "READY\n", 6);
     (void)rc;
     close((int)fd);
+}
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, const char *log_level)
+{
+    if (cl_log_init(name, log_level) < 0) {
+        fprintf(stderr, "%s: cannot start: CL_LOG_LEVEL=\"%s\" is not debug, info, warn or error\n", prog, log_level);
+        return NULL;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return &s_stop;
 }

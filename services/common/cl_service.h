@@ -2,6 +2,7 @@
 #ifndef CL_SERVICE_H
 #define CL_SERVICE_H
 
+#include <signal.h>
 #include <stdint.h>
 #include "cl_bus.h"
 #include "cl_clock.h"
@@ -34,6 +35,12 @@ void cl_service_refuse(cl_service_t *self, cl_request_t *req, const cl_env_t *en
 
 /* Answers a GetStats: the counters, whether db answers, the log's head. */
 void cl_service_stats(cl_service_t *self, cl_request_t *req, const cl_env_t *env, cl_db_t *db);
+
+/* A service process's start after its configuration is read: names the
+   log and sets its level (prints why and returns NULL when the level is
+   not one), and turns SIGINT and SIGTERM into the returned stop flag
+   (SIGPIPE ignored). */
+volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, const char *log_level);
 
 /* Writes "READY\n" to fd (and closes it) when fd >= 0: the service serves. */
 void cl_service_ready(int64_t fd);

@@ -652,15 +652,24 @@ static int s_shift(int argc, char **argv)
 static int s_print_event(void *arg, const cl_env_t *ev)
 {
     (void)arg;
-    char t[64];
-    printf("%" PRIu64 "\t%s\t%s\t%s", ev->position, s_time(ev->sent_at_us, t, sizeof t), cl_codec_body_name(ev),
+    char t[64], line[1024];
+    const char *actor;
+    cl_event_describe(ev, line, sizeof line, &actor);
+    int64_t case_id = 0;
+    switch (ev->body_case) {
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED: case_id = (int64_t)ev->case_received->details->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_REPORT_ATTACHED: case_id = (int64_t)ev->case_report_attached->report->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED: case_id = (int64_t)ev->case_dispatched->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_ASSIGNED: case_id = (int64_t)ev->case_assigned->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED: case_id = (int64_t)ev->case_updated->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_TRANSFERRED: case_id = (int64_t)ev->case_transferred->case_id; break;
+    default: break;
+    }
+    printf("%" PRIu64 "\t%s\t%s\t%s\t", ev->position, s_time(ev->sent_at_us, t, sizeof t), cl_codec_body_name(ev),
            ev->site ? ev->site : "");
-    if (ev->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED && ev->case_received->details)
-        printf("\tcase %" PRIu64 "\t%s", ev->case_received->details->case_id, ev->case_received->details->description);
-    else if (ev->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_REPORT_ATTACHED && ev->case_report_attached->report)
-        printf("\tcase %" PRIu64 "\treport %" PRIu64 "\t%s", ev->case_report_attached->report->case_id,
-               ev->case_report_attached->report->report_id, ev->case_report_attached->report->description);
-    printf("\n");
+    if (case_id)
+        printf("case %" PRId64 "\t", case_id);
+    printf("%s%s%s\n", *actor ? actor : "", *actor ? ": " : "", line);
     fflush(stdout);
     return 0;
 }

@@ -640,24 +640,6 @@ typedef struct {
     char ids[2][CL_ID_MAX + 1];
 } s_dispatch_t;
 
-typedef struct {
-    cl_env_t **events;
-    size_t n;
-} s_batch_t;
-
-static int s_collect(void *arg, uint64_t position, const void *data, size_t len)
-{
-    s_batch_t *b = arg;
-    cl_err_t err;
-    cl_env_t *ev = cl_codec_decode(data, len, SIZE_MAX, &err);
-    if (!ev) {
-        cl_log(CL_LOG_ERROR, NULL, "event at position %" PRIu64 " is unreadable: %s", position, err.message);
-        return -1;
-    }
-    b->events[b->n++] = ev;
-    return 0;
-}
-
 /* open[i]: open cases staff i of site s carries. */
 static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint32_t *open, cl_err_t *err)
 {
@@ -828,10 +810,11 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
                   consumer, err) < 0 ||
         cl_db_begin(self->db, err) < 0)
         return -1;
-    s_batch_t b = {calloc((size_t)self->cfg->batch_max, sizeof *b.events), 0};
+    cl_env_t **events = calloc((size_t)self->cfg->batch_max, sizeof *events);
+    int nev = 0;
     s_dispatch_t *ds = calloc((size_t)self->cfg->batch_max, sizeof *ds);
     cl_event_t *evs = calloc((size_t)self->cfg->batch_max * 2, sizeof *evs);
-    if (!b.events || !ds || !evs)
+    if (!events || !ds || !evs)
         abort();
     uint32_t **open = NULL; /* per site in force, once the policies are loaded */
     size_t nopen = 0;
@@ -844,19 +827,23 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
         goto out;
     uint64_t from = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
-    if (cl_eventlog_read(self->db, from, (uint32_t)self->cfg->batch_max, s_collect, &b, err) < 0 ||
-        s_load_policies(self, err) < 0)
+    nev = cl_eventlog_read_envs(self->db, from, (uint32_t)self->cfg->batch_max, events, err);
+    if (nev < 0) {
+        nev = 0;
+        goto out;
+    }
+    if (s_load_policies(self, err) < 0)
         goto out;
     nopen = self->nsites;
     open = calloc(nopen + 1, sizeof *open);
     if (!open)
         abort();
-    if (b.n == 0) {
+    if (nev == 0) {
         rc = cl_db_commit(self->db, err) < 0 ? -1 : 0;
         goto out;
     }
-    for (size_t i = 0; i < b.n; i++) {
-        const cl_env_t *ev = b.events[i];
+    for (int i = 0; i < nev; i++) {
+        const cl_env_t *ev = events[i];
         if (ev->body_case != CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED || !ev->case_received->details)
             continue;
         ds[nd].position = ev->position;
@@ -866,26 +853,26 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
         nd++;
     }
     char last[24];
-    snprintf(last, sizeof last, "%" PRIu64, b.events[b.n - 1]->position);
+    snprintf(last, sizeof last, "%" PRIu64, events[nev - 1]->position);
     const char *p[] = {CONSUMER, last};
     if ((nd && s_insert(self, ds, nd, now, err) < 0) || cl_eventlog_append(self->db, evs, 2 * nd, now, err) < 0 ||
         cl_db_cmd(self->db, "UPDATE consumer_positions SET position = $2::bigint WHERE consumer = $1", 2, p, err) < 0 ||
         cl_db_commit(self->db, err) < 0)
         goto out;
     cl_eventlog_publish(self->pub, evs, 2 * nd);
-    cl_service_count(self->svc, "events_applied", b.n);
+    cl_service_count(self->svc, "events_applied", (uint64_t)nev);
     cl_service_count(self->svc, "cases_dispatched", nd);
     for (size_t i = 0; i < nd; i++)
         if (!ds[i].assignee && *ds[i].department)
             cl_service_count(self->svc, "cases_queued", 1);
-    rc = (int)b.n;
+    rc = nev;
 out:
     if (rc < 0)
         cl_db_rollback(self->db);
     cl_eventlog_release(evs, 2 * nd);
-    for (size_t i = 0; i < b.n; i++)
-        cl_codec_free(b.events[i]);
-    free(b.events);
+    for (int i = 0; i < nev; i++)
+        cl_codec_free(events[i]);
+    free(events);
     free(ds);
     free(evs);
     for (size_t i = 0; i < nopen; i++)

@@ -142,14 +142,6 @@ int cl_list_validate(const Caseloop__V1__ListCases *q, cl_err_t *err)
     return 0;
 }
 
-static char *s_dup(const PGresult *res, int row, int col)
-{
-    char *s = strdup(PQgetvalue(res, row, col));
-    if (!s)
-        abort();
-    return s;
-}
-
 int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop__V1__ListCasesReply **reply_p,
                         cl_err_t *err)
 {
@@ -218,17 +210,17 @@ int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop_
             abort();
         caseloop__v1__case_summary__init(c);
         c->has_case_id = 1, c->case_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
-        c->site = s_dup(res, r, 1);
+        c->site = cl_db_strdup(res, r, 1);
         c->has_kind = 1, c->kind = (Caseloop__V1__Kind)atoi(PQgetvalue(res, r, 2));
         c->has_severity = 1, c->severity = (Caseloop__V1__Severity)atoi(PQgetvalue(res, r, 3));
         c->has_state = 1, c->state = (Caseloop__V1__CaseState)atoi(PQgetvalue(res, r, 4));
-        c->department = s_dup(res, r, 5);
-        c->assignee = s_dup(res, r, 6);
-        c->tracker = s_dup(res, r, 7);
+        c->department = cl_db_strdup(res, r, 5);
+        c->assignee = cl_db_strdup(res, r, 6);
+        c->tracker = cl_db_strdup(res, r, 7);
         c->has_received_at_us = 1, c->received_at_us = strtoll(PQgetvalue(res, r, 8), NULL, 10);
         c->has_respond_by_us = 1, c->respond_by_us = strtoll(PQgetvalue(res, r, 9), NULL, 10);
         c->has_report_count = 1, c->report_count = (uint32_t)atoi(PQgetvalue(res, r, 10));
-        c->description = s_dup(res, r, 11);
+        c->description = cl_db_strdup(res, r, 11);
         reply->cases[reply->n_cases++] = c;
     }
     if (rows > (int)size)
@@ -239,83 +231,6 @@ int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop_
 }
 
 /* --- history ---------------------------------------------------------------------------- */
-
-const char *cl_history_line(const cl_env_t *ev, char *buf, size_t len, const char **actor)
-{
-    char a[48], b[48];
-    *actor = ev->sender ? ev->sender : "";
-    switch (ev->body_case) {
-    case CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED: {
-        const Caseloop__V1__Case *c = ev->case_received->details;
-        if (c && c->first_receiver && *c->first_receiver)
-            *actor = c->first_receiver;
-        snprintf(buf, len, "received via %s: %s",
-                 cl_codec_enum_name(&caseloop__v1__channel__descriptor, c ? (int)c->channel : 0, a, sizeof a),
-                 c && c->description ? c->description : "");
-        break;
-    }
-    case CASELOOP__V1__ENVELOPE__BODY_CASE_REPORT_ATTACHED: {
-        const Caseloop__V1__Report *r = ev->case_report_attached->report;
-        if (r && r->first_receiver && *r->first_receiver)
-            *actor = r->first_receiver;
-        snprintf(buf, len, "report %" PRIu32 " of the same problem from %s: %s", ev->case_report_attached->report_count,
-                 r && r->customer_name && *r->customer_name ? r->customer_name : "another customer",
-                 r && r->description ? r->description : "");
-        break;
-    }
-    case CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED: {
-        const Caseloop__V1__CaseDispatched *d = ev->case_dispatched;
-        if (!*(d->department ? d->department : ""))
-            snprintf(buf, len, "waits undispatched: the site has no policy");
-        else
-            snprintf(buf, len, "dispatched to %s%s%s%s%s (policy %" PRIu32 ")", d->department,
-                     d->classified ? ", classified as " : "",
-                     d->classified ? cl_codec_enum_name(&caseloop__v1__kind__descriptor, (int)d->kind, a, sizeof a) : "",
-                     d->special ? ", major: project head and customer-service supervisor" : "", "", d->policy_version);
-        break;
-    }
-    case CASELOOP__V1__ENVELOPE__BODY_CASE_ASSIGNED: {
-        const Caseloop__V1__CaseAssigned *x = ev->case_assigned;
-        int n = x->queued ? snprintf(buf, len, "waits on the %s queue: nobody on shift", x->department)
-                          : snprintf(buf, len, "assigned to %s", x->assignee);
-        for (size_t i = 0; i < x->n_notified && n > 0 && (size_t)n < len; i++)
-            n += snprintf(buf + n, len - (size_t)n, "%s%s", i ? ", " : "; told ", x->notified[i]);
-        break;
-    }
-    case CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED: {
-        const Caseloop__V1__CaseUpdated *u = ev->case_updated;
-        *actor = u->actor ? u->actor : "";
-        const char *what = cl_codec_enum_name(&caseloop__v1__case_action__descriptor, (int)u->action, a, sizeof a);
-        if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REPORT_RESULT)
-            what = u->satisfied ? "customer satisfied" : "customer not satisfied";
-        snprintf(buf, len, "%s%s%s (now %s)", what, u->text && *u->text ? ": " : "", u->text ? u->text : "",
-                 cl_codec_enum_name(&caseloop__v1__case_state__descriptor, (int)u->state_after, b, sizeof b));
-        for (char *p = buf; *p && p < buf + strlen(what); p++)
-            if (*p == '_')
-                *p = ' ';
-        break;
-    }
-    case CASELOOP__V1__ENVELOPE__BODY_CASE_TRANSFERRED: {
-        const Caseloop__V1__CaseTransferred *t = ev->case_transferred;
-        *actor = t->actor ? t->actor : "";
-        snprintf(buf, len, "transferred from %s%s%s to %s%s%s%s%s", t->from_department,
-                 *(t->from_assignee ? t->from_assignee : "") ? "/" : "", t->from_assignee ? t->from_assignee : "",
-                 t->to_department, *(t->to_assignee ? t->to_assignee : "") ? "/" : " (queued)",
-                 t->to_assignee ? t->to_assignee : "", t->reason && *t->reason ? ": " : "", t->reason ? t->reason : "");
-        break;
-    }
-    case CASELOOP__V1__ENVELOPE__BODY_SHIFT_HANDED_OVER: {
-        const Caseloop__V1__Handover *h = ev->shift_handed_over->handover;
-        *actor = h && h->outgoing ? h->outgoing : "";
-        snprintf(buf, len, "handed over at the end of a shift from %s to %s", h ? h->outgoing : "", h ? h->incoming : "");
-        break;
-    }
-    default:
-        snprintf(buf, len, "%s", cl_codec_body_name(ev));
-        break;
-    }
-    return buf;
-}
 
 typedef struct {
     Caseloop__V1__GetCaseReply *reply;
@@ -359,7 +274,7 @@ int cl_store_history(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply *
         h->has_position = 1, h->position = be64toh(pos);
         h->has_at_us = 1, h->at_us = (int64_t)be64toh(at);
         h->type = strdup(cl_codec_body_name(ev));
-        cl_history_line(ev, line, sizeof line, &actor);
+        cl_event_describe(ev, line, sizeof line, &actor);
         h->text = strdup(line);
         h->actor = strdup(actor);
         if (!h->type || !h->text || !h->actor)

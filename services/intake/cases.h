@@ -38,7 +38,4 @@ int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop_
 /* Adds case_id's history, in log order, to reply. Returns 0 or -1 with err. */
 int cl_store_history(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply *reply, cl_err_t *err) CL_WARN_UNUSED;
 
-/* The one line a history shows for event ev (into buf), and who did it (static or in ev). */
-const char *cl_history_line(const cl_env_t *ev, char *buf, size_t len, const char **actor);
-
 #endif

@@ -266,24 +266,6 @@ static void s_list_cases(cl_intake_t *self, cl_request_t *req, const cl_env_t *e
     caseloop__v1__list_cases_reply__free_unpacked(body, NULL);
 }
 
-typedef struct {
-    Caseloop__V1__Envelope **events;
-    size_t n;
-} s_read_t;
-
-static int s_read_row(void *arg, uint64_t position, const void *data, size_t len)
-{
-    s_read_t *r = arg;
-    cl_err_t err;
-    cl_env_t *ev = cl_codec_decode(data, len, SIZE_MAX, &err);
-    if (!ev) {
-        cl_log(CL_LOG_ERROR, NULL, "event at position %" PRIu64 " is unreadable: %s", position, err.message);
-        return -1;
-    }
-    r->events[r->n++] = ev;
-    return 0;
-}
-
 static void s_read_events(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
 {
     cl_err_t err;
@@ -296,29 +278,29 @@ static void s_read_events(cl_intake_t *self, cl_request_t *req, const cl_env_t *
         return;
     }
     uint64_t head = 0;
-    s_read_t r = {calloc(max, sizeof *r.events), 0};
-    if (!r.events)
+    cl_env_t **events = calloc(max, sizeof *events);
+    if (!events)
         abort();
     /* Positions fit PostgreSQL's bigint; anything past that is past the end. */
     uint64_t after = q->after_position > INT64_MAX ? INT64_MAX : q->after_position;
-    if (cl_eventlog_head(self->db, &head, &err) < 0 ||
-        cl_eventlog_read(self->db, after, max, s_read_row, &r, &err) < 0) {
+    int n = cl_eventlog_head(self->db, &head, &err) < 0 ? -1 : cl_eventlog_read_envs(self->db, after, max, events, &err);
+    if (n < 0) {
         cl_service_refuse(self->svc, req, env, &err);
     } else {
         cl_env_t reply;
         char id[CL_ID_MAX + 1];
         cl_service_reply_init(self->svc, &reply, id, env);
         Caseloop__V1__ReadEventsReply body = CASELOOP__V1__READ_EVENTS_REPLY__INIT;
-        body.events = r.events;
-        body.n_events = r.n;
+        body.events = events;
+        body.n_events = (size_t)n;
         body.has_head_position = 1, body.head_position = head;
         reply.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY;
         reply.read_events_reply = &body;
         cl_service_reply(self->svc, req, &reply);
     }
-    for (size_t i = 0; i < r.n; i++)
-        cl_codec_free(r.events[i]);
-    free(r.events);
+    for (int i = 0; i < n; i++)
+        cl_codec_free(events[i]);
+    free(events);
 }
 
 /* Forgets fields of a newer contract that this version does not know, so

@@ -1,16 +1,5 @@
 /* main.c - caseloop-intake: wiring only. */
 #include "intake.h"
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-
-static volatile sig_atomic_t s_stop;
-
-static void s_on_signal(int sig)
-{
-    (void)sig;
-    s_stop = 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -24,18 +13,9 @@ int main(int argc, char **argv)
     case -1:
         return 2;
     }
-    if (cl_log_init("intake", cfg.log_level) < 0) {
-        fprintf(stderr, "%s: cannot start: CL_LOG_LEVEL=\"%s\" is not debug, info, warn or error\n", argv[0],
-                cfg.log_level);
+    volatile sig_atomic_t *stop = cl_service_start(argv[0], "intake", cfg.log_level);
+    if (!stop)
         return 2;
-    }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     cl_err_t err;
     cl_err_clear(&err);
     cl_intake_t *intake = cl_intake_new(&cfg, cl_clock_real(), &err);
@@ -43,7 +23,7 @@ int main(int argc, char **argv)
         cl_log(CL_LOG_ERROR, NULL, "cannot start: %s", err.message);
         return 1;
     }
-    cl_intake_run(intake, &s_stop);
+    cl_intake_run(intake, stop);
     cl_intake_destroy(&intake);
     return 0;
 }

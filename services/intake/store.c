@@ -531,14 +531,6 @@ int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
 
 /* --- lookup ---------------------------------------------------------------- */
 
-static char *s_dup(const PGresult *res, int row, int col)
-{
-    char *s = strdup(PQgetvalue(res, row, col));
-    if (!s)
-        abort();
-    return s;
-}
-
 static void s_time(const PGresult *res, int row, int col, protobuf_c_boolean *has, int64_t *v)
 {
     *has = !PQgetisnull(res, row, col);
@@ -570,21 +562,21 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
     caseloop__v1__case__init(c);
     reply->details = c;
     c->has_case_id = 1, c->case_id = (uint64_t)s_i64(res, 0, 0);
-    c->site = s_dup(res, 0, 1);
+    c->site = cl_db_strdup(res, 0, 1);
     c->has_channel = 1, c->channel = (Caseloop__V1__Channel)s_i64(res, 0, 2);
     c->has_kind = 1, c->kind = (Caseloop__V1__Kind)s_i64(res, 0, 3);
     c->has_severity = 1, c->severity = (Caseloop__V1__Severity)s_i64(res, 0, 4);
     c->has_state = 1, c->state = (Caseloop__V1__CaseState)s_i64(res, 0, 5);
-    c->customer_name = s_dup(res, 0, 6);
-    c->customer_contact = s_dup(res, 0, 7);
-    c->location = s_dup(res, 0, 8);
-    c->description = s_dup(res, 0, 9);
+    c->customer_name = cl_db_strdup(res, 0, 6);
+    c->customer_contact = cl_db_strdup(res, 0, 7);
+    c->location = cl_db_strdup(res, 0, 8);
+    c->description = cl_db_strdup(res, 0, 9);
     s_time(res, 0, 10, &c->has_occurred_at_us, &c->occurred_at_us);
     c->has_anonymous = 1, c->anonymous = PQgetvalue(res, 0, 11)[0] == 't';
     c->has_reply_letter_only = 1, c->reply_letter_only = PQgetvalue(res, 0, 12)[0] == 't';
-    c->first_receiver = s_dup(res, 0, 13);
-    c->external_source = s_dup(res, 0, 14);
-    c->external_id = s_dup(res, 0, 15);
+    c->first_receiver = cl_db_strdup(res, 0, 13);
+    c->external_source = cl_db_strdup(res, 0, 14);
+    c->external_id = cl_db_strdup(res, 0, 15);
     s_time(res, 0, 16, &c->has_received_at_us, &c->received_at_us);
     s_time(res, 0, 17, &c->has_respond_by_us, &c->respond_by_us);
     c->has_report_count = 1, c->report_count = (uint32_t)s_i64(res, 0, 18);
@@ -612,14 +604,14 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
         rep->has_report_id = 1, rep->report_id = (uint64_t)s_i64(res, r, 0);
         rep->has_case_id = 1, rep->case_id = (uint64_t)s_i64(res, r, 1);
         rep->has_channel = 1, rep->channel = (Caseloop__V1__Channel)s_i64(res, r, 2);
-        rep->customer_name = s_dup(res, r, 3);
-        rep->customer_contact = s_dup(res, r, 4);
-        rep->location = s_dup(res, r, 5);
-        rep->description = s_dup(res, r, 6);
+        rep->customer_name = cl_db_strdup(res, r, 3);
+        rep->customer_contact = cl_db_strdup(res, r, 4);
+        rep->location = cl_db_strdup(res, r, 5);
+        rep->description = cl_db_strdup(res, r, 6);
         s_time(res, r, 7, &rep->has_occurred_at_us, &rep->occurred_at_us);
-        rep->first_receiver = s_dup(res, r, 8);
-        rep->external_source = s_dup(res, r, 9);
-        rep->external_id = s_dup(res, r, 10);
+        rep->first_receiver = cl_db_strdup(res, r, 8);
+        rep->external_source = cl_db_strdup(res, r, 9);
+        rep->external_id = cl_db_strdup(res, r, 10);
         s_time(res, r, 11, &rep->has_received_at_us, &rep->received_at_us);
         reply->reports[reply->n_reports++] = rep;
     }

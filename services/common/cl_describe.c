@@ -1,0 +1,83 @@
+/* cl_describe.c - one line for people about an event, for histories and event tails. */
+#include "cl_describe.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *cl_event_describe(const cl_env_t *ev, char *buf, size_t len, const char **actor)
+{
+    char a[48], b[48];
+    *actor = ev->sender ? ev->sender : "";
+    switch (ev->body_case) {
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED: {
+        const Caseloop__V1__Case *c = ev->case_received->details;
+        if (c && c->first_receiver && *c->first_receiver)
+            *actor = c->first_receiver;
+        snprintf(buf, len, "received via %s: %s",
+                 cl_codec_enum_name(&caseloop__v1__channel__descriptor, c ? (int)c->channel : 0, a, sizeof a),
+                 c && c->description ? c->description : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_REPORT_ATTACHED: {
+        const Caseloop__V1__Report *r = ev->case_report_attached->report;
+        if (r && r->first_receiver && *r->first_receiver)
+            *actor = r->first_receiver;
+        snprintf(buf, len, "report %" PRIu32 " of the same problem from %s: %s", ev->case_report_attached->report_count,
+                 r && r->customer_name && *r->customer_name ? r->customer_name : "another customer",
+                 r && r->description ? r->description : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED: {
+        const Caseloop__V1__CaseDispatched *d = ev->case_dispatched;
+        if (!*(d->department ? d->department : ""))
+            snprintf(buf, len, "waits undispatched: the site has no policy");
+        else
+            snprintf(buf, len, "dispatched to %s%s%s%s%s (policy %" PRIu32 ")", d->department,
+                     d->classified ? ", classified as " : "",
+                     d->classified ? cl_codec_enum_name(&caseloop__v1__kind__descriptor, (int)d->kind, a, sizeof a) : "",
+                     d->special ? ", major: project head and customer-service supervisor" : "", "", d->policy_version);
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_ASSIGNED: {
+        const Caseloop__V1__CaseAssigned *x = ev->case_assigned;
+        int n = x->queued ? snprintf(buf, len, "waits on the %s queue: nobody on shift", x->department)
+                          : snprintf(buf, len, "assigned to %s", x->assignee);
+        for (size_t i = 0; i < x->n_notified && n > 0 && (size_t)n < len; i++)
+            n += snprintf(buf + n, len - (size_t)n, "%s%s", i ? ", " : "; told ", x->notified[i]);
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED: {
+        const Caseloop__V1__CaseUpdated *u = ev->case_updated;
+        *actor = u->actor ? u->actor : "";
+        const char *what = cl_codec_enum_name(&caseloop__v1__case_action__descriptor, (int)u->action, a, sizeof a);
+        if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REPORT_RESULT)
+            what = u->satisfied ? "customer satisfied" : "customer not satisfied";
+        snprintf(buf, len, "%s%s%s (now %s)", what, u->text && *u->text ? ": " : "", u->text ? u->text : "",
+                 cl_codec_enum_name(&caseloop__v1__case_state__descriptor, (int)u->state_after, b, sizeof b));
+        for (char *p = buf; *p && p < buf + strlen(what); p++)
+            if (*p == '_')
+                *p = ' ';
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_TRANSFERRED: {
+        const Caseloop__V1__CaseTransferred *t = ev->case_transferred;
+        *actor = t->actor ? t->actor : "";
+        snprintf(buf, len, "transferred from %s%s%s to %s%s%s%s%s", t->from_department,
+                 *(t->from_assignee ? t->from_assignee : "") ? "/" : "", t->from_assignee ? t->from_assignee : "",
+                 t->to_department, *(t->to_assignee ? t->to_assignee : "") ? "/" : " (queued)",
+                 t->to_assignee ? t->to_assignee : "", t->reason && *t->reason ? ": " : "", t->reason ? t->reason : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_SHIFT_HANDED_OVER: {
+        const Caseloop__V1__Handover *h = ev->shift_handed_over->handover;
+        *actor = h && h->outgoing ? h->outgoing : "";
+        snprintf(buf, len, "handed over at the end of a shift from %s to %s", h ? h->outgoing : "", h ? h->incoming : "");
+        break;
+    }
+    default:
+        snprintf(buf, len, "%s", cl_codec_body_name(ev));
+        break;
+    }
+    return buf;
+}
+
