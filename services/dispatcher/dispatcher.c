@@ -54,6 +54,7 @@ struct cl_dispatcher {
     s_site_t *sites;
     size_t nsites;
     int policies_seen;          /* highest policy version loaded */
+    bool recheck_waiting;       /* a policy came: cases that waited for one may go now */
 };
 
 /* --- policies in force ------------------------------------------------------------ */
@@ -116,6 +117,7 @@ static int s_load_policies(cl_dispatcher_t *self, cl_err_t *err)
     self->sites = sites;
     self->nsites = n;
     self->policies_seen = newest;
+    self->recheck_waiting = true;
     cl_log(CL_LOG_INFO, NULL, "policy version %d in force (%zu sites)", newest, n);
     return 0;
 }
@@ -633,6 +635,7 @@ typedef struct {
     const char *assignee;       /* staff id, NULL when queued */
     const char *notified;       /* staff id, NULL for none */
     int version;                /* 0 when the site has no policy */
+    bool waited;                /* it waited for its site's policy: its row exists */
     Caseloop__V1__CaseDispatched dispatched;
     Caseloop__V1__CaseAssigned assigned;
     char *notified_list[1];
@@ -676,7 +679,7 @@ static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t 
     const s_site_t *site = s_site(self, c->site);
     if (!site) {
         cl_log_ctx_t ctx = {(int64_t)c->case_id, c->site, NULL, NULL};
-        cl_log(CL_LOG_ERROR, &ctx, "site has no policy: the case waits undispatched; load one with caseloop policy load");
+        cl_log(CL_LOG_ERROR, &ctx, "site has no policy: the case waits until one is loaded (caseloop policy load)");
         return 0;
     }
     const cl_site_policy_t *s = &site->policy->sites[0];
@@ -749,7 +752,8 @@ static void s_events(s_dispatch_t *d, int64_t now, cl_event_t *evs)
     d->env[1].case_assigned = a;
 }
 
-static int s_insert(cl_dispatcher_t *self, s_dispatch_t *ds, size_t n, int64_t now, cl_err_t *err)
+/* Stores the dispatches of ds that waited (update their rows) or not (new rows). */
+static int s_store(cl_dispatcher_t *self, s_dispatch_t *ds, size_t n, bool waited, int64_t now, cl_err_t *err)
 {
     enum { NCOL = 12 };
     cl_buf_t col[NCOL];
@@ -757,8 +761,12 @@ static int s_insert(cl_dispatcher_t *self, s_dispatch_t *ds, size_t n, int64_t n
     for (int k = 0; k < NCOL; k++)
         cl_pgarr_begin(&col[k]);
     cl_buf_t notified = {0};
+    size_t rows = 0;
     for (size_t i = 0; i < n; i++) {
         s_dispatch_t *d = &ds[i];
+        if (d->waited != waited)
+            continue;
+        rows++;
         cl_pgarr_i64(&col[0], (int64_t)d->case_id);
         cl_pgarr_text(&col[1], d->site);
         cl_pgarr_i64(&col[2], d->kind);
@@ -785,18 +793,67 @@ static int s_insert(cl_dispatcher_t *self, s_dispatch_t *ds, size_t n, int64_t n
         cl_pgarr_end(&col[k]);
         p[k] = col[k].data;
     }
-    int rc = cl_db_cmd(self->db,
-                       "INSERT INTO dispatches (case_id, site, kind, classified, severity, department, special,"
-                       " assignee, notified, policy_version, position, dispatched_at)"
-                       " SELECT id, site, kind, cls, sev, dept, special, who, told::text[], ver, pos, cl_us_to_ts(t)"
-                       " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::bool[], $5::smallint[],"
-                       " $6::text[], $7::bool[], $8::text[], $9::text[], $10::int[], $11::bigint[], $12::bigint[])"
-                       " AS u(id, site, kind, cls, sev, dept, special, who, told, ver, pos, t)",
-                       NCOL, p, err);
+    static const char insert[] =
+        "INSERT INTO dispatches (case_id, site, kind, classified, severity, department, special,"
+        " assignee, notified, policy_version, position, dispatched_at)"
+        " SELECT id, site, kind, cls, sev, dept, special, who, told::text[], ver, pos, cl_us_to_ts(t)"
+        " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::bool[], $5::smallint[],"
+        " $6::text[], $7::bool[], $8::text[], $9::text[], $10::int[], $11::bigint[], $12::bigint[])"
+        " AS u(id, site, kind, cls, sev, dept, special, who, told, ver, pos, t)";
+    static const char update[] =
+        "UPDATE dispatches SET kind = u.kind, classified = u.cls, severity = u.sev, department = u.dept,"
+        " special = u.special, assignee = u.who, notified = u.told::text[], policy_version = u.ver,"
+        " dispatched_at = cl_us_to_ts(u.t)"
+        " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::bool[], $5::smallint[],"
+        " $6::text[], $7::bool[], $8::text[], $9::text[], $10::int[], $11::bigint[], $12::bigint[])"
+        " AS u(id, site, kind, cls, sev, dept, special, who, told, ver, pos, t)"
+        " WHERE dispatches.case_id = u.id AND dispatches.department = ''";
+    int rc = rows ? cl_db_cmd(self->db, waited ? update : insert, NCOL, p, err) : 0;
     for (int k = 0; k < NCOL; k++)
         cl_buf_free(&col[k]);
     cl_buf_free(&notified);
     return rc;
+}
+
+/* Cases that came while their site had no policy, for the sites that have
+   one now: decided into ds from *nd on, at most room. The rows stay in
+   *res_p until the batch ends (ds points into them). Returns how many, -1. */
+static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t room, int64_t now, uint32_t **open,
+                     PGresult **res_p, cl_err_t *err)
+{
+    cl_buf_t sites = {0};
+    cl_pgarr_begin(&sites);
+    for (size_t i = 0; i < self->nsites; i++)
+        cl_pgarr_text(&sites, self->sites[i].code);
+    cl_pgarr_end(&sites);
+    char lim[24];
+    snprintf(lim, sizeof lim, "%zu", room);
+    const char *p[] = {sites.data, lim};
+    PGresult *res = cl_db_exec(self->db,
+                               "SELECT c.id, c.site, c.kind, c.severity, c.description, d.position"
+                               " FROM dispatches d JOIN cases c ON c.id = d.case_id"
+                               " WHERE d.department = '' AND d.site = ANY($1::text[]) ORDER BY d.case_id LIMIT $2::int",
+                               2, p, false, err);
+    cl_buf_free(&sites);
+    if (!res)
+        return -1;
+    *res_p = res;
+    int rows = PQntuples(res);
+    for (int r = 0; r < rows; r++) {
+        Caseloop__V1__Case c = CASELOOP__V1__CASE__INIT;
+        c.has_case_id = 1, c.case_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
+        c.site = PQgetvalue(res, r, 1);
+        c.has_kind = 1, c.kind = (Caseloop__V1__Kind)atoi(PQgetvalue(res, r, 2));
+        c.has_severity = 1, c.severity = (Caseloop__V1__Severity)atoi(PQgetvalue(res, r, 3));
+        c.description = PQgetvalue(res, r, 4);
+        s_dispatch_t *d = &ds[*nd];
+        d->position = strtoull(PQgetvalue(res, r, 5), NULL, 10);
+        d->waited = true;
+        if (s_decide(self, &c, now, d, open, err) < 0)
+            return -1;
+        (*nd)++;
+    }
+    return rows;
 }
 
 /* Applies the next events of the log in one transaction, holding the
@@ -820,6 +877,7 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     size_t nopen = 0;
     size_t nd = 0;
     int rc = -1;
+    PGresult *waiting = NULL;
     int64_t now = cl_clock_now(self->clock);
     PGresult *res = cl_db_exec(self->db, "SELECT position FROM consumer_positions WHERE consumer = $1 FOR UPDATE",
                                1, consumer, false, err);
@@ -838,7 +896,23 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     open = calloc(nopen + 1, sizeof *open);
     if (!open)
         abort();
-    if (nev == 0) {
+    /* First the cases that waited for a policy, then the log's new events. */
+    int n = 0;
+    if (self->recheck_waiting) {
+        n = s_waiting(self, ds, &nd, (size_t)self->cfg->batch_max / 2, now, open, &waiting, err);
+        if (n < 0)
+            goto out;
+        if ((size_t)n < (size_t)self->cfg->batch_max / 2)
+            self->recheck_waiting = false;
+        if (n > 0)
+            cl_log(CL_LOG_INFO, NULL, "%d case(s) that waited for their site's policy are dispatched", n);
+    }
+    if (nev > (int)((size_t)self->cfg->batch_max - nd)) {
+        for (int i = (int)((size_t)self->cfg->batch_max - nd); i < nev; i++)
+            cl_codec_free(events[i]);
+        nev = (int)((size_t)self->cfg->batch_max - nd);
+    }
+    if (nev == 0 && nd == 0) {
         rc = cl_db_commit(self->db, err) < 0 ? -1 : 0;
         goto out;
     }
@@ -849,13 +923,15 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
         ds[nd].position = ev->position;
         if (s_decide(self, ev->case_received->details, now, &ds[nd], open, err) < 0)
             goto out;
-        s_events(&ds[nd], now, &evs[2 * nd]);
         nd++;
     }
+    for (size_t i = 0; i < nd; i++)
+        s_events(&ds[i], now, &evs[2 * i]);
     char last[24];
-    snprintf(last, sizeof last, "%" PRIu64, events[nev - 1]->position);
+    snprintf(last, sizeof last, "%" PRIu64, nev ? events[nev - 1]->position : from);
     const char *p[] = {CONSUMER, last};
-    if ((nd && s_insert(self, ds, nd, now, err) < 0) || cl_eventlog_append(self->db, evs, 2 * nd, now, err) < 0 ||
+    if (s_store(self, ds, nd, false, now, err) < 0 || s_store(self, ds, nd, true, now, err) < 0 ||
+        cl_eventlog_append(self->db, evs, 2 * nd, now, err) < 0 ||
         cl_db_cmd(self->db, "UPDATE consumer_positions SET position = $2::bigint WHERE consumer = $1", 2, p, err) < 0 ||
         cl_db_commit(self->db, err) < 0)
         goto out;
@@ -865,10 +941,11 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     for (size_t i = 0; i < nd; i++)
         if (!ds[i].assignee && *ds[i].department)
             cl_service_count(self->svc, "cases_queued", 1);
-    rc = nev;
+    rc = nev + n;
 out:
     if (rc < 0)
         cl_db_rollback(self->db);
+    PQclear(waiting);
     cl_eventlog_release(evs, 2 * nd);
     for (int i = 0; i < nev; i++)
         cl_codec_free(events[i]);

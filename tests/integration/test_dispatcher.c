@@ -214,6 +214,46 @@ static void test_a_bad_policy_is_refused_and_changes_nothing(void **state)
     cl_test_close(&dealer);
 }
 
+static void test_cases_that_came_before_their_policy_are_dispatched_when_it_comes(void **state)
+{
+    (void)state;
+    long long before = cl_test_scalar("SELECT count(*) FROM dispatches");
+    void *dealer = cl_test_dealer(s_intake.router);
+    for (long i = 0; i < 3; i++) {
+        Caseloop__V1__Case c;
+        char id[32], contact[32];
+        cl_test_case(&c, "site-d", "early", id, sizeof id, i);
+        snprintf(contact, sizeof contact, "1370000%05ld", i);
+        c.customer_contact = contact;
+        c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
+        cl_env_t *reply = cl_test_submit(dealer, &c, TIMEOUT_MS);
+        assert_non_null(reply);
+        cl_codec_free(reply);
+    }
+    cl_test_close(&dealer);
+    assert_int_equal(s_wait_dispatched(before + 3), before + 3);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM dispatches WHERE site = 'site-d' AND department = ''"), 3);
+    static const char *const sites[] = {"site-a", "site-b", "site-c", "site-d", NULL};
+    assert_int_equal(cl_test_load_policy_for(s_disp.router, sites), 0);
+    long long waiting = 3;
+    for (int i = 0; i < 600 && waiting > 0; i++) {
+        waiting = cl_test_scalar("SELECT count(*) FROM dispatches WHERE site = 'site-d' AND department = ''");
+        if (waiting > 0) {
+            struct timespec pause = {0, 50 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    assert_int_equal(waiting, 0);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM dispatches WHERE site = 'site-d'"
+                                    " AND department = 'customer-service' AND assignee IN ('cs1', 'cs2')"
+                                    " AND policy_version = 2"),
+                     3);
+    /* Each got its CaseDispatched when it waited, and one more when it went. */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events e JOIN cases c ON c.id = e.case_id"
+                                    " WHERE c.site = 'site-d' AND e.type = 'CaseDispatched'"),
+                     6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_a_killed_dispatcher_restarts_and_dispatches_each_case_once),
         cmocka_unit_test(test_two_dispatchers_never_dispatch_a_case_twice),
         cmocka_unit_test(test_a_bad_policy_is_refused_and_changes_nothing),
+        cmocka_unit_test(test_cases_that_came_before_their_policy_are_dispatched_when_it_comes),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -304,13 +304,19 @@ static void s_policy_site(cl_buf_t *b, const char *code, bool closed_engineering
 
 int cl_test_load_policy(const char *router)
 {
+    static const char *const sites[] = {"site-a", "site-b", "site-c", NULL};
+    return cl_test_load_policy_for(router, sites);
+}
+
+int cl_test_load_policy_for(const char *router, const char *const *sites)
+{
     cl_buf_t doc = {0};
     cl_buf_puts(&doc, "{\"sites\":[");
-    s_policy_site(&doc, "site-a", false);
-    cl_buf_puts(&doc, ",");
-    s_policy_site(&doc, "site-b", false);
-    cl_buf_puts(&doc, ",");
-    s_policy_site(&doc, "site-c", true);
+    for (const char *const *code = sites; *code; code++) {
+        if (code != sites)
+            cl_buf_puts(&doc, ",");
+        s_policy_site(&doc, *code, strcmp(*code, "site-c") == 0);
+    }
     cl_buf_puts(&doc, "]}");
     void *dealer = cl_test_dealer(router);
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
