@@ -63,6 +63,15 @@ static void test_submit_show_tail_and_stats(void **state)
     assert_int_equal(s_run("events tail --from 0 --no-follow", out, sizeof out), 0);
     assert_non_null(strstr(out, "1\t"));
     assert_non_null(strstr(out, "CaseReceived"));
+    assert_int_equal(s_run("cases --site site-a --state open", out, sizeof out), 0);
+    assert_non_null(strstr(out, "pump noisy at night"));
+    assert_non_null(strstr(out, "received"));
+    /* No dispatcher runs here: the case has not reached a department, and the CLI says so. */
+    assert_int_equal(s_run("case acknowledge 1 --actor li.na", out, sizeof out), 1);
+    assert_non_null(strstr(out, "CONFLICT action"));
+    assert_non_null(strstr(out, "department"));
+    assert_int_equal(s_run("case resolve 1", out, sizeof out), 1);
+    assert_non_null(strstr(out, "INVALID_ARGUMENT actor"));
     assert_int_equal(s_run("stats", out, sizeof out), 0);
     assert_non_null(strstr(out, "cases_created\t1"));
     assert_non_null(strstr(out, "repeats\t1"));
@@ -90,7 +99,9 @@ static void test_every_command_has_help(void **state)
 {
     (void)state;
     char out[8192];
-    const char *cmds[] = {"--help", "submit --help", "case show --help", "events tail --help", "stats --help"};
+    const char *cmds[] = {"--help",        "submit --help",      "case show --help",  "case --help",
+                          "cases --help",  "events tail --help", "stats --help",      "policy --help",
+                          "shift --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         assert_int_equal(s_run(cmds[i], out, sizeof out), 0);
         assert_non_null(strstr(out, "usage: caseloop"));
