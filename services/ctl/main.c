@@ -465,11 +465,11 @@ static int s_case(int argc, char **argv)
 static void s_cases_usage(FILE *out)
 {
     fprintf(out, "usage: caseloop cases --site S [--state STATE|--open] [--department D] [--assignee X]\n"
-                 "                      [--tracker T] [--queue] [--kind K] [--severity S] [--since EPOCH_S]\n"
-                 "                      [--before EPOCH_S] [--page-size N] [--page-after N]\n"
+                 "                      [--tracker T] [--queue] [--kind K] [--severity S] [--since TIME]\n"
+                 "                      [--before TIME] [--page-size N] [--page-after N]\n"
                  "list a site's cases, newest first, a page at a time; --queue lists the department\n"
                  "queue (dispatched, nobody on shift to take it); a last line \"next page: --page-after N\"\n"
-                 "says how to go on\n");
+                 "says how to go on; TIME is YYYY-MM-DD[ HH:MM[:SS]] (local time) or seconds since 1970\n");
 }
 
 static int s_cases(int argc, char **argv)
@@ -490,10 +490,35 @@ static int s_cases(int argc, char **argv)
         case 'a': q.assignee = optarg; break;
         case 't': q.tracker = optarg; break;
         case 'q': q.has_queued_only = 1, q.queued_only = 1; break;
-        case 'f': q.has_received_from_us = 1, q.received_from_us = strtoll(optarg, NULL, 10) * CL_US_PER_S; break;
-        case 'b': q.has_received_to_us = 1, q.received_to_us = strtoll(optarg, NULL, 10) * CL_US_PER_S; break;
-        case 'n': q.has_page_size = 1, q.page_size = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'p': q.has_page_after = 1, q.page_after = strtoull(optarg, NULL, 10); break;
+        case 'f':
+        case 'b': {
+            int64_t us;
+            if (s_parse_time(optarg, &us) < 0) {
+                fprintf(stderr, "caseloop cases: --%s \"%s\" is not YYYY-MM-DD[ HH:MM[:SS]] (local time) or seconds"
+                                " since 1970\n", o == 'f' ? "since" : "before", optarg);
+                return 2;
+            }
+            if (o == 'f')
+                q.has_received_from_us = 1, q.received_from_us = us;
+            else
+                q.has_received_to_us = 1, q.received_to_us = us;
+            break;
+        }
+        case 'n':
+        case 'p': {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || v == 0 || (o == 'n' && v > 500)) {
+                fprintf(stderr, "caseloop cases: --%s \"%s\" is not %s\n", o == 'n' ? "page-size" : "page-after",
+                        optarg, o == 'n' ? "a number 1..500" : "a case number");
+                return 2;
+            }
+            if (o == 'n')
+                q.has_page_size = 1, q.page_size = (uint32_t)v;
+            else
+                q.has_page_after = 1, q.page_after = v;
+            break;
+        }
         case 'S':
         case 'k':
         case 'v': {

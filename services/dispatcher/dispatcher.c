@@ -291,9 +291,9 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     if (cl_db_begin(self->db, err) < 0)
         return -1;
     PGresult *res = cl_db_exec(self->db,
-                               "SELECT d.site, d.department, coalesce(d.assignee, ''), c.state, c.kind"
+                               "SELECT d.site, d.department, coalesce(d.assignee, ''), c.state, coalesce(d.kind, c.kind)"
                                " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id"
-                               " WHERE c.id = $1::bigint FOR UPDATE OF c",
+                               " WHERE c.id = $1::bigint FOR NO KEY UPDATE OF c",
                                1, p, false, err);
     if (!res)
         goto err;
@@ -455,8 +455,13 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
     const char *note = q->note ? q->note : "";
     const char *p1[] = {q->site, q->outgoing, q->incoming, note, at};
-    if (cl_db_begin(self->db, err) < 0)
+    const char *site_key[] = {q->site};
+    /* One handover of a site at a time: a second one waits, then sees the tracking the first left. */
+    if (cl_db_begin(self->db, err) < 0 ||
+        cl_db_cmd(self->db, "SELECT pg_advisory_xact_lock(hashtext('handover:' || $1))", 1, site_key, err) < 0) {
+        cl_db_rollback(self->db);
         return -1;
+    }
     PGresult *res = cl_db_exec(self->db,
                                "INSERT INTO handovers (site, outgoing, incoming, note, at, position)"
                                " VALUES ($1, $2, $3, $4, cl_us_to_ts($5::bigint), 0) RETURNING id",
@@ -471,7 +476,7 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
                      "INSERT INTO handover_cases (handover_id, case_id, state)"
                      " SELECT $1::bigint, c.id, c.state FROM cases c LEFT JOIN case_tracking t ON t.case_id = c.id"
                      " WHERE c.site = $2 AND c.state <> $4::smallint AND coalesce(t.tracker, c.first_receiver) = $3"
-                     " ORDER BY c.id FOR UPDATE OF c"
+                     " ORDER BY c.id FOR NO KEY UPDATE OF c"
                      " RETURNING case_id, state",
                      4, p2, false, err);
     if (!res)
@@ -832,7 +837,8 @@ static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t
     PGresult *res = cl_db_exec(self->db,
                                "SELECT c.id, c.site, c.kind, c.severity, c.description, d.position"
                                " FROM dispatches d JOIN cases c ON c.id = d.case_id"
-                               " WHERE d.department = '' AND d.site = ANY($1::text[]) ORDER BY d.case_id LIMIT $2::int",
+                               " WHERE d.department = '' AND d.site = ANY($1::text[]) ORDER BY d.case_id LIMIT $2::int"
+                               " FOR UPDATE OF d",
                                2, p, false, err);
     cl_buf_free(&sites);
     if (!res)
@@ -875,7 +881,7 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
         abort();
     uint32_t **open = NULL; /* per site in force, once the policies are loaded */
     size_t nopen = 0;
-    size_t nd = 0;
+    size_t nd = 0, nevs = 0;
     int rc = -1;
     PGresult *waiting = NULL;
     int64_t now = cl_clock_now(self->clock);
@@ -899,10 +905,11 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     /* First the cases that waited for a policy, then the log's new events. */
     int n = 0;
     if (self->recheck_waiting) {
-        n = s_waiting(self, ds, &nd, (size_t)self->cfg->batch_max / 2, now, open, &waiting, err);
+        size_t room = self->cfg->batch_max > 1 ? (size_t)self->cfg->batch_max / 2 : 1;
+        n = s_waiting(self, ds, &nd, room, now, open, &waiting, err);
         if (n < 0)
             goto out;
-        if ((size_t)n < (size_t)self->cfg->batch_max / 2)
+        if ((size_t)n < room)
             self->recheck_waiting = false;
         if (n > 0)
             cl_log(CL_LOG_INFO, NULL, "%d case(s) that waited for their site's policy are dispatched", n);
@@ -925,17 +932,22 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
             goto out;
         nd++;
     }
+    /* A case whose site has no policy yet is stored, waiting, with no event:
+       CaseDispatched says a case reached its department. */
     for (size_t i = 0; i < nd; i++)
-        s_events(&ds[i], now, &evs[2 * i]);
+        if (*ds[i].department) {
+            s_events(&ds[i], now, &evs[nevs]);
+            nevs += 2;
+        }
     char last[24];
     snprintf(last, sizeof last, "%" PRIu64, nev ? events[nev - 1]->position : from);
     const char *p[] = {CONSUMER, last};
     if (s_store(self, ds, nd, false, now, err) < 0 || s_store(self, ds, nd, true, now, err) < 0 ||
-        cl_eventlog_append(self->db, evs, 2 * nd, now, err) < 0 ||
+        cl_eventlog_append(self->db, evs, nevs, now, err) < 0 ||
         cl_db_cmd(self->db, "UPDATE consumer_positions SET position = $2::bigint WHERE consumer = $1", 2, p, err) < 0 ||
         cl_db_commit(self->db, err) < 0)
         goto out;
-    cl_eventlog_publish(self->pub, evs, 2 * nd);
+    cl_eventlog_publish(self->pub, evs, nevs);
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);
     cl_service_count(self->svc, "cases_dispatched", nd);
     for (size_t i = 0; i < nd; i++)
@@ -946,7 +958,7 @@ out:
     if (rc < 0)
         cl_db_rollback(self->db);
     PQclear(waiting);
-    cl_eventlog_release(evs, 2 * nd);
+    cl_eventlog_release(evs, nevs);
     for (int i = 0; i < nev; i++)
         cl_codec_free(events[i]);
     free(events);
@@ -1081,17 +1093,22 @@ int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
     cl_service_ready(self->cfg->notify_fd);
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, hearing intake at %s", self->cfg->router,
            self->cfg->pub, self->cfg->intake_pub);
-    s_catch_up(self);
+    int64_t last_read = 0;
     while (!*stop) {
-        zmq_pollitem_t items[] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->sub, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, 2, (long)self->cfg->idle_ms);
-        if (rc < 0)
-            continue;
-        if (items[0].revents & ZMQ_POLLIN)
-            s_serve(self);
-        /* A new case was heard of, or it has been quiet a while: read the log. */
-        if (rc == 0 || ((items[1].revents & ZMQ_POLLIN) && s_heard(self)))
+        /* Read the log when a new case was heard of, and at least every idle period
+           (requests never hold it off, and a missed message is caught). */
+        if (cl_mono_us() - last_read >= self->cfg->idle_ms * 1000 || s_heard(self)) {
             s_catch_up(self);
+            last_read = cl_mono_us();
+        }
+        zmq_pollitem_t items[] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->sub, 0, ZMQ_POLLIN, 0}};
+        int64_t left = (last_read + self->cfg->idle_ms * 1000 - cl_mono_us()) / 1000 + 1;
+        if (zmq_poll(items, 2, (long)(left > 0 ? left : 0)) > 0) {
+            if (items[0].revents & ZMQ_POLLIN)
+                s_serve(self);
+            if (items[1].revents & ZMQ_POLLIN)
+                last_read = 0;
+        }
     }
     cl_log(CL_LOG_INFO, NULL, "stopping");
     return 0;

@@ -66,7 +66,7 @@ int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t 
         return -1;
     PGresult *res = cl_db_exec(db,
                                "SELECT c.state, c.site, EXISTS (SELECT 1 FROM dispatches d WHERE d.case_id = c.id"
-                               " AND d.department <> '') FROM cases c WHERE c.id = $1::bigint FOR UPDATE",
+                               " AND d.department <> '') FROM cases c WHERE c.id = $1::bigint FOR NO KEY UPDATE",
                                1, p1, false, err);
     if (!res)
         goto err;
@@ -185,7 +185,7 @@ int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop_
         " AND ($4::text IS NULL OR coalesce(t.tracker, c.first_receiver) = $4)"
         " AND ($5::smallint IS NULL OR c.state = $5)"
         " AND (NOT $6::bool OR c.state <> $14::smallint)"
-        " AND (NOT $7::bool OR (d.department <> '' AND d.assignee IS NULL))"
+        " AND (NOT $7::bool OR (d.department <> '' AND d.assignee IS NULL AND c.state <> $14::smallint))"
         " AND ($8::smallint IS NULL OR coalesce(d.kind, c.kind) = $8)"
         " AND ($9::smallint IS NULL OR c.severity = $9)"
         " AND ($10::bigint IS NULL OR c.received_at >= cl_us_to_ts($10))"
