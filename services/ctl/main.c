@@ -13,6 +13,7 @@ typedef struct {
     const char *router;
     const char *pub;
     const char *dispatcher;
+    const char *escalation;
     int64_t timeout_ms;
 } s_config_t;
 
@@ -20,6 +21,7 @@ static const cl_cfg_option_t s_options[] = {
     CL_CFG_STR("CL_INTAKE_ROUTER", s_config_t, router, "tcp://127.0.0.1:7101", "intake's request endpoint"),
     CL_CFG_STR("CL_INTAKE_PUB", s_config_t, pub, "tcp://127.0.0.1:7102", "intake's event endpoint"),
     CL_CFG_STR("CL_DISPATCHER_ROUTER", s_config_t, dispatcher, "tcp://127.0.0.1:7111", "the dispatcher's request endpoint"),
+    CL_CFG_STR("CL_ESCALATION_ROUTER", s_config_t, escalation, "tcp://127.0.0.1:7121", "the escalation service's request endpoint"),
     CL_CFG_INT("CL_TIMEOUT_MS", s_config_t, timeout_ms, "5000", 1, 600000, "how long to wait for a reply"),
     {0},
 };
@@ -42,7 +44,9 @@ static const char s_usage[] =
     "  events tail [--from P]  print events after position P (default: the newest) and follow\n"
     "  policy load FILE        load a site policy into the dispatcher (caseloop policy --help)\n"
     "  policy show --site S    print the policy in force for site S\n"
-    "  stats [SERVICE]         print intake's (or the dispatcher's) counters; exits 1 when its database is down\n"
+    "  clocks --case N         the response clocks of case N\n"
+    "  breaches --site S       a site's breached clocks (--open: still breached)\n"
+    "  stats [SERVICE]         intake's (or the dispatcher's, escalation's) counters; exits 1 when its database is down\n"
     "\n"
     "configuration, from the environment:\n";
 
@@ -888,6 +892,84 @@ static int s_policy(int argc, char **argv)
     return 2;
 }
 
+/* --- clocks ----------------------------------------------------------------------------- */
+
+static void s_print_clock(const Caseloop__V1__Clock *c)
+{
+    char a[64], d[64], st[32];
+    printf("case %-7" PRIu64 " %-3s %-10s armed %s  due %s  level %" PRIu32 "%s%s  %s\n", c->case_id, c->code,
+           cl_codec_enum_name(&caseloop__v1__clock_state__descriptor, c->state, st, sizeof st),
+           s_time(c->armed_at_us, a, sizeof a), s_time(c->due_at_us, d, sizeof d), c->level,
+           c->responsible && *c->responsible ? ", now " : "", c->responsible ? c->responsible : "", c->name);
+}
+
+static int s_clocks(int argc, char **argv, bool breaches)
+{
+    static const struct option opts[] = {{"case", 1, 0, 'c'}, {"site", 1, 0, 's'}, {"open", 0, 0, 'o'},
+                                         {"limit", 1, 0, 'l'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *usage = breaches ? "usage: caseloop breaches --site S [--open] [--limit N]\n"
+                                   "list a site's breached clocks, newest first; --open: only those still breached\n"
+                                 : "usage: caseloop clocks --case N\nlist the response clocks of case N\n";
+    uint64_t case_id = 0;
+    const char *site = NULL;
+    bool open_only = false;
+    uint32_t limit = 50;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            if (s_case_number(optarg, &case_id) < 0)
+                return 2;
+            break;
+        case 's': site = optarg; break;
+        case 'o': open_only = true; break;
+        case 'l': limit = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc || (breaches ? !site : !case_id)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    s_endpoint = s_cfg.escalation;
+    cl_env_t env;
+    char mid[CL_ID_MAX + 1];
+    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
+    Caseloop__V1__GetClocks g = CASELOOP__V1__GET_CLOCKS__INIT;
+    Caseloop__V1__ListBreaches b = CASELOOP__V1__LIST_BREACHES__INIT;
+    if (breaches) {
+        b.site = (char *)site;
+        b.has_open_only = 1, b.open_only = open_only;
+        b.has_limit = 1, b.limit = limit;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES;
+        env.list_breaches = &b;
+    } else {
+        g.has_case_id = 1, g.case_id = case_id;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS;
+        env.get_clocks = &g;
+    }
+    int rc = 1;
+    cl_env_t *reply = s_connect() == 0 ? s_call(&env) : NULL;
+    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS_REPLY) {
+        for (size_t i = 0; i < reply->get_clocks_reply->n_clocks; i++)
+            s_print_clock(reply->get_clocks_reply->clocks[i]);
+        if (!reply->get_clocks_reply->n_clocks)
+            printf("no clocks\n");
+        rc = 0;
+    } else if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES_REPLY) {
+        for (size_t i = 0; i < reply->list_breaches_reply->n_clocks; i++)
+            s_print_clock(reply->list_breaches_reply->clocks[i]);
+        if (!reply->list_breaches_reply->n_clocks)
+            printf("no breaches\n");
+        rc = 0;
+    }
+    cl_codec_free(reply);
+    s_disconnect();
+    return rc;
+}
+
 /* --- stats ------------------------------------------------------------------------ */
 
 static int s_stats(void)
@@ -943,12 +1025,16 @@ int main(int argc, char **argv)
         return s_events_tail(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return s_policy(argc - 1, argv + 1);
+    if (strcmp(cmd, "clocks") == 0 || strcmp(cmd, "breaches") == 0)
+        return s_clocks(argc - 1, argv + 1, strcmp(cmd, "breaches") == 0);
     if (strcmp(cmd, "stats") == 0) {
         bool help = argc > 2 && strcmp(argv[2], "--help") == 0;
         if (argc == 3 && strcmp(argv[2], "dispatcher") == 0)
             s_endpoint = s_cfg.dispatcher;
+        else if (argc == 3 && strcmp(argv[2], "escalation") == 0)
+            s_endpoint = s_cfg.escalation;
         else if (argc > 3 || (argc == 3 && strcmp(argv[2], "intake") != 0)) {
-            fprintf(help ? stdout : stderr, "usage: caseloop stats [intake|dispatcher]\n"
+            fprintf(help ? stdout : stderr, "usage: caseloop stats [intake|dispatcher|escalation]\n"
                                             "print a service's counters (intake by default); exits 1 when it\n"
                                             "cannot reach its database\n");
             return help ? 0 : 2;

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 static cl_svc_t s_svc;
 
@@ -26,53 +25,40 @@ static int s_teardown(void **state)
     return cl_svc_stop(&s_svc, SIGTERM, 0) == 0 ? 0 : -1;
 }
 
-/* Runs `caseloop ARGS` (a shell word list), captures stdout+stderr into out; returns the exit status. */
-static int s_run(const char *args, char *out, size_t len)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "\"%s/caseloop\" %s 2>&1", getenv("CL_BIN_DIR"), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_submit_show_tail_and_stats(void **state)
 {
     (void)state;
     char out[8192];
-    assert_int_equal(s_run("submit --site site-a --kind complaint --severity important --channel phone"
+    assert_int_equal(cl_test_cli("submit --site site-a --kind complaint --severity important --channel phone"
                            " --customer-name 'Ms Wang' --customer-contact 13800000001 --location 'building 3'"
                            " --occurred-at '2026-01-05 22:30' --description 'pump noisy at night'"
                            " --source cli-test --id 1",
                            out, sizeof out),
                      0);
     assert_non_null(strstr(out, "case 1 created"));
-    assert_int_equal(s_run("submit --site site-a --kind complaint --description 'pump noisy at night'"
+    assert_int_equal(cl_test_cli("submit --site site-a --kind complaint --description 'pump noisy at night'"
                            " --customer-name 'Ms Wang' --source cli-test --id 1",
                            out, sizeof out),
                      0);
     assert_non_null(strstr(out, "case 1 repeated"));
-    assert_int_equal(s_run("case show 1", out, sizeof out), 0);
+    assert_int_equal(cl_test_cli("case show 1", out, sizeof out), 0);
     assert_non_null(strstr(out, "pump noisy at night"));
     assert_non_null(strstr(out, "important"));
     assert_non_null(strstr(out, "phone"));
     assert_non_null(strstr(out, "cli-test / 1"));
-    assert_int_equal(s_run("events tail --from 0 --no-follow", out, sizeof out), 0);
+    assert_int_equal(cl_test_cli("events tail --from 0 --no-follow", out, sizeof out), 0);
     assert_non_null(strstr(out, "1\t"));
     assert_non_null(strstr(out, "CaseReceived"));
-    assert_int_equal(s_run("cases --site site-a --state open", out, sizeof out), 0);
+    assert_int_equal(cl_test_cli("cases --site site-a --state open", out, sizeof out), 0);
     assert_non_null(strstr(out, "pump noisy at night"));
     assert_non_null(strstr(out, "received"));
     /* No dispatcher runs here: the case has not reached a department, and the CLI says so. */
-    assert_int_equal(s_run("case acknowledge 1 --actor li.na", out, sizeof out), 1);
+    assert_int_equal(cl_test_cli("case acknowledge 1 --actor li.na", out, sizeof out), 1);
     assert_non_null(strstr(out, "CONFLICT action"));
     assert_non_null(strstr(out, "department"));
-    assert_int_equal(s_run("case resolve 1", out, sizeof out), 1);
+    assert_int_equal(cl_test_cli("case resolve 1", out, sizeof out), 1);
     assert_non_null(strstr(out, "INVALID_ARGUMENT actor"));
-    assert_int_equal(s_run("stats", out, sizeof out), 0);
+    assert_int_equal(cl_test_cli("stats", out, sizeof out), 0);
     assert_non_null(strstr(out, "cases_created\t1"));
     assert_non_null(strstr(out, "repeats\t1"));
 }
@@ -81,18 +67,18 @@ static void test_mistakes_are_explained(void **state)
 {
     (void)state;
     char out[8192];
-    assert_int_equal(s_run("submit --site a --kind bogus --description x", out, sizeof out), 2);
+    assert_int_equal(cl_test_cli("submit --site a --kind bogus --description x", out, sizeof out), 2);
     assert_non_null(strstr(out, "complaint|repair"));
-    assert_int_equal(s_run("submit --kind repair --description x --anonymous --source cli-test --id 2", out,
+    assert_int_equal(cl_test_cli("submit --kind repair --description x --anonymous --source cli-test --id 2", out,
                            sizeof out),
                      1);
     assert_non_null(strstr(out, "INVALID_ARGUMENT details.site"));
     assert_non_null(strstr(out, "--source cli-test --id 2")); /* how to retry safely */
-    assert_int_equal(s_run("case show 999", out, sizeof out), 1);
+    assert_int_equal(cl_test_cli("case show 999", out, sizeof out), 1);
     assert_non_null(strstr(out, "NOT_FOUND"));
-    assert_int_equal(s_run("case show x", out, sizeof out), 2);
-    assert_int_equal(s_run("events tail --from abc", out, sizeof out), 2);
-    assert_int_equal(s_run("nonsense", out, sizeof out), 2);
+    assert_int_equal(cl_test_cli("case show x", out, sizeof out), 2);
+    assert_int_equal(cl_test_cli("events tail --from abc", out, sizeof out), 2);
+    assert_int_equal(cl_test_cli("nonsense", out, sizeof out), 2);
 }
 
 static void test_every_command_has_help(void **state)
@@ -103,7 +89,7 @@ static void test_every_command_has_help(void **state)
                           "cases --help",  "events tail --help", "stats --help",      "policy --help",
                           "shift --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-        assert_int_equal(s_run(cmds[i], out, sizeof out), 0);
+        assert_int_equal(cl_test_cli(cmds[i], out, sizeof out), 0);
         assert_non_null(strstr(out, "usage: caseloop"));
     }
 }

@@ -119,6 +119,8 @@ int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
         setenv("CL_INTAKE_PUB", svc->pub, 1);
         setenv("CL_DISPATCHER_ROUTER", svc->router, 1);
         setenv("CL_DISPATCHER_PUB", svc->pub, 1);
+        setenv("CL_ESCALATION_ROUTER", svc->router, 1);
+        setenv("CL_ESCALATION_PUB", svc->pub, 1);
         if (!getenv("CL_LOG_LEVEL"))
             setenv("CL_LOG_LEVEL", "warn", 1);
         for (const char *const *e = extra_env; e && *e; e++)
@@ -335,3 +337,16 @@ int cl_test_load_policy_for(const char *router, const char *const *sites)
     return rc;
 }
 
+
+int cl_test_cli(const char *args, char *out, size_t len)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "\"%s/caseloop\" %s 2>&1", getenv("CL_BIN_DIR"), args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

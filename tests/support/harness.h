@@ -33,8 +33,8 @@ typedef struct {
 } cl_svc_t;
 
 /* Starts CL_BIN_DIR/<bin> with CL_DB set to the test database, its own ipc
-   endpoints in a fresh folder (CL_INTAKE_ROUTER/PUB and CL_DISPATCHER_ROUTER/PUB
-   both name them), and extra "NAME=value" settings after those (NULL-terminated
+   endpoints in a fresh folder (CL_INTAKE_ROUTER/PUB, CL_DISPATCHER_ROUTER/PUB and
+   CL_ESCALATION_ROUTER/PUB all name them), and extra "NAME=value" settings after those (NULL-terminated
    list, may be NULL; e.g. the dispatcher's CL_INTAKE_PUB); returns 0 once it has said READY, -1 if it died or stayed silent 60 s. */
 int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env);
 
@@ -62,6 +62,10 @@ cl_env_t *cl_test_call(void *dealer, cl_env_t *env, int timeout_ms);
 
 /* The value of counter name in the service's GetStats reply (0 if absent), -1 on no reply. */
 long long cl_test_counter(void *dealer, const char *name);
+
+/* Runs CL_BIN_DIR/caseloop with args (shell words) and the environment of
+   this process; its stdout and stderr go into out. Returns its exit status. */
+int cl_test_cli(const char *args, char *out, size_t len);
 
 /* Loads into the dispatcher at router a policy of three sites, site-a, site-b
    and site-c: departments customer-service, engineering, security, services;

@@ -1,0 +1,33 @@
+/* escalation.h - the escalation service: response clocks armed, met and fired from the event log. */
+#ifndef CL_ESCALATION_H
+#define CL_ESCALATION_H
+
+#include <signal.h>
+#include <stdint.h>
+#include "cl.h"
+
+typedef struct {
+    const char *db;
+    const char *router;
+    const char *pub;
+    const char *listen;       /* PUB endpoints whose events wake it, comma-separated */
+    const char *migrations;
+    const char *log_level;
+    int64_t notify_fd;
+    int64_t max_frame;
+    int64_t batch_max;
+    int64_t idle_ms;
+    int64_t c2_s;             /* receipt -> the department has the feedback form */
+    int64_t c3_s;             /* dispatch -> the department contacts the customer */
+    int64_t ladder_step_s;    /* how long each ladder level has */
+} cl_escalation_config_t;
+
+extern const cl_cfg_option_t cl_escalation_options[];
+
+typedef struct cl_escalation cl_escalation_t;
+
+cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t *clock, cl_err_t *err);
+void cl_escalation_destroy(cl_escalation_t **self_p);
+int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop);
+
+#endif

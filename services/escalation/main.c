@@ -1,0 +1,31 @@
+/* main.c - caseloop-escalation: wiring only. */
+#include "escalation.h"
+
+int main(int argc, char **argv)
+{
+    cl_escalation_config_t cfg;
+    switch (cl_config_main(argc, argv,
+                           "caseloop escalation: arms the response clocks of every case from the event log\n"
+                           "(C2 from receipt, C3 from dispatch), meets them when the department acknowledges or\n"
+                           "contacts the customer, and fires warnings, breaches and the escalation ladder on time;\n"
+                           "answers GetClocks, ListBreaches and GetStats.",
+                           cl_escalation_options, &cfg)) {
+    case 1:
+        return 0;
+    case -1:
+        return 2;
+    }
+    volatile sig_atomic_t *stop = cl_service_start(argv[0], "escalation", cfg.log_level);
+    if (!stop)
+        return 2;
+    cl_err_t err;
+    cl_err_clear(&err);
+    cl_escalation_t *e = cl_escalation_new(&cfg, cl_clock_real(), &err);
+    if (!e) {
+        cl_log(CL_LOG_ERROR, NULL, "cannot start: %s", err.message);
+        return 1;
+    }
+    cl_escalation_run(e, stop);
+    cl_escalation_destroy(&e);
+    return 0;
+}

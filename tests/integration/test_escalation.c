@@ -1,0 +1,276 @@
+/* test_escalation.c - response clocks with second-long durations: met in time, warned, breached, the ladder,
+   a killed service, two instances. */
+#include "harness.h"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TIMEOUT_MS 10000
+
+static cl_svc_t s_intake, s_disp, s_esc;
+static void *s_in;
+static char s_listen[700];
+
+static int s_start_escalation(cl_svc_t *svc)
+{
+    const char *env[] = {s_listen, "CL_C2_S=4", "CL_C3_S=4", "CL_LADDER_STEP_S=1", "CL_IDLE_MS=100", NULL};
+    return cl_svc_start(svc, "caseloop-escalation", env);
+}
+
+static int s_setup(void **state)
+{
+    (void)state;
+    if (cl_test_reset_db() < 0 || cl_svc_start(&s_intake, "caseloop-intake", NULL) < 0)
+        return -1;
+    static char pub[300];
+    snprintf(pub, sizeof pub, "CL_INTAKE_PUB=%s", s_intake.pub);
+    const char *env[] = {pub, "CL_IDLE_MS=100", NULL};
+    if (cl_svc_start(&s_disp, "caseloop-dispatcher", env) < 0 || cl_test_load_policy(s_disp.router) < 0)
+        return -1;
+    snprintf(s_listen, sizeof s_listen, "CL_ESCALATION_LISTEN=%s,%s", s_intake.pub, s_disp.pub);
+    if (s_start_escalation(&s_esc) < 0)
+        return -1;
+    s_in = cl_test_dealer(s_intake.router);
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    cl_test_close(&s_in);
+    int a = cl_svc_stop(&s_esc, SIGTERM, 0), b = cl_svc_stop(&s_disp, SIGTERM, 0), c = cl_svc_stop(&s_intake, SIGTERM, 0);
+    return a == 0 && b == 0 && c == 0 ? 0 : -1;
+}
+
+static uint64_t s_new_case(long n, bool major)
+{
+    Caseloop__V1__Case c;
+    char id[32], contact[32];
+    cl_test_case(&c, "site-a", "esc", id, sizeof id, n);
+    snprintf(contact, sizeof contact, "1360000%05ld", n);
+    c.customer_contact = contact;
+    c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
+    if (major)
+        c.has_severity = 1, c.severity = CASELOOP__V1__SEVERITY__SEVERITY_MAJOR;
+    cl_env_t *reply = cl_test_submit(s_in, &c, TIMEOUT_MS);
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+    uint64_t id_ = reply->submit_case_reply->case_id;
+    cl_codec_free(reply);
+    return id_;
+}
+
+/* Waits (checking the database, up to 30 s) until sql gives want. */
+static void s_wait_for(const char *sql, long long want)
+{
+    long long got = -1;
+    for (int i = 0; i < 1500 && (got = cl_test_scalar(sql)) != want; i++) {
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (got != want)
+        fail_msg("%s gave %lld, not %lld", sql, got, want);
+}
+
+static void s_command(uint64_t id, Caseloop__V1__CaseAction action, const char *text)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
+    cmd.has_case_id = 1, cmd.case_id = id;
+    cmd.has_action = 1, cmd.action = action;
+    cmd.actor = "cs1";
+    cmd.text = (char *)text;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+    env.case_command = &cmd;
+    cl_env_t *r = cl_test_call(s_in, &env, TIMEOUT_MS);
+    assert_non_null(r);
+    if (r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
+        fail_msg("command refused: %s", r->error->message);
+    cl_codec_free(r);
+}
+
+/* What clock `code` of case id went through, from the event log: "A W50 W80 B R1:supervisor ...".
+   *max_late_us gets the largest lateness of a breach or escalation. */
+static void s_story(uint64_t id, const char *code, char *out, size_t len, int64_t *max_late_us)
+{
+    cl_db_t *db = cl_db_new(cl_test_db(), "test");
+    char cid[24];
+    snprintf(cid, sizeof cid, "%llu", (unsigned long long)id);
+    const char *p[] = {cid};
+    cl_err_t err;
+    PGresult *res = cl_db_exec(db, "SELECT envelope FROM events WHERE case_id = $1::bigint ORDER BY position", 1, p,
+                               true, &err);
+    assert_non_null(res);
+    size_t n = 0;
+    out[0] = '\0';
+    *max_late_us = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        cl_env_t *ev = cl_codec_decode(PQgetvalue(res, r, 0), (size_t)PQgetlength(res, r, 0), SIZE_MAX, &err);
+        assert_non_null(ev);
+        const Caseloop__V1__Clock *c = NULL;
+        char step[48] = "";
+        int64_t late = 0;
+        switch (ev->body_case) {
+        case CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED: c = ev->clock_armed->clock; snprintf(step, sizeof step, "A"); break;
+        case CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING:
+            c = ev->clock_warning->clock;
+            snprintf(step, sizeof step, "W%u", ev->clock_warning->percent);
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_CLOCK_MET:
+            c = ev->clock_met->clock;
+            snprintf(step, sizeof step, "%s", ev->clock_met->in_time ? "M" : "ML");
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED:
+            c = ev->clock_breached->clock;
+            late = ev->clock_breached->late_us;
+            snprintf(step, sizeof step, "B");
+            break;
+        case CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED:
+            c = ev->escalation_raised->clock;
+            late = ev->escalation_raised->late_us;
+            snprintf(step, sizeof step, "R%u:%s", ev->escalation_raised->level, ev->escalation_raised->role);
+            break;
+        default: break;
+        }
+        if (c && strcmp(c->code, code) == 0) {
+            n += (size_t)snprintf(out + n, len - n, "%s%s", n ? " " : "", step);
+            if (late > *max_late_us)
+                *max_late_us = late;
+        }
+        cl_codec_free(ev);
+    }
+    PQclear(res);
+    cl_db_destroy(&db);
+}
+
+#define A(x) CASELOOP__V1__CASE_ACTION__CASE_ACTION_##x
+#define FULL "A W50 W80 B R1:supervisor R2:project_head R3:leadership"
+
+static void test_clocks_met_in_time_never_fire(void **state)
+{
+    (void)state;
+    uint64_t id = s_new_case(1, false);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
+    s_wait_for(sql, 2); /* C2 from receipt, C3 from dispatch */
+    s_command(id, A(ACKNOWLEDGE), NULL);
+    s_command(id, A(FIRST_CONTACT), "the plan");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND state = 2",
+             (unsigned long long)id);
+    s_wait_for(sql, 2);
+    /* Beyond every moment it had, nothing more happened to it. */
+    uint64_t other = s_new_case(2, false);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3",
+             (unsigned long long)other);
+    s_wait_for(sql, 2);
+    char story[256];
+    int64_t late;
+    s_story(id, "C2", story, sizeof story, &late);
+    assert_string_equal(story, "A M");
+    s_story(id, "C3", story, sizeof story, &late);
+    assert_string_equal(story, "A M");
+}
+
+static void test_missed_clocks_warn_breach_and_climb_every_level_in_order(void **state)
+{
+    (void)state;
+    uint64_t id = s_new_case(3, false), major = s_new_case(4, true);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3",
+             (unsigned long long)id);
+    s_wait_for(sql, 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 2",
+             (unsigned long long)major);
+    s_wait_for(sql, 2);
+    char story[256];
+    int64_t late;
+    s_story(id, "C2", story, sizeof story, &late);
+    assert_string_equal(story, FULL);
+    assert_true(late < 1000000); /* fired within a second of its moment */
+    s_story(id, "C3", story, sizeof story, &late);
+    assert_string_equal(story, FULL);
+    assert_true(late < 1000000);
+    s_story(major, "C2", story, sizeof story, &late);
+    assert_string_equal(story, "A W50 W80 B R1:manager R2:leadership");
+    /* Operators see the same from the CLI. */
+    char out[8192], args[64];
+    setenv("CL_ESCALATION_ROUTER", s_esc.router, 1);
+    snprintf(args, sizeof args, "clocks --case %llu", (unsigned long long)id);
+    assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
+    assert_non_null(strstr(out, "C2"));
+    assert_non_null(strstr(out, "breached"));
+    assert_non_null(strstr(out, "now leadership"));
+    assert_int_equal(cl_test_cli("breaches --site site-a --open", out, sizeof out), 0);
+    assert_non_null(strstr(out, "C3"));
+    /* Meeting a breached clock late says so, and stops it. */
+    s_command(id, A(ACKNOWLEDGE), NULL);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 5",
+             (unsigned long long)id);
+    s_wait_for(sql, 1);
+}
+
+static void test_a_killed_service_fires_each_breach_once_after_restart(void **state)
+{
+    (void)state;
+    uint64_t ids[10];
+    for (int i = 0; i < 10; i++)
+        ids[i] = s_new_case(100 + i, false);
+    s_wait_for("SELECT count(*) FROM clocks WHERE case_id >= (SELECT min(id) FROM cases WHERE external_source = 'esc'"
+               " AND external_id::int >= 100)", 20);
+    assert_int_equal(cl_svc_stop(&s_esc, SIGKILL, 0), 128 + SIGKILL);
+    /* Let them all come due while it is down. */
+    int64_t past = cl_clock_now(cl_clock_real()) + 5 * 1000000LL;
+    while (cl_clock_now(cl_clock_real()) < past) {
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(s_start_escalation(&s_esc), 0);
+    for (int i = 0; i < 10; i++) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3",
+                 (unsigned long long)ids[i]);
+        s_wait_for(sql, 2);
+        char story[256];
+        int64_t late;
+        s_story(ids[i], "C2", story, sizeof story, &late);
+        /* Warnings that came due after the due time are not sent; the breach fires once, late, and says how late. */
+        assert_string_equal(story, "A B R1:supervisor R2:project_head R3:leadership");
+        assert_true(late > 0);
+    }
+}
+
+static void test_two_instances_never_fire_a_clock_twice(void **state)
+{
+    (void)state;
+    cl_svc_t second;
+    assert_int_equal(s_start_escalation(&second), 0);
+    uint64_t ids[20];
+    for (int i = 0; i < 20; i++)
+        ids[i] = s_new_case(200 + i, i % 5 == 0);
+    for (int i = 0; i < 20; i++) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND next_fire_at IS NULL",
+                 (unsigned long long)ids[i]);
+        s_wait_for(sql, 2);
+        char story[256];
+        int64_t late;
+        for (int k = 0; k < 2; k++) {
+            s_story(ids[i], k ? "C3" : "C2", story, sizeof story, &late);
+            assert_string_equal(story, i % 5 == 0 ? "A W50 W80 B R1:manager R2:leadership" : FULL);
+        }
+    }
+    assert_int_equal(cl_svc_stop(&second, SIGTERM, 0), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clocks_met_in_time_never_fire),
+        cmocka_unit_test(test_missed_clocks_warn_breach_and_climb_every_level_in_order),
+        cmocka_unit_test(test_a_killed_service_fires_each_breach_once_after_restart),
+        cmocka_unit_test(test_two_instances_never_fire_a_clock_twice),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
