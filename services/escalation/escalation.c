@@ -132,12 +132,13 @@ static cl_env_t *s_out_add(s_out_t *o, const PGresult *res, int r, int64_t now, 
     return env;
 }
 
-/* Envelopes move when the arrays grow: point the events at them once all are added. */
+/* The arrays move when they grow: point events, envelopes and bodies at each other once all are added. */
 static void s_out_seal(s_out_t *o)
 {
     for (size_t i = 0; i < o->n; i++) {
         o->evs[i].env = &o->envs[i];
         cl_env_t *env = &o->envs[i];
+        env->message_id = o->ids[i];
         union body *b = &o->bodies[i];
         switch (env->body_case) {
         case CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED: b->armed.clock = &o->clocks[i]; env->clock_armed = &b->armed; break;
