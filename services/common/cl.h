@@ -16,5 +16,8 @@
 #include "cl_service.h"
 #include "cl_tz.h"
 #include "cl_describe.h"
+#include "cl_calendar.h"
+#include "cl_policy.h"
+#include "cl_policies.h"
 
 #endif

@@ -1,6 +1,6 @@
 /* dispatcher.c - the dispatcher service loop: policy requests, and the event log applied exactly once. */
 #include "dispatcher.h"
-#include "policy.h"
+#include "cl_policy.h"
 #include "route.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,13 +35,6 @@ const cl_cfg_option_t cl_dispatcher_options[] = {
     {0},
 };
 
-/* The policy in force for one site: its own parsed copy and version. */
-typedef struct {
-    char *code;
-    int version;
-    cl_policy_t *policy;
-} s_site_t;
-
 struct cl_dispatcher {
     const cl_dispatcher_config_t *cfg;
     cl_clock_t *clock;
@@ -51,75 +44,25 @@ struct cl_dispatcher {
     void *pub;
     void *sub;
     cl_service_t *svc;
-    s_site_t *sites;
-    size_t nsites;
-    int policies_seen;          /* highest policy version loaded */
+    cl_policies_t policies;     /* in force */
     bool recheck_waiting;       /* a policy came: cases that waited for one may go now */
 };
 
 /* --- policies in force ------------------------------------------------------------ */
 
-static void s_sites_free(s_site_t *sites, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(sites[i].code);
-        cl_policy_destroy(&sites[i].policy);
-    }
-    free(sites);
-}
-
-static const s_site_t *s_site(const cl_dispatcher_t *self, const char *code)
-{
-    for (size_t i = 0; i < self->nsites; i++)
-        if (strcmp(self->sites[i].code, code) == 0)
-            return &self->sites[i];
-    return NULL;
-}
-
-/* Loads each site's newest policy when a version newer than the one loaded exists. */
+/* Loads each site's newest policy when a newer version exists; then cases
+   that waited for a policy are looked at again. */
 static int s_load_policies(cl_dispatcher_t *self, cl_err_t *err)
 {
-    PGresult *res = cl_db_exec(self->db, "SELECT coalesce(max(version), 0) FROM policies", 0, NULL, false, err);
-    if (!res)
-        return -1;
-    int newest = atoi(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    if (newest == self->policies_seen)
-        return 0;
-    res = cl_db_exec(self->db,
-                     "SELECT DISTINCT ON (site) site, version, document FROM policy_sites ORDER BY site, version DESC",
-                     0, NULL, false, err);
-    if (!res)
-        return -1;
-    int rows = PQntuples(res);
-    s_site_t *sites = calloc((size_t)rows + 1, sizeof *sites);
-    if (!sites)
-        abort();
-    size_t n = 0;
-    for (int r = 0; r < rows; r++) {
-        cl_buf_t doc = {0};
-        cl_buf_printf(&doc, "{\"sites\":[%s]}", PQgetvalue(res, r, 2));
-        cl_err_t perr;
-        cl_policy_t *p = cl_policy_parse(doc.data, doc.len, self->cfg->tz_dir, &perr);
-        cl_buf_free(&doc);
-        if (!p) {
-            cl_log_ctx_t ctx = {0, PQgetvalue(res, r, 0), NULL, perr.field};
-            cl_log(CL_LOG_ERROR, &ctx, "stored policy version %s no longer reads: %s", PQgetvalue(res, r, 1),
-                   perr.message);
-            continue;
-        }
-        sites[n].code = strdup(PQgetvalue(res, r, 0));
-        sites[n].version = atoi(PQgetvalue(res, r, 1));
-        sites[n++].policy = p;
-    }
-    PQclear(res);
-    s_sites_free(self->sites, self->nsites);
-    self->sites = sites;
-    self->nsites = n;
-    self->policies_seen = newest;
-    self->recheck_waiting = true;
-    cl_log(CL_LOG_INFO, NULL, "policy version %d in force (%zu sites)", newest, n);
-    return 0;
+    int rc = cl_policies_refresh(&self->policies, self->db, err);
+    if (rc > 0)
+        self->recheck_waiting = true;
+    return rc < 0 ? -1 : 0;
+}
+
+static const cl_site_in_force_t *s_site(const cl_dispatcher_t *self, const char *code)
+{
+    return cl_policies_site(&self->policies, code);
 }
 
 static void s_load_policy(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
@@ -317,7 +260,7 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
                    cl_codec_enum_name(&caseloop__v1__case_state__descriptor, state, name, sizeof name));
         goto err;
     }
-    const s_site_t *ps = s_site(self, site);
+    const cl_site_in_force_t *ps = s_site(self, site);
     if (!ps) {
         cl_err_set(err, CL_CONFLICT, "case_id", "site \"%s\" has no policy", site);
         goto err;
@@ -441,7 +384,7 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
         return cl_err_set(err, CL_INVALID_ARGUMENT, "incoming", "the incoming person is the outgoing one");
     if (s_load_policies(self, err) < 0)
         return -1;
-    const s_site_t *ps = s_site(self, q->site);
+    const cl_site_in_force_t *ps = s_site(self, q->site);
     if (!ps)
         return cl_err_set(err, CL_NOT_FOUND, "site", "site \"%s\" has no policy", q->site);
     const cl_site_policy_t *s = &ps->policy->sites[0];
@@ -671,7 +614,7 @@ static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint3
 }
 
 /* Decides one case: department, person, whom to tell. open[i] holds the
-   workloads of self->sites[i] for this batch, read at its first case there
+   workloads of self->policies.sites[i] for this batch, read at its first case there
    and kept up to date by the batch's own assignments. */
 static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t now, s_dispatch_t *d,
                     uint32_t **open, cl_err_t *err)
@@ -681,7 +624,7 @@ static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t 
     d->kind = (int)c->kind;
     d->severity = c->has_severity && c->severity ? (int)c->severity : CASELOOP__V1__SEVERITY__SEVERITY_GENERAL;
     d->department = "";
-    const s_site_t *site = s_site(self, c->site);
+    const cl_site_in_force_t *site = s_site(self, c->site);
     if (!site) {
         cl_log_ctx_t ctx = {(int64_t)c->case_id, c->site, NULL, NULL};
         cl_log(CL_LOG_ERROR, &ctx, "site has no policy: the case waits until one is loaded (caseloop policy load)");
@@ -693,7 +636,7 @@ static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t 
         d->kind = cl_classify(s, c->description ? c->description : "");
         d->classified = true;
     }
-    size_t si = (size_t)(site - self->sites);
+    size_t si = (size_t)(site - self->policies.sites);
     if (!open[si]) {
         open[si] = calloc(s->nstaff + 1, sizeof *open[si]);
         if (!open[si])
@@ -828,8 +771,8 @@ static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t
 {
     cl_buf_t sites = {0};
     cl_pgarr_begin(&sites);
-    for (size_t i = 0; i < self->nsites; i++)
-        cl_pgarr_text(&sites, self->sites[i].code);
+    for (size_t i = 0; i < self->policies.n; i++)
+        cl_pgarr_text(&sites, self->policies.sites[i].code);
     cl_pgarr_end(&sites);
     char lim[24];
     snprintf(lim, sizeof lim, "%zu", room);
@@ -898,7 +841,7 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     }
     if (s_load_policies(self, err) < 0)
         goto out;
-    nopen = self->nsites;
+    nopen = self->policies.n;
     open = calloc(nopen + 1, sizeof *open);
     if (!open)
         abort();
@@ -1041,6 +984,7 @@ cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t
     }
     self->cfg = cfg;
     self->clock = clock;
+    cl_policies_init(&self->policies, cfg->tz_dir);
     self->db = cl_db_new(cfg->db, "caseloop-dispatcher");
     self->zctx = zmq_ctx_new();
     if (!self->db || !self->zctx) {
@@ -1083,7 +1027,7 @@ void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
         zmq_ctx_term(self->zctx);
     cl_db_destroy(&self->db);
     cl_service_destroy(&self->svc);
-    s_sites_free(self->sites, self->nsites);
+    cl_policies_free(&self->policies);
     free(self);
     *self_p = NULL;
 }

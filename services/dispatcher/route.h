@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
-#include "policy.h"
+#include "cl_policy.h"
 
 /* The kind of a case sent without one: the kind of the first keyword rule
    with a word found in description (ASCII case folded; Chinese as is), or

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include "cl.h"
-#include "policy.h"
+#include "cl_policy.h"
 
 #define KIND(k) CASELOOP__V1__KIND__KIND_##k
 #define SEVERITY(s) CASELOOP__V1__SEVERITY__SEVERITY_##s

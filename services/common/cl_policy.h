@@ -1,6 +1,6 @@
-/* policy.h - a site policy: departments, staff, routing and keyword rules, read from JSON. Pure: no I/O but a stat of the time zone's file. */
-#ifndef CL_DISPATCHER_POLICY_H
-#define CL_DISPATCHER_POLICY_H
+/* cl_policy.h - a site policy: departments, staff, routing, keyword rules, calendar and clocks, read from JSON. Pure: no I/O but a stat of the time zone's file. */
+#ifndef CL_POLICY_H
+#define CL_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* policy.c - reads and checks a policy document (deploy/policy/README.md) into plain structs. */
-#include "policy.h"
+/* cl_policy.c - reads and checks a policy document (deploy/policy/README.md) into plain structs. */
+#include "cl_policy.h"
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
