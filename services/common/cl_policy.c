@@ -1,5 +1,6 @@
 /* cl_policy.c - reads and checks a policy document (deploy/policy/README.md) into plain structs. */
 #include "cl_policy.h"
+#include "caseloop/v1/lifecycle.pb-c.h"
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -794,10 +795,364 @@ static int s_check_gaps(s_ctx_t *c, const cl_site_policy_t *s)
     return 0;
 }
 
+/* --------------------------------------------------------------------------------------------
+ * Calendar, quiet hours and clocks
+ */
+
+/* "HH:MM-HH:MM" into an interval, or -1. */
+static int s_interval(const char *text, cl_calendar_interval_t *iv)
+{
+    char a[6], b[6];
+    if (strlen(text) != 11 || text[5] != '-')
+        return -1;
+    memcpy(a, text, 5), a[5] = '\0';
+    memcpy(b, text + 6, 5), b[5] = '\0';
+    iv->from_min = s_hhmm(a);
+    iv->to_min = s_hhmm(b);
+    return iv->from_min >= 0 && iv->to_min > iv->from_min ? 0 : -1;
+}
+
+/* A day's hours: a list of "HH:MM-HH:MM". */
+static int s_hours(s_ctx_t *c, json_t *v, cl_calendar_hours_t *h)
+{
+    char q[S_QUOTE_MAX + 4];
+    json_t *item;
+    size_t i;
+    h->n = 0;
+    if (!json_is_array(v) || json_array_size(v) > CL_CALENDAR_MAX_INTERVALS)
+        return s_fail(c, "hours are %s; expected a list of up to %d \"HH:MM-HH:MM\"", s_type_name(v),
+                      CL_CALENDAR_MAX_INTERVALS);
+    json_array_foreach(v, i, item) {
+        if (!json_is_string(item) || s_interval(json_string_value(item), &h->iv[h->n]) < 0) {
+            size_t saved = s_push(c, "[%zu]", i);
+            s_fail(c, "%s is not an interval; expected \"HH:MM-HH:MM\" with the end after the start",
+                   json_is_string(item) ? s_quote(json_string_value(item), q) : s_type_name(item));
+            s_pop(c, saved);
+            return -1;
+        }
+        h->n++;
+    }
+    return 0;
+}
+
+/* "YYYY-MM-DD" into a date, or -1 (the calendar checks the day exists). */
+static int s_date(const char *text, cl_calendar_date_t *d)
+{
+    char tail;
+    return sscanf(text, "%4d-%2d-%2d%c", &d->year, &d->month, &d->day, &tail) == 3 && strlen(text) == 10 ? 0 : -1;
+}
+
+static int s_calendar(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
+{
+    static const char *const members[] = {"working_hours", "holidays", "extra_working_days", NULL};
+    static const char *const days[7] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    cl_calendar_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    spec.tz = s->time_zone;
+    cl_calendar_date_t *holidays = NULL;
+    cl_calendar_extra_t *extras = NULL;
+    json_t *cal = json_object_get(site, "calendar"), *v;
+    int rc = -1;
+    size_t saved = s_push_key(c, "calendar");
+    if (!cal) {
+        for (int d = 1; d <= 5; d++)
+            spec.week[d] = (cl_calendar_hours_t){1, {{9 * 60, 18 * 60}}};
+    } else {
+        if (s_check_object(c, cal, "a calendar", members) < 0)
+            goto out;
+        json_t *wh = json_object_get(cal, "working_hours");
+        if (!wh || !json_is_object(wh)) {
+            s_fail(c, "working_hours is %s; expected an object of day names (mon..sun) to hour lists",
+                   wh ? s_type_name(wh) : "missing");
+            goto out;
+        }
+        const char *key;
+        json_object_foreach(wh, key, v) {
+            int d = -1;
+            for (int k = 0; k < 7; k++)
+                if (strcmp(key, days[k]) == 0)
+                    d = k;
+            size_t at = s_push(c, ".working_hours.%s", key);
+            int r = d < 0 ? s_fail(c, "\"%s\" is not a day; expected mon, tue, wed, thu, fri, sat or sun", key)
+                          : s_hours(c, v, &spec.week[d]);
+            s_pop(c, at);
+            if (r < 0)
+                goto out;
+        }
+        json_t *list = json_object_get(cal, "holidays");
+        size_t i, n = list && json_is_array(list) ? json_array_size(list) : 0;
+        if (list && !json_is_array(list)) {
+            s_fail(c, "holidays is %s; expected a list of \"YYYY-MM-DD\"", s_type_name(list));
+            goto out;
+        }
+        holidays = calloc(n + 1, sizeof *holidays);
+        if (!holidays) {
+            s_no_memory(c);
+            goto out;
+        }
+        json_array_foreach(list, i, v) {
+            if (!json_is_string(v) || s_date(json_string_value(v), &holidays[i]) < 0) {
+                size_t at = s_push(c, ".holidays[%zu]", i);
+                s_fail(c, "a holiday is not a date; expected \"YYYY-MM-DD\"");
+                s_pop(c, at);
+                goto out;
+            }
+        }
+        spec.holidays = holidays, spec.n_holidays = n;
+        list = json_object_get(cal, "extra_working_days");
+        n = list && json_is_array(list) ? json_array_size(list) : 0;
+        extras = calloc(n + 1, sizeof *extras);
+        if (!extras) {
+            s_no_memory(c);
+            goto out;
+        }
+        spec.extra_hours = (cl_calendar_hours_t){1, {{9 * 60, 18 * 60}}};
+        json_array_foreach(list, i, v) {
+            extras[i].hours_of = 1; /* the hours of a Monday */
+            if (!json_is_string(v) || s_date(json_string_value(v), &extras[i].date) < 0) {
+                size_t at = s_push(c, ".extra_working_days[%zu]", i);
+                s_fail(c, "an extra working day is not a date; expected \"YYYY-MM-DD\" (it works a Monday's hours)");
+                s_pop(c, at);
+                goto out;
+            }
+        }
+        spec.extra_days = extras, spec.n_extra_days = n;
+    }
+    cl_err_t cerr;
+    s->calendar = cl_calendar_new(&spec, &cerr);
+    if (!s->calendar) {
+        s_fail(c, "%s", cerr.message);
+        goto out;
+    }
+    rc = 0;
+out:
+    s_pop(c, saved);
+    free(holidays);
+    free(extras);
+    return rc;
+}
+
+/* "90s", "5m", "1h", "3d" or a number of seconds, into seconds; -1 when neither. */
+static int64_t s_duration(json_t *v)
+{
+    if (json_is_integer(v))
+        return json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : -1;
+    if (!json_is_string(v))
+        return -1;
+    const char *t = json_string_value(v);
+    char *end;
+    long long n = strtoll(t, &end, 10);
+    if (end == t || n <= 0 || strlen(end) != 1)
+        return -1;
+    switch (*end) {
+    case 's': return n;
+    case 'm': return n * 60;
+    case 'h': return n * 3600;
+    case 'd': return n * 86400;
+    default: return -1;
+    }
+}
+
+/* A ladder: a list of {"role": ROLE, "for": DURATION}; the last level's "for" may be left out. */
+static int s_ladder(s_ctx_t *c, json_t *clock, const char *key, cl_role_t *roles, int64_t *secs, size_t *n)
+{
+    static const char *const members[] = {"role", "for", NULL};
+    json_t *list = json_object_get(clock, key), *v;
+    size_t i;
+    if (!list)
+        return 0;
+    size_t saved = s_push_key(c, key);
+    int rc = 0;
+    if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > CL_CLOCK_MAX_LADDER) {
+        rc = s_fail(c, "%s is %s; expected a list of 1 to %d levels", key, s_type_name(list), CL_CLOCK_MAX_LADDER);
+        goto out;
+    }
+    *n = 0;
+    json_array_foreach(list, i, v) {
+        size_t at = s_push(c, "[%zu]", i);
+        const char *role;
+        json_t *f;
+        if (s_check_object(c, v, "a ladder level", members) < 0 || s_text(c, v, "role", true, 32, &role) < 0)
+            rc = -1;
+        else if (cl_role_parse(role) < 0)
+            rc = s_fail(c, "role \"%s\" is not one of assistant, specialist, supervisor, project_head, manager, "
+                           "leadership", role);
+        else {
+            roles[i] = (cl_role_t)cl_role_parse(role);
+            f = json_object_get(v, "for");
+            secs[i] = f ? s_duration(f) : 3600;
+            if (secs[i] < 0)
+                rc = s_fail(c, "for is not a duration; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\"");
+        }
+        s_pop(c, at);
+        if (rc < 0)
+            goto out;
+        (*n)++;
+    }
+out:
+    s_pop(c, saved);
+    return rc;
+}
+
+static int s_action_bit(const char *name)
+{
+    static const char *const names[] = {"", "acknowledge", "first_contact", "progress", "resolve", "report_result",
+                                        "reopen", "close"};
+    for (int i = 1; i < 8; i++)
+        if (strcmp(name, names[i]) == 0)
+            return 1 << i;
+    return -1;
+}
+
+/* The RULES.md defaults: C2 1 h from receipt, C3 24 h from dispatch. */
+static void s_default_ladders(cl_clock_def_t *d)
+{
+    d->nwarn = 2, d->warn_pct[0] = 50, d->warn_pct[1] = 80;
+    d->nladder = 3;
+    d->ladder[0] = CL_ROLE_SUPERVISOR, d->ladder[1] = CL_ROLE_PROJECT_HEAD, d->ladder[2] = CL_ROLE_LEADERSHIP;
+    d->ladder_s[0] = d->ladder_s[1] = d->ladder_s[2] = 3600;
+    d->nmajor_ladder = 2;
+    d->major_ladder[0] = CL_ROLE_MANAGER, d->major_ladder[1] = CL_ROLE_LEADERSHIP;
+    d->major_ladder_s[0] = d->major_ladder_s[1] = 3600;
+    d->active = true;
+}
+
+static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
+{
+    static const char *const members[] = {"code", "name", "starts_on", "met_by", "duration", "working_time",
+                                          "warn_at", "ladder", "major_ladder", "on_policy_change", "active", NULL};
+    cl_clock_def_t *d = &s->clocks[i];
+    s_default_ladders(d);
+    const char *start, *change;
+    json_t *x, *item;
+    size_t k;
+    if (s_check_object(c, v, "a clock", members) < 0 || s_text_dup(c, v, "code", true, 16, &d->code) < 0 ||
+        s_text_dup(c, v, "name", true, S_NAME_MAX, &d->name) < 0 || s_text(c, v, "starts_on", true, 32, &start) < 0)
+        return -1;
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(s->clocks[j].code, d->code) == 0) {
+            size_t at = s_push_key(c, "code");
+            s_fail(c, "code \"%s\" is already the code of clocks[%zu]; expected codes unique within the site", d->code, j);
+            s_pop(c, at);
+            return -1;
+        }
+    size_t at = s_push_key(c, "starts_on");
+    if (strcmp(start, "received") == 0)
+        d->starts_on = CL_CLOCK_ON_RECEIVED;
+    else if (strcmp(start, "dispatched") == 0)
+        d->starts_on = CL_CLOCK_ON_DISPATCHED;
+    else
+        s_fail(c, "starts_on \"%s\" is not received or dispatched", start);
+    s_pop(c, at);
+    if (!d->starts_on)
+        return -1;
+    if (s_list(c, v, "met_by", true, 1, "action", &x) < 0)
+        return -1;
+    json_array_foreach(x, k, item) {
+        int bit = json_is_string(item) ? s_action_bit(json_string_value(item)) : -1;
+        if (bit < 0) {
+            at = s_push(c, ".met_by[%zu]", k);
+            s_fail(c, "an action is not one of acknowledge, first_contact, progress, resolve, report_result, reopen, close");
+            s_pop(c, at);
+            return -1;
+        }
+        d->met_by |= (uint32_t)bit;
+    }
+    at = s_push_key(c, "duration");
+    x = json_object_get(v, "duration");
+    d->duration_s = x ? s_duration(x) : -1;
+    if (d->duration_s < 0)
+        s_fail(c, "duration is %s; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\"", x ? "not a duration" : "missing");
+    s_pop(c, at);
+    if (d->duration_s < 0)
+        return -1;
+    if ((x = json_object_get(v, "working_time")) && !json_is_boolean(x))
+        return s_push_key(c, "working_time"), s_fail(c, "working_time is %s; expected true or false", s_type_name(x));
+    d->working_time = x && json_is_true(x);
+    if ((x = json_object_get(v, "warn_at"))) {
+        at = s_push_key(c, "warn_at");
+        int last = 0;
+        d->nwarn = 0;
+        if (!json_is_array(x) || json_array_size(x) > CL_CLOCK_MAX_WARNINGS) {
+            s_fail(c, "warn_at is %s; expected a list of up to %d percents", s_type_name(x), CL_CLOCK_MAX_WARNINGS);
+            s_pop(c, at);
+            return -1;
+        }
+        json_array_foreach(x, k, item) {
+            int pct = json_is_integer(item) ? (int)json_integer_value(item) : -1;
+            if (pct <= last || pct >= 100) {
+                s_fail(c, "warn_at[%zu] is not a percent above the one before it and below 100", k);
+                s_pop(c, at);
+                return -1;
+            }
+            d->warn_pct[d->nwarn++] = last = pct;
+        }
+        s_pop(c, at);
+    }
+    if (s_ladder(c, v, "ladder", d->ladder, d->ladder_s, &d->nladder) < 0 ||
+        s_ladder(c, v, "major_ladder", d->major_ladder, d->major_ladder_s, &d->nmajor_ladder) < 0 ||
+        s_text(c, v, "on_policy_change", false, 16, &change) < 0)
+        return -1;
+    if (change && strcmp(change, "retime") != 0 && strcmp(change, "keep") != 0) {
+        at = s_push_key(c, "on_policy_change");
+        s_fail(c, "on_policy_change \"%s\" is not retime or keep", change);
+        s_pop(c, at);
+        return -1;
+    }
+    d->retime = change && strcmp(change, "retime") == 0;
+    if ((x = json_object_get(v, "active")) && !json_is_boolean(x))
+        return s_push_key(c, "active"), s_fail(c, "active is %s; expected true or false", s_type_name(x));
+    d->active = !x || json_is_true(x);
+    return 0;
+}
+
+static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
+{
+    json_t *q = json_object_get(site, "quiet_hours");
+    s->quiet_major_exempt = true;
+    if (q) {
+        static const char *const members[] = {"major_exempt", NULL};
+        size_t at = s_push_key(c, "quiet_hours");
+        json_t *m;
+        int rc = s_check_object(c, q, "quiet hours", members);
+        if (rc == 0 && (m = json_object_get(q, "major_exempt"))) {
+            if (!json_is_boolean(m))
+                rc = s_fail(c, "major_exempt is %s; expected true or false", s_type_name(m));
+            else
+                s->quiet_major_exempt = json_is_true(m);
+        }
+        s_pop(c, at);
+        if (rc < 0)
+            return -1;
+    }
+    if (json_object_get(site, "clocks"))
+        return s_items(c, site, "clocks", false, 0, "clock", sizeof *s->clocks, (void **)&s->clocks, &s->nclocks, s,
+                       s_clock, NULL);
+    /* RULES.md section 4: C2 and C3 */
+    if (s_alloc(c, 2, sizeof *s->clocks, (void **)&s->clocks) < 0)
+        return -1;
+    s->nclocks = 2;
+    cl_clock_def_t *d = &s->clocks[0];
+    s_default_ladders(d);
+    if (s_strdup(c, "C2", &d->code) < 0 || s_strdup(c, "feedback form reaches the responsible department", &d->name) < 0)
+        return -1;
+    d->starts_on = CL_CLOCK_ON_RECEIVED, d->duration_s = 3600;
+    d->met_by = 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE |
+                1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT;
+    d = &s->clocks[1];
+    s_default_ladders(d);
+    if (s_strdup(c, "C3", &d->code) < 0 || s_strdup(c, "the department contacts the customer with a plan", &d->name) < 0)
+        return -1;
+    d->starts_on = CL_CLOCK_ON_DISPATCHED, d->duration_s = 86400;
+    d->met_by = 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT;
+    return 0;
+}
+
 static int s_site(s_ctx_t *c, json_t *v, cl_policy_t *p, size_t i)
 {
     static const char *const members[] = {
-        "code", "name", "time_zone", "customer_service", "departments", "staff", "routing", "keywords", NULL};
+        "code", "name", "time_zone", "customer_service", "departments", "staff", "routing", "keywords",
+        "calendar", "quiet_hours", "clocks", NULL};
     cl_site_policy_t *s = &p->sites[i];
     char q[S_QUOTE_MAX + 4];
     json_t *staff;
@@ -833,7 +1188,7 @@ static int s_site(s_ctx_t *c, json_t *v, cl_policy_t *p, size_t i)
                 s_route, NULL) < 0 ||
         s_items(c, v, "keywords", false, 0, "keyword rule", sizeof *s->keywords, (void **)&s->keywords,
                 &s->nkeywords, s, s_keyword_item, NULL) < 0 ||
-        s_check_gaps(c, s) < 0)
+        s_check_gaps(c, s) < 0 || s_calendar(c, v, s) < 0 || s_clocks(c, v, s) < 0)
         return -1;
     s->document = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
     return s->document ? 0 : s_no_memory(c);
@@ -919,6 +1274,12 @@ static void s_site_free(cl_site_policy_t *s)
         free(s->keywords[i].words);
     }
     free(s->keywords);
+    cl_calendar_destroy(&s->calendar);
+    for (size_t i = 0; i < s->nclocks; i++) {
+        free(s->clocks[i].code);
+        free(s->clocks[i].name);
+    }
+    free(s->clocks);
 }
 
 void cl_policy_destroy(cl_policy_t **p_p)
@@ -988,4 +1349,12 @@ int cl_role_parse(const char *name)
         if (strcmp(S_ROLE_NAMES[i], name) == 0)
             return i;
     return -1;
+}
+
+const cl_clock_def_t *cl_policy_clock(const cl_site_policy_t *s, const char *code)
+{
+    for (size_t i = 0; i < s->nclocks; i++)
+        if (strcmp(s->clocks[i].code, code) == 0)
+            return &s->clocks[i];
+    return NULL;
 }

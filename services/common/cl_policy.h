@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cl_err.h"
+#include "cl_calendar.h"
 
 /* Roles of staff, lowest first: the escalation ladder climbs them. */
 typedef enum {
@@ -59,6 +60,34 @@ typedef struct {
     size_t nwords;
 } cl_keyword_rule_t;
 
+/* What starts a response clock. */
+typedef enum { CL_CLOCK_ON_RECEIVED = 1, CL_CLOCK_ON_DISPATCHED = 2 } cl_clock_start_t;
+
+#define CL_CLOCK_MAX_WARNINGS 4
+#define CL_CLOCK_MAX_LADDER 6
+
+/* One response clock of a site (RULES.md section 4): what starts it, what
+   meets it, how long it runs (wall or working time), when it warns, and the
+   ladder of who is told after it is missed and how long each level has. */
+typedef struct {
+    char *code;                      /* "C2", unique within the site */
+    char *name;
+    cl_clock_start_t starts_on;
+    uint32_t met_by;                 /* bit 1 << caseloop.v1.CaseAction for each action that meets it */
+    int64_t duration_s;
+    bool working_time;               /* counted on the site's calendar */
+    int warn_pct[CL_CLOCK_MAX_WARNINGS];  /* ascending, 1..99 */
+    size_t nwarn;
+    cl_role_t ladder[CL_CLOCK_MAX_LADDER];       /* told at the breach, then one level each step */
+    int64_t ladder_s[CL_CLOCK_MAX_LADDER];       /* how long each level has before the next is told */
+    size_t nladder;
+    cl_role_t major_ladder[CL_CLOCK_MAX_LADDER]; /* the same for major cases (default manager, leadership) */
+    int64_t major_ladder_s[CL_CLOCK_MAX_LADDER];
+    size_t nmajor_ladder;
+    bool retime;                     /* a new policy version re-times clocks armed under an older one */
+    bool active;                     /* false: arms nothing, and armed clocks stop */
+} cl_clock_def_t;
+
 typedef struct {
     char *code;              /* the site code cases carry */
     char *name;
@@ -73,6 +102,10 @@ typedef struct {
     size_t nkeywords;
     int customer_service;    /* index of the department whose supervisor hears of special cases */
     char *document;          /* this site's part of the document, as compact JSON */
+    cl_calendar_t *calendar; /* working hours and holidays; Mon-Fri 09:00-18:00 when not given */
+    bool quiet_major_exempt; /* warnings and escalations of major cases do not wait for working hours */
+    cl_clock_def_t *clocks;  /* C2 and C3 of RULES.md when not given */
+    size_t nclocks;
 } cl_site_policy_t;
 
 typedef struct {
@@ -107,5 +140,8 @@ int cl_policy_route(const cl_site_policy_t *s, int kind, int severity, bool *spe
    and back (-1 if unknown). */
 const char *cl_role_name(cl_role_t role);
 int cl_role_parse(const char *name);
+
+/* The site's clock with that code, or NULL. */
+const cl_clock_def_t *cl_policy_clock(const cl_site_policy_t *s, const char *code);
 
 #endif

@@ -1,52 +1,78 @@
-/* clockplan.c - a response clock's schedule. */
+/* clockplan.c - a response clock's steps. */
 #include "clockplan.h"
-#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-static const char *const s_normal[] = {"supervisor", "project_head", "leadership"};
-static const char *const s_major[] = {"manager", "leadership"};
+#define US 1000000LL
 
-const char *cl_clock_ladder_role(bool major, int level)
+/* armed + d of the clock's kind of time. */
+static int s_after(const cl_clock_def_t *d, const cl_calendar_t *cal, int64_t armed_us, int64_t span_us, int64_t *at)
 {
-    int n = major ? 2 : 3;
-    if (level < 1 || level > n)
-        return NULL;
-    return major ? s_major[level - 1] : s_normal[level - 1];
+    if (!d->working_time || !cal) {
+        *at = armed_us + span_us;
+        return 0;
+    }
+    return cl_calendar_add(cal, armed_us, span_us, at);
 }
 
-cl_fire_t cl_clock_stage(const cl_clock_plan_t *p, int stage, int *arg)
+int cl_clock_schedule(const cl_clock_def_t *d, const cl_calendar_t *cal, bool major, int64_t armed_us,
+                      int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS])
 {
-    if (stage == 0 || stage == 1) {
-        *arg = stage == 0 ? 50 : 80;
-        return CL_FIRE_WARNING;
-    }
-    if (stage == 2) {
-        *arg = 1;
-        return CL_FIRE_BREACH;
-    }
-    int level = stage - 1;
-    if (stage > 2 && cl_clock_ladder_role(p->major, level)) {
-        *arg = level;
-        return CL_FIRE_ESCALATION;
-    }
-    *arg = 0;
-    return CL_FIRE_NONE;
-}
-
-int64_t cl_clock_stage_at(const cl_clock_plan_t *p, int stage)
-{
-    int64_t d = p->due_us - p->armed_us;
-    switch (stage) {
-    case 0:
-        return p->armed_us + d / 2;
-    case 1:
-        return p->armed_us + d * 4 / 5;
-    case 2:
-        return p->due_us;
-    default: {
-        int arg;
-        if (cl_clock_stage(p, stage, &arg) != CL_FIRE_ESCALATION)
+    int64_t dur = d->duration_s * US;
+    if (s_after(d, cal, armed_us, dur, due_us) < 0)
+        return -1;
+    int n = 0;
+    for (size_t i = 0; i < d->nwarn; i++) {
+        cl_clock_step_t *st = &out[n++];
+        memset(st, 0, sizeof *st);
+        st->kind = CL_STEP_WARNING;
+        st->arg = d->warn_pct[i];
+        if (s_after(d, cal, armed_us, dur * d->warn_pct[i] / 100, &st->at_us) < 0)
             return -1;
-        return p->due_us + (int64_t)(stage - 2) * p->step_us;
     }
+    out[n++] = (cl_clock_step_t){*due_us, CL_STEP_BREACH, 0, 0};
+    const cl_role_t *roles = major ? d->major_ladder : d->ladder;
+    const int64_t *secs = major ? d->major_ladder_s : d->ladder_s;
+    size_t levels = major ? d->nmajor_ladder : d->nladder;
+    int64_t at = *due_us;
+    for (size_t i = 0; i < levels; i++) {
+        out[n++] = (cl_clock_step_t){at, CL_STEP_LEVEL, (int)i + 1, roles[i]};
+        at += secs[i] * US;
     }
+    return n;
+}
+
+void cl_clock_step_encode(const cl_clock_step_t *st, char *buf, size_t len)
+{
+    switch (st->kind) {
+    case CL_STEP_WARNING: snprintf(buf, len, "W%d", st->arg); break;
+    case CL_STEP_BREACH: snprintf(buf, len, "B"); break;
+    case CL_STEP_LEVEL: snprintf(buf, len, "L%d:%s", st->arg, cl_role_name(st->role)); break;
+    default: snprintf(buf, len, "?"); break;
+    }
+}
+
+int cl_clock_step_decode(const char *text, cl_clock_step_t *st)
+{
+    memset(st, 0, sizeof *st);
+    char *end;
+    if (text[0] == 'B' && !text[1]) {
+        st->kind = CL_STEP_BREACH;
+        return 0;
+    }
+    if (text[0] == 'W') {
+        st->kind = CL_STEP_WARNING;
+        st->arg = (int)strtol(text + 1, &end, 10);
+        return end != text + 1 && !*end ? 0 : -1;
+    }
+    if (text[0] == 'L') {
+        st->kind = CL_STEP_LEVEL;
+        st->arg = (int)strtol(text + 1, &end, 10);
+        if (end == text + 1 || *end != ':' || cl_role_parse(end + 1) < 0)
+            return -1;
+        st->role = (cl_role_t)cl_role_parse(end + 1);
+        return 0;
+    }
+    return -1;
 }

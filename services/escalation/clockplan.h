@@ -1,32 +1,34 @@
-/* clockplan.h - when a response clock warns, breaches and climbs the ladder. Pure. */
+/* clockplan.h - a response clock's steps: when it warns, breaches and tells each ladder level. Pure. */
 #ifndef CL_ESCALATION_CLOCKPLAN_H
 #define CL_ESCALATION_CLOCKPLAN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include "cl_policy.h"
 
-/* A clock's moments. Stages fire in order: 0 and 1 are the warnings (50% and
-   80% of the duration), 2 is the breach (and level 1 of the ladder is told at
-   once), 3, 4, ... tell the next levels, one step apart. */
+typedef enum { CL_STEP_WARNING = 1, CL_STEP_BREACH, CL_STEP_LEVEL } cl_step_kind_t;
+
 typedef struct {
-    int64_t armed_us;
-    int64_t due_us;
-    int64_t step_us;   /* how long each ladder level has before the next is told */
-    bool major;        /* major cases start higher on the ladder (R-CL-2) */
-} cl_clock_plan_t;
+    int64_t at_us;
+    cl_step_kind_t kind;
+    int arg;                 /* WARNING: percent; LEVEL: the level, 1 first */
+    cl_role_t role;          /* LEVEL: who is told */
+} cl_clock_step_t;
 
-typedef enum { CL_FIRE_NONE = 0, CL_FIRE_WARNING, CL_FIRE_BREACH, CL_FIRE_ESCALATION } cl_fire_t;
+#define CL_CLOCK_MAX_STEPS (CL_CLOCK_MAX_WARNINGS + 1 + CL_CLOCK_MAX_LADDER)
 
-/* What stage does: a warning (*arg = percent), the breach (*arg = 1, the level
-   told), an escalation (*arg = level), or CL_FIRE_NONE past the top. */
-cl_fire_t cl_clock_stage(const cl_clock_plan_t *p, int stage, int *arg);
+/* The due time and steps of clock d armed at armed_us: its duration in wall
+   time, or in working time on cal; warnings at their percent of it (working
+   time too); the breach at the due time; ladder level 1 told at the due time,
+   each next level when the one before has had its time (wall time). Major
+   cases climb the major ladder. Returns the number of steps, -1 when the
+   calendar cannot place the time. */
+int cl_clock_schedule(const cl_clock_def_t *d, const cl_calendar_t *cal, bool major, int64_t armed_us,
+                      int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS]);
 
-/* When stage fires; -1 when it never does. */
-int64_t cl_clock_stage_at(const cl_clock_plan_t *p, int stage);
-
-/* The ladder role told at level (1 = first above the person who has the
-   case): supervisor, project_head, leadership; for major cases manager,
-   leadership. NULL past the top. */
-const char *cl_clock_ladder_role(bool major, int level);
+/* A step as stored ("W50", "B", "L1:supervisor") and back; parse returns -1 when malformed. */
+void cl_clock_step_encode(const cl_clock_step_t *st, char *buf, size_t len);
+int cl_clock_step_decode(const char *text, cl_clock_step_t *st);
 
 #endif

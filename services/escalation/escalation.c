@@ -30,12 +30,8 @@ const cl_cfg_option_t cl_escalation_options[] = {
                "most events applied, or clocks fired, in one transaction"),
     CL_CFG_INT("CL_IDLE_MS", cl_escalation_config_t, idle_ms, "1000", 10, 60000,
                "how often the event log is read when no event is heard of"),
-    CL_CFG_INT("CL_C2_S", cl_escalation_config_t, c2_s, "3600", 1, 31536000,
-               "clock C2: seconds from receipt until the department acknowledges the feedback form"),
-    CL_CFG_INT("CL_C3_S", cl_escalation_config_t, c3_s, "86400", 1, 31536000,
-               "clock C3: seconds from dispatch until the department first contacts the customer"),
-    CL_CFG_INT("CL_LADDER_STEP_S", cl_escalation_config_t, ladder_step_s, "3600", 1, 31536000,
-               "seconds each ladder level has before the next is told"),
+    CL_CFG_STR("CL_TZ_DIR", cl_escalation_config_t, tz_dir, "/usr/share/zoneinfo",
+               "where time zone files are (site calendars)"),
     {0},
 };
 
@@ -49,6 +45,7 @@ struct cl_escalation {
     void *sub;
     cl_service_t *svc;
     int64_t next_due_us;        /* the earliest next_fire_at known; INT64_MAX for none */
+    cl_policies_t policies;     /* in force: each site's clocks, calendar and staff */
 };
 
 /* Columns every clock query returns, in this order, for s_clock_from. */
@@ -167,50 +164,112 @@ static void s_out_free(s_out_t *o)
 
 /* --- applying the event log ----------------------------------------------------------- */
 
+#define NARM 13
+
+/* The clocks a batch arms, as columns. */
 typedef struct {
-    cl_buf_t cases, sites, codes, names, armed, due, fire, major;
+    cl_buf_t col[NARM];
     size_t n;
 } s_arms_t;
 
-static void s_arm(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const char *site, const char *code,
-                  const char *name, int64_t armed_us, int64_t seconds, bool major)
+static void s_arms_begin(s_arms_t *a)
 {
-    cl_clock_plan_t plan = {armed_us, armed_us + seconds * CL_US_PER_S, self->cfg->ladder_step_s * CL_US_PER_S, major};
-    cl_pgarr_i64(&a->cases, (int64_t)case_id);
-    cl_pgarr_text(&a->sites, site);
-    cl_pgarr_text(&a->codes, code);
-    cl_pgarr_text(&a->names, name);
-    cl_pgarr_i64(&a->armed, plan.armed_us);
-    cl_pgarr_i64(&a->due, plan.due_us);
-    cl_pgarr_i64(&a->fire, cl_clock_stage_at(&plan, 0));
-    cl_pgarr_bool(&a->major, major);
-    a->n++;
+    memset(a, 0, sizeof *a);
+    for (int k = 0; k < NARM; k++)
+        cl_pgarr_begin(&a->col[k]);
 }
 
-/* Stores the armed clocks (a case's clock is armed once) with their ClockArmed. */
+static void s_arms_free(s_arms_t *a)
+{
+    for (int k = 0; k < NARM; k++)
+        cl_buf_free(&a->col[k]);
+}
+
+/* A clock's steps as the two array literals its row keeps. */
+static void s_steps_literals(const cl_clock_step_t *st, int n, cl_buf_t *at, cl_buf_t *what)
+{
+    char text[48];
+    cl_pgarr_begin(at);
+    cl_pgarr_begin(what);
+    for (int i = 0; i < n; i++) {
+        cl_pgarr_i64(at, st[i].at_us);
+        cl_clock_step_encode(&st[i], text, sizeof text);
+        cl_pgarr_text(what, text);
+    }
+    cl_pgarr_end(at);
+    cl_pgarr_end(what);
+}
+
+/* Arms every active clock of the case's site that `starts` starts, at armed_us. */
+static void s_arm(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const char *site, cl_clock_start_t starts,
+                  int64_t armed_us, bool major)
+{
+    const cl_site_in_force_t *in = cl_policies_site(&self->policies, site);
+    if (!in) {
+        cl_log(CL_LOG_WARN, &(cl_log_ctx_t){(int64_t)case_id, site, NULL, NULL},
+               "site has no policy: no response clock is armed");
+        return;
+    }
+    const cl_site_policy_t *s = &in->policy->sites[0];
+    for (size_t i = 0; i < s->nclocks; i++) {
+        const cl_clock_def_t *d = &s->clocks[i];
+        if (!d->active || d->starts_on != starts)
+            continue;
+        cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
+        int64_t due;
+        int n = cl_clock_schedule(d, s->calendar, major, armed_us, &due, st);
+        if (n < 1)
+            continue;
+        cl_buf_t at = {0}, what = {0};
+        s_steps_literals(st, n, &at, &what);
+        cl_pgarr_i64(&a->col[0], (int64_t)case_id);
+        cl_pgarr_text(&a->col[1], site);
+        cl_pgarr_text(&a->col[2], d->code);
+        cl_pgarr_text(&a->col[3], d->name);
+        cl_pgarr_i64(&a->col[4], armed_us);
+        cl_pgarr_i64(&a->col[5], due);
+        cl_pgarr_i64(&a->col[6], st[0].at_us);
+        cl_pgarr_bool(&a->col[7], major);
+        cl_pgarr_text(&a->col[8], at.data);
+        cl_pgarr_text(&a->col[9], what.data);
+        cl_pgarr_i64(&a->col[10], d->met_by);
+        cl_pgarr_i64(&a->col[11], in->version);
+        cl_pgarr_i64(&a->col[12], 0);
+        cl_buf_free(&at);
+        cl_buf_free(&what);
+        a->n++;
+    }
+}
+
+/* Stores the armed clocks (a case's clock is armed once) with their ClockArmed,
+   and starts the next columns. */
 static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t now, cl_err_t *err)
 {
-    cl_buf_t *cols[] = {&a->cases, &a->sites, &a->codes, &a->names, &a->armed, &a->due, &a->fire, &a->major};
-    const char *p[9];
-    for (int k = 0; k < 8; k++) {
-        cl_pgarr_end(cols[k]);
-        p[k] = cols[k]->data;
+    const char *p[NARM + 1];
+    for (int k = 0; k < NARM; k++) {
+        cl_pgarr_end(&a->col[k]);
+        p[k] = a->col[k].data;
     }
     char running[8];
     snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
-    p[8] = running;
-    if (a->n == 0)
-        return 0;
-    PGresult *res = cl_db_exec(self->db,
-                               "INSERT INTO clocks (case_id, site, code, name, state, major, armed_at, due_at, stage,"
-                               " next_fire_at)"
-                               " SELECT c, s, k, n, $9::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), 0, cl_us_to_ts(f)"
-                               " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
-                               " $6::bigint[], $7::bigint[], $8::bool[]) AS u(c, s, k, n, a, d, f, m)"
-                               " ON CONFLICT (case_id, code) DO NOTHING RETURNING " CLOCK_COLUMNS,
-                               9, p, false, err);
+    p[NARM] = running;
+    PGresult *res = NULL;
+    size_t n = a->n;
+    if (n)
+        res = cl_db_exec(self->db,
+                         "INSERT INTO clocks (case_id, site, code, name, state, major, armed_at, due_at, stage,"
+                         " next_fire_at, steps_at, steps, met_by, policy_version)"
+                         " SELECT c, s, k, n, $14::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), z, cl_us_to_ts(f),"
+                         " sa::bigint[], st::text[], mb, v"
+                         " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
+                         " $7::bigint[], $8::bool[], $9::text[], $10::text[], $11::int[], $12::int[], $13::smallint[])"
+                         " AS u(c, s, k, n, a, d, f, m, sa, st, mb, v, z)"
+                         " ON CONFLICT (case_id, code) DO NOTHING RETURNING " CLOCK_COLUMNS,
+                         NARM + 1, p, false, err);
+    s_arms_free(a);
+    s_arms_begin(a);
     if (!res)
-        return -1;
+        return n ? -1 : 0;
     for (int r = 0; r < PQntuples(res); r++) {
         union body *b;
         Caseloop__V1__Clock *c;
@@ -222,36 +281,31 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
     return 0;
 }
 
-/* Meets (codes, NULL-terminated) or cancels (codes NULL) the open clocks of a case. */
-static int s_close(cl_escalation_t *self, uint64_t case_id, const char *const *codes, int64_t at_us, s_out_t *out,
-                   int64_t now, cl_err_t *err)
+/* Meets the open clocks of a case that action meets, or (action 0) cancels them all. */
+static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, s_out_t *out, int64_t now,
+                   cl_err_t *err)
 {
-    cl_buf_t list = {0};
-    cl_pgarr_begin(&list);
-    for (const char *const *c = codes; c && *c; c++)
-        cl_pgarr_text(&list, *c);
-    cl_pgarr_end(&list);
-    char id[24], at[24], running[8], breached[8], met[8], late[8], cancelled[8];
+    char id[24], at[24], bit[16], running[8], breached[8], met[8], late[8], cancelled[8];
     snprintf(id, sizeof id, "%" PRIu64, case_id);
     snprintf(at, sizeof at, "%" PRId64, at_us);
+    snprintf(bit, sizeof bit, "%d", action ? 1 << action : 0);
     snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
     snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
     snprintf(met, sizeof met, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET);
     snprintf(late, sizeof late, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
     snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
-    const char *p[] = {id, codes ? list.data : NULL, at, running, breached, met, late, cancelled};
+    const char *p[] = {id, bit, at, running, breached, met, late, cancelled};
     PGresult *res = cl_db_exec(self->db,
                                "UPDATE clocks SET closed_at = cl_us_to_ts($3::bigint), next_fire_at = NULL,"
-                               " state = CASE WHEN $2::text[] IS NULL THEN $8::smallint"
+                               " state = CASE WHEN $2::int = 0 THEN $8::smallint"
                                " WHEN state = $5::smallint THEN $7::smallint ELSE $6::smallint END"
                                " WHERE case_id = $1::bigint AND state IN ($4::smallint, $5::smallint)"
-                               " AND ($2::text[] IS NULL OR code = ANY($2::text[]))"
+                               " AND ($2::int = 0 OR met_by & $2::int <> 0)"
                                " RETURNING " CLOCK_COLUMNS,
                                8, p, false, err);
-    cl_buf_free(&list);
     if (!res)
         return -1;
-    if (codes) {
+    if (action) {
         for (int r = 0; r < PQntuples(res); r++) {
             union body *b;
             Caseloop__V1__Clock *c;
@@ -266,16 +320,6 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, const char *const *c
     return 0;
 }
 
-static void s_arms_free(s_arms_t *a)
-{
-    cl_buf_t *cols[] = {&a->cases, &a->sites, &a->codes, &a->names, &a->armed, &a->due, &a->fire, &a->major};
-    for (int k = 0; k < 8; k++)
-        cl_buf_free(cols[k]);
-}
-
-static const char C2_NAME[] = "feedback form reaches the responsible department";
-static const char C3_NAME[] = "the department contacts the customer with a plan";
-
 /* One event's effect on the clocks. */
 static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_out_t *out, int64_t now, cl_err_t *err)
 {
@@ -283,14 +327,14 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
     case CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED: {
         const Caseloop__V1__Case *c = ev->case_received->details;
         if (c)
-            s_arm(self, arms, c->case_id, c->site, "C2", C2_NAME, c->received_at_us, self->cfg->c2_s,
+            s_arm(self, arms, c->case_id, c->site, CL_CLOCK_ON_RECEIVED, c->received_at_us,
                   c->severity == CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
         return 0;
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED: {
         const Caseloop__V1__CaseDispatched *d = ev->case_dispatched;
         if (d->department && *d->department)
-            s_arm(self, arms, d->case_id, d->site, "C3", C3_NAME, ev->sent_at_us, self->cfg->c3_s,
+            s_arm(self, arms, d->case_id, d->site, CL_CLOCK_ON_DISPATCHED, ev->sent_at_us,
                   d->severity == CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
         return 0;
     }
@@ -299,20 +343,11 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
         /* Clocks armed in this batch must be stored before they can be met. */
         if (s_arm_store(self, arms, out, now, err) < 0)
             return -1;
-        s_arms_free(arms);
-        memset(arms, 0, sizeof *arms);
-        cl_buf_t *cols[] = {&arms->cases, &arms->sites, &arms->codes, &arms->names, &arms->armed, &arms->due,
-                            &arms->fire, &arms->major};
-        for (int k = 0; k < 8; k++)
-            cl_pgarr_begin(cols[k]);
-        static const char *const ack[] = {"C2", NULL};
-        static const char *const contact[] = {"C2", "C3", NULL};
+        /* What the action meets is met; closing the case cancels the rest. */
+        if (s_close(self, u->case_id, (int)u->action, ev->sent_at_us, out, now, err) < 0)
+            return -1;
         if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED)
-            return s_close(self, u->case_id, NULL, ev->sent_at_us, out, now, err);
-        if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE)
-            return s_close(self, u->case_id, ack, ev->sent_at_us, out, now, err);
-        if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT)
-            return s_close(self, u->case_id, contact, ev->sent_at_us, out, now, err);
+            return s_close(self, u->case_id, 0, ev->sent_at_us, out, now, err);
         return 0;
     }
     default:
@@ -335,11 +370,7 @@ static int s_apply_batch(cl_escalation_t *self, cl_err_t *err)
     if (!events)
         abort();
     s_arms_t arms;
-    memset(&arms, 0, sizeof arms);
-    cl_buf_t *cols[] = {&arms.cases, &arms.sites, &arms.codes, &arms.names, &arms.armed, &arms.due, &arms.fire,
-                        &arms.major};
-    for (int k = 0; k < 8; k++)
-        cl_pgarr_begin(cols[k]);
+    s_arms_begin(&arms);
     s_out_t out;
     memset(&out, 0, sizeof out);
     int nev = 0, rc = -1;
@@ -385,9 +416,43 @@ out:
 
 /* --- firing --------------------------------------------------------------------------------- */
 
+/* Reads a PostgreSQL array's text ("{1,2,3}", elements with no commas or
+   quotes) into items (NUL-terminated in place); returns how many, at most max. */
+static int s_array_items(char *text, char **items, int max)
+{
+    int n = 0;
+    size_t len = strlen(text);
+    if (len < 2)
+        return 0;
+    text[len - 1] = '\0';
+    for (char *p = text + 1, *save = NULL, *tok = strtok_r(p, ",", &save); tok && n < max; tok = strtok_r(NULL, ",", &save))
+        items[n++] = tok;
+    return n;
+}
+
+/* The person a ladder role names for a case of department dept: that
+   department's supervisor for supervisors, else the first of that role; the
+   role itself when the policy names nobody. */
+static const char *s_person(const cl_site_policy_t *s, cl_role_t role, const char *dept)
+{
+    const char *first = NULL;
+    for (size_t i = 0; s && i < s->nstaff; i++) {
+        const cl_staff_t *st = &s->staff[i];
+        if (st->role != role)
+            continue;
+        if (role != CL_ROLE_SUPERVISOR || (st->department >= 0 && dept && strcmp(s->departments[st->department].code, dept) == 0))
+            return st->id;
+        if (!first)
+            first = st->id;
+    }
+    return first ? first : cl_role_name(role);
+}
+
 /* Claims the clocks due by now that no other instance holds (SKIP LOCKED),
-   fires the next stage of each, and moves it on, in one transaction.
-   Returns how many fired, -1. */
+   fires the next step of each, and moves it on, in one transaction. A
+   warning or ladder step that comes outside the site's working hours waits
+   for them (unless the case is major and the site exempts those); a breach
+   keeps its true time. Returns how many rows it claimed, -1. */
 static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
 {
     int64_t now = cl_clock_now(self->clock);
@@ -401,104 +466,212 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
     memset(&out, 0, sizeof out);
     int rc = -1;
     PGresult *res = cl_db_exec(self->db,
-                               "SELECT " CLOCK_COLUMNS ", cl_ts_to_us(next_fire_at) FROM clocks"
-                               " WHERE next_fire_at <= cl_us_to_ts($1::bigint)"
-                               " ORDER BY next_fire_at LIMIT $2::int FOR UPDATE SKIP LOCKED",
+                               "SELECT " CLOCK_COLUMNS ", cl_ts_to_us(next_fire_at), steps_at::text, steps::text,"
+                               " (SELECT department FROM dispatches d WHERE d.case_id = clocks.case_id)"
+                               " FROM clocks WHERE next_fire_at <= cl_us_to_ts($1::bigint)"
+                               " ORDER BY next_fire_at LIMIT $2::int FOR UPDATE OF clocks SKIP LOCKED",
                                2, p, false, err);
     if (!res)
         goto out;
     s_out_keep(&out, res);
     int rows = PQntuples(res);
-    cl_buf_t ids = {0}, stages = {0}, levels = {0}, states = {0}, who = {0}, next = {0};
-    cl_buf_t *cols[] = {&ids, &stages, &levels, &states, &who, &next};
-    for (int k = 0; k < 6; k++)
-        cl_pgarr_begin(cols[k]);
+    enum { NUPD = 6 };
+    cl_buf_t col[NUPD];
+    memset(col, 0, sizeof col);
+    for (int k = 0; k < NUPD; k++)
+        cl_pgarr_begin(&col[k]);
     for (int r = 0; r < rows; r++) {
-        cl_clock_plan_t plan = {strtoll(PQgetvalue(res, r, 6), NULL, 10), strtoll(PQgetvalue(res, r, 7), NULL, 10),
-                                self->cfg->ladder_step_s * CL_US_PER_S, PQgetvalue(res, r, 12)[0] == 't'};
-        int stage = atoi(PQgetvalue(res, r, 13)), arg;
-        int64_t moment = strtoll(PQgetvalue(res, r, 14), NULL, 10);
-        /* Warnings that come after the due time (a service that was down) are of no use: breach. */
-        if (stage < 2 && now >= plan.due_us)
-            stage = 2, moment = plan.due_us;
-        cl_fire_t kind = cl_clock_stage(&plan, stage, &arg);
-        int level = atoi(PQgetvalue(res, r, 9));
+        char *at_text = strdup(PQgetvalue(res, r, 15)), *what_text = strdup(PQgetvalue(res, r, 16));
+        char *ats[CL_CLOCK_MAX_STEPS], *whats[CL_CLOCK_MAX_STEPS];
+        if (!at_text || !what_text)
+            abort();
+        int nat = s_array_items(at_text, ats, CL_CLOCK_MAX_STEPS);
+        int nsteps = s_array_items(what_text, whats, CL_CLOCK_MAX_STEPS);
+        if (nat < nsteps)
+            nsteps = nat;
+        const char *site = PQgetvalue(res, r, 2);
+        const char *dept = PQgetisnull(res, r, 17) ? NULL : PQgetvalue(res, r, 17);
+        const cl_site_in_force_t *in = cl_policies_site(&self->policies, site);
+        const cl_site_policy_t *sp = in ? &in->policy->sites[0] : NULL;
+        bool major = PQgetvalue(res, r, 12)[0] == 't';
+        int64_t due = strtoll(PQgetvalue(res, r, 7), NULL, 10);
+        int stage = atoi(PQgetvalue(res, r, 13)), level = atoi(PQgetvalue(res, r, 9));
         int state = atoi(PQgetvalue(res, r, 5));
-        const char *role = PQgetvalue(res, r, 10);
-        union body *b;
-        Caseloop__V1__Clock *c;
-        int64_t late = now - moment > 0 ? now - moment : 0;
-        if (kind == CL_FIRE_WARNING) {
-            cl_env_t *env = s_out_add(&out, res, r, now, &b, &c);
-            caseloop__v1__clock_warning__init(&b->warning);
-            b->warning.has_percent = 1, b->warning.percent = (uint32_t)arg;
-            b->warning.has_late_us = 1, b->warning.late_us = late;
-            env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING;
-        } else if (kind == CL_FIRE_BREACH || kind == CL_FIRE_ESCALATION) {
-            level = arg;
-            role = cl_clock_ladder_role(plan.major, level);
-            if (kind == CL_FIRE_BREACH) {
-                state = CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED;
+        const char *who = PQgetvalue(res, r, 10);
+        int64_t next = -1;
+        cl_clock_step_t st;
+        if (stage >= nsteps || cl_clock_step_decode(whats[stage], &st) < 0) {
+            stage = nsteps; /* nothing more to fire */
+        } else {
+            int64_t moment = strtoll(ats[stage], NULL, 10);
+            int64_t late = now - moment > 0 ? now - moment : 0;
+            bool to_people = st.kind != CL_STEP_BREACH;
+            bool quiet = to_people && sp && sp->calendar && !(major && sp->quiet_major_exempt) &&
+                         !cl_calendar_is_working(sp->calendar, now);
+            if (st.kind == CL_STEP_WARNING && now >= due) {
+                stage++; /* a warning after the due time (a service that was down) is of no use */
+            } else if (quiet && cl_calendar_next_working(sp->calendar, now, &next) == 0) {
+                /* waits for working hours, the stage unchanged; a warning no later than the
+                   breach, which keeps its true time */
+                if (st.kind == CL_STEP_WARNING && due < next)
+                    next = due;
+            } else {
+                union body *b;
+                Caseloop__V1__Clock *c;
                 cl_env_t *env = s_out_add(&out, res, r, now, &b, &c);
-                caseloop__v1__clock_breached__init(&b->breached);
-                b->breached.has_late_us = 1, b->breached.late_us = late;
-                c->has_state = 1, c->state = CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED;
-                env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED;
+                if (st.kind == CL_STEP_WARNING) {
+                    caseloop__v1__clock_warning__init(&b->warning);
+                    b->warning.has_percent = 1, b->warning.percent = (uint32_t)st.arg;
+                    b->warning.has_late_us = 1, b->warning.late_us = late;
+                    env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING;
+                } else if (st.kind == CL_STEP_BREACH) {
+                    state = CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED;
+                    caseloop__v1__clock_breached__init(&b->breached);
+                    b->breached.has_late_us = 1, b->breached.late_us = late;
+                    c->has_state = 1, c->state = CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED;
+                    env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED;
+                } else {
+                    level = st.arg;
+                    who = s_person(sp, st.role, dept);
+                    caseloop__v1__escalation_raised__init(&b->raised);
+                    b->raised.has_level = 1, b->raised.level = (uint32_t)level;
+                    b->raised.role = (char *)cl_role_name(st.role);
+                    b->raised.responsible = (char *)who;
+                    int64_t deadline = stage + 1 < nsteps ? strtoll(ats[stage + 1], NULL, 10) : 0;
+                    b->raised.has_deadline_us = 1, b->raised.deadline_us = deadline;
+                    b->raised.has_late_us = 1, b->raised.late_us = late;
+                    c->has_level = 1, c->level = (uint32_t)level;
+                    c->responsible = (char *)who;
+                    env->body_case = CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED;
+                }
+                c->has_state = 1, c->state = (Caseloop__V1__ClockState)state;
+                if (late > CL_US_PER_S && st.kind != CL_STEP_WARNING)
+                    cl_log(CL_LOG_WARN, &(cl_log_ctx_t){(int64_t)c->case_id, c->site, NULL, NULL},
+                           "clock %s fired %" PRId64 " ms late", c->code, late / 1000);
+                stage++;
             }
-            cl_env_t *env = s_out_add(&out, res, r, now, &b, &c);
-            caseloop__v1__escalation_raised__init(&b->raised);
-            b->raised.has_level = 1, b->raised.level = (uint32_t)level;
-            b->raised.role = (char *)role;
-            b->raised.responsible = (char *)role;
-            int64_t deadline = cl_clock_stage_at(&plan, stage + 1);
-            b->raised.has_deadline_us = 1, b->raised.deadline_us = deadline > 0 ? deadline : 0;
-            b->raised.has_late_us = 1, b->raised.late_us = late;
-            c->has_state = 1, c->state = CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED;
-            c->has_level = 1, c->level = (uint32_t)level;
-            c->responsible = (char *)role;
-            env->body_case = CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED;
-            if (late > CL_US_PER_S)
-                cl_log(CL_LOG_WARN, &(cl_log_ctx_t){(int64_t)c->case_id, c->site, NULL, NULL},
-                       "clock %s fired %" PRId64 " ms late", c->code, late / 1000);
         }
-        int64_t following = cl_clock_stage_at(&plan, stage + 1);
-        cl_pgarr_i64(&ids, strtoll(PQgetvalue(res, r, 0), NULL, 10));
-        cl_pgarr_i64(&stages, stage + 1);
-        cl_pgarr_i64(&levels, level);
-        cl_pgarr_i64(&states, state);
-        cl_pgarr_text(&who, role);
-        if (following >= 0)
-            cl_pgarr_i64(&next, following);
+        if (next < 0 && stage < nsteps)
+            next = strtoll(ats[stage], NULL, 10);
+        cl_pgarr_i64(&col[0], strtoll(PQgetvalue(res, r, 0), NULL, 10));
+        cl_pgarr_i64(&col[1], stage);
+        cl_pgarr_i64(&col[2], level);
+        cl_pgarr_i64(&col[3], state);
+        cl_pgarr_text(&col[4], who);
+        if (next >= 0)
+            cl_pgarr_i64(&col[5], next);
         else
-            cl_pgarr_text(&next, NULL);
+            cl_pgarr_text(&col[5], NULL);
+        free(at_text);
+        free(what_text);
     }
-    const char *q[6];
-    for (int k = 0; k < 6; k++) {
-        cl_pgarr_end(cols[k]);
-        q[k] = cols[k]->data;
+    const char *q[NUPD];
+    for (int k = 0; k < NUPD; k++) {
+        cl_pgarr_end(&col[k]);
+        q[k] = col[k].data;
     }
     int urc = rows ? cl_db_cmd(self->db,
                                "UPDATE clocks SET stage = u.s, level = u.l, state = u.st, responsible = u.w,"
                                " next_fire_at = cl_us_to_ts(u.n)"
                                " FROM unnest($1::bigint[], $2::smallint[], $3::smallint[], $4::smallint[],"
                                " $5::text[], $6::bigint[]) AS u(id, s, l, st, w, n) WHERE clocks.id = u.id",
-                               6, q, err)
+                               NUPD, q, err)
                    : 0;
-    for (int k = 0; k < 6; k++)
-        cl_buf_free(cols[k]);
+    for (int k = 0; k < NUPD; k++)
+        cl_buf_free(&col[k]);
     if (urc < 0)
         goto out;
     s_out_seal(&out);
     if (cl_eventlog_append(self->db, out.evs, out.n, now, err) < 0 || cl_db_commit(self->db, err) < 0)
         goto out;
     cl_eventlog_publish(self->pub, out.evs, out.n);
-    cl_service_count(self->svc, "stages_fired", (uint64_t)rows);
-    rc = rows;
+    cl_service_count(self->svc, "steps_fired", out.n);
+    /* A batch whose rows all wait for working hours fired nothing: it is done for now. */
+    rc = out.n ? rows : 0;
 out:
     if (rc < 0)
         cl_db_rollback(self->db);
     s_out_free(&out);
     return rc;
+}
+
+/* A new policy version: clocks armed under an older one stop when their
+   clock is no longer active, take the new times when it says retime (from
+   the first step still ahead), or keep theirs. */
+static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
+{
+    int64_t now = cl_clock_now(self->clock);
+    char at[24], running[8], breached[8], cancelled[8];
+    snprintf(at, sizeof at, "%" PRId64, now);
+    snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
+    snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
+    snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
+    if (cl_db_begin(self->db, err) < 0)
+        return -1;
+    for (size_t i = 0; i < self->policies.n; i++) {
+        const cl_site_in_force_t *in = &self->policies.sites[i];
+        const cl_site_policy_t *s = &in->policy->sites[0];
+        char ver[16];
+        snprintf(ver, sizeof ver, "%d", in->version);
+        for (size_t k = 0; k < s->nclocks; k++) {
+            const cl_clock_def_t *d = &s->clocks[k];
+            const char *p[] = {in->code, d->code, ver, running, breached, cancelled, at};
+            if (!d->active) {
+                if (cl_db_cmd(self->db,
+                              "UPDATE clocks SET state = $6::smallint, next_fire_at = NULL, closed_at = cl_us_to_ts($7::bigint)"
+                              " WHERE site = $1 AND code = $2 AND state IN ($4::smallint, $5::smallint)"
+                              " AND coalesce(policy_version, 0) < $3::int",
+                              7, p, err) < 0)
+                    goto err;
+                continue;
+            }
+            if (!d->retime)
+                continue;
+            PGresult *res = cl_db_exec(self->db,
+                                       "SELECT id, cl_ts_to_us(armed_at), major FROM clocks WHERE site = $1 AND code = $2"
+                                       " AND state = $4::smallint AND coalesce(policy_version, 0) < $3::int FOR UPDATE",
+                                       4, p, false, err);
+            if (!res)
+                goto err;
+            for (int r = 0; r < PQntuples(res); r++) {
+                cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
+                int64_t due;
+                int n = cl_clock_schedule(d, s->calendar, PQgetvalue(res, r, 2)[0] == 't',
+                                          strtoll(PQgetvalue(res, r, 1), NULL, 10), &due, st);
+                if (n < 1)
+                    continue;
+                int stage = 0;
+                while (stage < n && st[stage].at_us <= now && st[stage].kind == CL_STEP_WARNING)
+                    stage++;
+                cl_buf_t sa = {0}, sw = {0};
+                s_steps_literals(st, n, &sa, &sw);
+                char dues[24], stg[16], next[24];
+                snprintf(dues, sizeof dues, "%" PRId64, due);
+                snprintf(stg, sizeof stg, "%d", stage);
+                snprintf(next, sizeof next, "%" PRId64, stage < n ? st[stage].at_us : due);
+                const char *q[] = {PQgetvalue(res, r, 0), dues, sa.data, sw.data, stg, next, ver};
+                int rc = cl_db_cmd(self->db,
+                                   "UPDATE clocks SET due_at = cl_us_to_ts($2::bigint), steps_at = $3::bigint[],"
+                                   " steps = $4::text[], stage = $5::smallint, next_fire_at = cl_us_to_ts($6::bigint),"
+                                   " policy_version = $7::int WHERE id = $1::bigint",
+                                   7, q, err);
+                cl_buf_free(&sa);
+                cl_buf_free(&sw);
+                if (rc < 0) {
+                    PQclear(res);
+                    goto err;
+                }
+            }
+            PQclear(res);
+        }
+    }
+    if (cl_db_commit(self->db, err) < 0)
+        goto err;
+    self->next_due_us = INT64_MIN;
+    return 0;
+err:
+    cl_db_rollback(self->db);
+    return -1;
 }
 
 /* The earliest moment anything fires, INT64_MAX for none. */
@@ -635,6 +808,7 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     self->cfg = cfg;
     self->clock = clock;
     self->next_due_us = INT64_MIN;
+    cl_policies_init(&self->policies, cfg->tz_dir);
     self->db = cl_db_new(cfg->db, "caseloop-escalation");
     self->zctx = zmq_ctx_new();
     if (!self->db || !self->zctx) {
@@ -690,6 +864,7 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
         zmq_ctx_term(self->zctx);
     cl_db_destroy(&self->db);
     cl_service_destroy(&self->svc);
+    cl_policies_free(&self->policies);
     free(self);
     *self_p = NULL;
 }
@@ -713,6 +888,9 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     int64_t last_read = 0;
     while (!*stop) {
         cl_err_t err;
+        int changed = cl_policies_refresh(&self->policies, self->db, &err);
+        if (changed > 0 && s_policy_change(self, &err) < 0)
+            cl_log(CL_LOG_WARN, NULL, "could not apply the new policy to armed clocks: %s", err.message);
         int64_t now = cl_clock_now(self->clock);
         /* Read the log when woken, and at least every idle period. */
         if (now - last_read >= self->cfg->idle_ms * 1000 || s_heard(self)) {

@@ -17,9 +17,7 @@ typedef struct {
     int64_t max_frame;
     int64_t batch_max;
     int64_t idle_ms;
-    int64_t c2_s;             /* receipt -> the department has the feedback form */
-    int64_t c3_s;             /* dispatch -> the department contacts the customer */
-    int64_t ladder_step_s;    /* how long each ladder level has */
+    const char *tz_dir;
 } cl_escalation_config_t;
 
 extern const cl_cfg_option_t cl_escalation_options[];

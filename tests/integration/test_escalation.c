@@ -15,7 +15,7 @@ static char s_listen[700];
 
 static int s_start_escalation(cl_svc_t *svc)
 {
-    const char *env[] = {s_listen, "CL_C2_S=4", "CL_C3_S=4", "CL_LADDER_STEP_S=1", "CL_IDLE_MS=100", NULL};
+    const char *env[] = {s_listen, "CL_IDLE_MS=100", NULL};
     return cl_svc_start(svc, "caseloop-escalation", env);
 }
 
@@ -201,9 +201,16 @@ static void test_missed_clocks_warn_breach_and_climb_every_level_in_order(void *
     assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
     assert_non_null(strstr(out, "C2"));
     assert_non_null(strstr(out, "breached"));
-    assert_non_null(strstr(out, "now leadership"));
+    assert_non_null(strstr(out, "now lead")); /* the person the policy names for the role */
     assert_int_equal(cl_test_cli("breaches --site site-a --open", out, sizeof out), 0);
     assert_non_null(strstr(out, "C3"));
+    /* Each level names the person: the complaint department's supervisor, the project head, leadership. */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'EscalationRaised'",
+             (unsigned long long)id);
+    assert_int_equal(cl_test_scalar(sql), 6);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND responsible = 'lead'",
+             (unsigned long long)id);
+    assert_int_equal(cl_test_scalar(sql), 2);
     /* Meeting a breached clock late says so, and stops it. */
     s_command(id, A(ACKNOWLEDGE), NULL);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 5",
@@ -264,6 +271,76 @@ static void test_two_instances_never_fire_a_clock_twice(void **state)
     assert_int_equal(cl_svc_stop(&second, SIGTERM, 0), 0);
 }
 
+static uint64_t s_case_at(const char *site, long n, bool major)
+{
+    Caseloop__V1__Case c;
+    char id[32], contact[32];
+    cl_test_case(&c, site, "esc", id, sizeof id, n);
+    snprintf(contact, sizeof contact, "1350000%05ld", n);
+    c.customer_contact = contact;
+    c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
+    if (major)
+        c.has_severity = 1, c.severity = CASELOOP__V1__SEVERITY__SEVERITY_MAJOR;
+    cl_env_t *reply = cl_test_submit(s_in, &c, TIMEOUT_MS);
+    assert_non_null(reply);
+    uint64_t id_ = reply->submit_case_reply->case_id;
+    cl_codec_free(reply);
+    return id_;
+}
+
+static void test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach(void **state)
+{
+    (void)state;
+    /* site-q works one minute a week: now is outside its working hours. */
+    static const char *const sites[] = {"site-q", NULL};
+    assert_int_equal(cl_test_load_policy_with(s_disp.router, sites, cl_test_clocks(2, true)), 0);
+    uint64_t plain = s_case_at("site-q", 500, false), major = s_case_at("site-q", 501, true);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C2' AND state = 3",
+             (unsigned long long)plain, (unsigned long long)major);
+    s_wait_for(sql, 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 2 AND code = 'C2'",
+             (unsigned long long)major);
+    s_wait_for(sql, 1);
+    char story[256];
+    int64_t late;
+    /* The breach keeps its true time; the people are told when the site works again. */
+    s_story(plain, "C2", story, sizeof story, &late);
+    assert_string_equal(story, "A B");
+    assert_true(late < 1000000);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2'"
+                              " AND next_fire_at > now() + interval '1 minute'", (unsigned long long)plain);
+    assert_int_equal(cl_test_scalar(sql), 1);
+    /* A major case does not wait. */
+    s_story(major, "C2", story, sizeof story, &late);
+    assert_string_equal(story, "A W50 W80 B R1:manager R2:leadership");
+}
+
+static void test_a_new_policy_retimes_running_clocks_or_stops_them(void **state)
+{
+    (void)state;
+    uint64_t id = s_case_at("site-b", 600, false);
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
+    s_wait_for(sql, 2);
+    static const char clocks[] =
+        ",\"calendar\":{\"working_hours\":{\"mon\":[\"00:00-24:00\"],\"tue\":[\"00:00-24:00\"],\"wed\":[\"00:00-24:00\"],"
+        "\"thu\":[\"00:00-24:00\"],\"fri\":[\"00:00-24:00\"],\"sat\":[\"00:00-24:00\"],\"sun\":[\"00:00-24:00\"]}},"
+        "\"clocks\":[{\"code\":\"C2\",\"name\":\"feedback form\",\"starts_on\":\"received\",\"met_by\":[\"acknowledge\"],"
+        "\"duration\":4,\"active\":false},"
+        "{\"code\":\"C3\",\"name\":\"first contact\",\"starts_on\":\"dispatched\",\"met_by\":[\"first_contact\"],"
+        "\"duration\":\"1h\",\"on_policy_change\":\"retime\"}]";
+    static const char *const sites[] = {"site-b", NULL};
+    assert_int_equal(cl_test_load_policy_with(s_disp.router, sites, clocks), 0);
+    /* C2 is no longer a clock of this site: it stops. C3 takes the new hour. */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 4"
+                              " AND next_fire_at IS NULL", (unsigned long long)id);
+    s_wait_for(sql, 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
+                              " AND due_at - armed_at = interval '1 hour'", (unsigned long long)id);
+    s_wait_for(sql, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +348,8 @@ int main(void)
         cmocka_unit_test(test_missed_clocks_warn_breach_and_climb_every_level_in_order),
         cmocka_unit_test(test_a_killed_service_fires_each_breach_once_after_restart),
         cmocka_unit_test(test_two_instances_never_fire_a_clock_twice),
+        cmocka_unit_test(test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach),
+        cmocka_unit_test(test_a_new_policy_retimes_running_clocks_or_stops_them),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -259,7 +259,7 @@ long long cl_test_counter(void *dealer, const char *name)
 /* --- a policy for tests ---------------------------------------------------------------- */
 
 /* One site: staff on shift all day, except (closed_engineering) an engineering department nobody staffs now. */
-static void s_policy_site(cl_buf_t *b, const char *code, bool closed_engineering)
+static void s_policy_site(cl_buf_t *b, const char *code, bool closed_engineering, const char *clocks)
 {
     const char *all_day = "[{\"days\":\"daily\",\"from\":\"00:00\",\"to\":\"24:00\"}]";
     const char *eng_shift = closed_engineering ? "[]" : all_day;
@@ -301,7 +301,32 @@ static void s_policy_site(cl_buf_t *b, const char *code, bool closed_engineering
         cl_buf_printf(b, "%s{\"kind\":\"%s\",\"severity\":\"major\",\"department\":\"%s\",\"special\":true}",
                       k ? "," : "", kinds[k], depts[k]);
     cl_buf_puts(b, "],\"keywords\":[{\"kind\":\"repair\",\"words\":[\"漏水\",\"leak\"]},"
-                   "{\"kind\":\"safety\",\"words\":[\"fire\",\"危险\"]}]}");
+                   "{\"kind\":\"safety\",\"words\":[\"fire\",\"危险\"]}]");
+    cl_buf_puts(b, clocks ? clocks : cl_test_clocks(4, false));
+    cl_buf_puts(b, "}");
+}
+
+const char *cl_test_clocks(int seconds, bool quiet)
+{
+    static char text[2048];
+    const char *hours = quiet ? "\"mon\":[\"00:00-00:01\"]"
+                              : "\"mon\":[\"00:00-24:00\"],\"tue\":[\"00:00-24:00\"],\"wed\":[\"00:00-24:00\"],"
+                                "\"thu\":[\"00:00-24:00\"],\"fri\":[\"00:00-24:00\"],\"sat\":[\"00:00-24:00\"],"
+                                "\"sun\":[\"00:00-24:00\"]";
+    snprintf(text, sizeof text,
+             ",\"calendar\":{\"working_hours\":{%s}},\"clocks\":["
+             "{\"code\":\"C2\",\"name\":\"feedback form reaches the department\",\"starts_on\":\"received\","
+             "\"met_by\":[\"acknowledge\",\"first_contact\"],\"duration\":%d,"
+             "\"ladder\":[{\"role\":\"supervisor\",\"for\":1},{\"role\":\"project_head\",\"for\":1},"
+             "{\"role\":\"leadership\"}],\"major_ladder\":[{\"role\":\"manager\",\"for\":1},"
+             "{\"role\":\"leadership\"}]},"
+             "{\"code\":\"C3\",\"name\":\"the department contacts the customer\",\"starts_on\":\"dispatched\","
+             "\"met_by\":[\"first_contact\"],\"duration\":%d,\"on_policy_change\":\"retime\","
+             "\"ladder\":[{\"role\":\"supervisor\",\"for\":1},{\"role\":\"project_head\",\"for\":1},"
+             "{\"role\":\"leadership\"}],\"major_ladder\":[{\"role\":\"manager\",\"for\":1},"
+             "{\"role\":\"leadership\"}]}]",
+             hours, seconds, seconds);
+    return text;
 }
 
 int cl_test_load_policy(const char *router)
@@ -312,12 +337,17 @@ int cl_test_load_policy(const char *router)
 
 int cl_test_load_policy_for(const char *router, const char *const *sites)
 {
+    return cl_test_load_policy_with(router, sites, NULL);
+}
+
+int cl_test_load_policy_with(const char *router, const char *const *sites, const char *clocks)
+{
     cl_buf_t doc = {0};
     cl_buf_puts(&doc, "{\"sites\":[");
     for (const char *const *code = sites; *code; code++) {
         if (code != sites)
             cl_buf_puts(&doc, ",");
-        s_policy_site(&doc, *code, strcmp(*code, "site-c") == 0);
+        s_policy_site(&doc, *code, strcmp(*code, "site-c") == 0, clocks);
     }
     cl_buf_puts(&doc, "]}");
     void *dealer = cl_test_dealer(router);

@@ -72,11 +72,22 @@ int cl_test_cli(const char *args, char *out, size_t len);
    staff cs1, cs2 (assistants), cs-sup, eng1, eng2, eng-sup, sec1, svc1, head,
    mgr, lead, all on shift all day, except that nobody staffs site-c's
    engineering; major cases special; keywords "漏水"/"leak" -> repair,
-   "fire"/"危险" -> safety. Returns 0 or -1. */
+   "fire"/"危险" -> safety; clocks of 4 seconds (cl_test_clocks). Returns 0 or -1. */
 int cl_test_load_policy(const char *router);
 
 /* The same policy for the sites named (NULL-terminated); "site-c" is the one
    whose engineering nobody staffs. A new version each time. */
 int cl_test_load_policy_for(const char *router, const char *const *sites);
+
+/* The same with the calendar and clocks members clocks (",\"calendar\":..., \"clocks\":[...]"),
+   NULL for cl_test_clocks(4, false). A new version each time. */
+int cl_test_load_policy_with(const char *router, const char *const *sites, const char *clocks);
+
+/* Calendar and clocks members for a test policy: C2 (received; met by
+   acknowledge or first contact) and C3 (dispatched; met by first contact;
+   re-timed on a policy change) of `seconds`, warnings at 50% and 80%,
+   ladders one second a level; a calendar working all week, or (quiet) one
+   minute a week. Returns a static buffer. */
+const char *cl_test_clocks(int seconds, bool quiet);
 
 #endif

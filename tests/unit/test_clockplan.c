@@ -1,78 +1,115 @@
-/* test_clockplan.c - when a response clock warns, breaches and climbs the ladder. */
+/* test_clockplan.c - a response clock's steps: warnings, the breach, the ladder, in wall and working time. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include "clockplan.h"
 
 #define S 1000000LL
 
-static void test_a_clock_warns_at_half_and_four_fifths_then_breaches_at_due(void **state)
+static cl_clock_def_t s_def(int64_t duration_s)
 {
-    (void)state;
-    cl_clock_plan_t p = {100 * S, 200 * S, 30 * S, false};
-    int arg;
-    assert_int_equal(cl_clock_stage(&p, 0, &arg), CL_FIRE_WARNING);
-    assert_int_equal(arg, 50);
-    assert_int_equal(cl_clock_stage_at(&p, 0), 150 * S);
-    assert_int_equal(cl_clock_stage(&p, 1, &arg), CL_FIRE_WARNING);
-    assert_int_equal(arg, 80);
-    assert_int_equal(cl_clock_stage_at(&p, 1), 180 * S);
-    assert_int_equal(cl_clock_stage(&p, 2, &arg), CL_FIRE_BREACH);
-    assert_int_equal(arg, 1);
-    assert_int_equal(cl_clock_stage_at(&p, 2), 200 * S);
+    cl_clock_def_t d;
+    memset(&d, 0, sizeof d);
+    d.code = "C2";
+    d.name = "test";
+    d.starts_on = CL_CLOCK_ON_RECEIVED;
+    d.duration_s = duration_s;
+    d.nwarn = 2, d.warn_pct[0] = 50, d.warn_pct[1] = 80;
+    d.nladder = 3;
+    d.ladder[0] = CL_ROLE_SUPERVISOR, d.ladder[1] = CL_ROLE_PROJECT_HEAD, d.ladder[2] = CL_ROLE_LEADERSHIP;
+    d.ladder_s[0] = 10, d.ladder_s[1] = 20, d.ladder_s[2] = 30;
+    d.nmajor_ladder = 2;
+    d.major_ladder[0] = CL_ROLE_MANAGER, d.major_ladder[1] = CL_ROLE_LEADERSHIP;
+    d.major_ladder_s[0] = d.major_ladder_s[1] = 10;
+    d.active = true;
+    return d;
 }
 
-static void test_the_ladder_climbs_one_level_a_step_up_to_leadership(void **state)
+static void test_a_clock_warns_breaches_and_climbs_the_ladder_in_order(void **state)
 {
     (void)state;
-    cl_clock_plan_t p = {0, 60 * S, 10 * S, false};
-    int arg;
-    assert_string_equal(cl_clock_ladder_role(false, 1), "supervisor");
-    assert_int_equal(cl_clock_stage(&p, 3, &arg), CL_FIRE_ESCALATION);
-    assert_int_equal(arg, 2);
-    assert_string_equal(cl_clock_ladder_role(false, 2), "project_head");
-    assert_int_equal(cl_clock_stage_at(&p, 3), 70 * S);
-    assert_int_equal(cl_clock_stage(&p, 4, &arg), CL_FIRE_ESCALATION);
-    assert_int_equal(arg, 3);
-    assert_string_equal(cl_clock_ladder_role(false, 3), "leadership");
-    assert_int_equal(cl_clock_stage_at(&p, 4), 80 * S);
-    assert_int_equal(cl_clock_stage(&p, 5, &arg), CL_FIRE_NONE);
-    assert_int_equal(cl_clock_stage_at(&p, 5), -1);
-    assert_null(cl_clock_ladder_role(false, 4));
+    cl_clock_def_t d = s_def(100);
+    cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
+    int64_t due;
+    int n = cl_clock_schedule(&d, NULL, false, 1000 * S, &due, st);
+    assert_int_equal(n, 6);
+    assert_int_equal(due, 1100 * S);
+    char text[48];
+    const char *want[] = {"W50", "W80", "B", "L1:supervisor", "L2:project_head", "L3:leadership"};
+    const int64_t at[] = {1050, 1080, 1100, 1100, 1110, 1130};
+    for (int i = 0; i < n; i++) {
+        cl_clock_step_encode(&st[i], text, sizeof text);
+        assert_string_equal(text, want[i]);
+        assert_int_equal(st[i].at_us, at[i] * S);
+        cl_clock_step_t back;
+        assert_int_equal(cl_clock_step_decode(text, &back), 0);
+        assert_int_equal(back.kind, st[i].kind);
+        assert_int_equal(back.arg, st[i].arg);
+        assert_int_equal(back.role, st[i].role);
+    }
 }
 
 static void test_a_major_case_starts_at_the_manager(void **state)
 {
     (void)state;
-    cl_clock_plan_t p = {0, 60 * S, 10 * S, true};
-    int arg;
-    assert_string_equal(cl_clock_ladder_role(true, 1), "manager");
-    assert_string_equal(cl_clock_ladder_role(true, 2), "leadership");
-    assert_int_equal(cl_clock_stage(&p, 3, &arg), CL_FIRE_ESCALATION);
-    assert_int_equal(arg, 2);
-    assert_int_equal(cl_clock_stage(&p, 4, &arg), CL_FIRE_NONE);
-    assert_int_equal(cl_clock_stage_at(&p, 4), -1);
+    cl_clock_def_t d = s_def(60);
+    cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
+    int64_t due;
+    int n = cl_clock_schedule(&d, NULL, true, 0, &due, st);
+    assert_int_equal(n, 5);
+    assert_int_equal(st[3].kind, CL_STEP_LEVEL);
+    assert_int_equal(st[3].role, CL_ROLE_MANAGER);
+    assert_int_equal(st[4].role, CL_ROLE_LEADERSHIP);
 }
 
-static void test_stages_come_in_order(void **state)
+static void test_working_time_clocks_follow_the_calendar(void **state)
 {
     (void)state;
-    for (int major = 0; major < 2; major++) {
-        cl_clock_plan_t p = {5 * S, 17 * S, 3 * S, major};
-        for (int s = 1; cl_clock_stage_at(&p, s) >= 0; s++)
-            assert_true(cl_clock_stage_at(&p, s) > cl_clock_stage_at(&p, s - 1));
-    }
+    /* Mon-Fri 09:00-18:00 in Shanghai; armed Friday 2026-11-20 17:30 local (09:30 UTC). */
+    cl_calendar_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    spec.tz = "Asia/Shanghai";
+    for (int wd = 1; wd <= 5; wd++)
+        spec.week[wd] = (cl_calendar_hours_t){1, {{9 * 60, 18 * 60}}};
+    cl_err_t err;
+    cl_calendar_t *cal = cl_calendar_new(&spec, &err);
+    assert_non_null(cal);
+    cl_clock_def_t d = s_def(3600);
+    d.working_time = true;
+    int64_t armed = 1795167000LL * S; /* 2026-11-20T09:30:00Z */
+    cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
+    int64_t due;
+    assert_int_equal(cl_clock_schedule(&d, cal, false, armed, &due, st), 6);
+    /* Friday 17:30-18:00 counts 30 min; Monday from 09:00 counts the rest (Monday 09:00 is armed + 2 d 15.5 h). */
+    int64_t monday = armed + (2 * 86400LL + 15 * 3600 + 1800) * S;
+    assert_int_equal(st[0].at_us, armed + 1800 * S);    /* 50%: Friday 18:00 */
+    assert_int_equal(st[1].at_us, monday + 1080 * S);   /* 80%: Monday 09:18 */
+    assert_int_equal(due, monday + 1800 * S);           /* Monday 09:30 */
+    assert_int_equal(st[2].at_us, due);
+    cl_calendar_destroy(&cal);
+}
+
+static void test_malformed_steps_are_refused(void **state)
+{
+    (void)state;
+    cl_clock_step_t st;
+    assert_int_equal(cl_clock_step_decode("X", &st), -1);
+    assert_int_equal(cl_clock_step_decode("W", &st), -1);
+    assert_int_equal(cl_clock_step_decode("L2:boss", &st), -1);
+    assert_int_equal(cl_clock_step_decode("L2", &st), -1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_a_clock_warns_at_half_and_four_fifths_then_breaches_at_due),
-        cmocka_unit_test(test_the_ladder_climbs_one_level_a_step_up_to_leadership),
+        cmocka_unit_test(test_a_clock_warns_breaches_and_climbs_the_ladder_in_order),
         cmocka_unit_test(test_a_major_case_starts_at_the_manager),
-        cmocka_unit_test(test_stages_come_in_order),
+        cmocka_unit_test(test_working_time_clocks_follow_the_calendar),
+        cmocka_unit_test(test_malformed_steps_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -403,8 +403,9 @@ static void test_default_policy_keeps_each_site_as_compact_sorted_json(void **st
     assert_non_null(doc);
     assert_null(strchr(doc, '\n'));
     assert_null(strstr(doc, "\": "));
-    /* keys sorted: "code" before "customer_service" before "departments" */
-    assert_non_null(strstr(doc, "{\"code\":\"site-a\",\"customer_service\":\"customer-service\",\"departments\":"));
+    /* keys sorted: "calendar" first, then "clocks", "code", "customer_service", "departments" */
+    assert_int_equal(strncmp(doc, "{\"calendar\":", 12), 0);
+    assert_non_null(strstr(doc, ",\"code\":\"site-a\",\"customer_service\":\"customer-service\",\"departments\":"));
     json_t *j = json_loads(doc, 0, NULL);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "time_zone")), "Asia/Shanghai");
@@ -921,9 +922,99 @@ static void test_role_names_round_trip(void **state)
     assert_string_equal(cl_role_name(CL_ROLE_COUNT), "unknown");
 }
 
+/* --- calendar and clocks ------------------------------------------------------------ */
+
+static json_t *s_with_clock(const char *clock_json)
+{
+    json_t *doc = s_small();
+    json_error_t jerr;
+    json_t *clocks = json_loads(clock_json, 0, &jerr);
+    if (!clocks)
+        fail_msg("clock JSON: %s", jerr.text);
+    json_object_set_new(s_site(doc), "clocks", clocks);
+    return doc;
+}
+
+static void test_clocks_default_to_c2_and_c3_of_the_rules(void **state)
+{
+    (void)state;
+    cl_err_t err;
+    cl_policy_t *p = s_parse_doc(s_small(), &err);
+    assert_non_null(p);
+    const cl_site_policy_t *s = &p->sites[0];
+    assert_non_null(s->calendar);
+    assert_true(s->quiet_major_exempt);
+    assert_int_equal(s->nclocks, 2);
+    const cl_clock_def_t *c2 = cl_policy_clock(s, "C2"), *c3 = cl_policy_clock(s, "C3");
+    assert_non_null(c2);
+    assert_non_null(c3);
+    assert_int_equal(c2->duration_s, 3600);
+    assert_int_equal(c2->starts_on, CL_CLOCK_ON_RECEIVED);
+    assert_int_equal(c3->duration_s, 86400);
+    assert_int_equal(c3->starts_on, CL_CLOCK_ON_DISPATCHED);
+    assert_int_equal(c2->nwarn, 2);
+    assert_int_equal(c2->ladder[0], CL_ROLE_SUPERVISOR);
+    assert_int_equal(c2->major_ladder[0], CL_ROLE_MANAGER);
+    cl_policy_destroy(&p);
+}
+
+static void test_a_clock_reads_its_times_warnings_and_ladder(void **state)
+{
+    (void)state;
+    cl_err_t err;
+    cl_policy_t *p = s_parse_doc(s_with_clock("[{\"code\": \"C7\", \"name\": \"callback complaint answered\","
+                                              " \"starts_on\": \"dispatched\", \"met_by\": [\"resolve\"],"
+                                              " \"duration\": \"3d\", \"working_time\": true, \"warn_at\": [25, 75],"
+                                              " \"ladder\": [{\"role\": \"supervisor\", \"for\": \"2h\"},"
+                                              " {\"role\": \"manager\"}], \"on_policy_change\": \"retime\"}]"),
+                                 &err);
+    if (!p)
+        fail_msg("%s: %s", err.field, err.message);
+    const cl_clock_def_t *c = cl_policy_clock(&p->sites[0], "C7");
+    assert_non_null(c);
+    assert_int_equal(c->duration_s, 3 * 86400);
+    assert_true(c->working_time);
+    assert_int_equal(c->warn_pct[1], 75);
+    assert_int_equal(c->nladder, 2);
+    assert_int_equal(c->ladder_s[0], 7200);
+    assert_int_equal(c->ladder[1], CL_ROLE_MANAGER);
+    assert_true(c->retime);
+    assert_true(c->active);
+    assert_int_equal(c->met_by, 1u << 4);
+    cl_policy_destroy(&p);
+}
+
+static void test_bad_clocks_and_calendars_are_refused_by_path(void **state)
+{
+    (void)state;
+    s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"lunch\", \"met_by\": [\"resolve\"],"
+                           " \"duration\": 60}]"),
+              "sites[0].clocks[0].starts_on", "lunch");
+    s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"received\", \"met_by\": [\"resolve\"],"
+                           " \"duration\": \"soon\"}]"),
+              "sites[0].clocks[0].duration", "duration");
+    s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"received\", \"met_by\": [\"resolve\"],"
+                           " \"duration\": 60, \"warn_at\": [80, 50]}]"),
+              "sites[0].clocks[0].warn_at", "percent");
+    s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"received\", \"met_by\": [\"resolve\"],"
+                           " \"duration\": 60, \"ladder\": [{\"role\": \"boss\"}]}]"),
+              "sites[0].clocks[0].ladder[0]", "boss");
+    s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"received\", \"met_by\": [\"sleep\"],"
+                           " \"duration\": 60}]"),
+              "sites[0].clocks[0].met_by[0]", "action");
+    json_t *doc = s_small();
+    json_error_t jerr;
+    json_object_set_new(s_site(doc), "calendar",
+                        json_loads("{\"working_hours\": {\"mon\": [\"18:00-09:00\"]}}", 0, &jerr));
+    s_refused(doc, "sites[0].calendar.working_hours.mon[0]", "interval");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clocks_default_to_c2_and_c3_of_the_rules),
+        cmocka_unit_test(test_a_clock_reads_its_times_warnings_and_ladder),
+        cmocka_unit_test(test_bad_clocks_and_calendars_are_refused_by_path),
         cmocka_unit_test(test_default_policy_parses_into_site_a_with_four_departments),
         cmocka_unit_test(test_default_policy_routes_every_kind_and_severity_to_its_department),
         cmocka_unit_test(test_default_policy_routes_major_cases_through_special_routes),
