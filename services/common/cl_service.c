@@ -144,6 +144,30 @@ void cl_service_stats(cl_service_t *self, cl_request_t *req, const cl_env_t *env
     free(cp);
 }
 
+void cl_service_serve(cl_service_t *svc, size_t max_frame, const cl_handler_t *table, void *self, cl_db_t *db)
+{
+    cl_request_t req;
+    while (cl_bus_recv_request(svc->router, &req, ZMQ_DONTWAIT) == 0) {
+        cl_service_count(svc, "requests", 1);
+        cl_env_t *env = cl_service_decode(svc, &req, max_frame);
+        if (!env)
+            continue;
+        const cl_handler_t *h = table;
+        while (h->fn && h->body != (int)env->body_case)
+            h++;
+        if (h->fn) {
+            h->fn(self, &req, env);
+        } else if (env->body_case == CASELOOP__V1__ENVELOPE__BODY_GET_STATS) {
+            cl_service_stats(svc, &req, env, db);
+        } else {
+            cl_err_t err;
+            cl_err_set(&err, CL_UNIMPLEMENTED, "body", "%s is not served by %s", cl_codec_body_name(env), svc->name);
+            cl_service_refuse(svc, &req, env, &err);
+        }
+        cl_codec_free(env);
+    }
+}
+
 void cl_service_ready(int64_t fd)
 {
     if (fd < 0)

@@ -42,6 +42,20 @@ void cl_service_stats(cl_service_t *self, cl_request_t *req, const cl_env_t *env
    (SIGPIPE ignored). */
 volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, const char *log_level);
 
+/* A request handler: self is the service's own state. */
+typedef void (*cl_handler_fn)(void *self, cl_request_t *req, const cl_env_t *env);
+
+typedef struct {
+    int body;                /* CASELOOP__V1__ENVELOPE__BODY_... */
+    cl_handler_fn fn;
+} cl_handler_t;
+
+/* Answers every request queued on the router: decoded and checked, then
+   given to the handler of its body (table ends with {0}); GetStats is
+   answered here (db tells whether the database is up); anything else is
+   UNIMPLEMENTED. */
+void cl_service_serve(cl_service_t *svc, size_t max_frame, const cl_handler_t *table, void *self, cl_db_t *db);
+
 /* Writes "READY\n" to fd (and closes it) when fd >= 0: the service serves. */
 void cl_service_ready(int64_t fd);
 

@@ -65,8 +65,9 @@ static const cl_site_in_force_t *s_site(const cl_dispatcher_t *self, const char 
     return cl_policies_site(&self->policies, code);
 }
 
-static void s_load_policy(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_load_policy(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_dispatcher_t *self = arg;
     const Caseloop__V1__LoadPolicy *q = env->load_policy;
     cl_err_t err;
     cl_err_clear(&err);
@@ -142,8 +143,9 @@ static void s_load_policy(cl_dispatcher_t *self, cl_request_t *req, const cl_env
         cl_log(CL_LOG_WARN, NULL, "could not reload policies: %s", err.message);
 }
 
-static void s_get_policy(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_get_policy(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_dispatcher_t *self = arg;
     cl_err_t err;
     cl_err_clear(&err);
     const char *site = env->get_policy->site;
@@ -340,8 +342,9 @@ err:
     return -1;
 }
 
-static void s_transfer_case(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_transfer_case(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_dispatcher_t *self = arg;
     cl_err_t err;
     cl_err_clear(&err);
     char dept[80], who[120];
@@ -468,8 +471,9 @@ err:
     return -1;
 }
 
-static void s_hand_over_request(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_hand_over_request(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_dispatcher_t *self = arg;
     cl_err_t err;
     cl_err_clear(&err);
     Caseloop__V1__Handover h = CASELOOP__V1__HANDOVER__INIT;
@@ -493,8 +497,9 @@ static void s_hand_over_request(cl_dispatcher_t *self, cl_request_t *req, const 
     cl_service_count(self->svc, "handovers", 1);
 }
 
-static void s_list_handovers(cl_dispatcher_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_list_handovers(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_dispatcher_t *self = arg;
     const Caseloop__V1__ListHandovers *q = env->list_handovers;
     cl_err_t err;
     cl_err_clear(&err);
@@ -928,39 +933,15 @@ static void s_catch_up(cl_dispatcher_t *self)
 
 static void s_serve(cl_dispatcher_t *self)
 {
-    cl_request_t req;
-    while (cl_bus_recv_request(self->router, &req, ZMQ_DONTWAIT) == 0) {
-        cl_service_count(self->svc, "requests", 1);
-        cl_env_t *env = cl_service_decode(self->svc, &req, (size_t)self->cfg->max_frame);
-        if (!env)
-            continue;
-        cl_err_t err;
-        switch (env->body_case) {
-        case CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY:
-            s_load_policy(self, &req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_GET_POLICY:
-            s_get_policy(self, &req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE:
-            s_transfer_case(self, &req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_HAND_OVER:
-            s_hand_over_request(self, &req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS:
-            s_list_handovers(self, &req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_GET_STATS:
-            cl_service_stats(self->svc, &req, env, self->db);
-            break;
-        default:
-            cl_err_set(&err, CL_UNIMPLEMENTED, "body", "%s is not served by the dispatcher", cl_codec_body_name(env));
-            cl_service_refuse(self->svc, &req, env, &err);
-            break;
-        }
-        cl_codec_free(env);
-    }
+    static const cl_handler_t handlers[] = {
+        {CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY, s_load_policy},
+        {CASELOOP__V1__ENVELOPE__BODY_GET_POLICY, s_get_policy},
+        {CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE, s_transfer_case},
+        {CASELOOP__V1__ENVELOPE__BODY_HAND_OVER, s_hand_over_request},
+        {CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS, s_list_handovers},
+        {0, NULL},
+    };
+    cl_service_serve(self->svc, (size_t)self->cfg->max_frame, handlers, self, self->db);
 }
 
 /* Drops whatever intake published: the log is read for the content. */

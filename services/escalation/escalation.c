@@ -718,8 +718,9 @@ static void s_reply_clocks(cl_escalation_t *self, cl_request_t *req, const cl_en
     free(cp);
 }
 
-static void s_get_clocks(cl_escalation_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_get_clocks(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_escalation_t *self = arg;
     cl_err_t err;
     cl_err_clear(&err);
     const Caseloop__V1__GetClocks *q = env->get_clocks;
@@ -741,8 +742,9 @@ static void s_get_clocks(cl_escalation_t *self, cl_request_t *req, const cl_env_
     PQclear(res);
 }
 
-static void s_list_breaches(cl_escalation_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_list_breaches(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_escalation_t *self = arg;
     cl_err_t err;
     cl_err_clear(&err);
     const Caseloop__V1__ListBreaches *q = env->list_breaches;
@@ -770,30 +772,12 @@ static void s_list_breaches(cl_escalation_t *self, cl_request_t *req, const cl_e
 
 static void s_serve(cl_escalation_t *self)
 {
-    cl_request_t req;
-    while (cl_bus_recv_request(self->router, &req, ZMQ_DONTWAIT) == 0) {
-        cl_service_count(self->svc, "requests", 1);
-        cl_env_t *env = cl_service_decode(self->svc, &req, (size_t)self->cfg->max_frame);
-        if (!env)
-            continue;
-        cl_err_t err;
-        switch (env->body_case) {
-        case CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS:
-            s_get_clocks(self, &req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES:
-            s_list_breaches(self, &req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_GET_STATS:
-            cl_service_stats(self->svc, &req, env, self->db);
-            break;
-        default:
-            cl_err_set(&err, CL_UNIMPLEMENTED, "body", "%s is not served by escalation", cl_codec_body_name(env));
-            cl_service_refuse(self->svc, &req, env, &err);
-            break;
-        }
-        cl_codec_free(env);
-    }
+    static const cl_handler_t handlers[] = {
+        {CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS, s_get_clocks},
+        {CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES, s_list_breaches},
+        {0, NULL},
+    };
+    cl_service_serve(self->svc, (size_t)self->cfg->max_frame, handlers, self, self->db);
 }
 
 /* --- the loop ---------------------------------------------------------------------------- */
