@@ -74,6 +74,33 @@ const char *cl_event_describe(const cl_env_t *ev, char *buf, size_t len, const c
         snprintf(buf, len, "handed over at the end of a shift from %s to %s", h ? h->outgoing : "", h ? h->incoming : "");
         break;
     }
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED: {
+        const Caseloop__V1__Clock *c = ev->clock_armed->clock;
+        snprintf(buf, len, "clock %s armed: %s", c ? c->code : "", c ? c->name : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING: {
+        const Caseloop__V1__Clock *c = ev->clock_warning->clock;
+        snprintf(buf, len, "clock %s at %" PRIu32 "%%: customer service urges the department", c ? c->code : "",
+                 ev->clock_warning->percent);
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_MET: {
+        const Caseloop__V1__Clock *c = ev->clock_met->clock;
+        snprintf(buf, len, "clock %s met%s", c ? c->code : "", ev->clock_met->in_time ? " in time" : " late");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED: {
+        const Caseloop__V1__Clock *c = ev->clock_breached->clock;
+        snprintf(buf, len, "clock %s missed: %s", c ? c->code : "", c ? c->name : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED: {
+        const Caseloop__V1__EscalationRaised *r = ev->escalation_raised;
+        snprintf(buf, len, "clock %s escalated to level %" PRIu32 ": %s (%s)", r->clock ? r->clock->code : "", r->level,
+                 r->responsible ? r->responsible : "", r->role ? r->role : "");
+        break;
+    }
     default:
         snprintf(buf, len, "%s", cl_codec_body_name(ev));
         break;

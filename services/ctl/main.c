@@ -692,6 +692,11 @@ static int s_print_event(void *arg, const cl_env_t *ev)
     case CASELOOP__V1__ENVELOPE__BODY_CASE_ASSIGNED: case_id = (int64_t)ev->case_assigned->case_id; break;
     case CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED: case_id = (int64_t)ev->case_updated->case_id; break;
     case CASELOOP__V1__ENVELOPE__BODY_CASE_TRANSFERRED: case_id = (int64_t)ev->case_transferred->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED: case_id = (int64_t)ev->clock_armed->clock->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING: case_id = (int64_t)ev->clock_warning->clock->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_MET: case_id = (int64_t)ev->clock_met->clock->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED: case_id = (int64_t)ev->clock_breached->clock->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED: case_id = (int64_t)ev->escalation_raised->clock->case_id; break;
     default: break;
     }
     printf("%" PRIu64 "\t%s\t%s\t%s\t", ev->position, s_time(ev->sent_at_us, t, sizeof t), cl_codec_body_name(ev),
