@@ -887,12 +887,15 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
         }
         /* Fire what is due; then sleep until the next due moment, an event, a request or the idle period. */
         if (self->next_due_us == INT64_MIN || self->next_due_us <= cl_clock_now(self->clock)) {
+            /* Fire for at most 50 ms a turn: while clocks keep coming due, events and
+               requests are still taken between batches. */
             int n;
-            while ((n = s_fire_batch(self, &err)) > 0)
+            int64_t until = cl_mono_us() + 50 * 1000;
+            while ((n = s_fire_batch(self, &err)) > 0 && cl_mono_us() < until)
                 ;
             if (n < 0)
                 cl_log(CL_LOG_WARN, NULL, "could not fire clocks: %s", err.message);
-            self->next_due_us = s_next_due(self);
+            self->next_due_us = n > 0 ? cl_clock_now(self->clock) : s_next_due(self);
         }
         int64_t wait_ms = self->cfg->idle_ms;
         if (self->next_due_us != INT64_MAX) {
