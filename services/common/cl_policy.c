@@ -900,7 +900,11 @@ static int s_calendar(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
         }
         spec.holidays = holidays, spec.n_holidays = n;
         list = json_object_get(cal, "extra_working_days");
-        n = list && json_is_array(list) ? json_array_size(list) : 0;
+        if (list && !json_is_array(list)) {
+            s_fail(c, "extra_working_days is %s; expected a list of \"YYYY-MM-DD\"", s_type_name(list));
+            goto out;
+        }
+        n = list ? json_array_size(list) : 0;
         extras = calloc(n + 1, sizeof *extras);
         if (!extras) {
             s_no_memory(c);
@@ -933,24 +937,33 @@ out:
 }
 
 /* "90s", "5m", "1h", "3d" or a number of seconds, into seconds; -1 when neither. */
+#define S_DURATION_MAX (366LL * 86400) /* a year: clock durations and ladder levels */
+
 static int64_t s_duration(json_t *v)
 {
-    if (json_is_integer(v))
-        return json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : -1;
-    if (!json_is_string(v))
+    long long n, unit = 1;
+    if (json_is_integer(v)) {
+        n = json_integer_value(v);
+    } else if (json_is_string(v)) {
+        const char *t = json_string_value(v);
+        char *end;
+        n = strtoll(t, &end, 10);
+        if (end == t || strlen(end) != 1)
+            return -1;
+        switch (*end) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: return -1;
+        }
+    } else {
         return -1;
-    const char *t = json_string_value(v);
-    char *end;
-    long long n = strtoll(t, &end, 10);
-    if (end == t || n <= 0 || strlen(end) != 1)
-        return -1;
-    switch (*end) {
-    case 's': return n;
-    case 'm': return n * 60;
-    case 'h': return n * 3600;
-    case 'd': return n * 86400;
-    default: return -1;
     }
+    /* Positive and at most a year, checked before multiplying so that nothing overflows. */
+    if (n <= 0 || n > S_DURATION_MAX / unit)
+        return -1;
+    return n * unit;
 }
 
 /* A ladder: a list of {"role": ROLE, "for": DURATION}; the last level's "for" may be left out. */
@@ -982,7 +995,7 @@ static int s_ladder(s_ctx_t *c, json_t *clock, const char *key, cl_role_t *roles
             f = json_object_get(v, "for");
             secs[i] = f ? s_duration(f) : 3600;
             if (secs[i] < 0)
-                rc = s_fail(c, "for is not a duration; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\"");
+                rc = s_fail(c, "for is not a duration; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\", up to a year");
         }
         s_pop(c, at);
         if (rc < 0)
@@ -1062,7 +1075,8 @@ static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
     x = json_object_get(v, "duration");
     d->duration_s = x ? s_duration(x) : -1;
     if (d->duration_s < 0)
-        s_fail(c, "duration is %s; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\"", x ? "not a duration" : "missing");
+        s_fail(c, "duration is %s; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\", up to a year",
+               x ? "not a duration" : "missing");
     s_pop(c, at);
     if (d->duration_s < 0)
         return -1;

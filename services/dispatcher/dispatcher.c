@@ -1022,18 +1022,15 @@ int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
     while (!*stop) {
         /* Read the log when a new case was heard of, and at least every idle period
            (requests never hold it off, and a missed message is caught). */
-        if (cl_mono_us() - last_read >= self->cfg->idle_ms * 1000 || s_heard(self)) {
+        bool heard = s_heard(self); /* drained every turn, or its message would wake the poll for ever */
+        if (heard || cl_mono_us() - last_read >= self->cfg->idle_ms * 1000) {
             s_catch_up(self);
             last_read = cl_mono_us();
         }
         zmq_pollitem_t items[] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->sub, 0, ZMQ_POLLIN, 0}};
         int64_t left = (last_read + self->cfg->idle_ms * 1000 - cl_mono_us()) / 1000 + 1;
-        if (zmq_poll(items, 2, (long)(left > 0 ? left : 0)) > 0) {
-            if (items[0].revents & ZMQ_POLLIN)
-                s_serve(self);
-            if (items[1].revents & ZMQ_POLLIN)
-                last_read = 0;
-        }
+        if (zmq_poll(items, 2, (long)(left > 0 ? left : 0)) > 0 && (items[0].revents & ZMQ_POLLIN))
+            s_serve(self);
     }
     cl_log(CL_LOG_INFO, NULL, "stopping");
     return 0;

@@ -48,10 +48,12 @@ struct cl_escalation {
     cl_policies_t policies;     /* in force: each site's clocks, calendar and staff */
 };
 
-/* Columns every clock query returns, in this order, for s_clock_from. */
-#define CLOCK_COLUMNS                                                                                              \
-    "id, case_id, site, code, name, state, cl_ts_to_us(armed_at), cl_ts_to_us(due_at), cl_ts_to_us(closed_at),"    \
-    " level, responsible, coalesce(policy_version, 0), major, stage"
+/* Columns every clock query returns, in this order, for s_clock_from (of table t). */
+#define CLOCK_COLUMNS_OF(t)                                                                                        \
+    t ".id, " t ".case_id, " t ".site, " t ".code, " t ".name, " t ".state, cl_ts_to_us(" t ".armed_at),"          \
+    " cl_ts_to_us(" t ".due_at), cl_ts_to_us(" t ".closed_at), " t ".level, " t ".responsible,"                      \
+    " coalesce(" t ".policy_version, 0), " t ".major, " t ".stage"
+#define CLOCK_COLUMNS CLOCK_COLUMNS_OF("clocks")
 
 /* A Clock message read from a row (strings point into res). */
 static void s_clock_from(Caseloop__V1__Clock *c, const PGresult *res, int r)
@@ -295,13 +297,16 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
     snprintf(late, sizeof late, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
     snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
     const char *p[] = {id, bit, at, running, breached, met, late, cancelled};
+    /* In time is a matter of the meeting's time, not of which service ran first. */
     PGresult *res = cl_db_exec(self->db,
-                               "UPDATE clocks SET closed_at = cl_us_to_ts($3::bigint), next_fire_at = NULL,"
+                               "WITH old AS (SELECT id, state FROM clocks WHERE case_id = $1::bigint"
+                               " AND state IN ($4::smallint, $5::smallint)"
+                               " AND ($2::int = 0 OR met_by & $2::int <> 0) ORDER BY id FOR UPDATE)"
+                               " UPDATE clocks SET closed_at = cl_us_to_ts($3::bigint), next_fire_at = NULL,"
                                " state = CASE WHEN $2::int = 0 THEN $8::smallint"
-                               " WHEN state = $5::smallint THEN $7::smallint ELSE $6::smallint END"
-                               " WHERE case_id = $1::bigint AND state IN ($4::smallint, $5::smallint)"
-                               " AND ($2::int = 0 OR met_by & $2::int <> 0)"
-                               " RETURNING " CLOCK_COLUMNS,
+                               " WHEN cl_us_to_ts($3::bigint) > clocks.due_at THEN $7::smallint ELSE $6::smallint END"
+                               " FROM old WHERE clocks.id = old.id"
+                               " RETURNING " CLOCK_COLUMNS_OF("clocks") ", old.state",
                                8, p, false, err);
     if (!res)
         return -1;
@@ -309,10 +314,20 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
         for (int r = 0; r < PQntuples(res); r++) {
             union body *b;
             Caseloop__V1__Clock *c;
+            bool in_time = atoi(PQgetvalue(res, r, 5)) == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET;
+            /* Met after its due time while still running (the service was down): its breach
+               is told first, late, so that every breach is told once. */
+            if (!in_time && atoi(PQgetvalue(res, r, 14)) == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING) {
+                cl_env_t *env = s_out_add(out, res, r, now, &b, &c);
+                caseloop__v1__clock_breached__init(&b->breached);
+                b->breached.has_late_us = 1, b->breached.late_us = now - c->due_at_us;
+                c->state = CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED;
+                env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED;
+            }
             cl_env_t *env = s_out_add(out, res, r, now, &b, &c);
             caseloop__v1__clock_met__init(&b->met);
             b->met.has_in_time = 1;
-            b->met.in_time = c->state == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET;
+            b->met.in_time = in_time;
             env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_MET;
         }
     }
@@ -475,7 +490,7 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
         goto out;
     s_out_keep(&out, res);
     int rows = PQntuples(res);
-    enum { NUPD = 6 };
+    enum { NUPD = 7 };
     cl_buf_t col[NUPD];
     memset(col, 0, sizeof col);
     for (int k = 0; k < NUPD; k++)
@@ -489,6 +504,10 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
         int nsteps = s_array_items(what_text, whats, CL_CLOCK_MAX_STEPS);
         if (nat < nsteps)
             nsteps = nat;
+        int64_t step_at[CL_CLOCK_MAX_STEPS];
+        for (int k = 0; k < nsteps; k++)
+            step_at[k] = strtoll(ats[k], NULL, 10);
+        bool shifted = false;
         const char *site = PQgetvalue(res, r, 2);
         const char *dept = PQgetisnull(res, r, 17) ? NULL : PQgetvalue(res, r, 17);
         const cl_site_in_force_t *in = cl_policies_site(&self->policies, site);
@@ -501,9 +520,12 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
         int64_t next = -1;
         cl_clock_step_t st;
         if (stage >= nsteps || cl_clock_step_decode(whats[stage], &st) < 0) {
+            if (stage < nsteps || nsteps == 0)
+                cl_log(CL_LOG_ERROR, &(cl_log_ctx_t){strtoll(PQgetvalue(res, r, 1), NULL, 10), site, NULL, NULL},
+                       "clock %s has no readable step %d: it stops", PQgetvalue(res, r, 3), stage);
             stage = nsteps; /* nothing more to fire */
         } else {
-            int64_t moment = strtoll(ats[stage], NULL, 10);
+            int64_t moment = step_at[stage];
             int64_t late = now - moment > 0 ? now - moment : 0;
             bool to_people = st.kind != CL_STEP_BREACH;
             bool quiet = to_people && sp && sp->calendar && !(major && sp->quiet_major_exempt) &&
@@ -537,12 +559,21 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
                     b->raised.has_level = 1, b->raised.level = (uint32_t)level;
                     b->raised.role = (char *)cl_role_name(st.role);
                     b->raised.responsible = (char *)who;
-                    int64_t deadline = stage + 1 < nsteps ? strtoll(ats[stage + 1], NULL, 10) : 0;
+                    int64_t deadline = stage + 1 < nsteps ? step_at[stage + 1] : 0;
                     b->raised.has_deadline_us = 1, b->raised.deadline_us = deadline;
                     b->raised.has_late_us = 1, b->raised.late_us = late;
                     c->has_level = 1, c->level = (uint32_t)level;
                     c->responsible = (char *)who;
                     env->body_case = CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED;
+                    /* Told late (working hours, a service down): the next levels keep their
+                       full time after this one, rather than all being told at once. */
+                    if (late > 0) {
+                        shifted = true;
+                        for (int k = stage + 1; k < nsteps; k++)
+                            step_at[k] += late;
+                        if (stage + 1 < nsteps)
+                            b->raised.deadline_us = step_at[stage + 1];
+                    }
                 }
                 c->has_state = 1, c->state = (Caseloop__V1__ClockState)state;
                 if (late > CL_US_PER_S && st.kind != CL_STEP_WARNING)
@@ -552,7 +583,18 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
             }
         }
         if (next < 0 && stage < nsteps)
-            next = strtoll(ats[stage], NULL, 10);
+            next = step_at[stage];
+        if (shifted) {
+            cl_buf_t lit = {0};
+            cl_pgarr_begin(&lit);
+            for (int k = 0; k < nsteps; k++)
+                cl_pgarr_i64(&lit, step_at[k]);
+            cl_pgarr_end(&lit);
+            cl_pgarr_text(&col[6], lit.data);
+            cl_buf_free(&lit);
+        } else {
+            cl_pgarr_text(&col[6], NULL);
+        }
         cl_pgarr_i64(&col[0], strtoll(PQgetvalue(res, r, 0), NULL, 10));
         cl_pgarr_i64(&col[1], stage);
         cl_pgarr_i64(&col[2], level);
@@ -572,9 +614,10 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
     }
     int urc = rows ? cl_db_cmd(self->db,
                                "UPDATE clocks SET stage = u.s, level = u.l, state = u.st, responsible = u.w,"
-                               " next_fire_at = cl_us_to_ts(u.n)"
+                               " next_fire_at = cl_us_to_ts(u.n), steps_at = coalesce(u.sa::bigint[], clocks.steps_at)"
                                " FROM unnest($1::bigint[], $2::smallint[], $3::smallint[], $4::smallint[],"
-                               " $5::text[], $6::bigint[]) AS u(id, s, l, st, w, n) WHERE clocks.id = u.id",
+                               " $5::text[], $6::bigint[], $7::text[]) AS u(id, s, l, st, w, n, sa)"
+                               " WHERE clocks.id = u.id",
                                NUPD, q, err)
                    : 0;
     for (int k = 0; k < NUPD; k++)
@@ -629,7 +672,8 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
                 continue;
             PGresult *res = cl_db_exec(self->db,
                                        "SELECT id, cl_ts_to_us(armed_at), major FROM clocks WHERE site = $1 AND code = $2"
-                                       " AND state = $4::smallint AND coalesce(policy_version, 0) < $3::int FOR UPDATE",
+                                       " AND state = $4::smallint AND coalesce(policy_version, 0) < $3::int"
+                                       " ORDER BY id FOR UPDATE",
                                        4, p, false, err);
             if (!res)
                 goto err;
@@ -870,20 +914,29 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, listening to %s", self->cfg->router,
            self->cfg->pub, self->cfg->listen);
     int64_t last_read = 0;
+    bool change_pending = false;
     while (!*stop) {
         cl_err_t err;
-        int changed = cl_policies_refresh(&self->policies, self->db, &err);
-        if (changed > 0 && s_policy_change(self, &err) < 0)
-            cl_log(CL_LOG_WARN, NULL, "could not apply the new policy to armed clocks: %s", err.message);
+        if (cl_policies_refresh(&self->policies, self->db, &err) > 0)
+            change_pending = true;
+        /* A new policy's effect on armed clocks is tried again until it commits. */
+        if (change_pending) {
+            if (s_policy_change(self, &err) == 0)
+                change_pending = false;
+            else
+                cl_log(CL_LOG_WARN, NULL, "could not apply the new policy to armed clocks: %s", err.message);
+        }
         int64_t now = cl_clock_now(self->clock);
         /* Read the log when woken, and at least every idle period. */
-        if (now - last_read >= self->cfg->idle_ms * 1000 || s_heard(self)) {
+        bool heard = s_heard(self); /* drained every turn, or its message would wake the poll for ever */
+        if (heard || now - last_read >= self->cfg->idle_ms * 1000) {
             int n;
             while ((n = s_apply_batch(self, &err)) > 0)
                 ;
             if (n < 0)
                 cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
             last_read = now;
+            self->next_due_us = INT64_MIN; /* another instance may have armed clocks: look again */
         }
         /* Fire what is due; then sleep until the next due moment, an event, a request or the idle period. */
         if (self->next_due_us == INT64_MIN || self->next_due_us <= cl_clock_now(self->clock)) {
@@ -896,6 +949,9 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
             if (n < 0)
                 cl_log(CL_LOG_WARN, NULL, "could not fire clocks: %s", err.message);
             self->next_due_us = n > 0 ? cl_clock_now(self->clock) : s_next_due(self);
+            /* Due rows that another instance holds: back off a little rather than spin. */
+            if (n == 0 && self->next_due_us <= cl_clock_now(self->clock))
+                self->next_due_us = cl_clock_now(self->clock) + 50 * 1000;
         }
         int64_t wait_ms = self->cfg->idle_ms;
         if (self->next_due_us != INT64_MAX) {
@@ -907,8 +963,6 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
         if (zmq_poll(items, self->sub ? 2 : 1, (long)wait_ms) > 0) {
             if (items[0].revents & ZMQ_POLLIN)
                 s_serve(self);
-            if (items[1].revents & ZMQ_POLLIN)
-                last_read = 0;
         }
     }
     cl_log(CL_LOG_INFO, NULL, "stopping");

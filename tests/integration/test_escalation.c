@@ -341,12 +341,37 @@ static void test_a_new_policy_retimes_running_clocks_or_stops_them(void **state)
     s_wait_for(sql, 1);
 }
 
+static void test_a_clock_met_late_while_the_service_was_down_is_told_breached_then_met_late(void **state)
+{
+    (void)state;
+    uint64_t id = s_new_case(700, false);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
+    s_wait_for(sql, 2);
+    assert_int_equal(cl_svc_stop(&s_esc, SIGKILL, 0), 128 + SIGKILL);
+    int64_t past = cl_clock_now(cl_clock_real()) + 5 * 1000000LL;
+    while (cl_clock_now(cl_clock_real()) < past) {
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    s_command(id, A(ACKNOWLEDGE), NULL); /* after C2's due time, while nobody watched */
+    assert_int_equal(s_start_escalation(&s_esc), 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 5",
+             (unsigned long long)id);
+    s_wait_for(sql, 1);
+    char story[256];
+    int64_t late;
+    s_story(id, "C2", story, sizeof story, &late);
+    assert_string_equal(story, "A B ML");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clocks_met_in_time_never_fire),
         cmocka_unit_test(test_missed_clocks_warn_breach_and_climb_every_level_in_order),
         cmocka_unit_test(test_a_killed_service_fires_each_breach_once_after_restart),
+        cmocka_unit_test(test_a_clock_met_late_while_the_service_was_down_is_told_breached_then_met_late),
         cmocka_unit_test(test_two_instances_never_fire_a_clock_twice),
         cmocka_unit_test(test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach),
         cmocka_unit_test(test_a_new_policy_retimes_running_clocks_or_stops_them),

@@ -1002,6 +1002,12 @@ static void test_bad_clocks_and_calendars_are_refused_by_path(void **state)
     s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"received\", \"met_by\": [\"sleep\"],"
                            " \"duration\": 60}]"),
               "sites[0].clocks[0].met_by[0]", "action");
+    s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"received\", \"met_by\": [\"resolve\"],"
+                           " \"duration\": \"200000000000000d\"}]"),
+              "sites[0].clocks[0].duration", "year");
+    s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"received\", \"met_by\": [\"resolve\"],"
+                           " \"duration\": 60, \"ladder\": [{\"role\": \"supervisor\", \"for\": 9300000000000}]}]"),
+              "sites[0].clocks[0].ladder[0]", "year");
     json_t *doc = s_small();
     json_error_t jerr;
     json_object_set_new(s_site(doc), "calendar",
