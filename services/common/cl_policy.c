@@ -1010,8 +1010,8 @@ out:
 static int s_action_bit(const char *name)
 {
     static const char *const names[] = {"", "acknowledge", "first_contact", "progress", "resolve", "report_result",
-                                        "reopen", "close"};
-    for (int i = 1; i < 8; i++)
+                                        "reopen", "close", "wait_for_customer", "resume"};
+    for (int i = 1; i < 10; i++)
         if (strcmp(name, names[i]) == 0)
             return 1 << i;
     return -1;
@@ -1030,10 +1030,32 @@ static void s_default_ladders(cl_clock_def_t *d)
     d->active = true;
 }
 
+/* A list of action names into their bits. */
+static int s_actions(s_ctx_t *c, json_t *v, const char *key, bool required, uint32_t *bits)
+{
+    json_t *x, *item;
+    size_t k;
+    if (s_list(c, v, key, required, 1, "action", &x) < 0)
+        return -1;
+    json_array_foreach(x, k, item) {
+        int bit = json_is_string(item) ? s_action_bit(json_string_value(item)) : -1;
+        if (bit < 0) {
+            size_t at = s_push(c, ".%s[%zu]", key, k);
+            s_fail(c, "an action is not one of acknowledge, first_contact, progress, resolve, report_result, reopen, "
+                      "close, wait_for_customer, resume");
+            s_pop(c, at);
+            return -1;
+        }
+        *bits |= (uint32_t)bit;
+    }
+    return 0;
+}
+
 static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
 {
-    static const char *const members[] = {"code", "name", "starts_on", "met_by", "duration", "working_time",
-                                          "warn_at", "ladder", "major_ladder", "on_policy_change", "active", NULL};
+    static const char *const members[] = {"code", "name", "starts_on", "met_by", "pauses_on", "resumes_on", "duration",
+                                          "working_time", "warn_at", "ladder", "major_ladder", "on_policy_change",
+                                          "active", NULL};
     cl_clock_def_t *d = &s->clocks[i];
     s_default_ladders(d);
     const char *start, *change;
@@ -1054,23 +1076,16 @@ static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
         d->starts_on = CL_CLOCK_ON_RECEIVED;
     else if (strcmp(start, "dispatched") == 0)
         d->starts_on = CL_CLOCK_ON_DISPATCHED;
+    else if (strcmp(start, "reopened") == 0)
+        d->starts_on = CL_CLOCK_ON_REOPENED;
     else
-        s_fail(c, "starts_on \"%s\" is not received or dispatched", start);
+        s_fail(c, "starts_on \"%s\" is not received, dispatched or reopened", start);
     s_pop(c, at);
     if (!d->starts_on)
         return -1;
-    if (s_list(c, v, "met_by", true, 1, "action", &x) < 0)
+    if (s_actions(c, v, "met_by", true, &d->met_by) < 0 || s_actions(c, v, "pauses_on", false, &d->pauses_on) < 0 ||
+        s_actions(c, v, "resumes_on", false, &d->resumes_on) < 0)
         return -1;
-    json_array_foreach(x, k, item) {
-        int bit = json_is_string(item) ? s_action_bit(json_string_value(item)) : -1;
-        if (bit < 0) {
-            at = s_push(c, ".met_by[%zu]", k);
-            s_fail(c, "an action is not one of acknowledge, first_contact, progress, resolve, report_result, reopen, close");
-            s_pop(c, at);
-            return -1;
-        }
-        d->met_by |= (uint32_t)bit;
-    }
     at = s_push_key(c, "duration");
     x = json_object_get(v, "duration");
     d->duration_s = x ? s_duration(x) : -1;
@@ -1159,6 +1174,8 @@ static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
         return -1;
     d->starts_on = CL_CLOCK_ON_DISPATCHED, d->duration_s = 86400;
     d->met_by = 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT;
+    d->pauses_on = 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_WAIT_FOR_CUSTOMER;
+    d->resumes_on = 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESUME;
     return 0;
 }
 

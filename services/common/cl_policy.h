@@ -61,7 +61,7 @@ typedef struct {
 } cl_keyword_rule_t;
 
 /* What starts a response clock. */
-typedef enum { CL_CLOCK_ON_RECEIVED = 1, CL_CLOCK_ON_DISPATCHED = 2 } cl_clock_start_t;
+typedef enum { CL_CLOCK_ON_RECEIVED = 1, CL_CLOCK_ON_DISPATCHED = 2, CL_CLOCK_ON_REOPENED = 3 } cl_clock_start_t;
 
 #define CL_CLOCK_MAX_WARNINGS 4
 #define CL_CLOCK_MAX_LADDER 6
@@ -74,6 +74,8 @@ typedef struct {
     char *name;
     cl_clock_start_t starts_on;
     uint32_t met_by;                 /* bit 1 << caseloop.v1.CaseAction for each action that meets it */
+    uint32_t pauses_on;              /* ... each action that stops it counting (the case waits on the customer) */
+    uint32_t resumes_on;             /* ... each action after which it counts again */
     int64_t duration_s;
     bool working_time;               /* counted on the site's calendar */
     int warn_pct[CL_CLOCK_MAX_WARNINGS];  /* ascending, 1..99 */

@@ -352,6 +352,9 @@ static const struct {
      "the customer was told: --satisfied or --not-satisfied, their words in --text"},
     {"reopen", CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN, "open a resolved or closed case again"},
     {"close", CASELOOP__V1__CASE_ACTION__CASE_ACTION_CLOSE, "close a resolved case the customer cannot be told of"},
+    {"wait-for-customer", CASELOOP__V1__CASE_ACTION__CASE_ACTION_WAIT_FOR_CUSTOMER,
+     "the case waits on the customer (--text: what for); clocks that pause on it stop"},
+    {"resume", CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESUME, "the customer answered; paused clocks count again"},
 };
 
 static void s_case_usage(FILE *out)
@@ -361,9 +364,9 @@ static void s_case_usage(FILE *out)
                  "       caseloop case transfer N --actor WHO [--department D] [--assignee X] [--reason R]\n"
                  "actions:\n");
     for (size_t i = 0; i < sizeof s_actions / sizeof *s_actions; i++)
-        fprintf(out, "  %-14s %s\n", s_actions[i].name, s_actions[i].help);
-    fprintf(out, "  %-14s move it to another department or person (the dispatcher picks the person\n"
-                 "                 when only --department is given)\n", "transfer");
+        fprintf(out, "  %-18s %s\n", s_actions[i].name, s_actions[i].help);
+    fprintf(out, "  %-18s move it to another department or person (the dispatcher picks the person\n"
+                 "                     when only --department is given)\n", "transfer");
 }
 
 static int s_case_number(const char *text, uint64_t *id)

@@ -166,7 +166,7 @@ static void s_out_free(s_out_t *o)
 
 /* --- applying the event log ----------------------------------------------------------- */
 
-#define NARM 13
+#define NARM 15
 
 /* The clocks a batch arms, as columns. */
 typedef struct {
@@ -237,6 +237,8 @@ static void s_arm(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const ch
         cl_pgarr_i64(&a->col[10], d->met_by);
         cl_pgarr_i64(&a->col[11], in->version);
         cl_pgarr_i64(&a->col[12], 0);
+        cl_pgarr_i64(&a->col[13], d->pauses_on);
+        cl_pgarr_i64(&a->col[14], d->resumes_on);
         cl_buf_free(&at);
         cl_buf_free(&what);
         a->n++;
@@ -260,12 +262,13 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
     if (n)
         res = cl_db_exec(self->db,
                          "INSERT INTO clocks (case_id, site, code, name, state, major, armed_at, due_at, stage,"
-                         " next_fire_at, steps_at, steps, met_by, policy_version)"
-                         " SELECT c, s, k, n, $14::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), z, cl_us_to_ts(f),"
-                         " sa::bigint[], st::text[], mb, v"
+                         " next_fire_at, steps_at, steps, met_by, policy_version, pauses_on, resumes_on)"
+                         " SELECT c, s, k, n, $16::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), z, cl_us_to_ts(f),"
+                         " sa::bigint[], st::text[], mb, v, po, ro"
                          " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
-                         " $7::bigint[], $8::bool[], $9::text[], $10::text[], $11::int[], $12::int[], $13::smallint[])"
-                         " AS u(c, s, k, n, a, d, f, m, sa, st, mb, v, z)"
+                         " $7::bigint[], $8::bool[], $9::text[], $10::text[], $11::int[], $12::int[], $13::smallint[],"
+                         " $14::int[], $15::int[])"
+                         " AS u(c, s, k, n, a, d, f, m, sa, st, mb, v, z, po, ro)"
                          " ON CONFLICT (case_id, code) DO NOTHING RETURNING " CLOCK_COLUMNS,
                          NARM + 1, p, false, err);
     s_arms_free(a);
@@ -287,7 +290,8 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
 static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, s_out_t *out, int64_t now,
                    cl_err_t *err)
 {
-    char id[24], at[24], bit[16], running[8], breached[8], met[8], late[8], cancelled[8];
+    char id[24], at[24], bit[16], running[8], breached[8], met[8], late[8], cancelled[8], paused[8];
+    snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
     snprintf(id, sizeof id, "%" PRIu64, case_id);
     snprintf(at, sizeof at, "%" PRId64, at_us);
     snprintf(bit, sizeof bit, "%d", action ? 1 << action : 0);
@@ -296,18 +300,18 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
     snprintf(met, sizeof met, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET);
     snprintf(late, sizeof late, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
     snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
-    const char *p[] = {id, bit, at, running, breached, met, late, cancelled};
+    const char *p[] = {id, bit, at, running, breached, met, late, cancelled, paused};
     /* In time is a matter of the meeting's time, not of which service ran first. */
     PGresult *res = cl_db_exec(self->db,
                                "WITH old AS (SELECT id, state FROM clocks WHERE case_id = $1::bigint"
-                               " AND state IN ($4::smallint, $5::smallint)"
+                               " AND state IN ($4::smallint, $5::smallint, $9::smallint)"
                                " AND ($2::int = 0 OR met_by & $2::int <> 0) ORDER BY id FOR UPDATE)"
                                " UPDATE clocks SET closed_at = cl_us_to_ts($3::bigint), next_fire_at = NULL,"
                                " state = CASE WHEN $2::int = 0 THEN $8::smallint"
                                " WHEN cl_us_to_ts($3::bigint) > clocks.due_at THEN $7::smallint ELSE $6::smallint END"
                                " FROM old WHERE clocks.id = old.id"
                                " RETURNING " CLOCK_COLUMNS_OF("clocks") ", old.state",
-                               8, p, false, err);
+                               9, p, false, err);
     if (!res)
         return -1;
     if (action) {
@@ -335,6 +339,103 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
     return 0;
 }
 
+/* Reads a PostgreSQL array's text ("{1,2,3}", elements with no commas or
+   quotes) into items (NUL-terminated in place); returns how many, at most max. */
+static int s_array_items(char *text, char **items, int max)
+{
+    int n = 0;
+    size_t len = strlen(text);
+    if (len < 2)
+        return 0;
+    text[len - 1] = '\0';
+    for (char *p = text + 1, *save = NULL, *tok = strtok_r(p, ",", &save); tok && n < max; tok = strtok_r(NULL, ",", &save))
+        items[n++] = tok;
+    return n;
+}
+
+/* Stops the running clocks of a case that action pauses, at at_us. */
+static int s_pause(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, cl_err_t *err)
+{
+    char id[24], at[24], bit[16], running[8], paused[8];
+    snprintf(id, sizeof id, "%" PRIu64, case_id);
+    snprintf(at, sizeof at, "%" PRId64, at_us);
+    snprintf(bit, sizeof bit, "%d", 1 << action);
+    snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
+    snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
+    const char *p[] = {id, bit, at, running, paused};
+    return cl_db_cmd(self->db,
+                     "UPDATE clocks SET state = $5::smallint, paused_at = cl_us_to_ts($3::bigint), next_fire_at = NULL"
+                     " WHERE case_id = $1::bigint AND state = $4::smallint AND pauses_on & $2::int <> 0",
+                     5, p, err);
+}
+
+/* Lets the paused clocks of a case that action resumes count again at at_us:
+   each step still ahead moves on by the time paused (working time counted on
+   the site's calendar for working-time clocks). */
+static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, cl_err_t *err)
+{
+    char id[24], bit[16], paused[8];
+    snprintf(id, sizeof id, "%" PRIu64, case_id);
+    snprintf(bit, sizeof bit, "%d", 1 << action);
+    snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
+    const char *p[] = {id, bit, paused};
+    PGresult *res = cl_db_exec(self->db,
+                               "SELECT id, site, code, cl_ts_to_us(paused_at), cl_ts_to_us(due_at), stage, steps_at::text"
+                               " FROM clocks WHERE case_id = $1::bigint AND state = $3::smallint"
+                               " AND resumes_on & $2::int <> 0 ORDER BY id FOR UPDATE",
+                               3, p, false, err);
+    if (!res)
+        return -1;
+    int rc = 0;
+    for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+        const cl_site_in_force_t *in = cl_policies_site(&self->policies, PQgetvalue(res, r, 1));
+        const cl_site_policy_t *sp = in ? &in->policy->sites[0] : NULL;
+        const cl_clock_def_t *d = sp ? cl_policy_clock(sp, PQgetvalue(res, r, 2)) : NULL;
+        const cl_calendar_t *cal = d && d->working_time ? sp->calendar : NULL;
+        int64_t since = strtoll(PQgetvalue(res, r, 3), NULL, 10);
+        int stage = atoi(PQgetvalue(res, r, 5));
+        char *text = cl_db_strdup(res, r, 6), *items[CL_CLOCK_MAX_STEPS];
+        int n = s_array_items(text, items, CL_CLOCK_MAX_STEPS);
+        cl_buf_t lit = {0};
+        cl_pgarr_begin(&lit);
+        int64_t next = -1, due = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+        for (int k = 0; k < n; k++) {
+            int64_t t = strtoll(items[k], NULL, 10);
+            if (k >= stage && t > since) {
+                int64_t moved;
+                if (cal && cl_calendar_add(cal, at_us, cl_calendar_elapsed(cal, since, t), &moved) == 0)
+                    t = moved;
+                else
+                    t += at_us - since;
+            }
+            if (k == stage)
+                next = t;
+            cl_pgarr_i64(&lit, t);
+        }
+        cl_pgarr_end(&lit);
+        if (due > since) {
+            int64_t moved;
+            if (cal && cl_calendar_add(cal, at_us, cl_calendar_elapsed(cal, since, due), &moved) == 0)
+                due = moved;
+            else
+                due += at_us - since;
+        }
+        char dues[24], nexts[24], running[8];
+        snprintf(dues, sizeof dues, "%" PRId64, due);
+        snprintf(nexts, sizeof nexts, "%" PRId64, next);
+        snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
+        const char *q[] = {PQgetvalue(res, r, 0), dues, lit.data, next >= 0 ? nexts : NULL, running};
+        rc = cl_db_cmd(self->db,
+                       "UPDATE clocks SET state = $5::smallint, paused_at = NULL, due_at = cl_us_to_ts($2::bigint),"
+                       " steps_at = $3::bigint[], next_fire_at = cl_us_to_ts($4::bigint) WHERE id = $1::bigint",
+                       5, q, err);
+        cl_buf_free(&lit);
+        free(text);
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* One event's effect on the clocks. */
 static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_out_t *out, int64_t now, cl_err_t *err)
 {
@@ -358,9 +459,14 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
         /* Clocks armed in this batch must be stored before they can be met. */
         if (s_arm_store(self, arms, out, now, err) < 0)
             return -1;
-        /* What the action meets is met; closing the case cancels the rest. */
-        if (s_close(self, u->case_id, (int)u->action, ev->sent_at_us, out, now, err) < 0)
+        /* What the action meets is met; closing the case cancels the rest; then pauses
+           and resumes; a reopened case arms the clocks that start on it. */
+        if (s_close(self, u->case_id, (int)u->action, ev->sent_at_us, out, now, err) < 0 ||
+            s_pause(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0 ||
+            s_resume(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0)
             return -1;
+        if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN)
+            s_arm(self, arms, u->case_id, u->site, CL_CLOCK_ON_REOPENED, ev->sent_at_us, false);
         if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED)
             return s_close(self, u->case_id, 0, ev->sent_at_us, out, now, err);
         return 0;
@@ -430,20 +536,6 @@ out:
 }
 
 /* --- firing --------------------------------------------------------------------------------- */
-
-/* Reads a PostgreSQL array's text ("{1,2,3}", elements with no commas or
-   quotes) into items (NUL-terminated in place); returns how many, at most max. */
-static int s_array_items(char *text, char **items, int max)
-{
-    int n = 0;
-    size_t len = strlen(text);
-    if (len < 2)
-        return 0;
-    text[len - 1] = '\0';
-    for (char *p = text + 1, *save = NULL, *tok = strtok_r(p, ",", &save); tok && n < max; tok = strtok_r(NULL, ",", &save))
-        items[n++] = tok;
-    return n;
-}
 
 /* The person a ladder role names for a case of department dept: that
    department's supervisor for supervisors, else the first of that role; the

@@ -26,6 +26,10 @@ const char *cl_action_name(cl_action_t action)
         return "reopen";
     case CL_ACT_CLOSE:
         return "close";
+    case CL_ACT_WAIT_FOR_CUSTOMER:
+        return "wait for the customer on";
+    case CL_ACT_RESUME:
+        return "resume";
     }
     return "unknown";
 }
@@ -76,7 +80,7 @@ static bool s_state_known(Caseloop__V1__CaseState state)
 /* True for the actions of the enum. */
 static bool s_action_known(cl_action_t action)
 {
-    return (int)action >= (int)CL_ACT_ACKNOWLEDGE && (int)action <= (int)CL_ACT_CLOSE;
+    return (int)action >= (int)CL_ACT_ACKNOWLEDGE && (int)action <= (int)CL_ACT_RESUME;
 }
 
 /* The transition table. Returns the next state, or S_NONE when the action
@@ -125,6 +129,12 @@ static int s_next(Caseloop__V1__CaseState from, cl_action_t action, bool dispatc
     case CL_ACT_CLOSE:
         if (from == S(RESOLVED))
             return S(CLOSED);
+        return S_NONE;
+    case CL_ACT_WAIT_FOR_CUSTOMER:
+    case CL_ACT_RESUME:
+        /* while the department works on it */
+        if (from == S(ACKNOWLEDGED) || from == S(IN_PROGRESS) || from == S(RETURNED) || from == S(REOPENED))
+            return (int)from;
         return S_NONE;
     }
     return S_NONE;

@@ -15,6 +15,8 @@ typedef enum {
     CL_ACT_REPORT_RESULT,     /* the first receiver told the customer and records their opinion */
     CL_ACT_REOPEN,
     CL_ACT_CLOSE,             /* close without a customer report (anonymous, reply letter only) */
+    CL_ACT_WAIT_FOR_CUSTOMER, /* the case waits on the customer; the state stays */
+    CL_ACT_RESUME,            /* the customer answered; the state stays */
 } cl_action_t;
 
 /* The state after action in state `from`, or -1 with err CONFLICT (field

@@ -365,6 +365,53 @@ static void test_a_clock_met_late_while_the_service_was_down_is_told_breached_th
     assert_string_equal(story, "A B ML");
 }
 
+static void test_a_clock_waits_while_the_case_waits_on_the_customer(void **state)
+{
+    (void)state;
+    uint64_t id = s_new_case(800, false);
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
+    s_wait_for(sql, 2);
+    s_command(id, A(ACKNOWLEDGE), NULL);
+    s_command(id, A(WAIT_FOR_CUSTOMER), "waiting for the owner to be home");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 6",
+             (unsigned long long)id);
+    s_wait_for(sql, 1);
+    /* Past the time it would have been due: it does not breach while paused. */
+    int64_t past = cl_clock_now(cl_clock_real()) + 5 * 1000000LL;
+    while (cl_clock_now(cl_clock_real()) < past) {
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'ClockBreached'",
+             (unsigned long long)id);
+    assert_int_equal(cl_test_scalar(sql), 0);
+    s_command(id, A(RESUME), NULL);
+    /* It counts again from where it stopped: later than it was, and then it runs out. */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 3"
+                              " AND due_at > armed_at + interval '8 seconds'", (unsigned long long)id);
+    s_wait_for(sql, 1);
+}
+
+static void test_a_reopened_case_arms_the_clocks_that_start_on_reopening(void **state)
+{
+    (void)state;
+    uint64_t id = s_new_case(900, false);
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
+    s_wait_for(sql, 2);
+    s_command(id, A(FIRST_CONTACT), "the plan");
+    s_command(id, A(RESOLVE), "done");
+    s_command(id, A(REOPEN), "it is back");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'R1' AND state = 1",
+             (unsigned long long)id);
+    s_wait_for(sql, 1);
+    s_command(id, A(PROGRESS), "on it again");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'R1' AND state = 2",
+             (unsigned long long)id);
+    s_wait_for(sql, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +420,8 @@ int main(void)
         cmocka_unit_test(test_a_killed_service_fires_each_breach_once_after_restart),
         cmocka_unit_test(test_a_clock_met_late_while_the_service_was_down_is_told_breached_then_met_late),
         cmocka_unit_test(test_two_instances_never_fire_a_clock_twice),
+        cmocka_unit_test(test_a_clock_waits_while_the_case_waits_on_the_customer),
+        cmocka_unit_test(test_a_reopened_case_arms_the_clocks_that_start_on_reopening),
         cmocka_unit_test(test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach),
         cmocka_unit_test(test_a_new_policy_retimes_running_clocks_or_stops_them),
     };

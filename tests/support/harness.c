@@ -308,7 +308,7 @@ static void s_policy_site(cl_buf_t *b, const char *code, bool closed_engineering
 
 const char *cl_test_clocks(int seconds, bool quiet)
 {
-    static char text[2048];
+    static char text[4096];
     const char *hours = quiet ? "\"mon\":[\"00:00-00:01\"]"
                               : "\"mon\":[\"00:00-24:00\"],\"tue\":[\"00:00-24:00\"],\"wed\":[\"00:00-24:00\"],"
                                 "\"thu\":[\"00:00-24:00\"],\"fri\":[\"00:00-24:00\"],\"sat\":[\"00:00-24:00\"],"
@@ -321,11 +321,14 @@ const char *cl_test_clocks(int seconds, bool quiet)
              "{\"role\":\"leadership\"}],\"major_ladder\":[{\"role\":\"manager\",\"for\":1},"
              "{\"role\":\"leadership\"}]},"
              "{\"code\":\"C3\",\"name\":\"the department contacts the customer\",\"starts_on\":\"dispatched\","
-             "\"met_by\":[\"first_contact\"],\"duration\":%d,\"on_policy_change\":\"retime\","
+             "\"met_by\":[\"first_contact\"],\"pauses_on\":[\"wait_for_customer\"],\"resumes_on\":[\"resume\"],"
+             "\"duration\":%d,\"on_policy_change\":\"retime\","
              "\"ladder\":[{\"role\":\"supervisor\",\"for\":1},{\"role\":\"project_head\",\"for\":1},"
              "{\"role\":\"leadership\"}],\"major_ladder\":[{\"role\":\"manager\",\"for\":1},"
-             "{\"role\":\"leadership\"}]}]",
-             hours, seconds, seconds);
+             "{\"role\":\"leadership\"}]},"
+             "{\"code\":\"R1\",\"name\":\"a reopened case is worked on again\",\"starts_on\":\"reopened\","
+             "\"met_by\":[\"progress\",\"resolve\"],\"duration\":%d}]",
+             hours, seconds, seconds, seconds);
     return text;
 }
 
