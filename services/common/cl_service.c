@@ -2,6 +2,7 @@
 #include "cl_service.h"
 #include "cl_eventlog.h"
 #include "cl_log.h"
+#include "cl_migrate.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,17 @@ void cl_service_serve(cl_service_t *svc, size_t max_frame, const cl_handler_t *t
         }
         cl_codec_free(env);
     }
+}
+
+int cl_service_open_db(cl_db_t *db, const char *dir, cl_err_t *err)
+{
+    int64_t give_up = cl_mono_us() + 30 * CL_US_PER_S;
+    while (cl_db_connect(db, err) < 0) {
+        if (cl_mono_us() > give_up)
+            return -1;
+        usleep(100 * 1000);
+    }
+    return cl_migrate(db, dir, err) < 0 ? -1 : 0;
 }
 
 void cl_service_ready(int64_t fd)

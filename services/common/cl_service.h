@@ -7,9 +7,24 @@
 #include "cl_bus.h"
 #include "cl_clock.h"
 #include "cl_codec.h"
+#include "cl_config.h"
 #include "cl_db.h"
 
 typedef struct cl_service cl_service_t;
+
+/* The options every service has, for its configuration table; its config
+   struct has members db, migrations, log_level and notify_fd, and the file
+   defines CL_MIGRATIONS_DEFAULT. */
+#define CL_SERVICE_OPTIONS(st)                                                                                     \
+    CL_CFG_STR("CL_DB", st, db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),              \
+        CL_CFG_STR("CL_MIGRATIONS", st, migrations, CL_MIGRATIONS_DEFAULT, "folder of SQL migrations applied at start"), \
+        CL_CFG_STR("CL_LOG_LEVEL", st, log_level, "info", "debug, info, warn or error"),                          \
+        CL_CFG_INT("CL_NOTIFY_FD", st, notify_fd, "-1", -1, 65535,                                               \
+                   "file descriptor that gets \"READY\\n\" once serving; -1 for none")
+
+/* Connects db, waiting up to 30 s for a database that is still starting, and
+   applies the migrations of dir. Returns 0, or -1 with err. */
+int cl_service_open_db(cl_db_t *db, const char *dir, cl_err_t *err) CL_WARN_UNUSED;
 
 /* A service named name ("intake") answering on router (which it does not own). NULL on no memory. */
 cl_service_t *cl_service_new(const char *name, void *router, cl_clock_t *clock);

@@ -12,20 +12,15 @@
 #define CONSUMER "dispatcher"
 
 const cl_cfg_option_t cl_dispatcher_options[] = {
-    CL_CFG_STR("CL_DB", cl_dispatcher_config_t, db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),
+    CL_SERVICE_OPTIONS(cl_dispatcher_config_t),
     CL_CFG_STR("CL_DISPATCHER_ROUTER", cl_dispatcher_config_t, router, "tcp://127.0.0.1:7111",
                "ZeroMQ endpoint bound for requests (ROUTER)"),
     CL_CFG_STR("CL_DISPATCHER_PUB", cl_dispatcher_config_t, pub, "tcp://127.0.0.1:7112",
                "ZeroMQ endpoint bound for events (PUB)"),
     CL_CFG_STR("CL_INTAKE_PUB", cl_dispatcher_config_t, intake_pub, "tcp://127.0.0.1:7102",
                "intake's event endpoint, subscribed to hear of new cases at once"),
-    CL_CFG_STR("CL_MIGRATIONS", cl_dispatcher_config_t, migrations, CL_MIGRATIONS_DEFAULT,
-               "folder of SQL migrations applied at start"),
-    CL_CFG_STR("CL_LOG_LEVEL", cl_dispatcher_config_t, log_level, "info", "debug, info, warn or error"),
     CL_CFG_STR("CL_TZ_DIR", cl_dispatcher_config_t, tz_dir, "/usr/share/zoneinfo",
                "where time zone files are, to check a policy's time zones"),
-    CL_CFG_INT("CL_NOTIFY_FD", cl_dispatcher_config_t, notify_fd, "-1", -1, 65535,
-               "file descriptor that gets \"READY\\n\" once serving; -1 for none"),
     CL_CFG_INT("CL_MAX_FRAME", cl_dispatcher_config_t, max_frame, "1048576", 1024, 16777216,
                "largest request frame accepted, in bytes (a policy document travels in one)"),
     CL_CFG_INT("CL_BATCH_MAX", cl_dispatcher_config_t, batch_max, "500", 1, 10000,
@@ -972,13 +967,7 @@ cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
-    int64_t give_up = cl_mono_us() + 30 * CL_US_PER_S;
-    while (cl_db_connect(self->db, err) < 0) {
-        if (cl_mono_us() > give_up)
-            goto err;
-        usleep(100 * 1000);
-    }
-    if (cl_migrate(self->db, cfg->migrations, err) < 0 || s_load_policies(self, err) < 0)
+    if (cl_service_open_db(self->db, cfg->migrations, err) < 0 || s_load_policies(self, err) < 0)
         goto err;
     self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
     self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err) : NULL;

@@ -12,18 +12,13 @@
 #define MAX_LISTEN 8
 
 const cl_cfg_option_t cl_escalation_options[] = {
-    CL_CFG_STR("CL_DB", cl_escalation_config_t, db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),
+    CL_SERVICE_OPTIONS(cl_escalation_config_t),
     CL_CFG_STR("CL_ESCALATION_ROUTER", cl_escalation_config_t, router, "tcp://127.0.0.1:7121",
                "ZeroMQ endpoint bound for requests (ROUTER)"),
     CL_CFG_STR("CL_ESCALATION_PUB", cl_escalation_config_t, pub, "tcp://127.0.0.1:7122",
                "ZeroMQ endpoint bound for events (PUB)"),
     CL_CFG_STR("CL_ESCALATION_LISTEN", cl_escalation_config_t, listen, "tcp://127.0.0.1:7102,tcp://127.0.0.1:7112",
                "event endpoints (comma-separated) whose events wake it: intake's and the dispatcher's PUB"),
-    CL_CFG_STR("CL_MIGRATIONS", cl_escalation_config_t, migrations, CL_MIGRATIONS_DEFAULT,
-               "folder of SQL migrations applied at start"),
-    CL_CFG_STR("CL_LOG_LEVEL", cl_escalation_config_t, log_level, "info", "debug, info, warn or error"),
-    CL_CFG_INT("CL_NOTIFY_FD", cl_escalation_config_t, notify_fd, "-1", -1, 65535,
-               "file descriptor that gets \"READY\\n\" once serving; -1 for none"),
     CL_CFG_INT("CL_MAX_FRAME", cl_escalation_config_t, max_frame, "65536", 1024, 16777216,
                "largest request frame accepted, in bytes"),
     CL_CFG_INT("CL_BATCH_MAX", cl_escalation_config_t, batch_max, "500", 1, 10000,
@@ -935,13 +930,7 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
-    int64_t give_up = cl_mono_us() + 30 * CL_US_PER_S;
-    while (cl_db_connect(self->db, err) < 0) {
-        if (cl_mono_us() > give_up)
-            goto err;
-        usleep(100 * 1000);
-    }
-    if (cl_migrate(self->db, cfg->migrations, err) < 0)
+    if (cl_service_open_db(self->db, cfg->migrations, err) < 0)
         goto err;
     self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
     self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err) : NULL;

@@ -5,10 +5,10 @@ int main(int argc, char **argv)
 {
     cl_escalation_config_t cfg;
     switch (cl_config_main(argc, argv,
-                           "caseloop escalation: arms the response clocks of every case from the event log\n"
-                           "(C2 from receipt, C3 from dispatch), meets them when the department acknowledges or\n"
-                           "contacts the customer, and fires warnings, breaches and the escalation ladder on time;\n"
-                           "answers GetClocks, ListBreaches and GetStats.",
+                           "caseloop escalation: arms each case's response clocks of its site policy from the\n"
+                           "event log (by default C2 from receipt, C3 from dispatch), meets, pauses and resumes\n"
+                           "them as the case moves, and fires warnings, breaches and the escalation ladder on\n"
+                           "time; answers GetClocks, ListBreaches and GetStats.",
                            cl_escalation_options, &cfg)) {
     case 1:
         return 0;

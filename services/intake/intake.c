@@ -13,16 +13,11 @@
 #define SENDER "intake"
 
 const cl_cfg_option_t cl_intake_options[] = {
-    CL_CFG_STR("CL_DB", cl_intake_config_t, db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),
+    CL_SERVICE_OPTIONS(cl_intake_config_t),
     CL_CFG_STR("CL_INTAKE_ROUTER", cl_intake_config_t, router, "tcp://127.0.0.1:7101",
                "ZeroMQ endpoint bound for requests (ROUTER)"),
     CL_CFG_STR("CL_INTAKE_PUB", cl_intake_config_t, pub, "tcp://127.0.0.1:7102",
                "ZeroMQ endpoint bound for events (PUB)"),
-    CL_CFG_STR("CL_MIGRATIONS", cl_intake_config_t, migrations, CL_MIGRATIONS_DEFAULT,
-               "folder of SQL migrations applied at start"),
-    CL_CFG_STR("CL_LOG_LEVEL", cl_intake_config_t, log_level, "info", "debug, info, warn or error"),
-    CL_CFG_INT("CL_NOTIFY_FD", cl_intake_config_t, notify_fd, "-1", -1, 65535,
-               "file descriptor that gets \"READY\\n\" once serving; -1 for none"),
     CL_CFG_INT("CL_MAX_FRAME", cl_intake_config_t, max_frame, "65536", 1024, 16777216,
                "largest request frame accepted, in bytes"),
     CL_CFG_INT("CL_BATCH_MAX", cl_intake_config_t, batch_max, "256", 1, 4096,
@@ -436,14 +431,7 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
-    /* The database may still be starting: wait for it, a bounded while. */
-    int64_t give_up = cl_mono_us() + 30 * CL_US_PER_S;
-    while (cl_db_connect(self->db, err) < 0) {
-        if (cl_mono_us() > give_up)
-            goto err;
-        usleep(100 * 1000);
-    }
-    if (cl_migrate(self->db, cfg->migrations, err) < 0)
+    if (cl_service_open_db(self->db, cfg->migrations, err) < 0)
         goto err;
     self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
     if (!self->router)
