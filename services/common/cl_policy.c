@@ -1010,8 +1010,8 @@ out:
 static int s_action_bit(const char *name)
 {
     static const char *const names[] = {"", "acknowledge", "first_contact", "progress", "resolve", "report_result",
-                                        "reopen", "close", "wait_for_customer", "resume"};
-    for (int i = 1; i < 10; i++)
+                                        "reopen", "close", "wait_for_customer", "resume", "answer"};
+    for (int i = 1; i < 11; i++)
         if (strcmp(name, names[i]) == 0)
             return 1 << i;
     return -1;
@@ -1042,7 +1042,7 @@ static int s_actions(s_ctx_t *c, json_t *v, const char *key, bool required, uint
         if (bit < 0) {
             size_t at = s_push(c, ".%s[%zu]", key, k);
             s_fail(c, "an action is not one of acknowledge, first_contact, progress, resolve, report_result, reopen, "
-                      "close, wait_for_customer, resume");
+                      "close, wait_for_customer, resume, answer");
             s_pop(c, at);
             return -1;
         }
@@ -1078,8 +1078,12 @@ static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
         d->starts_on = CL_CLOCK_ON_DISPATCHED;
     else if (strcmp(start, "reopened") == 0)
         d->starts_on = CL_CLOCK_ON_REOPENED;
+    else if (strcmp(start, "returned") == 0)
+        d->starts_on = CL_CLOCK_ON_RETURNED;
+    else if (strcmp(start, "transferred") == 0)
+        d->starts_on = CL_CLOCK_ON_TRANSFERRED;
     else
-        s_fail(c, "starts_on \"%s\" is not received, dispatched or reopened", start);
+        s_fail(c, "starts_on \"%s\" is not received, dispatched, reopened, returned or transferred", start);
     s_pop(c, at);
     if (!d->starts_on)
         return -1;
@@ -1157,25 +1161,47 @@ static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
     if (json_object_get(site, "clocks"))
         return s_items(c, site, "clocks", false, 0, "clock", sizeof *s->clocks, (void **)&s->clocks, &s->nclocks, s,
                        s_clock, NULL);
-    /* RULES.md section 4: C2 and C3 */
-    if (s_alloc(c, 2, sizeof *s->clocks, (void **)&s->clocks) < 0)
+    /* RULES.md section 4: C1-C5; C6 and C7 start on callbacks, which bring their own. */
+    static const struct {
+        const char *code, *name;
+        cl_clock_start_t starts_on;
+        int64_t duration_s;
+        uint32_t met_by, pauses_on, resumes_on;
+        cl_role_t top;           /* a one-level ladder (C4, C5), or 0 for the default ladders */
+    } defaults[] = {
+#define A(x) (1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_##x)
+        {"C1", "reception answers the customer", CL_CLOCK_ON_RECEIVED, 300, A(ANSWER) | A(ACKNOWLEDGE) | A(FIRST_CONTACT),
+         0, 0, 0},
+        {"C2", "feedback form reaches the responsible department", CL_CLOCK_ON_RECEIVED, 3600,
+         A(ACKNOWLEDGE) | A(FIRST_CONTACT), 0, 0, 0},
+        {"C3", "the department contacts the customer with a plan", CL_CLOCK_ON_DISPATCHED, 86400, A(FIRST_CONTACT),
+         A(WAIT_FOR_CUSTOMER), A(RESUME), 0},
+        {"C4", "the department head decides on a returned case", CL_CLOCK_ON_RETURNED, 3600,
+         A(PROGRESS) | A(RESOLVE), 0, 0, CL_ROLE_PROJECT_HEAD},
+        {"C5", "the other department takes a transferred case", CL_CLOCK_ON_TRANSFERRED, 3600,
+         A(FIRST_CONTACT) | A(PROGRESS) | A(RESOLVE), 0, 0, CL_ROLE_LEADERSHIP},
+#undef A
+    };
+    size_t n = sizeof defaults / sizeof *defaults;
+    if (s_alloc(c, n, sizeof *s->clocks, (void **)&s->clocks) < 0)
         return -1;
-    s->nclocks = 2;
-    cl_clock_def_t *d = &s->clocks[0];
-    s_default_ladders(d);
-    if (s_strdup(c, "C2", &d->code) < 0 || s_strdup(c, "feedback form reaches the responsible department", &d->name) < 0)
-        return -1;
-    d->starts_on = CL_CLOCK_ON_RECEIVED, d->duration_s = 3600;
-    d->met_by = 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE |
-                1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT;
-    d = &s->clocks[1];
-    s_default_ladders(d);
-    if (s_strdup(c, "C3", &d->code) < 0 || s_strdup(c, "the department contacts the customer with a plan", &d->name) < 0)
-        return -1;
-    d->starts_on = CL_CLOCK_ON_DISPATCHED, d->duration_s = 86400;
-    d->met_by = 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT;
-    d->pauses_on = 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_WAIT_FOR_CUSTOMER;
-    d->resumes_on = 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESUME;
+    s->nclocks = n;
+    for (size_t i = 0; i < n; i++) {
+        cl_clock_def_t *d = &s->clocks[i];
+        s_default_ladders(d);
+        if (s_strdup(c, defaults[i].code, &d->code) < 0 || s_strdup(c, defaults[i].name, &d->name) < 0)
+            return -1;
+        d->starts_on = defaults[i].starts_on;
+        d->duration_s = defaults[i].duration_s;
+        d->met_by = defaults[i].met_by;
+        d->pauses_on = defaults[i].pauses_on;
+        d->resumes_on = defaults[i].resumes_on;
+        if (defaults[i].top) {
+            /* C4 goes to the project head, C5 to senior leadership (RULES.md section 4) */
+            d->nladder = d->nmajor_ladder = 1;
+            d->ladder[0] = d->major_ladder[0] = defaults[i].top;
+        }
+    }
     return 0;
 }
 

@@ -61,7 +61,13 @@ typedef struct {
 } cl_keyword_rule_t;
 
 /* What starts a response clock. */
-typedef enum { CL_CLOCK_ON_RECEIVED = 1, CL_CLOCK_ON_DISPATCHED = 2, CL_CLOCK_ON_REOPENED = 3 } cl_clock_start_t;
+typedef enum {
+    CL_CLOCK_ON_RECEIVED = 1,    /* CaseReceived */
+    CL_CLOCK_ON_DISPATCHED,      /* CaseDispatched to a department */
+    CL_CLOCK_ON_REOPENED,        /* CaseUpdated: reopened */
+    CL_CLOCK_ON_RETURNED,        /* CaseUpdated: the customer was not satisfied; back to the department head */
+    CL_CLOCK_ON_TRANSFERRED,     /* CaseTransferred: another department is to take it (cross-department coordination) */
+} cl_clock_start_t;
 
 #define CL_CLOCK_MAX_WARNINGS 4
 #define CL_CLOCK_MAX_LADDER 6
@@ -106,7 +112,7 @@ typedef struct {
     char *document;          /* this site's part of the document, as compact JSON */
     cl_calendar_t *calendar; /* working hours and holidays; Mon-Fri 09:00-18:00 when not given */
     bool quiet_major_exempt; /* warnings and escalations of major cases do not wait for working hours */
-    cl_clock_def_t *clocks;  /* C2 and C3 of RULES.md when not given */
+    cl_clock_def_t *clocks;  /* C1-C5 of RULES.md when not given */
     size_t nclocks;
 } cl_site_policy_t;
 

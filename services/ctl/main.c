@@ -355,6 +355,8 @@ static const struct {
     {"wait-for-customer", CASELOOP__V1__CASE_ACTION__CASE_ACTION_WAIT_FOR_CUSTOMER,
      "the case waits on the customer (--text: what for); clocks that pause on it stop"},
     {"resume", CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESUME, "the customer answered; paused clocks count again"},
+    {"answer", CASELOOP__V1__CASE_ACTION__CASE_ACTION_ANSWER,
+     "reception gave the customer a first answer (--text); meets C1"},
 };
 
 static void s_case_usage(FILE *out)

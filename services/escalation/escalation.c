@@ -449,6 +449,12 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
                   d->severity == CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
         return 0;
     }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_TRANSFERRED: {
+        const Caseloop__V1__CaseTransferred *t = ev->case_transferred;
+        if (t->to_department && t->from_department && strcmp(t->to_department, t->from_department) != 0)
+            s_arm(self, arms, t->case_id, t->site, CL_CLOCK_ON_TRANSFERRED, ev->sent_at_us, false);
+        return 0;
+    }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED: {
         const Caseloop__V1__CaseUpdated *u = ev->case_updated;
         /* Clocks armed in this batch must be stored before they can be met. */
@@ -462,6 +468,9 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
             return -1;
         if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN)
             s_arm(self, arms, u->case_id, u->site, CL_CLOCK_ON_REOPENED, ev->sent_at_us, false);
+        if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_RETURNED &&
+            u->state_before != CASELOOP__V1__CASE_STATE__CASE_STATE_RETURNED)
+            s_arm(self, arms, u->case_id, u->site, CL_CLOCK_ON_RETURNED, ev->sent_at_us, false);
         if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED)
             return s_close(self, u->case_id, 0, ev->sent_at_us, out, now, err);
         return 0;

@@ -30,6 +30,8 @@ const char *cl_action_name(cl_action_t action)
         return "wait for the customer on";
     case CL_ACT_RESUME:
         return "resume";
+    case CL_ACT_ANSWER:
+        return "answer the customer of";
     }
     return "unknown";
 }
@@ -80,7 +82,7 @@ static bool s_state_known(Caseloop__V1__CaseState state)
 /* True for the actions of the enum. */
 static bool s_action_known(cl_action_t action)
 {
-    return (int)action >= (int)CL_ACT_ACKNOWLEDGE && (int)action <= (int)CL_ACT_RESUME;
+    return (int)action >= (int)CL_ACT_ACKNOWLEDGE && (int)action <= (int)CL_ACT_ANSWER;
 }
 
 /* The transition table. Returns the next state, or S_NONE when the action
@@ -130,6 +132,9 @@ static int s_next(Caseloop__V1__CaseState from, cl_action_t action, bool dispatc
         if (from == S(RESOLVED))
             return S(CLOSED);
         return S_NONE;
+    case CL_ACT_ANSWER:
+        /* reception answers whenever the case is open */
+        return cl_state_open(from) ? (int)from : S_NONE;
     case CL_ACT_WAIT_FOR_CUSTOMER:
     case CL_ACT_RESUME:
         /* while the department works on it */

@@ -17,6 +17,7 @@ typedef enum {
     CL_ACT_CLOSE,             /* close without a customer report (anonymous, reply letter only) */
     CL_ACT_WAIT_FOR_CUSTOMER, /* the case waits on the customer; the state stays */
     CL_ACT_RESUME,            /* the customer answered; the state stays */
+    CL_ACT_ANSWER,            /* reception gave the customer a first answer; the state stays */
 } cl_action_t;
 
 /* The state after action in state `from`, or -1 with err CONFLICT (field

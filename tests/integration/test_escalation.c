@@ -412,6 +412,53 @@ static void test_a_reopened_case_arms_the_clocks_that_start_on_reopening(void **
     s_wait_for(sql, 1);
 }
 
+static void test_a_returned_case_and_a_transferred_case_get_their_clocks(void **state)
+{
+    (void)state;
+    uint64_t id = s_new_case(1000, false);
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
+    s_wait_for(sql, 2);
+    s_command(id, A(FIRST_CONTACT), "the plan");
+    s_command(id, A(RESOLVE), "done");
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
+    cmd.has_case_id = 1, cmd.case_id = id;
+    cmd.has_action = 1, cmd.action = A(REPORT_RESULT);
+    cmd.actor = "cs1";
+    cmd.has_satisfied = 1, cmd.satisfied = 0;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+    env.case_command = &cmd;
+    cl_env_t *r = cl_test_call(s_in, &env, TIMEOUT_MS);
+    assert_non_null(r);
+    cl_codec_free(r);
+    /* Not satisfied: back to the department head, whose decision has its clock (C4). */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C4' AND state = 1",
+             (unsigned long long)id);
+    s_wait_for(sql, 1);
+    /* Passed to another department: its taking the case has its clock (C5), to leadership when missed. */
+    void *dp = cl_test_dealer(s_disp.router);
+    cl_env_t te = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__TransferCase t = CASELOOP__V1__TRANSFER_CASE__INIT;
+    t.has_case_id = 1, t.case_id = id;
+    t.department = "security";
+    t.actor = "cs-sup";
+    te.body_case = CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE;
+    te.transfer_case = &t;
+    r = cl_test_call(dp, &te, TIMEOUT_MS);
+    assert_non_null(r);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE_REPLY);
+    cl_codec_free(r);
+    cl_test_close(&dp);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C5' AND level = 1"
+                              " AND responsible = 'lead'", (unsigned long long)id);
+    s_wait_for(sql, 1);
+    s_command(id, A(PROGRESS), "security is on it");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code IN ('C4', 'C5')"
+                              " AND state IN (2, 5)", (unsigned long long)id);
+    s_wait_for(sql, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_two_instances_never_fire_a_clock_twice),
         cmocka_unit_test(test_a_clock_waits_while_the_case_waits_on_the_customer),
         cmocka_unit_test(test_a_reopened_case_arms_the_clocks_that_start_on_reopening),
+        cmocka_unit_test(test_a_returned_case_and_a_transferred_case_get_their_clocks),
         cmocka_unit_test(test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach),
         cmocka_unit_test(test_a_new_policy_retimes_running_clocks_or_stops_them),
     };

@@ -327,8 +327,13 @@ const char *cl_test_clocks(int seconds, bool quiet)
              "{\"role\":\"leadership\"}],\"major_ladder\":[{\"role\":\"manager\",\"for\":1},"
              "{\"role\":\"leadership\"}]},"
              "{\"code\":\"R1\",\"name\":\"a reopened case is worked on again\",\"starts_on\":\"reopened\","
-             "\"met_by\":[\"progress\",\"resolve\"],\"duration\":%d}]",
-             hours, seconds, seconds, seconds);
+             "\"met_by\":[\"progress\",\"resolve\"],\"duration\":%d},"
+             "{\"code\":\"C4\",\"name\":\"the department head decides\",\"starts_on\":\"returned\","
+             "\"met_by\":[\"progress\",\"resolve\"],\"duration\":%d,\"ladder\":[{\"role\":\"project_head\"}]},"
+             "{\"code\":\"C5\",\"name\":\"the other department takes it\",\"starts_on\":\"transferred\","
+             "\"met_by\":[\"first_contact\",\"progress\",\"resolve\"],\"duration\":%d,"
+             "\"ladder\":[{\"role\":\"leadership\"}]}]",
+             hours, seconds, seconds, seconds, seconds, seconds);
     return text;
 }
 

@@ -85,8 +85,9 @@ int cl_test_load_policy_with(const char *router, const char *const *sites, const
 
 /* Calendar and clocks members for a test policy: C2 (received; met by
    acknowledge or first contact), C3 (dispatched; met by first contact;
-   paused while waiting for the customer; re-timed on a policy change) and R1
-   (reopened; met by progress or resolve) of `seconds`, warnings at 50% and 80%,
+   paused while waiting for the customer; re-timed on a policy change), R1
+   (reopened; met by progress or resolve), C4 (returned to the department head;
+   to the project head) and C5 (transferred; to leadership) of `seconds`, warnings at 50% and 80%,
    ladders one second a level; a calendar working all week, or (quiet) one
    minute a week. Returns a static buffer. */
 const char *cl_test_clocks(int seconds, bool quiet);

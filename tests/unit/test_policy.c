@@ -935,7 +935,7 @@ static json_t *s_with_clock(const char *clock_json)
     return doc;
 }
 
-static void test_clocks_default_to_c2_and_c3_of_the_rules(void **state)
+static void test_clocks_default_to_c1_to_c5_of_the_rules(void **state)
 {
     (void)state;
     cl_err_t err;
@@ -944,7 +944,18 @@ static void test_clocks_default_to_c2_and_c3_of_the_rules(void **state)
     const cl_site_policy_t *s = &p->sites[0];
     assert_non_null(s->calendar);
     assert_true(s->quiet_major_exempt);
-    assert_int_equal(s->nclocks, 2);
+    assert_int_equal(s->nclocks, 5);
+    const cl_clock_def_t *c1 = cl_policy_clock(s, "C1"), *c4 = cl_policy_clock(s, "C4"), *c5 = cl_policy_clock(s, "C5");
+    assert_non_null(c1);
+    assert_int_equal(c1->duration_s, 300);
+    assert_non_null(c4);
+    assert_int_equal(c4->starts_on, CL_CLOCK_ON_RETURNED);
+    assert_int_equal(c4->duration_s, 3600);
+    assert_int_equal(c4->ladder[0], CL_ROLE_PROJECT_HEAD);
+    assert_non_null(c5);
+    assert_int_equal(c5->starts_on, CL_CLOCK_ON_TRANSFERRED);
+    assert_int_equal(c5->ladder[0], CL_ROLE_LEADERSHIP); /* on failure, senior leadership */
+    assert_int_equal(c5->nladder, 1);
     const cl_clock_def_t *c2 = cl_policy_clock(s, "C2"), *c3 = cl_policy_clock(s, "C3");
     assert_non_null(c2);
     assert_non_null(c3);
@@ -1018,7 +1029,7 @@ static void test_bad_clocks_and_calendars_are_refused_by_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clocks_default_to_c2_and_c3_of_the_rules),
+        cmocka_unit_test(test_clocks_default_to_c1_to_c5_of_the_rules),
         cmocka_unit_test(test_a_clock_reads_its_times_warnings_and_ladder),
         cmocka_unit_test(test_bad_clocks_and_calendars_are_refused_by_path),
         cmocka_unit_test(test_default_policy_parses_into_site_a_with_four_departments),
