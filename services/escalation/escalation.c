@@ -244,14 +244,20 @@ static void s_arm(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const ch
    and starts the next columns. */
 static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t now, cl_err_t *err)
 {
-    const char *p[NARM + 1];
+    const char *p[NARM + 4];
     for (int k = 0; k < NARM; k++) {
         cl_pgarr_end(&a->col[k]);
         p[k] = a->col[k].data;
     }
-    char running[8];
+    char running[8], met[8], late[8], cancelled[8];
     snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
+    snprintf(met, sizeof met, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET);
+    snprintf(late, sizeof late, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
+    snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
     p[NARM] = running;
+    p[NARM + 1] = met;
+    p[NARM + 2] = late;
+    p[NARM + 3] = cancelled;
     PGresult *res = NULL;
     size_t n = a->n;
     if (n)
@@ -264,8 +270,17 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
                          " $7::bigint[], $8::bool[], $9::text[], $10::text[], $11::int[], $12::int[], $13::smallint[],"
                          " $14::int[], $15::int[])"
                          " AS u(c, s, k, n, a, d, f, m, sa, st, mb, v, z, po, ro)"
-                         " ON CONFLICT (case_id, code) DO NOTHING RETURNING " CLOCK_COLUMNS,
-                         NARM + 1, p, false, err);
+                         /* A clock that can start again (a second return, transfer, reopening)
+                            starts afresh once the earlier one is over; a running one stays. */
+                         " ON CONFLICT (case_id, code) DO UPDATE SET name = excluded.name, state = excluded.state,"
+                         " major = excluded.major, armed_at = excluded.armed_at, due_at = excluded.due_at,"
+                         " closed_at = NULL, stage = excluded.stage, level = 0, responsible = '',"
+                         " next_fire_at = excluded.next_fire_at, steps_at = excluded.steps_at, steps = excluded.steps,"
+                         " met_by = excluded.met_by, policy_version = excluded.policy_version,"
+                         " pauses_on = excluded.pauses_on, resumes_on = excluded.resumes_on, paused_at = NULL"
+                         " WHERE clocks.state IN ($17::smallint, $18::smallint, $19::smallint)"
+                         " RETURNING " CLOCK_COLUMNS,
+                         NARM + 4, p, false, err);
     s_arms_free(a);
     s_arms_begin(a);
     if (!res)
@@ -303,7 +318,8 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
                                " AND ($2::int = 0 OR met_by & $2::int <> 0) ORDER BY id FOR UPDATE)"
                                " UPDATE clocks SET closed_at = cl_us_to_ts($3::bigint), next_fire_at = NULL,"
                                " state = CASE WHEN $2::int = 0 THEN $8::smallint"
-                               " WHEN cl_us_to_ts($3::bigint) > clocks.due_at THEN $7::smallint ELSE $6::smallint END"
+                               " WHEN coalesce(clocks.paused_at, cl_us_to_ts($3::bigint)) > clocks.due_at"
+                               " THEN $7::smallint ELSE $6::smallint END, paused_at = NULL"
                                " FROM old WHERE clocks.id = old.id"
                                " RETURNING " CLOCK_COLUMNS_OF("clocks") ", old.state",
                                9, p, false, err);
@@ -316,7 +332,9 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
             bool in_time = atoi(PQgetvalue(res, r, 5)) == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET;
             /* Met after its due time while still running (the service was down): its breach
                is told first, late, so that every breach is told once. */
-            if (!in_time && atoi(PQgetvalue(res, r, 14)) == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING) {
+            int was = atoi(PQgetvalue(res, r, 14));
+            if (!in_time && (was == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING ||
+                             was == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED)) {
                 cl_env_t *env = s_out_add(out, res, r, now, &b, &c);
                 caseloop__v1__clock_breached__init(&b->breached);
                 b->breached.has_late_us = 1, b->breached.late_us = now - c->due_at_us;
@@ -451,7 +469,8 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_TRANSFERRED: {
         const Caseloop__V1__CaseTransferred *t = ev->case_transferred;
-        if (t->to_department && t->from_department && strcmp(t->to_department, t->from_department) != 0)
+        if (t->to_department && t->from_department && *t->from_department &&
+            strcmp(t->to_department, t->from_department) != 0)
             s_arm(self, arms, t->case_id, t->site, CL_CLOCK_ON_TRANSFERRED, ev->sent_at_us, false);
         return 0;
     }
@@ -740,7 +759,8 @@ out:
 static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
 {
     int64_t now = cl_clock_now(self->clock);
-    char at[24], running[8], breached[8], cancelled[8];
+    char at[24], running[8], breached[8], cancelled[8], paused[8];
+    snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
     snprintf(at, sizeof at, "%" PRId64, now);
     snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
     snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
@@ -754,13 +774,13 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
         snprintf(ver, sizeof ver, "%d", in->version);
         for (size_t k = 0; k < s->nclocks; k++) {
             const cl_clock_def_t *d = &s->clocks[k];
-            const char *p[] = {in->code, d->code, ver, running, breached, cancelled, at};
+            const char *p[] = {in->code, d->code, ver, running, breached, cancelled, at, paused};
             if (!d->active) {
                 if (cl_db_cmd(self->db,
                               "UPDATE clocks SET state = $6::smallint, next_fire_at = NULL, closed_at = cl_us_to_ts($7::bigint)"
-                              " WHERE site = $1 AND code = $2 AND state IN ($4::smallint, $5::smallint)"
+                              " WHERE site = $1 AND code = $2 AND state IN ($4::smallint, $5::smallint, $8::smallint)"
                               " AND coalesce(policy_version, 0) < $3::int",
-                              7, p, err) < 0)
+                              8, p, err) < 0)
                     goto err;
                 continue;
             }
@@ -789,12 +809,17 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
                 snprintf(dues, sizeof dues, "%" PRId64, due);
                 snprintf(stg, sizeof stg, "%d", stage);
                 snprintf(next, sizeof next, "%" PRId64, stage < n ? st[stage].at_us : due);
-                const char *q[] = {PQgetvalue(res, r, 0), dues, sa.data, sw.data, stg, next, ver};
+                char mb[16], po[16], ro[16];
+                snprintf(mb, sizeof mb, "%" PRIu32, d->met_by);
+                snprintf(po, sizeof po, "%" PRIu32, d->pauses_on);
+                snprintf(ro, sizeof ro, "%" PRIu32, d->resumes_on);
+                const char *q[] = {PQgetvalue(res, r, 0), dues, sa.data, sw.data, stg, next, ver, mb, po, ro};
                 int rc = cl_db_cmd(self->db,
                                    "UPDATE clocks SET due_at = cl_us_to_ts($2::bigint), steps_at = $3::bigint[],"
                                    " steps = $4::text[], stage = $5::smallint, next_fire_at = cl_us_to_ts($6::bigint),"
-                                   " policy_version = $7::int WHERE id = $1::bigint",
-                                   7, q, err);
+                                   " policy_version = $7::int, met_by = $8::int, pauses_on = $9::int,"
+                                   " resumes_on = $10::int WHERE id = $1::bigint",
+                                   10, q, err);
                 cl_buf_free(&sa);
                 cl_buf_free(&sw);
                 if (rc < 0) {

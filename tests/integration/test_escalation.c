@@ -457,6 +457,17 @@ static void test_a_returned_case_and_a_transferred_case_get_their_clocks(void **
     snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code IN ('C4', 'C5')"
                               " AND state IN (2, 5)", (unsigned long long)id);
     s_wait_for(sql, 2);
+    /* Returned a second time: the head's decision has its clock again. */
+    s_command(id, A(RESOLVE), "done again");
+    r = cl_test_call(s_in, &env, TIMEOUT_MS);
+    assert_non_null(r);
+    cl_codec_free(r);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C4' AND state = 1"
+                              " AND level = 0", (unsigned long long)id);
+    s_wait_for(sql, 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'ClockArmed'",
+             (unsigned long long)id);
+    assert_int_equal(cl_test_scalar(sql), 5); /* C2, C3, C4, C5, and C4 again */
 }
 
 int main(void)
