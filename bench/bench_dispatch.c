@@ -21,6 +21,7 @@
  * ran out of time (the last line is printed when there is a figure); 2 on a usage error.
  * Only local endpoints (ipc://, inproc://, loopback tcp) and a local database. */
 #include "cl.h"
+#include "bench_common.h"
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -72,12 +73,6 @@ static char s_source[32];
 static bool s_expired(void)
 {
     return cl_mono_us() > s_deadline_us;
-}
-
-static void s_sleep_us(int64_t us)
-{
-    struct timespec ts = {us / CL_US_PER_S, (us % CL_US_PER_S) * 1000};
-    nanosleep(&ts, NULL);
 }
 
 /* --- the policy: 3 sites, everybody on shift all day ---------------------------------- */
@@ -561,36 +556,7 @@ static int s_loop(s_gen_t *g, long from, long to, double rate, int64_t t0, int64
 
 /* --- figures --------------------------------------------------------------------------- */
 
-static int s_cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct {
-    size_t n;
-    double p50, p90, p99, max;
-} s_dist_t;
-
-/* Nearest-rank percentiles of v[0..n) (microseconds) in ms; sorts v. */
-static s_dist_t s_dist(int64_t *v, size_t n)
-{
-    s_dist_t d = {n, 0, 0, 0, 0};
-    if (n == 0)
-        return d;
-    qsort(v, n, sizeof *v, s_cmp_i64);
-    double ps[] = {0.50, 0.90, 0.99};
-    double *out[] = {&d.p50, &d.p90, &d.p99};
-    for (int i = 0; i < 3; i++) {
-        size_t rank = (size_t)(ps[i] * (double)n + 0.999999);
-        rank = rank < 1 ? 1 : rank > n ? n : rank;
-        *out[i] = (double)v[rank - 1] / 1000.0;
-    }
-    d.max = (double)v[n - 1] / 1000.0;
-    return d;
-}
-
-static void s_print_dist(const char *what, s_dist_t d)
+static void s_print_dist(const char *what, bc_dist_t d)
 {
     if (d.n)
         printf("  %-44s p50 %8.2f ms  p90 %8.2f ms  p99 %8.2f ms  max %8.2f ms  (%zu cases)\n", what, d.p50, d.p90,
@@ -806,7 +772,7 @@ static int s_latency(PGconn *pg)
     /* Warm-up: a few cases until their events come back, which also shows the
        subscription is in place (a SUB hears nothing until it is). */
     printf("warm-up: %d cases at 100/s, until their CaseAssigned events are heard (at most 5 s)\n", WARMUP);
-    s_sleep_us(200000);  /* time for the SUB to connect and subscribe */
+    bc_sleep_us(200000);  /* time for the SUB to connect and subscribe */
     int rc = s_loop(&g, 0, WARMUP, 100, cl_mono_us() + 1000, 5 * CL_US_PER_S, true);
     if (rc < 0 || g.created < WARMUP || g.events == 0) {
         fprintf(stderr,
@@ -854,7 +820,7 @@ static int s_latency(PGconn *pg)
     int64_t give_up = cl_mono_us() + 20 * CL_US_PER_S;
     while ((in_table = s_scalar(pg, "SELECT count(*) FROM dispatches WHERE case_id = ANY($1::bigint[])", 1, p)) >= 0 &&
            in_table < g.created && cl_mono_us() < give_up && !s_expired())
-        s_sleep_us(20000);
+        bc_sleep_us(20000);
     PGresult *res = s_sql(pg, "SELECT case_id, cl_ts_to_us(dispatched_at) FROM dispatches"
                               " WHERE case_id = ANY($1::bigint[])",
                           1, p);
@@ -896,8 +862,8 @@ static int s_latency(PGconn *pg)
         if (r->db_us)
             db[ndb++] = r->db_us - (r->due_us + real_off);
     }
-    s_dist_t dpub = s_dist(pub, npub), dfinal = s_dist(final, nfinal), ddb = s_dist(db, ndb), dack = s_dist(ack, nack),
-             dackev = s_dist(ack_ev, nack_ev);
+    bc_dist_t dpub = bc_dist(pub, npub), dfinal = bc_dist(final, nfinal), ddb = bc_dist(db, ndb), dack = bc_dist(ack, nack),
+             dackev = bc_dist(ack_ev, nack_ev);
     s_print_dist("sent -> CaseAssigned heard on the PUB:", dpub);
     s_print_dist("sent -> dispatched_at (dispatches table):", ddb);
     s_print_dist("sent -> intake's ack:", dack);
@@ -980,18 +946,6 @@ static int s_backlog(void)
 
 /* --- drain -------------------------------------------------------------------------------- */
 
-static bool s_file_says_ready(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    char buf[64];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, "READY") != NULL;
-}
-
 static int s_drain(PGconn *pg)
 {
     long long total = s_scalar(pg, "SELECT count(*) FROM cases", 0, NULL);
@@ -1013,12 +967,12 @@ static int s_drain(PGconn *pg)
         return 1;
     }
     fclose(armed);
-    while (!s_file_says_ready(s_opt.ready_file)) {
+    while (!bc_file_says_ready(s_opt.ready_file)) {
         if (s_expired()) {
             fprintf(stderr, "bench dispatch: the dispatcher did not say READY in %s\n", s_opt.ready_file);
             return 1;
         }
-        s_sleep_us(1000);
+        bc_sleep_us(1000);
     }
     int64_t t0 = cl_mono_us();
     int64_t t0_real = cl_clock_now(cl_clock_real());
@@ -1043,7 +997,7 @@ static int s_drain(PGconn *pg)
             break;
         int64_t wait = 20000 - (cl_mono_us() - t1);
         if (wait > 0)
-            s_sleep_us(wait);
+            bc_sleep_us(wait);
     }
     s_snap(pg, 0, &b);
     double disp_cpu1 = disp_pid > 0 ? s_proc_cpu(disp_pid) : -1;
@@ -1129,45 +1083,6 @@ static const char s_usage[] =
     "  --intake-pid PID       intake's process (optional, for CPU figures)\n"
     "  --timeout S            give up after S seconds in all (default 120)\n";
 
-static bool s_local_endpoint(const char *ep)
-{
-    static const char *const ok[] = {"ipc://", "inproc://", "tcp://127.", "tcp://localhost:", "tcp://[::1]:"};
-    for (size_t i = 0; i < N_OF(ok); i++)
-        if (strncmp(ep, ok[i], strlen(ok[i])) == 0)
-            return true;
-    return false;
-}
-
-static bool s_local_host(const char *h, size_t len)
-{
-    return len == 0 || h[0] == '/' || h[0] == '@' || (len == 9 && strncmp(h, "localhost", 9) == 0) ||
-           (len >= 4 && strncmp(h, "127.", 4) == 0) || (len == 3 && strncmp(h, "::1", 3) == 0);
-}
-
-static bool s_local_db(const char *conninfo)
-{
-    char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
-    if (!opts) {
-        PQfreemem(errmsg);
-        return false;
-    }
-    bool ok = true;
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (!o->val || (strcmp(o->keyword, "host") != 0 && strcmp(o->keyword, "hostaddr") != 0))
-            continue;
-        for (const char *h = o->val; ok;) {
-            size_t len = strcspn(h, ",");
-            ok = s_local_host(h, len);
-            if (!h[len])
-                break;
-            h += len + 1;
-        }
-    }
-    PQconninfoFree(opts);
-    return ok;
-}
-
 static void s_on_alarm(int sig)
 {
     (void)sig;
@@ -1199,7 +1114,7 @@ static void s_need(const char *what, const char *v)
 
 static void s_need_local(const char *v)
 {
-    if (!s_local_endpoint(v)) {
+    if (!bc_local_endpoint(v)) {
         fprintf(stderr, "bench dispatch: %s is not a local endpoint (ipc://, inproc:// or loopback tcp only)\n", v);
         exit(2);
     }
@@ -1265,7 +1180,7 @@ static void s_parse(int argc, char **argv)
         exit(2);
     }
     s_need("--db (or CL_DB)", s_opt.db);
-    if (!s_local_db(s_opt.db)) {
+    if (!bc_local_db(s_opt.db)) {
         fprintf(stderr, "bench dispatch: the database must be local (a Unix socket or loopback)\n");
         exit(2);
     }

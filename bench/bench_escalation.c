@@ -29,6 +29,7 @@
  * Exit status: 0; 1 when a clock was not fired or the run failed or ran out of time; 2 on a
  * usage error. Only local endpoints (ipc://, inproc://, loopback tcp) and a local database. */
 #include "cl.h"
+#include "bench_common.h"
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -75,12 +76,6 @@ static bool s_expired(void)
     return cl_mono_us() > s_deadline_us;
 }
 
-static void s_sleep_us(int64_t us)
-{
-    struct timespec ts = {us / CL_US_PER_S, (us % CL_US_PER_S) * 1000};
-    nanosleep(&ts, NULL);
-}
-
 static int64_t s_real_us(void)
 {
     return cl_clock_now(cl_clock_real());
@@ -121,36 +116,7 @@ static long long s_scalar(PGconn *pg, const char *sql, int n, const char *const 
 
 /* --- figures ------------------------------------------------------------------------------- */
 
-static int s_cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct {
-    size_t n;
-    double p50, p90, p99, max;
-} s_dist_t;
-
-/* Nearest-rank percentiles of v[0..n) (microseconds) in ms; sorts v. */
-static s_dist_t s_dist(int64_t *v, size_t n)
-{
-    s_dist_t d = {n, 0, 0, 0, 0};
-    if (n == 0)
-        return d;
-    qsort(v, n, sizeof *v, s_cmp_i64);
-    double ps[] = {0.50, 0.90, 0.99};
-    double *out[] = {&d.p50, &d.p90, &d.p99};
-    for (int i = 0; i < 3; i++) {
-        size_t rank = (size_t)(ps[i] * (double)n + 0.999999);
-        rank = rank < 1 ? 1 : rank > n ? n : rank;
-        *out[i] = (double)v[rank - 1] / 1000.0;
-    }
-    d.max = (double)v[n - 1] / 1000.0;
-    return d;
-}
-
-static void s_print_dist(const char *what, s_dist_t d)
+static void s_print_dist(const char *what, bc_dist_t d)
 {
     if (d.n)
         printf("  %-48s p50 %8.2f ms  p90 %8.2f ms  p99 %8.2f ms  max %8.2f ms  (%zu clocks)\n", what, d.p50, d.p90,
@@ -674,7 +640,7 @@ static int s_lag(PGconn *pg, void *zctx)
         }
     }
     PQclear(res);
-    /* The worst lag of each second of the window (before s_dist sorts the lags). */
+    /* The worst lag of each second of the window (before bc_dist sorts the lags). */
     size_t nsec = (size_t)((tlast - t0) / CL_US_PER_S) + 1;
     int64_t *worst = calloc(nsec, sizeof *worst);
     if (!worst)
@@ -688,14 +654,14 @@ static int s_lag(PGconn *pg, void *zctx)
                 worst[k] = v;
         }
     }
-    s_dist_t d = s_dist(lag, nlag);
+    bc_dist_t d = bc_dist(lag, nlag);
     printf("  %zu of %zu clocks of the window breached in the table; %zu ClockBreached heard on the PUB"
            " (%zu of other clocks), %zu taken from the events table, %zu without any event\n",
            breached, w, heard, other, from_db, missing);
     if (mismatched)
         printf("  WARNING: %zu events carried a due_at_us other than the row's\n", mismatched);
-    s_print_dist("fire lag (received on the PUB - due_at):", s_dist(sub_lag, nsub));
-    s_print_dist("cross-check (events.recorded_at - due_at):", s_dist(db_lag, ndb));
+    s_print_dist("fire lag (received on the PUB - due_at):", bc_dist(sub_lag, nsub));
+    s_print_dist("cross-check (events.recorded_at - due_at):", bc_dist(db_lag, ndb));
     s_print_dist("fire lag reported (PUB, else the table):", d);
     printf("  worst lag heard in each second of the window, ms:");
     for (size_t k = 0; k < nsec; k++)
@@ -718,18 +684,6 @@ static int s_lag(PGconn *pg, void *zctx)
 }
 
 /* --- drain ----------------------------------------------------------------------------------- */
-
-static bool s_file_says_ready(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    char buf[64];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, "READY") != NULL;
-}
 
 static int s_drain(PGconn *pg, void *zctx)
 {
@@ -754,12 +708,12 @@ static int s_drain(PGconn *pg, void *zctx)
         return 1;
     }
     fclose(armed);
-    while (!s_file_says_ready(s_opt.ready_file)) {
+    while (!bc_file_says_ready(s_opt.ready_file)) {
         if (s_expired()) {
             fprintf(stderr, "bench escalation: the service did not say READY in %s\n", s_opt.ready_file);
             return 1;
         }
-        s_sleep_us(1000);
+        bc_sleep_us(1000);
     }
     int64_t t0 = cl_mono_us();
     int64_t t0_real = s_real_us();
@@ -784,7 +738,7 @@ static int s_drain(PGconn *pg, void *zctx)
             break;
         int64_t wait = 20000 - (t1 - tick);
         if (wait > 0)
-            s_sleep_us(wait);
+            bc_sleep_us(wait);
     }
     s_snap(pg, pid, &b);
     left = s_scalar(pg, due_sql, 1, p);
@@ -842,45 +796,6 @@ static const char s_usage[] =
     "  --pid-file FILE      drain: holds the service's process id (optional, for its CPU)\n"
     "  --timeout S          give up after S seconds in all (default 300)\n";
 
-static bool s_local_endpoint(const char *ep)
-{
-    static const char *const ok[] = {"ipc://", "inproc://", "tcp://127.", "tcp://localhost:", "tcp://[::1]:"};
-    for (size_t i = 0; i < N_OF(ok); i++)
-        if (strncmp(ep, ok[i], strlen(ok[i])) == 0)
-            return true;
-    return false;
-}
-
-static bool s_local_host(const char *h, size_t len)
-{
-    return len == 0 || h[0] == '/' || h[0] == '@' || (len == 9 && strncmp(h, "localhost", 9) == 0) ||
-           (len >= 4 && strncmp(h, "127.", 4) == 0) || (len == 3 && strncmp(h, "::1", 3) == 0);
-}
-
-static bool s_local_db(const char *conninfo)
-{
-    char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
-    if (!opts) {
-        PQfreemem(errmsg);
-        return false;
-    }
-    bool ok = true;
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (!o->val || (strcmp(o->keyword, "host") != 0 && strcmp(o->keyword, "hostaddr") != 0))
-            continue;
-        for (const char *h = o->val; ok;) {
-            size_t len = strcspn(h, ",");
-            ok = s_local_host(h, len);
-            if (!h[len])
-                break;
-            h += len + 1;
-        }
-    }
-    PQconninfoFree(opts);
-    return ok;
-}
-
 static void s_on_alarm(int sig)
 {
     (void)sig;
@@ -912,7 +827,7 @@ static void s_need(const char *what, const char *v)
 
 static void s_need_local(const char *v)
 {
-    if (!s_local_endpoint(v)) {
+    if (!bc_local_endpoint(v)) {
         fprintf(stderr, "bench escalation: %s is not a local endpoint (ipc://, inproc:// or loopback tcp only)\n",
                 v);
         exit(2);
@@ -979,7 +894,7 @@ static void s_parse(int argc, char **argv)
         exit(2);
     }
     s_need("--db (or CL_DB)", s_opt.db);
-    if (!s_local_db(s_opt.db)) {
+    if (!bc_local_db(s_opt.db)) {
         fprintf(stderr, "bench escalation: the database must be local (a Unix socket or loopback)\n");
         exit(2);
     }

@@ -15,6 +15,7 @@
  * CREATED (the line is printed all the same), or when the run failed or ran out of time.
  * Only local endpoints: ipc://, inproc:// or loopback tcp, and a local database. */
 #include "cl.h"
+#include "bench_common.h"
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -593,12 +594,6 @@ typedef struct {
     char sample[320];
 } s_result_t;
 
-static int s_cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Nearest-rank percentile of sorted v[0..n). */
 static double s_percentile_ms(const int64_t *v, size_t n, double p)
 {
@@ -676,7 +671,7 @@ static int s_run_clients(char phase, int nclients, long total, long first_seq, v
     out->wall_s = end > begin ? (double)(end - begin) / 1e6 : 0;
     if (phase == 'l' && last_send > first_due)
         out->send_span_s = (double)(last_send - first_due) / 1e6;
-    qsort(lat, nl, sizeof *lat, s_cmp_i64);
+    qsort(lat, nl, sizeof *lat, bc_cmp_i64);
     out->p50_ms = s_percentile_ms(lat, nl, 0.50);
     out->p90_ms = s_percentile_ms(lat, nl, 0.90);
     out->p99_ms = s_percentile_ms(lat, nl, 0.99);
@@ -865,46 +860,6 @@ static const char s_usage[] =
     "The last line printed is:\n"
     "  bench intake rate=<cases/s> ceiling=<rows/s> ratio=<rate/ceiling> ack_p50_ms=<ms> ack_p99_ms=<ms>\n";
 
-static bool s_local_endpoint(const char *ep)
-{
-    static const char *const ok[] = {"ipc://", "inproc://", "tcp://127.", "tcp://localhost:", "tcp://[::1]:"};
-    for (size_t i = 0; i < N_OF(ok); i++)
-        if (strncmp(ep, ok[i], strlen(ok[i])) == 0)
-            return true;
-    return false;
-}
-
-static bool s_local_host(const char *h, size_t len)
-{
-    return len == 0 || h[0] == '/' || h[0] == '@' || (len == 9 && strncmp(h, "localhost", 9) == 0) ||
-           (len >= 4 && strncmp(h, "127.", 4) == 0) || (len == 3 && strncmp(h, "::1", 3) == 0);
-}
-
-/* The conninfo names a local server only (a Unix socket or loopback). */
-static bool s_local_db(const char *conninfo)
-{
-    char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
-    if (!opts) {
-        PQfreemem(errmsg);
-        return false;
-    }
-    bool ok = true;
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (!o->val || (strcmp(o->keyword, "host") != 0 && strcmp(o->keyword, "hostaddr") != 0))
-            continue;
-        for (const char *h = o->val; ok;) {
-            size_t len = strcspn(h, ",");
-            ok = s_local_host(h, len);
-            if (!h[len])
-                break;
-            h += len + 1;
-        }
-    }
-    PQconninfoFree(opts);
-    return ok;
-}
-
 static void s_on_alarm(int sig)
 {
     (void)sig;
@@ -963,12 +918,12 @@ static void s_parse(int argc, char **argv)
         fprintf(stderr, "bench intake: give --router and --db (or CL_INTAKE_ROUTER and CL_DB)\n");
         exit(2);
     }
-    if (!s_local_endpoint(s_opt.router)) {
+    if (!bc_local_endpoint(s_opt.router)) {
         fprintf(stderr, "bench intake: %s is not a local endpoint (ipc://, inproc:// or loopback tcp only)\n",
                 s_opt.router);
         exit(2);
     }
-    if (!s_local_db(s_opt.db)) {
+    if (!bc_local_db(s_opt.db)) {
         fprintf(stderr, "bench intake: the database must be local (a Unix socket or loopback)\n");
         exit(2);
     }

@@ -90,6 +90,17 @@ int cl_bus_publish(void *pub, const char *topic, const void *data, size_t len)
     return zmq_send(pub, data, len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
+bool cl_bus_drain(void *sock)
+{
+    bool any = false;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    while (sock && zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) >= 0)
+        any = true;
+    zmq_msg_close(&msg);
+    return any;
+}
+
 cl_env_t *cl_bus_call(void *dealer, const cl_env_t *env, int timeout_ms, cl_err_t *err)
 {
     cl_buf_t out = {0};

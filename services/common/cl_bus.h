@@ -39,6 +39,10 @@ int cl_bus_reply(void *router, cl_request_t *req, const void *data, size_t len);
 /* Publishes [topic][data]. Never blocks: a full queue drops (subscribers recover from the log). */
 int cl_bus_publish(void *pub, const char *topic, const void *data, size_t len);
 
+/* Takes and drops every message waiting on sock (a wake-up subscription).
+   Returns true when there was any. */
+bool cl_bus_drain(void *sock);
+
 /* Client side: sends request env on a DEALER and waits up to timeout_ms for the
    envelope whose correlation_id matches; other replies are dropped. Returns the
    decoded reply (free with cl_codec_free) or NULL with err (UNAVAILABLE on timeout). */

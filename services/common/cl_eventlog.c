@@ -131,6 +131,37 @@ int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, uint32_t max, cl_env_t **
     return d.n;
 }
 
+int cl_eventlog_consume(cl_db_t *db, const char *consumer, uint32_t max, cl_env_t **out, uint64_t *from,
+                        cl_err_t *err)
+{
+    const char *p[] = {consumer};
+    if (cl_db_cmd(db, "INSERT INTO consumer_positions (consumer, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", 1,
+                  p, err) < 0 ||
+        cl_db_begin(db, err) < 0)
+        return -1;
+    PGresult *res = cl_db_exec(db, "SELECT position FROM consumer_positions WHERE consumer = $1 FOR UPDATE", 1, p,
+                               false, err);
+    int n = -1;
+    if (res) {
+        *from = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        n = cl_eventlog_read_envs(db, *from, max, out, err);
+    }
+    if (n < 0)
+        cl_db_rollback(db);
+    return n;
+}
+
+int cl_eventlog_consumed(cl_db_t *db, const char *consumer, uint64_t to, cl_err_t *err)
+{
+    char pos[24];
+    snprintf(pos, sizeof pos, "%" PRIu64, to);
+    const char *p[] = {consumer, pos};
+    if (cl_db_cmd(db, "UPDATE consumer_positions SET position = $2::bigint WHERE consumer = $1", 2, p, err) < 0)
+        return -1;
+    return cl_db_commit(db, err);
+}
+
 int cl_eventlog_head(cl_db_t *db, uint64_t *head, cl_err_t *err)
 {
     PGresult *res = cl_db_exec(db, "SELECT position FROM event_head", 0, NULL, false, err);

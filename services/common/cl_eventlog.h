@@ -36,6 +36,17 @@ int cl_eventlog_read(cl_db_t *db, uint64_t after, uint32_t max, cl_eventlog_row_
    (also when a stored event does not decode, which is logged). */
 int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, uint32_t max, cl_env_t **out, cl_err_t *err) CL_WARN_UNUSED;
 
+/* A consumer that applies the log in transactions of its own effects:
+   begins one, holding the consumer's position row (made at 0 the first
+   time) so that another instance of it waits, and reads into out (room for
+   max) the events after that position, *from set to it. Returns how many,
+   or -1 with err (the transaction rolled back). */
+int cl_eventlog_consume(cl_db_t *db, const char *consumer, uint32_t max, cl_env_t **out, uint64_t *from,
+                        cl_err_t *err) CL_WARN_UNUSED;
+
+/* In that transaction: moves the consumer's position to `to` and commits. Returns 0 or -1 with err. */
+int cl_eventlog_consumed(cl_db_t *db, const char *consumer, uint64_t to, cl_err_t *err) CL_WARN_UNUSED;
+
 /* The last committed position. Returns 0 or -1 with err. */
 int cl_eventlog_head(cl_db_t *db, uint64_t *head, cl_err_t *err) CL_WARN_UNUSED;
 

@@ -810,12 +810,6 @@ static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t
    events it applied, 0 at the end of the log, -1 on failure. */
 static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
 {
-    const char *consumer[] = {CONSUMER};
-    if (cl_db_cmd(self->db,
-                  "INSERT INTO consumer_positions (consumer, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", 1,
-                  consumer, err) < 0 ||
-        cl_db_begin(self->db, err) < 0)
-        return -1;
     cl_env_t **events = calloc((size_t)self->cfg->batch_max, sizeof *events);
     int nev = 0;
     s_dispatch_t *ds = calloc((size_t)self->cfg->batch_max, sizeof *ds);
@@ -828,13 +822,8 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     int rc = -1;
     PGresult *waiting = NULL;
     int64_t now = cl_clock_now(self->clock);
-    PGresult *res = cl_db_exec(self->db, "SELECT position FROM consumer_positions WHERE consumer = $1 FOR UPDATE",
-                               1, consumer, false, err);
-    if (!res)
-        goto out;
-    uint64_t from = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    nev = cl_eventlog_read_envs(self->db, from, (uint32_t)self->cfg->batch_max, events, err);
+    uint64_t from;
+    nev = cl_eventlog_consume(self->db, CONSUMER, (uint32_t)self->cfg->batch_max, events, &from, err);
     if (nev < 0) {
         nev = 0;
         goto out;
@@ -882,13 +871,9 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
             s_events(&ds[i], now, &evs[nevs]);
             nevs += 2;
         }
-    char last[24];
-    snprintf(last, sizeof last, "%" PRIu64, nev ? events[nev - 1]->position : from);
-    const char *p[] = {CONSUMER, last};
     if (s_store(self, ds, nd, false, now, err) < 0 || s_store(self, ds, nd, true, now, err) < 0 ||
         cl_eventlog_append(self->db, evs, nevs, now, err) < 0 ||
-        cl_db_cmd(self->db, "UPDATE consumer_positions SET position = $2::bigint WHERE consumer = $1", 2, p, err) < 0 ||
-        cl_db_commit(self->db, err) < 0)
+        cl_eventlog_consumed(self->db, CONSUMER, nev ? events[nev - 1]->position : from, err) < 0)
         goto out;
     cl_eventlog_publish(self->pub, evs, nevs);
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);
@@ -939,17 +924,6 @@ static void s_serve(cl_dispatcher_t *self)
     cl_service_serve(self->svc, (size_t)self->cfg->max_frame, handlers, self, self->db);
 }
 
-/* Drops whatever intake published: the log is read for the content. */
-static bool s_heard(cl_dispatcher_t *self)
-{
-    bool any = false;
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    while (zmq_msg_recv(&msg, self->sub, ZMQ_DONTWAIT) >= 0)
-        any = true;
-    zmq_msg_close(&msg);
-    return any;
-}
 
 cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
 {
@@ -1011,7 +985,7 @@ int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
     while (!*stop) {
         /* Read the log when a new case was heard of, and at least every idle period
            (requests never hold it off, and a missed message is caught). */
-        bool heard = s_heard(self); /* drained every turn, or its message would wake the poll for ever */
+        bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
         if (heard || cl_mono_us() - last_read >= self->cfg->idle_ms * 1000) {
             s_catch_up(self);
             last_read = cl_mono_us();

@@ -503,12 +503,6 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
    consumer's position row. Returns how many, 0 at the end, -1. */
 static int s_apply_batch(cl_escalation_t *self, cl_err_t *err)
 {
-    const char *consumer[] = {CONSUMER};
-    if (cl_db_cmd(self->db,
-                  "INSERT INTO consumer_positions (consumer, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", 1,
-                  consumer, err) < 0 ||
-        cl_db_begin(self->db, err) < 0)
-        return -1;
     int64_t now = cl_clock_now(self->clock);
     cl_env_t **events = calloc((size_t)self->cfg->batch_max, sizeof *events);
     if (!events)
@@ -518,13 +512,8 @@ static int s_apply_batch(cl_escalation_t *self, cl_err_t *err)
     s_out_t out;
     memset(&out, 0, sizeof out);
     int nev = 0, rc = -1;
-    PGresult *res = cl_db_exec(self->db, "SELECT position FROM consumer_positions WHERE consumer = $1 FOR UPDATE",
-                               1, consumer, false, err);
-    if (!res)
-        goto out;
-    uint64_t from = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    nev = cl_eventlog_read_envs(self->db, from, (uint32_t)self->cfg->batch_max, events, err);
+    uint64_t from;
+    nev = cl_eventlog_consume(self->db, CONSUMER, (uint32_t)self->cfg->batch_max, events, &from, err);
     if (nev <= 0) {
         rc = nev < 0 ? -1 : (cl_db_commit(self->db, err) < 0 ? -1 : 0);
         nev = nev < 0 ? 0 : nev;
@@ -533,15 +522,11 @@ static int s_apply_batch(cl_escalation_t *self, cl_err_t *err)
     for (int i = 0; i < nev; i++)
         if (s_apply(self, events[i], &arms, &out, now, err) < 0)
             goto out;
-    char last[24];
-    snprintf(last, sizeof last, "%" PRIu64, events[nev - 1]->position);
-    const char *p[] = {CONSUMER, last};
     if (s_arm_store(self, &arms, &out, now, err) < 0)
         goto out;
     s_out_seal(&out);
     if (cl_eventlog_append(self->db, out.evs, out.n, now, err) < 0 ||
-        cl_db_cmd(self->db, "UPDATE consumer_positions SET position = $2::bigint WHERE consumer = $1", 2, p, err) < 0 ||
-        cl_db_commit(self->db, err) < 0)
+        cl_eventlog_consumed(self->db, CONSUMER, events[nev - 1]->position, err) < 0)
         goto out;
     cl_eventlog_publish(self->pub, out.evs, out.n);
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);
@@ -1012,16 +997,6 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
     *self_p = NULL;
 }
 
-static bool s_heard(cl_escalation_t *self)
-{
-    bool any = false;
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    while (self->sub && zmq_msg_recv(&msg, self->sub, ZMQ_DONTWAIT) >= 0)
-        any = true;
-    zmq_msg_close(&msg);
-    return any;
-}
 
 int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
 {
@@ -1043,7 +1018,7 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
         }
         int64_t now = cl_clock_now(self->clock);
         /* Read the log when woken, and at least every idle period. */
-        bool heard = s_heard(self); /* drained every turn, or its message would wake the poll for ever */
+        bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
         if (heard || now - last_read >= self->cfg->idle_ms * 1000) {
             int n;
             while ((n = s_apply_batch(self, &err)) > 0)

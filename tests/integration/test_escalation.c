@@ -44,11 +44,12 @@ static int s_teardown(void **state)
     return a == 0 && b == 0 && c == 0 ? 0 : -1;
 }
 
-static uint64_t s_new_case(long n, bool major)
+/* Submits a complaint at site (contact unique by n). */
+static uint64_t s_case_at(const char *site, long n, bool major)
 {
     Caseloop__V1__Case c;
     char id[32], contact[32];
-    cl_test_case(&c, "site-a", "esc", id, sizeof id, n);
+    cl_test_case(&c, site, "esc", id, sizeof id, n);
     snprintf(contact, sizeof contact, "1360000%05ld", n);
     c.customer_contact = contact;
     c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
@@ -60,6 +61,22 @@ static uint64_t s_new_case(long n, bool major)
     uint64_t id_ = reply->submit_case_reply->case_id;
     cl_codec_free(reply);
     return id_;
+}
+
+static uint64_t s_new_case(long n, bool major)
+{
+    return s_case_at("site-a", n, major);
+}
+
+/* Lets wall time pass: the clocks under test must come due (while the
+   service is down, or the clock paused); nothing is being waited for. */
+static void s_let_time_pass(int seconds)
+{
+    int64_t past = cl_clock_now(cl_clock_real()) + seconds * 1000000LL;
+    while (cl_clock_now(cl_clock_real()) < past) {
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 /* Waits (checking the database, up to 30 s) until sql gives want. */
@@ -228,11 +245,7 @@ static void test_a_killed_service_fires_each_breach_once_after_restart(void **st
                " AND external_id::int >= 100)", 20);
     assert_int_equal(cl_svc_stop(&s_esc, SIGKILL, 0), 128 + SIGKILL);
     /* Let them all come due while it is down. */
-    int64_t past = cl_clock_now(cl_clock_real()) + 5 * 1000000LL;
-    while (cl_clock_now(cl_clock_real()) < past) {
-        struct timespec pause = {0, 100 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
+    s_let_time_pass(5);
     assert_int_equal(s_start_escalation(&s_esc), 0);
     for (int i = 0; i < 10; i++) {
         char sql[200];
@@ -271,22 +284,6 @@ static void test_two_instances_never_fire_a_clock_twice(void **state)
     assert_int_equal(cl_svc_stop(&second, SIGTERM, 0), 0);
 }
 
-static uint64_t s_case_at(const char *site, long n, bool major)
-{
-    Caseloop__V1__Case c;
-    char id[32], contact[32];
-    cl_test_case(&c, site, "esc", id, sizeof id, n);
-    snprintf(contact, sizeof contact, "1350000%05ld", n);
-    c.customer_contact = contact;
-    c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
-    if (major)
-        c.has_severity = 1, c.severity = CASELOOP__V1__SEVERITY__SEVERITY_MAJOR;
-    cl_env_t *reply = cl_test_submit(s_in, &c, TIMEOUT_MS);
-    assert_non_null(reply);
-    uint64_t id_ = reply->submit_case_reply->case_id;
-    cl_codec_free(reply);
-    return id_;
-}
 
 static void test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach(void **state)
 {
@@ -349,11 +346,7 @@ static void test_a_clock_met_late_while_the_service_was_down_is_told_breached_th
     snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
     s_wait_for(sql, 2);
     assert_int_equal(cl_svc_stop(&s_esc, SIGKILL, 0), 128 + SIGKILL);
-    int64_t past = cl_clock_now(cl_clock_real()) + 5 * 1000000LL;
-    while (cl_clock_now(cl_clock_real()) < past) {
-        struct timespec pause = {0, 100 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
+    s_let_time_pass(5);
     s_command(id, A(ACKNOWLEDGE), NULL); /* after C2's due time, while nobody watched */
     assert_int_equal(s_start_escalation(&s_esc), 0);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 5",
@@ -378,11 +371,7 @@ static void test_a_clock_waits_while_the_case_waits_on_the_customer(void **state
              (unsigned long long)id);
     s_wait_for(sql, 1);
     /* Past the time it would have been due: it does not breach while paused. */
-    int64_t past = cl_clock_now(cl_clock_real()) + 5 * 1000000LL;
-    while (cl_clock_now(cl_clock_real()) < past) {
-        struct timespec pause = {0, 100 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
+    s_let_time_pass(5);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'ClockBreached'",
              (unsigned long long)id);
     assert_int_equal(cl_test_scalar(sql), 0);

@@ -1,0 +1,93 @@
+/* bench_common.c - what the load generators of scripts/bench share: local-only checks, timing, percentiles. */
+#include "bench_common.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libpq-fe.h>
+#include "cl_clock.h"
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+bool bc_local_endpoint(const char *ep)
+{
+    static const char *const ok[] = {"ipc://", "inproc://", "tcp://127.", "tcp://localhost:", "tcp://[::1]:"};
+    for (size_t i = 0; i < N_OF(ok); i++)
+        if (strncmp(ep, ok[i], strlen(ok[i])) == 0)
+            return true;
+    return false;
+}
+
+bool bc_local_host(const char *h, size_t len)
+{
+    return len == 0 || h[0] == '/' || h[0] == '@' || (len == 9 && strncmp(h, "localhost", 9) == 0) ||
+           (len >= 4 && strncmp(h, "127.", 4) == 0) || (len == 3 && strncmp(h, "::1", 3) == 0);
+}
+
+/* The conninfo names a local server only (a Unix socket or loopback). */
+bool bc_local_db(const char *conninfo)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
+    if (!opts) {
+        PQfreemem(errmsg);
+        return false;
+    }
+    bool ok = true;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || (strcmp(o->keyword, "host") != 0 && strcmp(o->keyword, "hostaddr") != 0))
+            continue;
+        for (const char *h = o->val; ok;) {
+            size_t len = strcspn(h, ",");
+            ok = bc_local_host(h, len);
+            if (!h[len])
+                break;
+            h += len + 1;
+        }
+    }
+    PQconninfoFree(opts);
+    return ok;
+}
+
+int bc_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentiles of v[0..n) (microseconds) in ms; sorts v. */
+bc_dist_t bc_dist(int64_t *v, size_t n)
+{
+    bc_dist_t d = {n, 0, 0, 0, 0};
+    if (n == 0)
+        return d;
+    qsort(v, n, sizeof *v, bc_cmp_i64);
+    double ps[] = {0.50, 0.90, 0.99};
+    double *out[] = {&d.p50, &d.p90, &d.p99};
+    for (int i = 0; i < 3; i++) {
+        size_t rank = (size_t)(ps[i] * (double)n + 0.999999);
+        rank = rank < 1 ? 1 : rank > n ? n : rank;
+        *out[i] = (double)v[rank - 1] / 1000.0;
+    }
+    d.max = (double)v[n - 1] / 1000.0;
+    return d;
+}
+
+bool bc_file_says_ready(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char buf[64];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, "READY") != NULL;
+}
+
+void bc_sleep_us(int64_t us)
+{
+    struct timespec ts = {us / CL_US_PER_S, (us % CL_US_PER_S) * 1000};
+    nanosleep(&ts, NULL);
+}
+
