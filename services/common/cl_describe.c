@@ -13,9 +13,11 @@ const char *cl_event_describe(const cl_env_t *ev, char *buf, size_t len, const c
         const Caseloop__V1__Case *c = ev->case_received->details;
         if (c && c->first_receiver && *c->first_receiver)
             *actor = c->first_receiver;
-        snprintf(buf, len, "received via %s: %s",
-                 cl_codec_enum_name(&caseloop__v1__channel__descriptor, c ? (int)c->channel : 0, a, sizeof a),
-                 c && c->description ? c->description : "");
+        int n = snprintf(buf, len, "received via %s: %s",
+                         cl_codec_enum_name(&caseloop__v1__channel__descriptor, c ? (int)c->channel : 0, a, sizeof a),
+                         c && c->description ? c->description : "");
+        if (c && c->has_raised_in_callback_of && n > 0 && (size_t)n < len)
+            snprintf(buf + n, len - (size_t)n, " (raised in the callback of case %" PRIu64 ")", c->raised_in_callback_of);
         break;
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_REPORT_ATTACHED: {
@@ -99,6 +101,20 @@ const char *cl_event_describe(const cl_env_t *ev, char *buf, size_t len, const c
         const Caseloop__V1__EscalationRaised *r = ev->escalation_raised;
         snprintf(buf, len, "clock %s escalated to level %" PRIu32 ": %s (%s)", r->clock ? r->clock->code : "", r->level,
                  r->responsible ? r->responsible : "", r->role ? r->role : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_MADE: {
+        const Caseloop__V1__CallbackMade *m = ev->callback_made;
+        *actor = m->by ? m->by : "";
+        snprintf(buf, len, "callback %" PRIu64 " made by %s",
+                 m->callback_id, cl_codec_enum_name(&caseloop__v1__callback_mode__descriptor, (int)m->mode, a, sizeof a));
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_RECORDED: {
+        const Caseloop__V1__CallbackRecorded *r = ev->callback_recorded;
+        *actor = r->by ? r->by : "";
+        snprintf(buf, len, "callback %" PRIu64 " recorded: customer %s", r->callback_id,
+                 r->satisfied ? "satisfied" : "not satisfied");
         break;
     }
     default:

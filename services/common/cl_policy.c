@@ -1014,6 +1014,8 @@ static int s_action_bit(const char *name)
     for (int i = 1; i < 11; i++)
         if (strcmp(name, names[i]) == 0)
             return 1 << i;
+    if (strcmp(name, "callback_recorded") == 0)
+        return (int)CL_CLOCK_MEET_CALLBACK_RECORDED;
     return -1;
 }
 
@@ -1042,7 +1044,7 @@ static int s_actions(s_ctx_t *c, json_t *v, const char *key, bool required, uint
         if (bit < 0) {
             size_t at = s_push(c, ".%s[%zu]", key, k);
             s_fail(c, "an action is not one of acknowledge, first_contact, progress, resolve, report_result, reopen, "
-                      "close, wait_for_customer, resume, answer");
+                      "close, wait_for_customer, resume, answer, callback_recorded");
             s_pop(c, at);
             return -1;
         }
@@ -1082,8 +1084,13 @@ static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
         d->starts_on = CL_CLOCK_ON_RETURNED;
     else if (strcmp(start, "transferred") == 0)
         d->starts_on = CL_CLOCK_ON_TRANSFERRED;
+    else if (strcmp(start, "callback_made") == 0)
+        d->starts_on = CL_CLOCK_ON_CALLBACK_MADE;
+    else if (strcmp(start, "raised_in_callback") == 0)
+        d->starts_on = CL_CLOCK_ON_RAISED_IN_CALLBACK;
     else
-        s_fail(c, "starts_on \"%s\" is not received, dispatched, reopened, returned or transferred", start);
+        s_fail(c, "starts_on \"%s\" is not received, dispatched, reopened, returned, transferred, callback_made or "
+                  "raised_in_callback", start);
     s_pop(c, at);
     if (!d->starts_on)
         return -1;
@@ -1161,7 +1168,7 @@ static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
     if (json_object_get(site, "clocks"))
         return s_items(c, site, "clocks", false, 0, "clock", sizeof *s->clocks, (void **)&s->clocks, &s->nclocks, s,
                        s_clock, NULL);
-    /* RULES.md section 4: C1-C5; C6 and C7 start on callbacks, which bring their own. */
+    /* RULES.md section 4: C1-C7. */
     static const struct {
         const char *code, *name;
         cl_clock_start_t starts_on;
@@ -1180,6 +1187,10 @@ static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
          A(PROGRESS) | A(RESOLVE), 0, 0, CL_ROLE_PROJECT_HEAD},
         {"C5", "the other department takes a transferred case", CL_CLOCK_ON_TRANSFERRED, 3600,
          A(FIRST_CONTACT) | A(PROGRESS) | A(RESOLVE), 0, 0, CL_ROLE_LEADERSHIP},
+        {"C6", "the callback record is filled in", CL_CLOCK_ON_CALLBACK_MADE, 86400, CL_CLOCK_MEET_CALLBACK_RECORDED, 0, 0,
+         0},
+        {"C7", "a problem raised in a callback is investigated and answered", CL_CLOCK_ON_RAISED_IN_CALLBACK,
+         3 * 86400, A(RESOLVE), 0, 0, 0},
 #undef A
     };
     size_t n = sizeof defaults / sizeof *defaults;

@@ -67,7 +67,13 @@ typedef enum {
     CL_CLOCK_ON_REOPENED,        /* CaseUpdated: reopened */
     CL_CLOCK_ON_RETURNED,        /* CaseUpdated: the customer was not satisfied; back to the department head */
     CL_CLOCK_ON_TRANSFERRED,     /* CaseTransferred: another department is to take it (cross-department coordination) */
+    CL_CLOCK_ON_CALLBACK_MADE,   /* CallbackMade: the customer was called back */
+    CL_CLOCK_ON_RAISED_IN_CALLBACK, /* CaseReceived of a case raised during a callback (R-CB-6) */
 } cl_clock_start_t;
+
+/* What meets a clock besides the case actions (bits 1 << caseloop.v1.CaseAction):
+   the record of the callback that started it is filled in (CallbackRecorded). */
+#define CL_CLOCK_MEET_CALLBACK_RECORDED (1u << 20)
 
 #define CL_CLOCK_MAX_WARNINGS 4
 #define CL_CLOCK_MAX_LADDER 6
@@ -79,7 +85,8 @@ typedef struct {
     char *code;                      /* "C2", unique within the site */
     char *name;
     cl_clock_start_t starts_on;
-    uint32_t met_by;                 /* bit 1 << caseloop.v1.CaseAction for each action that meets it */
+    uint32_t met_by;                 /* bit 1 << caseloop.v1.CaseAction for each action that meets it,
+                                        and CL_CLOCK_MEET_CALLBACK_RECORDED */
     uint32_t pauses_on;              /* ... each action that stops it counting (the case waits on the customer) */
     uint32_t resumes_on;             /* ... each action after which it counts again */
     int64_t duration_s;
@@ -112,7 +119,7 @@ typedef struct {
     char *document;          /* this site's part of the document, as compact JSON */
     cl_calendar_t *calendar; /* working hours and holidays; Mon-Fri 09:00-18:00 when not given */
     bool quiet_major_exempt; /* warnings and escalations of major cases do not wait for working hours */
-    cl_clock_def_t *clocks;  /* C1-C5 of RULES.md when not given */
+    cl_clock_def_t *clocks;  /* C1-C7 of RULES.md when not given */
     size_t nclocks;
 } cl_site_policy_t;
 

@@ -155,6 +155,18 @@ static int s_parse_time(const char *text, int64_t *us)
 
 /* --- submit -------------------------------------------------------------------- */
 
+static int s_case_number(const char *text, uint64_t *id)
+{
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (!*text || *end || v == 0) {
+        fprintf(stderr, "caseloop: \"%s\" is not a case number\n", text);
+        return -1;
+    }
+    *id = v;
+    return 0;
+}
+
 static void s_submit_usage(FILE *out)
 {
     fprintf(out,
@@ -173,6 +185,7 @@ static void s_submit_usage(FILE *out)
                  "  --anonymous            the customer gave no identity\n"
                  "  --reply-letter-only    answer by letter, no callback\n"
                  "  --first-receiver R     who took the case\n"
+                 "  --callback-of N        a new problem the customer raised in the callback of case N\n"
                  "  --source SYS --id ID   idempotency key (default: caseloop-cli and a fresh id)\n");
 }
 
@@ -183,8 +196,8 @@ static int s_submit(int argc, char **argv)
         {"severity", 1, 0, 'v'},      {"channel", 1, 0, 'c'},        {"customer-name", 1, 0, 'n'},
         {"customer-contact", 1, 0, 'p'}, {"location", 1, 0, 'l'},    {"occurred-at", 1, 0, 'o'},
         {"anonymous", 0, 0, 'a'},     {"reply-letter-only", 0, 0, 'r'}, {"first-receiver", 1, 0, 'f'},
-        {"source", 1, 0, 'S'},        {"id", 1, 0, 'I'},             {"help", 0, 0, 'h'},
-        {0, 0, 0, 0},
+        {"source", 1, 0, 'S'},        {"id", 1, 0, 'I'},             {"callback-of", 1, 0, 'b'},
+        {"help", 0, 0, 'h'},          {0, 0, 0, 0},
     };
     Caseloop__V1__Case c = CASELOOP__V1__CASE__INIT;
     char idbuf[CL_ID_MAX + 1];
@@ -205,6 +218,11 @@ static int s_submit(int argc, char **argv)
         case 'I': c.external_id = optarg; break;
         case 'a': c.has_anonymous = 1, c.anonymous = 1; break;
         case 'r': c.has_reply_letter_only = 1, c.reply_letter_only = 1; break;
+        case 'b':
+            if (s_case_number(optarg, &c.raised_in_callback_of) < 0)
+                return 2;
+            c.has_raised_in_callback_of = 1;
+            break;
         case 'o':
             if (s_parse_time(optarg, &c.occurred_at_us) < 0) {
                 fprintf(stderr, "caseloop submit: --occurred-at \"%s\" is not YYYY-MM-DD[ HH:MM[:SS]] (local time)"
@@ -316,6 +334,8 @@ static int s_case_show(int argc, char **argv)
         printf("  respond by:      %s\n", s_time(c->respond_by_us, t, sizeof t));
         printf("  first receiver:  %s\n", c->first_receiver);
         printf("  reply letter:    %s\n", c->reply_letter_only ? "only" : "no");
+        if (c->has_raised_in_callback_of)
+            printf("  raised in the callback of case %" PRIu64 "\n", c->raised_in_callback_of);
         printf("  submitted as:    %s / %s\n", c->external_source, c->external_id);
         printf("  reports:         %" PRIu32 "\n", c->report_count);
         for (size_t i = 0; i < reply->get_case_reply->n_reports; i++) {
@@ -369,18 +389,6 @@ static void s_case_usage(FILE *out)
         fprintf(out, "  %-18s %s\n", s_actions[i].name, s_actions[i].help);
     fprintf(out, "  %-18s move it to another department or person (the dispatcher picks the person\n"
                  "                     when only --department is given)\n", "transfer");
-}
-
-static int s_case_number(const char *text, uint64_t *id)
-{
-    char *end;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (!*text || *end || v == 0) {
-        fprintf(stderr, "caseloop case: \"%s\" is not a case number\n", text);
-        return -1;
-    }
-    *id = v;
-    return 0;
 }
 
 static int s_case_action(int argc, char **argv)
@@ -702,6 +710,8 @@ static int s_print_event(void *arg, const cl_env_t *ev)
     case CASELOOP__V1__ENVELOPE__BODY_CLOCK_MET: case_id = (int64_t)ev->clock_met->clock->case_id; break;
     case CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED: case_id = (int64_t)ev->clock_breached->clock->case_id; break;
     case CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED: case_id = (int64_t)ev->escalation_raised->clock->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_MADE: case_id = (int64_t)ev->callback_made->case_id; break;
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_RECORDED: case_id = (int64_t)ev->callback_recorded->case_id; break;
     default: break;
     }
     printf("%" PRIu64 "\t%s\t%s\t%s\t", ev->position, s_time(ev->sent_at_us, t, sizeof t), cl_codec_body_name(ev),

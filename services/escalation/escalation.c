@@ -296,15 +296,15 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
     return 0;
 }
 
-/* Meets the open clocks of a case that action meets, or (action 0) cancels them all. */
-static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, s_out_t *out, int64_t now,
+/* Meets the open clocks of a case that `meets` meets (bits of their met_by), or (0) cancels them all. */
+static int s_close(cl_escalation_t *self, uint64_t case_id, uint32_t meets, int64_t at_us, s_out_t *out, int64_t now,
                    cl_err_t *err)
 {
     char id[24], at[24], bit[16], running[8], breached[8], met[8], late[8], cancelled[8], paused[8];
     snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
     snprintf(id, sizeof id, "%" PRIu64, case_id);
     snprintf(at, sizeof at, "%" PRId64, at_us);
-    snprintf(bit, sizeof bit, "%d", action ? 1 << action : 0);
+    snprintf(bit, sizeof bit, "%" PRIu32, meets);
     snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
     snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
     snprintf(met, sizeof met, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET);
@@ -325,7 +325,7 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
                                9, p, false, err);
     if (!res)
         return -1;
-    if (action) {
+    if (meets) {
         for (int r = 0; r < PQntuples(res); r++) {
             union body *b;
             Caseloop__V1__Clock *c;
@@ -449,16 +449,64 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
     return rc;
 }
 
+/* Whether a case is major, as intake registered it or as the dispatcher judged it:
+   for the clocks that start after its receipt (a return, a transfer, a callback). */
+static int s_case_major(cl_escalation_t *self, uint64_t case_id, bool *major, cl_err_t *err)
+{
+    char id[24], sev[8];
+    snprintf(id, sizeof id, "%" PRIu64, case_id);
+    snprintf(sev, sizeof sev, "%d", CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
+    const char *p[] = {id, sev};
+    PGresult *res = cl_db_exec(self->db,
+                               "SELECT c.severity = $2::smallint OR coalesce(d.severity = $2::smallint, false)"
+                               " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id WHERE c.id = $1::bigint",
+                               2, p, false, err);
+    if (!res)
+        return -1;
+    *major = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return 0;
+}
+
+/* Arms the clocks `starts` starts for a case already received, major as the case is. */
+static int s_arm_later(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const char *site, cl_clock_start_t starts,
+                       int64_t armed_us, cl_err_t *err)
+{
+    bool major;
+    if (s_case_major(self, case_id, &major, err) < 0)
+        return -1;
+    s_arm(self, a, case_id, site, starts, armed_us, major);
+    return 0;
+}
+
 /* One event's effect on the clocks. */
 static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_out_t *out, int64_t now, cl_err_t *err)
 {
     switch (ev->body_case) {
     case CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED: {
         const Caseloop__V1__Case *c = ev->case_received->details;
+        bool major = c && c->severity == CASELOOP__V1__SEVERITY__SEVERITY_MAJOR;
         if (c)
-            s_arm(self, arms, c->case_id, c->site, CL_CLOCK_ON_RECEIVED, c->received_at_us,
-                  c->severity == CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
+            s_arm(self, arms, c->case_id, c->site, CL_CLOCK_ON_RECEIVED, c->received_at_us, major);
+        if (c && c->has_raised_in_callback_of)
+            s_arm(self, arms, c->case_id, c->site, CL_CLOCK_ON_RAISED_IN_CALLBACK, c->received_at_us, major);
         return 0;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_MADE: {
+        const Caseloop__V1__CallbackMade *m = ev->callback_made;
+        const char *site = m->site && *m->site ? m->site : ev->site;
+        if (!m->case_id || !site)
+            return 0;
+        return s_arm_later(self, arms, m->case_id, site, CL_CLOCK_ON_CALLBACK_MADE,
+                           m->has_made_at_us ? m->made_at_us : ev->sent_at_us, err);
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_RECORDED: {
+        const Caseloop__V1__CallbackRecorded *r = ev->callback_recorded;
+        /* Clocks armed in this batch must be stored before they can be met. */
+        if (!r->case_id || s_arm_store(self, arms, out, now, err) < 0)
+            return r->case_id ? -1 : 0;
+        return s_close(self, r->case_id, CL_CLOCK_MEET_CALLBACK_RECORDED,
+                       r->has_recorded_at_us ? r->recorded_at_us : ev->sent_at_us, out, now, err);
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED: {
         const Caseloop__V1__CaseDispatched *d = ev->case_dispatched;
@@ -471,7 +519,7 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
         const Caseloop__V1__CaseTransferred *t = ev->case_transferred;
         if (t->to_department && t->from_department && *t->from_department &&
             strcmp(t->to_department, t->from_department) != 0)
-            s_arm(self, arms, t->case_id, t->site, CL_CLOCK_ON_TRANSFERRED, ev->sent_at_us, false);
+            return s_arm_later(self, arms, t->case_id, t->site, CL_CLOCK_ON_TRANSFERRED, ev->sent_at_us, err);
         return 0;
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED: {
@@ -481,15 +529,18 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
             return -1;
         /* What the action meets is met; closing the case cancels the rest; then pauses
            and resumes; a reopened case arms the clocks that start on it. */
-        if (s_close(self, u->case_id, (int)u->action, ev->sent_at_us, out, now, err) < 0 ||
+        uint32_t meets = u->action > 0 && u->action < 20 ? 1u << u->action : 0;
+        if ((meets && s_close(self, u->case_id, meets, ev->sent_at_us, out, now, err) < 0) ||
             s_pause(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0 ||
             s_resume(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0)
             return -1;
-        if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN)
-            s_arm(self, arms, u->case_id, u->site, CL_CLOCK_ON_REOPENED, ev->sent_at_us, false);
+        if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN &&
+            s_arm_later(self, arms, u->case_id, u->site, CL_CLOCK_ON_REOPENED, ev->sent_at_us, err) < 0)
+            return -1;
         if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_RETURNED &&
-            u->state_before != CASELOOP__V1__CASE_STATE__CASE_STATE_RETURNED)
-            s_arm(self, arms, u->case_id, u->site, CL_CLOCK_ON_RETURNED, ev->sent_at_us, false);
+            u->state_before != CASELOOP__V1__CASE_STATE__CASE_STATE_RETURNED &&
+            s_arm_later(self, arms, u->case_id, u->site, CL_CLOCK_ON_RETURNED, ev->sent_at_us, err) < 0)
+            return -1;
         if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED)
             return s_close(self, u->case_id, 0, ev->sent_at_us, out, now, err);
         return 0;

@@ -337,7 +337,11 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
             continue;
         switch (env->body_case) {
         case CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE:
-            if (cl_validate_case(env->submit_case->details, now, self->cfg->future_skew_s * CL_US_PER_S, &err) < 0) {
+            /* A case raised in a callback names an existing case of its site: looked up here,
+               as a refusal is answered before the batch is stored. */
+            if (cl_validate_case(env->submit_case->details, now, self->cfg->future_skew_s * CL_US_PER_S, &err) < 0 ||
+                (env->submit_case->details->has_raised_in_callback_of &&
+                 cl_store_check_callback_of(self->db, env->submit_case->details, &err) < 0)) {
                 cl_service_refuse(self->svc, req, env, &err);
                 break;
             }

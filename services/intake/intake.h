@@ -67,6 +67,11 @@ void cl_store_events_release(cl_store_events_t *out);
 int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply **reply_p, cl_err_t *err);
 void cl_store_case_free(Caseloop__V1__GetCaseReply **reply_p);
 
+/* Checks that the case a new case names as raised in its callback exists and
+   is of the same site. Returns 0, or -1 with err NOT_FOUND / INVALID_ARGUMENT
+   (field details.raised_in_callback_of) / UNAVAILABLE / INTERNAL. */
+int cl_store_check_callback_of(cl_db_t *db, const Caseloop__V1__Case *c, cl_err_t *err) CL_WARN_UNUSED;
+
 typedef struct cl_intake cl_intake_t;
 
 /* Opens the database (migrating it), binds the ROUTER and PUB endpoints.

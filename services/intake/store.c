@@ -47,13 +47,13 @@ static const char SQL_IDS[] =
 static const char SQL_INSERT_CASES[] =
     "INSERT INTO cases (id, site, channel, kind, severity, customer_name, customer_contact, location,"
     " description, occurred_at, anonymous, reply_letter_only, first_receiver, external_source, external_id,"
-    " report_count, state, received_at, respond_by)"
+    " report_count, raised_in_callback_of, state, received_at, respond_by)"
     " SELECT id, site, channel, kind, severity, name, contact, loc, descr, cl_us_to_ts(occ), anon, letter, recv,"
-    " src, xid, cnt, $17::smallint, cl_us_to_ts($18::bigint), cl_us_to_ts($19::bigint)"
+    " src, xid, cnt, cb, $18::smallint, cl_us_to_ts($19::bigint), cl_us_to_ts($20::bigint)"
     " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::smallint[], $5::smallint[], $6::text[],"
     " $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bool[], $12::bool[], $13::text[], $14::text[],"
-    " $15::text[], $16::int[])"
-    " AS u(id, site, channel, kind, severity, name, contact, loc, descr, occ, anon, letter, recv, src, xid, cnt)";
+    " $15::text[], $16::int[], $17::bigint[])"
+    " AS u(id, site, channel, kind, severity, name, contact, loc, descr, occ, anon, letter, recv, src, xid, cnt, cb)";
 
 static const char SQL_INSERT_REPORTS[] =
     "INSERT INTO case_reports (id, case_id, channel, customer_name, customer_contact, location, description,"
@@ -285,7 +285,7 @@ static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_u
     return rc;
 }
 
-static void s_opt_time(cl_buf_t *b, protobuf_c_boolean has, int64_t v)
+static void s_opt_i64(cl_buf_t *b, protobuf_c_boolean has, int64_t v)
 {
     if (has)
         cl_pgarr_i64(b, v);
@@ -297,7 +297,7 @@ static void s_opt_time(cl_buf_t *b, protobuf_c_boolean has, int64_t v)
 static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, int64_t respond_by,
                           cl_err_t *err)
 {
-    enum { NCOL = 16 };
+    enum { NCOL = 17 };
     cl_buf_t col[NCOL];
     memset(col, 0, sizeof col);
     for (int k = 0; k < NCOL; k++)
@@ -318,13 +318,14 @@ static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now
         cl_pgarr_text(&col[6], S(c->customer_contact));
         cl_pgarr_text(&col[7], S(c->location));
         cl_pgarr_text(&col[8], c->description);
-        s_opt_time(&col[9], c->has_occurred_at_us, c->occurred_at_us);
+        s_opt_i64(&col[9], c->has_occurred_at_us, c->occurred_at_us);
         cl_pgarr_bool(&col[10], c->anonymous);
         cl_pgarr_bool(&col[11], c->reply_letter_only);
         cl_pgarr_text(&col[12], S(c->first_receiver));
         cl_pgarr_text(&col[13], c->external_source);
         cl_pgarr_text(&col[14], c->external_id);
         cl_pgarr_i64(&col[15], 1 + it->batch_reports);
+        s_opt_i64(&col[16], c->has_raised_in_callback_of, (int64_t)c->raised_in_callback_of);
     }
     int rc = 0;
     if (rows) {
@@ -375,7 +376,7 @@ static int s_insert_reports(cl_db_t *db, cl_submit_t *items, size_t n, int64_t n
         cl_pgarr_text(&col[4], S(c->customer_contact));
         cl_pgarr_text(&col[5], S(c->location));
         cl_pgarr_text(&col[6], c->description);
-        s_opt_time(&col[7], c->has_occurred_at_us, c->occurred_at_us);
+        s_opt_i64(&col[7], c->has_occurred_at_us, c->occurred_at_us);
         cl_pgarr_text(&col[8], S(c->first_receiver));
         cl_pgarr_text(&col[9], c->external_source);
         cl_pgarr_text(&col[10], c->external_id);
@@ -531,10 +532,28 @@ int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
 
 /* --- lookup ---------------------------------------------------------------- */
 
-static void s_time(const PGresult *res, int row, int col, protobuf_c_boolean *has, int64_t *v)
+static void s_opt_read(const PGresult *res, int row, int col, protobuf_c_boolean *has, int64_t *v)
 {
     *has = !PQgetisnull(res, row, col);
     *v = *has ? s_i64(res, row, col) : 0;
+}
+
+int cl_store_check_callback_of(cl_db_t *db, const Caseloop__V1__Case *c, cl_err_t *err)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, c->raised_in_callback_of);
+    const char *p[] = {id};
+    PGresult *res = cl_db_exec(db, "SELECT site FROM cases WHERE id = $1::bigint", 1, p, false, err);
+    if (!res)
+        return -1;
+    int rc = 0;
+    if (PQntuples(res) == 0)
+        rc = cl_err_set(err, CL_NOT_FOUND, "details.raised_in_callback_of", "case %s does not exist", id);
+    else if (strcmp(PQgetvalue(res, 0, 0), c->site) != 0)
+        rc = cl_err_set(err, CL_INVALID_ARGUMENT, "details.raised_in_callback_of",
+                        "case %s is a case of another site", id);
+    PQclear(res);
+    return rc;
 }
 
 int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply **reply_p, cl_err_t *err)
@@ -546,7 +565,8 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
                                "SELECT id, site, channel, kind, severity, state, customer_name, customer_contact,"
                                " location, description, cl_ts_to_us(occurred_at), anonymous, reply_letter_only,"
                                " first_receiver, external_source, external_id, cl_ts_to_us(received_at),"
-                               " cl_ts_to_us(respond_by), report_count FROM cases WHERE id = $1::bigint",
+                               " cl_ts_to_us(respond_by), report_count, raised_in_callback_of"
+                               " FROM cases WHERE id = $1::bigint",
                                1, p, false, err);
     if (!res)
         return -1;
@@ -571,15 +591,19 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
     c->customer_contact = cl_db_strdup(res, 0, 7);
     c->location = cl_db_strdup(res, 0, 8);
     c->description = cl_db_strdup(res, 0, 9);
-    s_time(res, 0, 10, &c->has_occurred_at_us, &c->occurred_at_us);
+    s_opt_read(res, 0, 10, &c->has_occurred_at_us, &c->occurred_at_us);
     c->has_anonymous = 1, c->anonymous = PQgetvalue(res, 0, 11)[0] == 't';
     c->has_reply_letter_only = 1, c->reply_letter_only = PQgetvalue(res, 0, 12)[0] == 't';
     c->first_receiver = cl_db_strdup(res, 0, 13);
     c->external_source = cl_db_strdup(res, 0, 14);
     c->external_id = cl_db_strdup(res, 0, 15);
-    s_time(res, 0, 16, &c->has_received_at_us, &c->received_at_us);
-    s_time(res, 0, 17, &c->has_respond_by_us, &c->respond_by_us);
+    s_opt_read(res, 0, 16, &c->has_received_at_us, &c->received_at_us);
+    s_opt_read(res, 0, 17, &c->has_respond_by_us, &c->respond_by_us);
     c->has_report_count = 1, c->report_count = (uint32_t)s_i64(res, 0, 18);
+    int64_t origin;
+    protobuf_c_boolean has_origin;
+    s_opt_read(res, 0, 19, &has_origin, &origin);
+    c->has_raised_in_callback_of = has_origin, c->raised_in_callback_of = (uint64_t)origin;
     PQclear(res);
     *reply_p = reply;
 
@@ -608,11 +632,11 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
         rep->customer_contact = cl_db_strdup(res, r, 4);
         rep->location = cl_db_strdup(res, r, 5);
         rep->description = cl_db_strdup(res, r, 6);
-        s_time(res, r, 7, &rep->has_occurred_at_us, &rep->occurred_at_us);
+        s_opt_read(res, r, 7, &rep->has_occurred_at_us, &rep->occurred_at_us);
         rep->first_receiver = cl_db_strdup(res, r, 8);
         rep->external_source = cl_db_strdup(res, r, 9);
         rep->external_id = cl_db_strdup(res, r, 10);
-        s_time(res, r, 11, &rep->has_received_at_us, &rep->received_at_us);
+        s_opt_read(res, r, 11, &rep->has_received_at_us, &rep->received_at_us);
         reply->reports[reply->n_reports++] = rep;
     }
     PQclear(res);

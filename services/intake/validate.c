@@ -53,5 +53,8 @@ int cl_validate_case(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_u
                               "details.occurred_at_us is %" PRId64 " s in the future",
                               (c->occurred_at_us - now_us) / 1000000);
     }
+    if (c->has_raised_in_callback_of && (c->raised_in_callback_of == 0 || c->raised_in_callback_of > INT64_MAX))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "details.raised_in_callback_of",
+                          "details.raised_in_callback_of is not a case number");
     return 0;
 }

@@ -44,8 +44,9 @@ static int s_teardown(void **state)
     return a == 0 && b == 0 && c == 0 ? 0 : -1;
 }
 
-/* Submits a complaint at site (contact unique by n). */
-static uint64_t s_case_at(const char *site, long n, bool major)
+/* Submits a complaint at site (contact unique by n), raised in the callback of case
+   `callback_of` unless 0; returns the reply. */
+static cl_env_t *s_submit_at(const char *site, long n, bool major, uint64_t callback_of)
 {
     Caseloop__V1__Case c;
     char id[32], contact[32];
@@ -55,8 +56,16 @@ static uint64_t s_case_at(const char *site, long n, bool major)
     c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
     if (major)
         c.has_severity = 1, c.severity = CASELOOP__V1__SEVERITY__SEVERITY_MAJOR;
+    if (callback_of)
+        c.has_raised_in_callback_of = 1, c.raised_in_callback_of = callback_of;
     cl_env_t *reply = cl_test_submit(s_in, &c, TIMEOUT_MS);
     assert_non_null(reply);
+    return reply;
+}
+
+static uint64_t s_case_at(const char *site, long n, bool major)
+{
+    cl_env_t *reply = s_submit_at(site, n, major, 0);
     assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
     uint64_t id_ = reply->submit_case_reply->case_id;
     cl_codec_free(reply);
@@ -159,6 +168,43 @@ static void s_story(uint64_t id, const char *code, char *out, size_t len, int64_
         cl_codec_free(ev);
     }
     PQclear(res);
+    cl_db_destroy(&db);
+}
+
+/* Appends a callback event to the log and tells escalation, as the callback-scheduler does:
+   the callback `callback_id` about case_id took place, or (recorded) its record was filled in. */
+static void s_callback_event(uint64_t case_id, uint64_t callback_id, bool recorded)
+{
+    cl_db_t *db = cl_db_new(cl_test_db(), "test");
+    int64_t now = cl_clock_now(cl_clock_real());
+    cl_env_t env;
+    char id[CL_ID_MAX + 1];
+    cl_codec_init(&env, id, "callback-scheduler", now);
+    env.site = "site-a";
+    Caseloop__V1__CallbackMade made = CASELOOP__V1__CALLBACK_MADE__INIT;
+    Caseloop__V1__CallbackRecorded rec = CASELOOP__V1__CALLBACK_RECORDED__INIT;
+    if (recorded) {
+        rec.has_callback_id = 1, rec.callback_id = callback_id;
+        rec.has_case_id = 1, rec.case_id = case_id;
+        rec.site = "site-a", rec.by = "cs1";
+        rec.has_recorded_at_us = 1, rec.recorded_at_us = now;
+        rec.has_satisfied = 1, rec.satisfied = 1;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_CALLBACK_RECORDED;
+        env.callback_recorded = &rec;
+    } else {
+        made.has_callback_id = 1, made.callback_id = callback_id;
+        made.has_case_id = 1, made.case_id = case_id;
+        made.site = "site-a", made.by = "cs1";
+        made.has_mode = 1, made.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE;
+        made.has_made_at_us = 1, made.made_at_us = now;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_CALLBACK_MADE;
+        env.callback_made = &made;
+    }
+    cl_event_t ev = {&env, (int64_t)case_id, {0}};
+    cl_err_t err;
+    if (cl_db_begin(db, &err) < 0 || cl_eventlog_append(db, &ev, 1, now, &err) < 0 || cl_db_commit(db, &err) < 0)
+        fail_msg("callback event: %s", err.message);
+    cl_eventlog_release(&ev, 1);
     cl_db_destroy(&db);
 }
 
@@ -459,6 +505,84 @@ static void test_a_returned_case_and_a_transferred_case_get_their_clocks(void **
     assert_int_equal(cl_test_scalar(sql), 5); /* C2, C3, C4, C5, and C4 again */
 }
 
+static void test_a_callback_arms_the_record_clock_that_its_record_meets(void **state)
+{
+    (void)state;
+    uint64_t done = s_new_case(1100, false), late = s_new_case(1101, true);
+    char sql[300];
+    s_callback_event(done, 71, false);
+    s_callback_event(late, 72, false);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C6'",
+             (unsigned long long)done, (unsigned long long)late);
+    s_wait_for(sql, 2);
+    s_callback_event(done, 71, true);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND state = 2",
+             (unsigned long long)done);
+    s_wait_for(sql, 1);
+    /* The record of a major case's callback that is never filled in climbs the major ladder:
+       the case's severity holds for clocks that start after its receipt. */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND level = 2",
+             (unsigned long long)late);
+    s_wait_for(sql, 1);
+    char story[256];
+    int64_t lateness;
+    s_story(done, "C6", story, sizeof story, &lateness);
+    assert_string_equal(story, "A M");
+    s_story(late, "C6", story, sizeof story, &lateness);
+    assert_string_equal(story, "A W50 W80 B R1:manager R2:leadership");
+    assert_true(lateness < 1000000);
+}
+
+static void test_a_problem_raised_in_a_callback_is_a_linked_case_with_its_clock(void **state)
+{
+    (void)state;
+    uint64_t called = s_new_case(1200, false);
+    cl_env_t *r = s_submit_at("site-a", 1201, false, called);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+    uint64_t answered = r->submit_case_reply->case_id;
+    cl_codec_free(r);
+    r = s_submit_at("site-a", 1202, false, called);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+    uint64_t missed = r->submit_case_reply->case_id;
+    cl_codec_free(r);
+    /* The case called back must exist, at the same site. */
+    r = s_submit_at("site-a", 1203, false, 987654321);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(r->error->code, CASELOOP__V1__ERROR_CODE__NOT_FOUND);
+    assert_string_equal(r->error->field, "details.raised_in_callback_of");
+    cl_codec_free(r);
+    r = s_submit_at("site-b", 1204, false, called);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(r->error->code, CASELOOP__V1__ERROR_CODE__INVALID_ARGUMENT);
+    assert_string_equal(r->error->field, "details.raised_in_callback_of");
+    cl_codec_free(r);
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C7'",
+             (unsigned long long)answered, (unsigned long long)missed);
+    s_wait_for(sql, 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C7'",
+             (unsigned long long)called);
+    assert_int_equal(cl_test_scalar(sql), 0);
+    s_command(answered, A(FIRST_CONTACT), "we look into it");
+    s_command(answered, A(RESOLVE), "the answer");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C7' AND level = 3",
+             (unsigned long long)missed);
+    s_wait_for(sql, 1);
+    char story[256];
+    int64_t late;
+    s_story(answered, "C7", story, sizeof story, &late);
+    assert_string_equal(story, "A M");
+    s_story(missed, "C7", story, sizeof story, &late);
+    assert_string_equal(story, FULL);
+    /* The link shows on the case. */
+    char out[8192], args[64];
+    snprintf(args, sizeof args, "case show %llu", (unsigned long long)answered);
+    setenv("CL_INTAKE_ROUTER", s_intake.router, 1);
+    assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "raised in the callback of case %llu", (unsigned long long)called);
+    assert_non_null(strstr(out, args));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +596,8 @@ int main(void)
         cmocka_unit_test(test_a_returned_case_and_a_transferred_case_get_their_clocks),
         cmocka_unit_test(test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach),
         cmocka_unit_test(test_a_new_policy_retimes_running_clocks_or_stops_them),
+        cmocka_unit_test(test_a_callback_arms_the_record_clock_that_its_record_meets),
+        cmocka_unit_test(test_a_problem_raised_in_a_callback_is_a_linked_case_with_its_clock),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

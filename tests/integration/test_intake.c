@@ -218,7 +218,7 @@ static void test_fields_of_a_newer_contract_are_not_stored(void **state)
     char id[32];
     cl_test_case(&c, "A", "newer", id, sizeof id, 1);
     uint8_t junk[] = {0x03, 0xff, 0xfe, 0x58}; /* raw wire bytes after the tag: length, then the bytes */
-    ProtobufCMessageUnknownField extra = {20, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, sizeof junk, junk};
+    ProtobufCMessageUnknownField extra = {999, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, sizeof junk, junk};
     c.base.n_unknown_fields = 1;
     c.base.unknown_fields = &extra;
     cl_env_t *ok = s_submit_ok(dealer, &c);

@@ -308,7 +308,7 @@ static void s_policy_site(cl_buf_t *b, const char *code, bool closed_engineering
 
 const char *cl_test_clocks(int seconds, bool quiet)
 {
-    static char text[4096];
+    static char text[8192];
     const char *hours = quiet ? "\"mon\":[\"00:00-00:01\"]"
                               : "\"mon\":[\"00:00-24:00\"],\"tue\":[\"00:00-24:00\"],\"wed\":[\"00:00-24:00\"],"
                                 "\"thu\":[\"00:00-24:00\"],\"fri\":[\"00:00-24:00\"],\"sat\":[\"00:00-24:00\"],"
@@ -332,8 +332,17 @@ const char *cl_test_clocks(int seconds, bool quiet)
              "\"met_by\":[\"progress\",\"resolve\"],\"duration\":%d,\"ladder\":[{\"role\":\"project_head\"}]},"
              "{\"code\":\"C5\",\"name\":\"the other department takes it\",\"starts_on\":\"transferred\","
              "\"met_by\":[\"first_contact\",\"progress\",\"resolve\"],\"duration\":%d,"
-             "\"ladder\":[{\"role\":\"leadership\"}]}]",
-             hours, seconds, seconds, seconds, seconds, seconds);
+             "\"ladder\":[{\"role\":\"leadership\"}]},"
+             "{\"code\":\"C6\",\"name\":\"the callback record is filled in\",\"starts_on\":\"callback_made\","
+             "\"met_by\":[\"callback_recorded\"],\"duration\":%d,"
+             "\"ladder\":[{\"role\":\"supervisor\",\"for\":1},{\"role\":\"project_head\",\"for\":1},"
+             "{\"role\":\"leadership\"}],\"major_ladder\":[{\"role\":\"manager\",\"for\":1},"
+             "{\"role\":\"leadership\"}]},"
+             "{\"code\":\"C7\",\"name\":\"a problem raised in a callback is answered\","
+             "\"starts_on\":\"raised_in_callback\",\"met_by\":[\"resolve\"],\"duration\":%d,"
+             "\"ladder\":[{\"role\":\"supervisor\",\"for\":1},{\"role\":\"project_head\",\"for\":1},"
+             "{\"role\":\"leadership\"}]}]",
+             hours, seconds, seconds, seconds, seconds, seconds, seconds, seconds);
     return text;
 }
 

@@ -935,7 +935,7 @@ static json_t *s_with_clock(const char *clock_json)
     return doc;
 }
 
-static void test_clocks_default_to_c1_to_c5_of_the_rules(void **state)
+static void test_clocks_default_to_c1_to_c7_of_the_rules(void **state)
 {
     (void)state;
     cl_err_t err;
@@ -944,7 +944,7 @@ static void test_clocks_default_to_c1_to_c5_of_the_rules(void **state)
     const cl_site_policy_t *s = &p->sites[0];
     assert_non_null(s->calendar);
     assert_true(s->quiet_major_exempt);
-    assert_int_equal(s->nclocks, 5);
+    assert_int_equal(s->nclocks, 7);
     const cl_clock_def_t *c1 = cl_policy_clock(s, "C1"), *c4 = cl_policy_clock(s, "C4"), *c5 = cl_policy_clock(s, "C5");
     assert_non_null(c1);
     assert_int_equal(c1->duration_s, 300);
@@ -966,6 +966,39 @@ static void test_clocks_default_to_c1_to_c5_of_the_rules(void **state)
     assert_int_equal(c2->nwarn, 2);
     assert_int_equal(c2->ladder[0], CL_ROLE_SUPERVISOR);
     assert_int_equal(c2->major_ladder[0], CL_ROLE_MANAGER);
+    /* C6: from the callback until its record is filled in, 24 h; C7: a problem raised in a
+       callback is investigated and answered within 3 days */
+    const cl_clock_def_t *c6 = cl_policy_clock(s, "C6"), *c7 = cl_policy_clock(s, "C7");
+    assert_non_null(c6);
+    assert_int_equal(c6->starts_on, CL_CLOCK_ON_CALLBACK_MADE);
+    assert_int_equal(c6->duration_s, 86400);
+    assert_int_equal(c6->met_by, CL_CLOCK_MEET_CALLBACK_RECORDED);
+    assert_non_null(c7);
+    assert_int_equal(c7->starts_on, CL_CLOCK_ON_RAISED_IN_CALLBACK);
+    assert_int_equal(c7->duration_s, 3 * 86400);
+    assert_int_equal(c7->met_by, 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE);
+    assert_int_equal(c7->ladder[0], CL_ROLE_SUPERVISOR);
+    cl_policy_destroy(&p);
+}
+
+static void test_callback_clocks_read_their_start_and_record(void **state)
+{
+    (void)state;
+    cl_err_t err;
+    cl_policy_t *p = s_parse_doc(s_with_clock("[{\"code\": \"C6\", \"name\": \"record\", \"starts_on\": \"callback_made\","
+                                              " \"met_by\": [\"callback_recorded\"], \"duration\": \"1h\"},"
+                                              " {\"code\": \"C7\", \"name\": \"answered\", \"starts_on\": \"raised_in_callback\","
+                                              " \"met_by\": [\"resolve\", \"close\"], \"duration\": \"2d\"}]"),
+                                 &err);
+    if (!p)
+        fail_msg("%s: %s", err.field, err.message);
+    const cl_clock_def_t *c6 = cl_policy_clock(&p->sites[0], "C6"), *c7 = cl_policy_clock(&p->sites[0], "C7");
+    assert_int_equal(c6->starts_on, CL_CLOCK_ON_CALLBACK_MADE);
+    assert_int_equal(c6->met_by, CL_CLOCK_MEET_CALLBACK_RECORDED);
+    assert_int_equal(c6->duration_s, 3600);
+    assert_int_equal(c7->starts_on, CL_CLOCK_ON_RAISED_IN_CALLBACK);
+    assert_int_equal(c7->met_by, (1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE) |
+                                     (1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_CLOSE));
     cl_policy_destroy(&p);
 }
 
@@ -1029,7 +1062,8 @@ static void test_bad_clocks_and_calendars_are_refused_by_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clocks_default_to_c1_to_c5_of_the_rules),
+        cmocka_unit_test(test_clocks_default_to_c1_to_c7_of_the_rules),
+        cmocka_unit_test(test_callback_clocks_read_their_start_and_record),
         cmocka_unit_test(test_a_clock_reads_its_times_warnings_and_ladder),
         cmocka_unit_test(test_bad_clocks_and_calendars_are_refused_by_path),
         cmocka_unit_test(test_default_policy_parses_into_site_a_with_four_departments),

@@ -303,6 +303,18 @@ static void test_occurred_before_1970_is_refused(void **state)
     assert_int_equal(s_check(f), 0);
 }
 
+static void test_the_case_called_back_must_be_a_case_number(void **state)
+{
+    fixture_t *f = *state;
+    f->c.has_raised_in_callback_of = 1;
+    f->c.raised_in_callback_of = 0;
+    s_refused(f, "details.raised_in_callback_of");
+    f->c.raised_in_callback_of = (uint64_t)INT64_MAX + 1;
+    s_refused(f, "details.raised_in_callback_of");
+    f->c.raised_in_callback_of = 17;
+    assert_int_equal(s_check(f), 0);
+}
+
 static void test_sql_looking_text_passes_unchanged(void **state)
 {
     fixture_t *f = *state;
@@ -338,6 +350,7 @@ int main(void)
         T(test_limits_count_bytes_not_characters),
         T(test_occurred_in_the_future_beyond_the_skew_is_refused),
         T(test_occurred_before_1970_is_refused),
+        T(test_the_case_called_back_must_be_a_case_number),
         T(test_sql_looking_text_passes_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
