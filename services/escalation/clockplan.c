@@ -6,6 +6,13 @@
 
 #define US 1000000LL
 
+int64_t cl_clock_paused_span(const cl_clock_def_t *d, const cl_calendar_t *cal, int64_t since_us, int64_t until_us)
+{
+    if (until_us <= since_us)
+        return 0;
+    return d->working_time && cal ? cl_calendar_elapsed(cal, since_us, until_us) : until_us - since_us;
+}
+
 /* armed + d of the clock's kind of time. */
 static int s_after(const cl_clock_def_t *d, const cl_calendar_t *cal, int64_t armed_us, int64_t span_us, int64_t *at)
 {
@@ -40,6 +47,19 @@ int cl_clock_schedule(const cl_clock_def_t *d, const cl_calendar_t *cal, bool ma
         out[n++] = (cl_clock_step_t){at, CL_STEP_LEVEL, (int)i + 1, roles[i]};
         at += secs[i] * US;
     }
+    return n;
+}
+
+int cl_clock_retime(const cl_clock_def_t *d, const cl_calendar_t *cal, bool major, int64_t armed_us, int64_t paused_us,
+                    int64_t at_us, int told_pct, int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS], int *stage)
+{
+    int64_t start;
+    if (s_after(d, cal, armed_us, paused_us, &start) < 0)
+        return -1;
+    int n = cl_clock_schedule(d, cal, major, start, due_us, out);
+    *stage = 0;
+    while (*stage < n && out[*stage].kind == CL_STEP_WARNING && (out[*stage].at_us <= at_us || out[*stage].arg <= told_pct))
+        (*stage)++;
     return n;
 }
 

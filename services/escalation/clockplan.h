@@ -27,6 +27,19 @@ typedef struct {
 int cl_clock_schedule(const cl_clock_def_t *d, const cl_calendar_t *cal, bool major, int64_t armed_us,
                       int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS]);
 
+/* How long a pause from since_us to until_us holds clock d back: wall time, or
+   working time on cal for a working-time clock. */
+int64_t cl_clock_paused_span(const cl_clock_def_t *d, const cl_calendar_t *cal, int64_t since_us, int64_t until_us);
+
+/* A clock armed under an older policy version, re-timed by d: its steps as
+   cl_clock_schedule gives them, counted from armed_us plus paused_us (the time
+   it was held back by pauses, cl_clock_paused_span), and in *stage the step to
+   go on from. Warnings due by at_us (now; for a paused clock, when it
+   stopped) and those of a percent up to told_pct (already told) are passed
+   over. Returns the number of steps, -1 when the calendar cannot place the time. */
+int cl_clock_retime(const cl_clock_def_t *d, const cl_calendar_t *cal, bool major, int64_t armed_us, int64_t paused_us,
+                    int64_t at_us, int told_pct, int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS], int *stage);
+
 /* A step as stored ("W50", "B", "L1:supervisor") and back; parse returns -1 when malformed. */
 void cl_clock_step_encode(const cl_clock_step_t *st, char *buf, size_t len);
 int cl_clock_step_decode(const char *text, cl_clock_step_t *st);

@@ -277,7 +277,8 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
                          " closed_at = NULL, stage = excluded.stage, level = 0, responsible = '',"
                          " next_fire_at = excluded.next_fire_at, steps_at = excluded.steps_at, steps = excluded.steps,"
                          " met_by = excluded.met_by, policy_version = excluded.policy_version,"
-                         " pauses_on = excluded.pauses_on, resumes_on = excluded.resumes_on, paused_at = NULL"
+                         " pauses_on = excluded.pauses_on, resumes_on = excluded.resumes_on, paused_at = NULL,"
+                         " paused_us = 0"
                          " WHERE clocks.state IN ($17::smallint, $18::smallint, $19::smallint)"
                          " RETURNING " CLOCK_COLUMNS,
                          NARM + 4, p, false, err);
@@ -433,15 +434,17 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
             else
                 due += at_us - since;
         }
-        char dues[24], nexts[24], running[8];
+        char dues[24], nexts[24], running[8], span[24];
         snprintf(dues, sizeof dues, "%" PRId64, due);
         snprintf(nexts, sizeof nexts, "%" PRId64, next);
         snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
-        const char *q[] = {PQgetvalue(res, r, 0), dues, lit.data, next >= 0 ? nexts : NULL, running};
+        snprintf(span, sizeof span, "%" PRId64, d ? cl_clock_paused_span(d, cal, since, at_us) : at_us - since);
+        const char *q[] = {PQgetvalue(res, r, 0), dues, lit.data, next >= 0 ? nexts : NULL, running, span};
         rc = cl_db_cmd(self->db,
                        "UPDATE clocks SET state = $5::smallint, paused_at = NULL, due_at = cl_us_to_ts($2::bigint),"
-                       " steps_at = $3::bigint[], next_fire_at = cl_us_to_ts($4::bigint) WHERE id = $1::bigint",
-                       5, q, err);
+                       " steps_at = $3::bigint[], next_fire_at = cl_us_to_ts($4::bigint),"
+                       " paused_us = paused_us + $6::bigint WHERE id = $1::bigint",
+                       6, q, err);
         cl_buf_free(&lit);
         free(text);
     }
@@ -822,23 +825,36 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
             }
             if (!d->retime)
                 continue;
+            /* Running and paused clocks: a paused one takes its new times and stays paused,
+               its steps moving on when it resumes. */
             PGresult *res = cl_db_exec(self->db,
-                                       "SELECT id, cl_ts_to_us(armed_at), major FROM clocks WHERE site = $1 AND code = $2"
-                                       " AND state = $4::smallint AND coalesce(policy_version, 0) < $3::int"
-                                       " ORDER BY id FOR UPDATE",
-                                       4, p, false, err);
+                                       "SELECT id, cl_ts_to_us(armed_at), major, cl_ts_to_us(paused_at), paused_us,"
+                                       " stage, steps::text FROM clocks WHERE site = $1 AND code = $2"
+                                       " AND state IN ($4::smallint, $5::smallint)"
+                                       " AND coalesce(policy_version, 0) < $3::int ORDER BY id FOR UPDATE",
+                                       5, (const char *[]){in->code, d->code, ver, running, paused}, false, err);
             if (!res)
                 goto err;
             for (int r = 0; r < PQntuples(res); r++) {
+                bool paused_now = !PQgetisnull(res, r, 3);
+                /* The warnings told so far are not told again. */
+                int told = 0, fired = atoi(PQgetvalue(res, r, 5));
+                char *text = cl_db_strdup(res, r, 6), *items[CL_CLOCK_MAX_STEPS];
+                int nold = s_array_items(text, items, CL_CLOCK_MAX_STEPS);
+                for (int k = 0; k < fired && k < nold; k++) {
+                    cl_clock_step_t old;
+                    if (cl_clock_step_decode(items[k], &old) == 0 && old.kind == CL_STEP_WARNING && old.arg > told)
+                        told = old.arg;
+                }
+                free(text);
                 cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
                 int64_t due;
-                int n = cl_clock_schedule(d, s->calendar, PQgetvalue(res, r, 2)[0] == 't',
-                                          strtoll(PQgetvalue(res, r, 1), NULL, 10), &due, st);
+                int stage;
+                int n = cl_clock_retime(d, s->calendar, PQgetvalue(res, r, 2)[0] == 't',
+                                        strtoll(PQgetvalue(res, r, 1), NULL, 10), strtoll(PQgetvalue(res, r, 4), NULL, 10),
+                                        paused_now ? strtoll(PQgetvalue(res, r, 3), NULL, 10) : now, told, &due, st, &stage);
                 if (n < 1)
                     continue;
-                int stage = 0;
-                while (stage < n && st[stage].at_us <= now && st[stage].kind == CL_STEP_WARNING)
-                    stage++;
                 cl_buf_t sa = {0}, sw = {0};
                 s_steps_literals(st, n, &sa, &sw);
                 char dues[24], stg[16], next[24];
@@ -849,12 +865,14 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
                 snprintf(mb, sizeof mb, "%" PRIu32, d->met_by);
                 snprintf(po, sizeof po, "%" PRIu32, d->pauses_on);
                 snprintf(ro, sizeof ro, "%" PRIu32, d->resumes_on);
-                const char *q[] = {PQgetvalue(res, r, 0), dues, sa.data, sw.data, stg, next, ver, mb, po, ro};
+                const char *q[] = {PQgetvalue(res, r, 0), dues, sa.data, sw.data, stg, paused_now ? NULL : next, ver, mb, po, ro};
                 int rc = cl_db_cmd(self->db,
                                    "UPDATE clocks SET due_at = cl_us_to_ts($2::bigint), steps_at = $3::bigint[],"
                                    " steps = $4::text[], stage = $5::smallint, next_fire_at = cl_us_to_ts($6::bigint),"
                                    " policy_version = $7::int, met_by = $8::int, pauses_on = $9::int,"
-                                   " resumes_on = $10::int WHERE id = $1::bigint",
+                                   /* a paused clock still resumes on what would have resumed it */
+                                   " resumes_on = $10::int | CASE WHEN paused_at IS NULL THEN 0 ELSE resumes_on END"
+                                   " WHERE id = $1::bigint",
                                    10, q, err);
                 cl_buf_free(&sa);
                 cl_buf_free(&sw);

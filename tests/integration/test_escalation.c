@@ -362,10 +362,22 @@ static void test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach(voi
 static void test_a_new_policy_retimes_running_clocks_or_stops_them(void **state)
 {
     (void)state;
-    uint64_t id = s_case_at("site-b", 600, false);
+    uint64_t id = s_case_at("site-b", 600, false), held = s_case_at("site-b", 601, false),
+             waiting = s_case_at("site-b", 602, false);
     char sql[300];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
-    s_wait_for(sql, 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu, %llu)",
+             (unsigned long long)id, (unsigned long long)held, (unsigned long long)waiting);
+    s_wait_for(sql, 6);
+    /* One C3 was paused for a while and counts again; another waits on its customer. */
+    s_command(held, A(ACKNOWLEDGE), NULL);
+    s_command(waiting, A(ACKNOWLEDGE), NULL);
+    s_command(held, A(WAIT_FOR_CUSTOMER), "owner away");
+    s_command(waiting, A(WAIT_FOR_CUSTOMER), "owner away");
+    s_let_time_pass(1);
+    s_command(held, A(RESUME), NULL);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
+                              " AND paused_us >= 1000000", (unsigned long long)held);
+    s_wait_for(sql, 1);
     static const char clocks[] =
         ",\"calendar\":{\"working_hours\":{\"mon\":[\"00:00-24:00\"],\"tue\":[\"00:00-24:00\"],\"wed\":[\"00:00-24:00\"],"
         "\"thu\":[\"00:00-24:00\"],\"fri\":[\"00:00-24:00\"],\"sat\":[\"00:00-24:00\"],\"sun\":[\"00:00-24:00\"]}},"
@@ -381,6 +393,22 @@ static void test_a_new_policy_retimes_running_clocks_or_stops_them(void **state)
     s_wait_for(sql, 1);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
                               " AND due_at - armed_at = interval '1 hour'", (unsigned long long)id);
+    s_wait_for(sql, 1);
+    /* The paused time is kept: the hour counts from the arming plus the time it was held back. */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
+                              " AND due_at - armed_at = interval '1 hour' + paused_us * interval '1 microsecond'",
+             (unsigned long long)held);
+    s_wait_for(sql, 1);
+    /* A paused clock takes the new times and stays paused; resumed, it moves on by its pause. */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 6"
+                              " AND next_fire_at IS NULL AND due_at - armed_at = interval '1 hour'",
+             (unsigned long long)waiting);
+    s_wait_for(sql, 1);
+    s_command(waiting, A(RESUME), NULL);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
+                              " AND paused_us >= 1000000 AND next_fire_at IS NOT NULL"
+                              " AND due_at - armed_at = interval '1 hour' + paused_us * interval '1 microsecond'",
+             (unsigned long long)waiting);
     s_wait_for(sql, 1);
 }
 

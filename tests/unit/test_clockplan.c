@@ -93,6 +93,56 @@ static void test_working_time_clocks_follow_the_calendar(void **state)
     cl_calendar_destroy(&cal);
 }
 
+static void test_a_retimed_clock_keeps_its_paused_time_and_tells_no_warning_twice(void **state)
+{
+    (void)state;
+    cl_clock_def_t d = s_def(100);
+    cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
+    int64_t due;
+    int stage;
+    /* Armed at 1000, paused 30 s; re-timed at 1040 to 100 s: due at 1130; 50% (1080) still ahead. */
+    assert_int_equal(cl_clock_paused_span(&d, NULL, 1010 * S, 1040 * S), 30 * S);
+    assert_int_equal(cl_clock_paused_span(&d, NULL, 1040 * S, 1010 * S), 0);
+    assert_int_equal(cl_clock_retime(&d, NULL, false, 1000 * S, 30 * S, 1040 * S, 0, &due, st, &stage), 6);
+    assert_int_equal(due, 1130 * S);
+    assert_int_equal(st[0].at_us, 1080 * S);
+    assert_int_equal(stage, 0);
+    /* Its 50% warning was told under the old version: not again. */
+    assert_int_equal(cl_clock_retime(&d, NULL, false, 1000 * S, 30 * S, 1040 * S, 50, &due, st, &stage), 6);
+    assert_int_equal(stage, 1);
+    /* Warnings past by then are passed over, never the breach. */
+    assert_int_equal(cl_clock_retime(&d, NULL, false, 1000 * S, 0, 5000 * S, 0, &due, st, &stage), 6);
+    assert_int_equal(stage, 2);
+    assert_int_equal(st[stage].kind, CL_STEP_BREACH);
+}
+
+static void test_a_working_time_pause_counts_working_time(void **state)
+{
+    (void)state;
+    cl_calendar_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    spec.tz = "Asia/Shanghai";
+    for (int wd = 1; wd <= 5; wd++)
+        spec.week[wd] = (cl_calendar_hours_t){1, {{9 * 60, 18 * 60}}};
+    cl_err_t err;
+    cl_calendar_t *cal = cl_calendar_new(&spec, &err);
+    assert_non_null(cal);
+    cl_clock_def_t d = s_def(3600);
+    d.working_time = true;
+    int64_t friday = 1795167000LL * S; /* 2026-11-20T09:30:00Z, Friday 17:30 in Shanghai */
+    int64_t monday = friday + (2 * 86400LL + 15 * 3600 + 1800) * S; /* Monday 09:00 */
+    /* Paused from Friday 17:30 to Monday 09:10: 40 working minutes held back. */
+    int64_t span = cl_clock_paused_span(&d, cal, friday, monday + 600 * S);
+    assert_int_equal(span, 2400 * S);
+    cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
+    int64_t due;
+    int stage;
+    /* Armed Friday 17:30 for a working hour and paused at once: the hour counts from Monday 09:10. */
+    assert_int_equal(cl_clock_retime(&d, cal, false, friday, span, friday, 0, &due, st, &stage), 6);
+    assert_int_equal(due, monday + 4200 * S);
+    cl_calendar_destroy(&cal);
+}
+
 static void test_malformed_steps_are_refused(void **state)
 {
     (void)state;
@@ -109,6 +159,8 @@ int main(void)
         cmocka_unit_test(test_a_clock_warns_breaches_and_climbs_the_ladder_in_order),
         cmocka_unit_test(test_a_major_case_starts_at_the_manager),
         cmocka_unit_test(test_working_time_clocks_follow_the_calendar),
+        cmocka_unit_test(test_a_retimed_clock_keeps_its_paused_time_and_tells_no_warning_twice),
+        cmocka_unit_test(test_a_working_time_pause_counts_working_time),
         cmocka_unit_test(test_malformed_steps_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
