@@ -916,11 +916,13 @@ static int s_policy(int argc, char **argv)
 
 static void s_print_clock(const Caseloop__V1__Clock *c)
 {
-    char a[64], d[64], st[32];
-    printf("case %-7" PRIu64 " %-3s %-10s armed %s  due %s  level %" PRIu32 "%s%s  %s\n", c->case_id, c->code,
+    char a[64], d[64], p[64], st[32];
+    printf("case %-7" PRIu64 " %-3s %-10s armed %s  due %s  level %" PRIu32 "%s%s%s%s  %s\n", c->case_id, c->code,
            cl_codec_enum_name(&caseloop__v1__clock_state__descriptor, c->state, st, sizeof st),
            s_time(c->armed_at_us, a, sizeof a), s_time(c->due_at_us, d, sizeof d), c->level,
-           c->responsible && *c->responsible ? ", now " : "", c->responsible ? c->responsible : "", c->name);
+           c->responsible && *c->responsible ? ", now " : "", c->responsible ? c->responsible : "",
+           c->has_paused_at_us ? ", waiting on the customer since " : "",
+           c->has_paused_at_us ? s_time(c->paused_at_us, p, sizeof p) : "", c->name);
 }
 
 static int s_clocks(int argc, char **argv, bool breaches)

@@ -47,8 +47,9 @@ struct cl_escalation {
 #define CLOCK_COLUMNS_OF(t)                                                                                        \
     t ".id, " t ".case_id, " t ".site, " t ".code, " t ".name, " t ".state, cl_ts_to_us(" t ".armed_at),"          \
     " cl_ts_to_us(" t ".due_at), cl_ts_to_us(" t ".closed_at), " t ".level, " t ".responsible,"                      \
-    " coalesce(" t ".policy_version, 0), " t ".major, " t ".stage"
+    " coalesce(" t ".policy_version, 0), " t ".major, " t ".stage, cl_ts_to_us(" t ".paused_at)"
 #define CLOCK_COLUMNS CLOCK_COLUMNS_OF("clocks")
+#define NCLOCK_COLUMNS 15 /* a query's own columns follow */
 
 /* A Clock message read from a row (strings point into res). */
 static void s_clock_from(Caseloop__V1__Clock *c, const PGresult *res, int r)
@@ -68,6 +69,8 @@ static void s_clock_from(Caseloop__V1__Clock *c, const PGresult *res, int r)
     c->responsible = PQgetvalue(res, r, 10);
     int v = atoi(PQgetvalue(res, r, 11));
     c->has_policy_version = v > 0, c->policy_version = (uint32_t)v;
+    if (!PQgetisnull(res, r, 14))
+        c->has_paused_at_us = 1, c->paused_at_us = strtoll(PQgetvalue(res, r, 14), NULL, 10);
 }
 
 /* --- events to publish -------------------------------------------------------------- */
@@ -333,7 +336,7 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, uint32_t meets, int6
             bool in_time = atoi(PQgetvalue(res, r, 5)) == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET;
             /* Met after its due time while still running (the service was down): its breach
                is told first, late, so that every breach is told once. */
-            int was = atoi(PQgetvalue(res, r, 14));
+            int was = atoi(PQgetvalue(res, r, NCLOCK_COLUMNS));
             if (!in_time && (was == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING ||
                              was == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED)) {
                 cl_env_t *env = s_out_add(out, res, r, now, &b, &c);
@@ -367,20 +370,24 @@ static int s_array_items(char *text, char **items, int max)
     return n;
 }
 
-/* Stops the running clocks of a case that action pauses, at at_us. */
+/* Stops the clocks of a case that action pauses, at at_us: a running clock
+   is paused; a breached one stays breached but its ladder stops climbing. */
 static int s_pause(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, cl_err_t *err)
 {
-    char id[24], at[24], bit[16], running[8], paused[8];
+    char id[24], at[24], bit[16], running[8], paused[8], breached[8];
     snprintf(id, sizeof id, "%" PRIu64, case_id);
     snprintf(at, sizeof at, "%" PRId64, at_us);
     snprintf(bit, sizeof bit, "%d", 1 << action);
     snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
     snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
-    const char *p[] = {id, bit, at, running, paused};
+    snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
+    const char *p[] = {id, bit, at, running, paused, breached};
     return cl_db_cmd(self->db,
-                     "UPDATE clocks SET state = $5::smallint, paused_at = cl_us_to_ts($3::bigint), next_fire_at = NULL"
-                     " WHERE case_id = $1::bigint AND state = $4::smallint AND pauses_on & $2::int <> 0",
-                     5, p, err);
+                     "UPDATE clocks SET state = CASE WHEN state = $4::smallint THEN $5::smallint ELSE state END,"
+                     " paused_at = cl_us_to_ts($3::bigint), next_fire_at = NULL"
+                     " WHERE case_id = $1::bigint AND state IN ($4::smallint, $6::smallint) AND paused_at IS NULL"
+                     " AND pauses_on & $2::int <> 0",
+                     6, p, err);
 }
 
 /* Lets the paused clocks of a case that action resumes count again at at_us:
@@ -388,16 +395,17 @@ static int s_pause(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
    the site's calendar for working-time clocks). */
 static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, cl_err_t *err)
 {
-    char id[24], bit[16], paused[8];
+    char id[24], bit[16], paused[8], breached[8];
     snprintf(id, sizeof id, "%" PRIu64, case_id);
     snprintf(bit, sizeof bit, "%d", 1 << action);
     snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
-    const char *p[] = {id, bit, paused};
+    snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
+    const char *p[] = {id, bit, paused, breached};
     PGresult *res = cl_db_exec(self->db,
                                "SELECT id, site, code, cl_ts_to_us(paused_at), cl_ts_to_us(due_at), stage, steps_at::text"
-                               " FROM clocks WHERE case_id = $1::bigint AND state = $3::smallint"
-                               " AND resumes_on & $2::int <> 0 ORDER BY id FOR UPDATE",
-                               3, p, false, err);
+                               " FROM clocks WHERE case_id = $1::bigint AND state IN ($3::smallint, $4::smallint)"
+                               " AND paused_at IS NOT NULL AND resumes_on & $2::int <> 0 ORDER BY id FOR UPDATE",
+                               4, p, false, err);
     if (!res)
         return -1;
     int rc = 0;
@@ -439,12 +447,13 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
         snprintf(nexts, sizeof nexts, "%" PRId64, next);
         snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
         snprintf(span, sizeof span, "%" PRId64, d ? cl_clock_paused_span(d, cal, since, at_us) : at_us - since);
-        const char *q[] = {PQgetvalue(res, r, 0), dues, lit.data, next >= 0 ? nexts : NULL, running, span};
+        const char *q[] = {PQgetvalue(res, r, 0), dues, lit.data, next >= 0 ? nexts : NULL, running, span, paused};
         rc = cl_db_cmd(self->db,
-                       "UPDATE clocks SET state = $5::smallint, paused_at = NULL, due_at = cl_us_to_ts($2::bigint),"
+                       "UPDATE clocks SET state = CASE WHEN state = $7::smallint THEN $5::smallint ELSE state END,"
+                       " paused_at = NULL, due_at = cl_us_to_ts($2::bigint),"
                        " steps_at = $3::bigint[], next_fire_at = cl_us_to_ts($4::bigint),"
                        " paused_us = paused_us + $6::bigint WHERE id = $1::bigint",
-                       6, q, err);
+                       7, q, err);
         cl_buf_free(&lit);
         free(text);
     }
@@ -650,7 +659,8 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
     for (int k = 0; k < NUPD; k++)
         cl_pgarr_begin(&col[k]);
     for (int r = 0; r < rows; r++) {
-        char *at_text = strdup(PQgetvalue(res, r, 15)), *what_text = strdup(PQgetvalue(res, r, 16));
+        char *at_text = strdup(PQgetvalue(res, r, NCLOCK_COLUMNS + 1)),
+             *what_text = strdup(PQgetvalue(res, r, NCLOCK_COLUMNS + 2));
         char *ats[CL_CLOCK_MAX_STEPS], *whats[CL_CLOCK_MAX_STEPS];
         if (!at_text || !what_text)
             abort();
@@ -663,7 +673,7 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
             step_at[k] = strtoll(ats[k], NULL, 10);
         bool shifted = false;
         const char *site = PQgetvalue(res, r, 2);
-        const char *dept = PQgetisnull(res, r, 17) ? NULL : PQgetvalue(res, r, 17);
+        const char *dept = PQgetisnull(res, r, NCLOCK_COLUMNS + 3) ? NULL : PQgetvalue(res, r, NCLOCK_COLUMNS + 3);
         const cl_site_in_force_t *in = cl_policies_site(&self->policies, site);
         const cl_site_policy_t *sp = in ? &in->policy->sites[0] : NULL;
         bool major = PQgetvalue(res, r, 12)[0] == 't';

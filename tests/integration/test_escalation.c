@@ -435,12 +435,25 @@ static void test_a_clock_met_late_while_the_service_was_down_is_told_breached_th
 static void test_a_clock_waits_while_the_case_waits_on_the_customer(void **state)
 {
     (void)state;
-    uint64_t id = s_new_case(800, false);
+    uint64_t id = s_new_case(800, false), late = s_new_case(801, false);
     char sql[300];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
     s_wait_for(sql, 2);
     s_command(id, A(ACKNOWLEDGE), NULL);
     s_command(id, A(WAIT_FOR_CUSTOMER), "waiting for the owner to be home");
+    /* A clock already breached stays breached, but its ladder stops climbing while the case waits. */
+    s_command(late, A(ACKNOWLEDGE), NULL);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND level >= 1",
+             (unsigned long long)late);
+    s_wait_for(sql, 1);
+    s_command(late, A(WAIT_FOR_CUSTOMER), "owner away");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 3"
+                              " AND paused_at IS NOT NULL AND next_fire_at IS NULL", (unsigned long long)late);
+    s_wait_for(sql, 1);
+    char levels[300];
+    snprintf(levels, sizeof levels, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'EscalationRaised'",
+             (unsigned long long)late);
+    long long told = cl_test_scalar(levels);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 6",
              (unsigned long long)id);
     s_wait_for(sql, 1);
@@ -449,6 +462,11 @@ static void test_a_clock_waits_while_the_case_waits_on_the_customer(void **state
     snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'ClockBreached'",
              (unsigned long long)id);
     assert_int_equal(cl_test_scalar(sql), 0);
+    assert_int_equal(cl_test_scalar(levels), told); /* past every level's time: nobody more was told */
+    s_command(late, A(RESUME), NULL);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND level = 3"
+                              " AND state = 3 AND paused_at IS NULL", (unsigned long long)late);
+    s_wait_for(sql, 1);
     s_command(id, A(RESUME), NULL);
     /* It counts again from where it stopped: later than it was, and then it runs out. */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 3"
