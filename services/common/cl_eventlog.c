@@ -8,6 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An int8 column of a binary result. */
+static uint64_t s_u64(const PGresult *res, int row, int col)
+{
+    uint64_t be;
+    memcpy(&be, PQgetvalue(res, row, col), sizeof be);
+    return be64toh(be);
+}
+
 int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, cl_err_t *err)
 {
     if (n == 0)
@@ -90,10 +98,9 @@ int cl_eventlog_read(cl_db_t *db, uint64_t after, uint32_t max, cl_eventlog_row_
     int rows = PQntuples(res);
     int rc = rows;
     for (int i = 0; i < rows; i++) {
-        uint64_t be;
-        memcpy(&be, PQgetvalue(res, i, 0), sizeof be);
-        if (fn(arg, be64toh(be), PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1)) < 0) {
-            cl_err_set(err, CL_INTERNAL, "", "event at position %" PRIu64 " could not be applied", be64toh(be));
+        uint64_t pos = s_u64(res, i, 0);
+        if (fn(arg, pos, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1)) < 0) {
+            cl_err_set(err, CL_INTERNAL, "", "event at position %" PRIu64 " could not be applied", pos);
             rc = -1;
             break;
         }
@@ -131,8 +138,55 @@ int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, uint32_t max, cl_env_t **
     return d.n;
 }
 
-int cl_eventlog_consume(cl_db_t *db, const char *consumer, uint32_t max, cl_env_t **out, uint64_t *from,
-                        cl_err_t *err)
+/* The events after `after` of the given types, at most max, decoded into out,
+   and the head they were read under (one statement: one snapshot, in which
+   every position up to the head is committed). */
+static int s_read_types(cl_db_t *db, uint64_t after, const char *const *types, uint32_t max, cl_env_t **out,
+                        uint64_t *upto, cl_err_t *err)
+{
+    char a[24], m[16];
+    snprintf(a, sizeof a, "%" PRIu64, after);
+    snprintf(m, sizeof m, "%" PRIu32, max);
+    cl_buf_t t = {0};
+    if (types) {
+        cl_pgarr_begin(&t);
+        for (size_t i = 0; types[i]; i++)
+            cl_pgarr_text(&t, types[i]);
+        cl_pgarr_end(&t);
+    }
+    const char *p[] = {a, m, types ? t.data : NULL};
+    PGresult *res = cl_db_exec(db,
+                               "SELECT h.position, e.position, e.envelope FROM event_head h LEFT JOIN LATERAL"
+                               " (SELECT position, envelope FROM events WHERE position > $1::bigint"
+                               " AND position <= h.position AND ($3::text[] IS NULL OR type = ANY ($3::text[]))"
+                               " ORDER BY position LIMIT $2::int) e ON true",
+                               3, p, true, err);
+    cl_buf_free(&t);
+    if (!res)
+        return -1;
+    s_decoded_t d = {out, 0};
+    int rows = PQntuples(res), rc = 0;
+    *upto = rows > 0 ? s_u64(res, 0, 0) : after;
+    for (int i = 0; i < rows && rc == 0 && !PQgetisnull(res, i, 1); i++) {
+        uint64_t pos = s_u64(res, i, 1);
+        if (s_decode_row(&d, pos, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2)) < 0)
+            rc = cl_err_set(err, CL_INTERNAL, "", "event at position %" PRIu64 " could not be read", pos);
+        else if ((uint32_t)d.n == max)
+            *upto = pos;
+    }
+    PQclear(res);
+    if (rc < 0) {
+        for (int i = 0; i < d.n; i++)
+            cl_codec_free(out[i]);
+        return -1;
+    }
+    if (*upto < after)
+        *upto = after;
+    return d.n;
+}
+
+int cl_eventlog_consume(cl_db_t *db, const char *consumer, const char *const *types, uint32_t max, cl_env_t **out,
+                        uint64_t *from, uint64_t *upto, cl_err_t *err)
 {
     const char *p[] = {consumer};
     if (cl_db_cmd(db, "INSERT INTO consumer_positions (consumer, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", 1,
@@ -145,7 +199,7 @@ int cl_eventlog_consume(cl_db_t *db, const char *consumer, uint32_t max, cl_env_
     if (res) {
         *from = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
-        n = cl_eventlog_read_envs(db, *from, max, out, err);
+        n = s_read_types(db, *from, types, max, out, upto, err);
     }
     if (n < 0)
         cl_db_rollback(db);

@@ -39,10 +39,14 @@ int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, uint32_t max, cl_env_t **
 /* A consumer that applies the log in transactions of its own effects:
    begins one, holding the consumer's position row (made at 0 the first
    time) so that another instance of it waits, and reads into out (room for
-   max) the events after that position, *from set to it. Returns how many,
-   or -1 with err (the transaction rolled back). */
-int cl_eventlog_consume(cl_db_t *db, const char *consumer, uint32_t max, cl_env_t **out, uint64_t *from,
-                        cl_err_t *err) CL_WARN_UNUSED;
+   max) the events after that position whose type is one of `types` (body
+   names, NULL-terminated; NULL for every event). *from gets the position it
+   started after, *upto the one it has seen through: the last event read
+   when max were read, else the head of the log as of the read (the events
+   in between are of other types). Returns how many, or -1 with err (the
+   transaction rolled back). */
+int cl_eventlog_consume(cl_db_t *db, const char *consumer, const char *const *types, uint32_t max, cl_env_t **out,
+                        uint64_t *from, uint64_t *upto, cl_err_t *err) CL_WARN_UNUSED;
 
 /* In that transaction: moves the consumer's position to `to` and commits. Returns 0 or -1 with err. */
 int cl_eventlog_consumed(cl_db_t *db, const char *consumer, uint64_t to, cl_err_t *err) CL_WARN_UNUSED;

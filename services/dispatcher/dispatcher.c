@@ -822,8 +822,9 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     int rc = -1;
     PGresult *waiting = NULL;
     int64_t now = cl_clock_now(self->clock);
-    uint64_t from;
-    nev = cl_eventlog_consume(self->db, CONSUMER, (uint32_t)self->cfg->batch_max, events, &from, err);
+    uint64_t from, upto;
+    static const char *const types[] = {"CaseReceived", NULL}; /* what it dispatches; nothing else moves it */
+    nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->batch_max, events, &from, &upto, err);
     if (nev < 0) {
         nev = 0;
         goto out;
@@ -850,9 +851,11 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
         for (int i = (int)((size_t)self->cfg->batch_max - nd); i < nev; i++)
             cl_codec_free(events[i]);
         nev = (int)((size_t)self->cfg->batch_max - nd);
+        upto = nev ? events[nev - 1]->position : from; /* the rest is read again next time */
     }
     if (nev == 0 && nd == 0) {
-        rc = cl_db_commit(self->db, err) < 0 ? -1 : 0;
+        /* none of its kind: the position still moves on past the others */
+        rc = (upto > from ? cl_eventlog_consumed(self->db, CONSUMER, upto, err) : cl_db_commit(self->db, err)) < 0 ? -1 : 0;
         goto out;
     }
     for (int i = 0; i < nev; i++) {
@@ -873,7 +876,7 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
         }
     if (s_store(self, ds, nd, false, now, err) < 0 || s_store(self, ds, nd, true, now, err) < 0 ||
         cl_eventlog_append(self->db, evs, nevs, now, err) < 0 ||
-        cl_eventlog_consumed(self->db, CONSUMER, nev ? events[nev - 1]->position : from, err) < 0)
+        cl_eventlog_consumed(self->db, CONSUMER, upto, err) < 0)
         goto out;
     cl_eventlog_publish(self->pub, evs, nevs);
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);

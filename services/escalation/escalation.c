@@ -575,10 +575,17 @@ static int s_apply_batch(cl_escalation_t *self, cl_err_t *err)
     s_out_t out;
     memset(&out, 0, sizeof out);
     int nev = 0, rc = -1;
-    uint64_t from;
-    nev = cl_eventlog_consume(self->db, CONSUMER, (uint32_t)self->cfg->batch_max, events, &from, err);
+    /* Only the events that arm, meet, pause or resume clocks: not the clock events it writes itself. */
+    static const char *const types[] = {"CaseReceived", "CaseDispatched", "CaseTransferred", "CaseUpdated",
+                                        "CallbackMade", "CallbackRecorded", NULL};
+    uint64_t from, upto;
+    nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->batch_max, events, &from, &upto, err);
     if (nev <= 0) {
-        rc = nev < 0 ? -1 : (cl_db_commit(self->db, err) < 0 ? -1 : 0);
+        /* none of its kinds: the position still moves on past the others */
+        rc = nev < 0 ? -1
+                     : ((upto > from ? cl_eventlog_consumed(self->db, CONSUMER, upto, err) : cl_db_commit(self->db, err)) < 0
+                            ? -1
+                            : 0);
         nev = nev < 0 ? 0 : nev;
         goto out;
     }
@@ -589,7 +596,7 @@ static int s_apply_batch(cl_escalation_t *self, cl_err_t *err)
         goto out;
     s_out_seal(&out);
     if (cl_eventlog_append(self->db, out.evs, out.n, now, err) < 0 ||
-        cl_eventlog_consumed(self->db, CONSUMER, events[nev - 1]->position, err) < 0)
+        cl_eventlog_consumed(self->db, CONSUMER, upto, err) < 0)
         goto out;
     cl_eventlog_publish(self->pub, out.evs, out.n);
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);

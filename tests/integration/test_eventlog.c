@@ -59,6 +59,64 @@ static int s_append(cl_db_t *db, int n, int work, bool commit)
     return rc;
 }
 
+/* Appends one CaseAssigned event through db, in a transaction of its own. */
+static void s_append_assigned(cl_db_t *db)
+{
+    cl_err_t err;
+    cl_env_t env;
+    char id[CL_ID_MAX + 1];
+    Caseloop__V1__CaseAssigned body = CASELOOP__V1__CASE_ASSIGNED__INIT;
+    cl_codec_init(&env, id, "test", 0);
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_ASSIGNED;
+    env.case_assigned = &body;
+    cl_event_t ev = {&env, 0, {0}};
+    assert_int_equal(cl_db_begin(db, &err), 0);
+    assert_int_equal(cl_eventlog_append(db, &ev, 1, 0, &err), 0);
+    assert_int_equal(cl_db_commit(db, &err), 0);
+    cl_eventlog_release(&ev, 1);
+}
+
+/* Consumes for consumer: how many events of types (at most max) it read, checking from and upto. */
+static int s_consume(cl_db_t *db, const char *consumer, const char *const *types, uint32_t max, uint64_t want_from,
+                     uint64_t want_upto)
+{
+    cl_env_t *out[16];
+    uint64_t from = 0, upto = 0;
+    cl_err_t err;
+    int n = cl_eventlog_consume(db, consumer, types, max, out, &from, &upto, &err);
+    assert_true(n >= 0);
+    assert_int_equal(from, want_from);
+    assert_int_equal(upto, want_upto);
+    for (int i = 0; i < n; i++) {
+        if (types)
+            assert_string_equal(cl_codec_body_name(out[i]), types[0]);
+        cl_codec_free(out[i]);
+    }
+    assert_int_equal(cl_eventlog_consumed(db, consumer, upto, &err), 0);
+    return n;
+}
+
+static void test_a_consumer_reads_only_its_types_and_moves_past_the_others(void **state)
+{
+    (void)state;
+    cl_db_t *db = cl_db_new(cl_test_db(), "test");
+    /* positions: 1-2 received, 3-5 assigned, 6 received, 7-8 assigned */
+    assert_int_equal(s_append(db, 2, 1, true), 0);
+    for (int i = 0; i < 3; i++)
+        s_append_assigned(db);
+    assert_int_equal(s_append(db, 1, 1, true), 0);
+    s_append_assigned(db);
+    s_append_assigned(db);
+    static const char *const received[] = {"CaseReceived", NULL};
+    assert_int_equal(s_consume(db, "r", received, 2, 0, 2), 2);  /* max read: through the last one read */
+    assert_int_equal(s_consume(db, "r", received, 2, 2, 8), 1);  /* fewer: through the head */
+    assert_int_equal(s_consume(db, "r", received, 2, 8, 8), 0);
+    assert_int_equal(s_consume(db, "all", NULL, 16, 0, 8), 8);
+    s_append_assigned(db);
+    assert_int_equal(s_consume(db, "r", received, 2, 8, 9), 0);  /* none of its type: still moves on */
+    cl_db_destroy(&db);
+}
+
 /* --- concurrent writers, one reader ------------------------------------------ */
 
 #define WRITERS 4
@@ -353,6 +411,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_readers_never_see_a_gap_or_a_repeat_while_writers_commit, s_fresh_schema),
         cmocka_unit_test_setup(test_a_later_commit_waits_for_the_earlier_position, s_fresh_schema),
+        cmocka_unit_test_setup(test_a_consumer_reads_only_its_types_and_moves_past_the_others, s_fresh_schema),
         cmocka_unit_test(test_services_starting_together_migrate_once),
         cmocka_unit_test(test_two_migrations_with_one_number_are_refused),
         cmocka_unit_test(test_subscriber_fills_a_gap_from_the_log_and_applies_in_order),
