@@ -100,6 +100,17 @@ static void s_wait_for(const char *sql, long long want)
         fail_msg("%s gave %lld, not %lld", sql, got, want);
 }
 
+/* s_wait_for of the query printf makes of fmt. */
+__attribute__((format(printf, 2, 3))) static void s_wait_until(long long want, const char *fmt, ...)
+{
+    char sql[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    s_wait_for(sql, want);
+}
+
 static void s_command(uint64_t id, Caseloop__V1__CaseAction action, const char *text)
 {
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
@@ -215,19 +226,13 @@ static void test_clocks_met_in_time_never_fire(void **state)
 {
     (void)state;
     uint64_t id = s_new_case(1, false);
-    char sql[200];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
-    s_wait_for(sql, 2); /* C2 from receipt, C3 from dispatch */
-    s_command(id, A(ACKNOWLEDGE), NULL);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id); /* C2, C3 */
+                 s_command(id, A(ACKNOWLEDGE), NULL);
     s_command(id, A(FIRST_CONTACT), "the plan");
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND state = 2",
-             (unsigned long long)id);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu AND state = 2", (unsigned long long)id);
     /* Beyond every moment it had, nothing more happened to it. */
     uint64_t other = s_new_case(2, false);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3",
-             (unsigned long long)other);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3", (unsigned long long)other);
     char story[256];
     int64_t late;
     s_story(id, "C2", story, sizeof story, &late);
@@ -241,12 +246,8 @@ static void test_missed_clocks_warn_breach_and_climb_every_level_in_order(void *
     (void)state;
     uint64_t id = s_new_case(3, false), major = s_new_case(4, true);
     char sql[200];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3",
-             (unsigned long long)id);
-    s_wait_for(sql, 2);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 2",
-             (unsigned long long)major);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3", (unsigned long long)id);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 2", (unsigned long long)major);
     char story[256];
     int64_t late;
     s_story(id, "C2", story, sizeof story, &late);
@@ -276,9 +277,8 @@ static void test_missed_clocks_warn_breach_and_climb_every_level_in_order(void *
     assert_int_equal(cl_test_scalar(sql), 2);
     /* Meeting a breached clock late says so, and stops it. */
     s_command(id, A(ACKNOWLEDGE), NULL);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 5",
-             (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 5",
+                 (unsigned long long)id);
 }
 
 static void test_a_killed_service_fires_each_breach_once_after_restart(void **state)
@@ -294,10 +294,8 @@ static void test_a_killed_service_fires_each_breach_once_after_restart(void **st
     s_let_time_pass(5);
     assert_int_equal(s_start_escalation(&s_esc), 0);
     for (int i = 0; i < 10; i++) {
-        char sql[200];
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3",
-                 (unsigned long long)ids[i]);
-        s_wait_for(sql, 2);
+        s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3",
+                     (unsigned long long)ids[i]);
         char story[256];
         int64_t late;
         s_story(ids[i], "C2", story, sizeof story, &late);
@@ -316,10 +314,8 @@ static void test_two_instances_never_fire_a_clock_twice(void **state)
     for (int i = 0; i < 20; i++)
         ids[i] = s_new_case(200 + i, i % 5 == 0);
     for (int i = 0; i < 20; i++) {
-        char sql[200];
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND next_fire_at IS NULL",
-                 (unsigned long long)ids[i]);
-        s_wait_for(sql, 2);
+        s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu AND next_fire_at IS NULL",
+                     (unsigned long long)ids[i]);
         char story[256];
         int64_t late;
         for (int k = 0; k < 2; k++) {
@@ -339,12 +335,10 @@ static void test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach(voi
     assert_int_equal(cl_test_load_policy_with(s_disp.router, sites, cl_test_clocks(2, true)), 0);
     uint64_t plain = s_case_at("site-q", 500, false), major = s_case_at("site-q", 501, true);
     char sql[200];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C2' AND state = 3",
-             (unsigned long long)plain, (unsigned long long)major);
-    s_wait_for(sql, 2);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 2 AND code = 'C2'",
-             (unsigned long long)major);
-    s_wait_for(sql, 1);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C2' AND state = 3",
+                 (unsigned long long)plain, (unsigned long long)major);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 2 AND code = 'C2'",
+                 (unsigned long long)major);
     char story[256];
     int64_t late;
     /* The breach keeps its true time; the people are told when the site works again. */
@@ -364,10 +358,8 @@ static void test_a_new_policy_retimes_running_clocks_or_stops_them(void **state)
     (void)state;
     uint64_t id = s_case_at("site-b", 600, false), held = s_case_at("site-b", 601, false),
              waiting = s_case_at("site-b", 602, false);
-    char sql[300];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu, %llu)",
-             (unsigned long long)id, (unsigned long long)held, (unsigned long long)waiting);
-    s_wait_for(sql, 6);
+    s_wait_until(6, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu, %llu)",
+                 (unsigned long long)id, (unsigned long long)held, (unsigned long long)waiting);
     /* One C3 was paused for a while and counts again; another waits on its customer. */
     s_command(held, A(ACKNOWLEDGE), NULL);
     s_command(waiting, A(ACKNOWLEDGE), NULL);
@@ -375,9 +367,8 @@ static void test_a_new_policy_retimes_running_clocks_or_stops_them(void **state)
     s_command(waiting, A(WAIT_FOR_CUSTOMER), "owner away");
     s_let_time_pass(1);
     s_command(held, A(RESUME), NULL);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
-                              " AND paused_us >= 1000000", (unsigned long long)held);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
+                 " AND paused_us >= 1000000", (unsigned long long)held);
     static const char clocks[] =
         ",\"calendar\":{\"working_hours\":{\"mon\":[\"00:00-24:00\"],\"tue\":[\"00:00-24:00\"],\"wed\":[\"00:00-24:00\"],"
         "\"thu\":[\"00:00-24:00\"],\"fri\":[\"00:00-24:00\"],\"sat\":[\"00:00-24:00\"],\"sun\":[\"00:00-24:00\"]}},"
@@ -388,44 +379,36 @@ static void test_a_new_policy_retimes_running_clocks_or_stops_them(void **state)
     static const char *const sites[] = {"site-b", NULL};
     assert_int_equal(cl_test_load_policy_with(s_disp.router, sites, clocks), 0);
     /* C2 is no longer a clock of this site: it stops. C3 takes the new hour. */
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 4"
-                              " AND next_fire_at IS NULL", (unsigned long long)id);
-    s_wait_for(sql, 1);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
-                              " AND due_at - armed_at = interval '1 hour'", (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 4"
+                 " AND next_fire_at IS NULL", (unsigned long long)id);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
+                 " AND due_at - armed_at = interval '1 hour'", (unsigned long long)id);
     /* The paused time is kept: the hour counts from the arming plus the time it was held back. */
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
-                              " AND due_at - armed_at = interval '1 hour' + paused_us * interval '1 microsecond'",
-             (unsigned long long)held);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
+                 " AND due_at - armed_at = interval '1 hour' + paused_us * interval '1 microsecond'",
+                 (unsigned long long)held);
     /* A paused clock takes the new times and stays paused; resumed, it moves on by its pause. */
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 6"
-                              " AND next_fire_at IS NULL AND due_at - armed_at = interval '1 hour'",
-             (unsigned long long)waiting);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 6"
+                 " AND next_fire_at IS NULL AND due_at - armed_at = interval '1 hour'",
+                 (unsigned long long)waiting);
     s_command(waiting, A(RESUME), NULL);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
-                              " AND paused_us >= 1000000 AND next_fire_at IS NOT NULL"
-                              " AND due_at - armed_at = interval '1 hour' + paused_us * interval '1 microsecond'",
-             (unsigned long long)waiting);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
+                 " AND paused_us >= 1000000 AND next_fire_at IS NOT NULL"
+                 " AND due_at - armed_at = interval '1 hour' + paused_us * interval '1 microsecond'",
+                 (unsigned long long)waiting);
 }
 
 static void test_a_clock_met_late_while_the_service_was_down_is_told_breached_then_met_late(void **state)
 {
     (void)state;
     uint64_t id = s_new_case(700, false);
-    char sql[200];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
     assert_int_equal(cl_svc_stop(&s_esc, SIGKILL, 0), 128 + SIGKILL);
     s_let_time_pass(5);
     s_command(id, A(ACKNOWLEDGE), NULL); /* after C2's due time, while nobody watched */
     assert_int_equal(s_start_escalation(&s_esc), 0);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 5",
-             (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 5",
+                 (unsigned long long)id);
     char story[256];
     int64_t late;
     s_story(id, "C2", story, sizeof story, &late);
@@ -437,26 +420,22 @@ static void test_a_clock_waits_while_the_case_waits_on_the_customer(void **state
     (void)state;
     uint64_t id = s_new_case(800, false), late = s_new_case(801, false);
     char sql[300];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
     s_command(id, A(ACKNOWLEDGE), NULL);
     s_command(id, A(WAIT_FOR_CUSTOMER), "waiting for the owner to be home");
     /* A clock already breached stays breached, but its ladder stops climbing while the case waits. */
     s_command(late, A(ACKNOWLEDGE), NULL);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND level >= 1",
-             (unsigned long long)late);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND level >= 1",
+                 (unsigned long long)late);
     s_command(late, A(WAIT_FOR_CUSTOMER), "owner away");
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 3"
-                              " AND paused_at IS NOT NULL AND next_fire_at IS NULL", (unsigned long long)late);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 3"
+                 " AND paused_at IS NOT NULL AND next_fire_at IS NULL", (unsigned long long)late);
     char levels[300];
     snprintf(levels, sizeof levels, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'EscalationRaised'",
              (unsigned long long)late);
     long long told = cl_test_scalar(levels);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 6",
-             (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 6",
+                 (unsigned long long)id);
     /* Past the time it would have been due: it does not breach while paused. */
     s_let_time_pass(5);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'ClockBreached'",
@@ -464,33 +443,27 @@ static void test_a_clock_waits_while_the_case_waits_on_the_customer(void **state
     assert_int_equal(cl_test_scalar(sql), 0);
     assert_int_equal(cl_test_scalar(levels), told); /* past every level's time: nobody more was told */
     s_command(late, A(RESUME), NULL);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND level = 3"
-                              " AND state = 3 AND paused_at IS NULL", (unsigned long long)late);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND level = 3"
+                 " AND state = 3 AND paused_at IS NULL", (unsigned long long)late);
     s_command(id, A(RESUME), NULL);
     /* It counts again from where it stopped: later than it was, and then it runs out. */
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 3"
-                              " AND due_at > armed_at + interval '8 seconds'", (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 3"
+                 " AND due_at > armed_at + interval '8 seconds'", (unsigned long long)id);
 }
 
 static void test_a_reopened_case_arms_the_clocks_that_start_on_reopening(void **state)
 {
     (void)state;
     uint64_t id = s_new_case(900, false);
-    char sql[300];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
     s_command(id, A(FIRST_CONTACT), "the plan");
     s_command(id, A(RESOLVE), "done");
     s_command(id, A(REOPEN), "it is back");
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'R1' AND state = 1",
-             (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'R1' AND state = 1",
+                 (unsigned long long)id);
     s_command(id, A(PROGRESS), "on it again");
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'R1' AND state = 2",
-             (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'R1' AND state = 2",
+                 (unsigned long long)id);
 }
 
 static void test_a_returned_case_and_a_transferred_case_get_their_clocks(void **state)
@@ -498,8 +471,7 @@ static void test_a_returned_case_and_a_transferred_case_get_their_clocks(void **
     (void)state;
     uint64_t id = s_new_case(1000, false);
     char sql[300];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
     s_command(id, A(FIRST_CONTACT), "the plan");
     s_command(id, A(RESOLVE), "done");
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
@@ -514,9 +486,8 @@ static void test_a_returned_case_and_a_transferred_case_get_their_clocks(void **
     assert_non_null(r);
     cl_codec_free(r);
     /* Not satisfied: back to the department head, whose decision has its clock (C4). */
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C4' AND state = 1",
-             (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C4' AND state = 1",
+                 (unsigned long long)id);
     /* Passed to another department: its taking the case has its clock (C5), to leadership when missed. */
     void *dp = cl_test_dealer(s_disp.router);
     cl_env_t te = CASELOOP__V1__ENVELOPE__INIT;
@@ -531,21 +502,18 @@ static void test_a_returned_case_and_a_transferred_case_get_their_clocks(void **
     assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE_REPLY);
     cl_codec_free(r);
     cl_test_close(&dp);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C5' AND level = 1"
-                              " AND responsible = 'lead'", (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C5' AND level = 1"
+                 " AND responsible = 'lead'", (unsigned long long)id);
     s_command(id, A(PROGRESS), "security is on it");
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code IN ('C4', 'C5')"
-                              " AND state IN (2, 5)", (unsigned long long)id);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code IN ('C4', 'C5')"
+                 " AND state IN (2, 5)", (unsigned long long)id);
     /* Returned a second time: the head's decision has its clock again. */
     s_command(id, A(RESOLVE), "done again");
     r = cl_test_call(s_in, &env, TIMEOUT_MS);
     assert_non_null(r);
     cl_codec_free(r);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C4' AND state = 1"
-                              " AND level = 0", (unsigned long long)id);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C4' AND state = 1"
+                 " AND level = 0", (unsigned long long)id);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'ClockArmed'",
              (unsigned long long)id);
     assert_int_equal(cl_test_scalar(sql), 5); /* C2, C3, C4, C5, and C4 again */
@@ -555,21 +523,17 @@ static void test_a_callback_arms_the_record_clock_that_its_record_meets(void **s
 {
     (void)state;
     uint64_t done = s_new_case(1100, false), late = s_new_case(1101, true);
-    char sql[300];
     s_callback_event(done, 71, false);
     s_callback_event(late, 72, false);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C6'",
-             (unsigned long long)done, (unsigned long long)late);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C6'",
+                 (unsigned long long)done, (unsigned long long)late);
     s_callback_event(done, 71, true);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND state = 2",
-             (unsigned long long)done);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND state = 2",
+                 (unsigned long long)done);
     /* The record of a major case's callback that is never filled in climbs the major ladder:
        the case's severity holds for clocks that start after its receipt. */
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND level = 2",
-             (unsigned long long)late);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND level = 2",
+                 (unsigned long long)late);
     char story[256];
     int64_t lateness;
     s_story(done, "C6", story, sizeof story, &lateness);
@@ -603,17 +567,15 @@ static void test_a_problem_raised_in_a_callback_is_a_linked_case_with_its_clock(
     assert_string_equal(r->error->field, "details.raised_in_callback_of");
     cl_codec_free(r);
     char sql[300];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C7'",
-             (unsigned long long)answered, (unsigned long long)missed);
-    s_wait_for(sql, 2);
+    s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C7'",
+                 (unsigned long long)answered, (unsigned long long)missed);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C7'",
              (unsigned long long)called);
     assert_int_equal(cl_test_scalar(sql), 0);
     s_command(answered, A(FIRST_CONTACT), "we look into it");
     s_command(answered, A(RESOLVE), "the answer");
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C7' AND level = 3",
-             (unsigned long long)missed);
-    s_wait_for(sql, 1);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C7' AND level = 3",
+                 (unsigned long long)missed);
     char story[256];
     int64_t late;
     s_story(answered, "C7", story, sizeof story, &late);

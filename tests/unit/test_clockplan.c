@@ -29,6 +29,20 @@ static cl_clock_def_t s_def(int64_t duration_s)
     return d;
 }
 
+/* Mon-Fri 09:00-18:00 in Shanghai. */
+static cl_calendar_t *s_office_calendar(void)
+{
+    cl_calendar_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    spec.tz = "Asia/Shanghai";
+    for (int wd = 1; wd <= 5; wd++)
+        spec.week[wd] = (cl_calendar_hours_t){1, {{9 * 60, 18 * 60}}};
+    cl_err_t err;
+    cl_calendar_t *cal = cl_calendar_new(&spec, &err);
+    assert_non_null(cal);
+    return cal;
+}
+
 static void test_a_clock_warns_breaches_and_climbs_the_ladder_in_order(void **state)
 {
     (void)state;
@@ -70,14 +84,7 @@ static void test_working_time_clocks_follow_the_calendar(void **state)
 {
     (void)state;
     /* Mon-Fri 09:00-18:00 in Shanghai; armed Friday 2026-11-20 17:30 local (09:30 UTC). */
-    cl_calendar_spec_t spec;
-    memset(&spec, 0, sizeof spec);
-    spec.tz = "Asia/Shanghai";
-    for (int wd = 1; wd <= 5; wd++)
-        spec.week[wd] = (cl_calendar_hours_t){1, {{9 * 60, 18 * 60}}};
-    cl_err_t err;
-    cl_calendar_t *cal = cl_calendar_new(&spec, &err);
-    assert_non_null(cal);
+    cl_calendar_t *cal = s_office_calendar();
     cl_clock_def_t d = s_def(3600);
     d.working_time = true;
     int64_t armed = 1795167000LL * S; /* 2026-11-20T09:30:00Z */
@@ -119,14 +126,7 @@ static void test_a_retimed_clock_keeps_its_paused_time_and_tells_no_warning_twic
 static void test_a_working_time_pause_counts_working_time(void **state)
 {
     (void)state;
-    cl_calendar_spec_t spec;
-    memset(&spec, 0, sizeof spec);
-    spec.tz = "Asia/Shanghai";
-    for (int wd = 1; wd <= 5; wd++)
-        spec.week[wd] = (cl_calendar_hours_t){1, {{9 * 60, 18 * 60}}};
-    cl_err_t err;
-    cl_calendar_t *cal = cl_calendar_new(&spec, &err);
-    assert_non_null(cal);
+    cl_calendar_t *cal = s_office_calendar();
     cl_clock_def_t d = s_def(3600);
     d.working_time = true;
     int64_t friday = 1795167000LL * S; /* 2026-11-20T09:30:00Z, Friday 17:30 in Shanghai */
