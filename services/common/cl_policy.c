@@ -1039,12 +1039,15 @@ static int s_actions(s_ctx_t *c, json_t *v, const char *key, bool required, uint
     size_t k;
     if (s_list(c, v, key, required, 1, "action", &x) < 0)
         return -1;
+    /* A callback's record can meet a clock; only case actions pause and resume one. */
+    bool meets = strcmp(key, "met_by") == 0;
     json_array_foreach(x, k, item) {
         int bit = json_is_string(item) ? s_action_bit(json_string_value(item)) : -1;
-        if (bit < 0) {
+        if (bit < 0 || (!meets && bit == (int)CL_CLOCK_MEET_CALLBACK_RECORDED)) {
             size_t at = s_push(c, ".%s[%zu]", key, k);
             s_fail(c, "an action is not one of acknowledge, first_contact, progress, resolve, report_result, reopen, "
-                      "close, wait_for_customer, resume, answer, callback_recorded");
+                      "close, wait_for_customer, resume, answer%s",
+                   meets ? ", callback_recorded" : "");
             s_pop(c, at);
             return -1;
         }

@@ -72,7 +72,7 @@ typedef enum {
 } cl_clock_start_t;
 
 /* What meets a clock besides the case actions (bits 1 << caseloop.v1.CaseAction):
-   the record of the callback that started it is filled in (CallbackRecorded). */
+   the record of a callback of the case is filled in (CallbackRecorded). */
 #define CL_CLOCK_MEET_CALLBACK_RECORDED (1u << 20)
 
 #define CL_CLOCK_MAX_WARNINGS 4

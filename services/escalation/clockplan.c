@@ -50,6 +50,28 @@ int cl_clock_schedule(const cl_clock_def_t *d, const cl_calendar_t *cal, bool ma
     return n;
 }
 
+/* t moved on by a pause from since to until: by the working time paused on cal, else the wall time. */
+static int64_t s_moved(const cl_calendar_t *cal, int64_t since, int64_t until, int64_t t)
+{
+    int64_t moved;
+    if (cal && cl_calendar_add(cal, until, cl_calendar_elapsed(cal, since, t), &moved) == 0)
+        return moved;
+    return t + (until - since);
+}
+
+void cl_clock_resume(const cl_calendar_t *cal, int64_t since_us, int64_t until_us, int64_t *due_us, int64_t *at, int n,
+                     int stage)
+{
+    int64_t due = *due_us;
+    if (due > since_us)
+        *due_us = s_moved(cal, since_us, until_us, due);
+    /* The ladder after the due time: by as much as the due time moved, or once breached, by the wall time paused. */
+    int64_t after_due = due > since_us ? *due_us - due : until_us - since_us;
+    for (int k = stage; k < n; k++)
+        if (at[k] > since_us)
+            at[k] = at[k] >= due ? at[k] + after_due : s_moved(cal, since_us, until_us, at[k]);
+}
+
 int cl_clock_retime(const cl_clock_def_t *d, const cl_calendar_t *cal, bool major, int64_t armed_us, int64_t paused_us,
                     int64_t at_us, int told_pct, int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS], int *stage)
 {

@@ -31,6 +31,15 @@ int cl_clock_schedule(const cl_clock_def_t *d, const cl_calendar_t *cal, bool ma
    working time on cal for a working-time clock. */
 int64_t cl_clock_paused_span(const cl_clock_def_t *d, const cl_calendar_t *cal, int64_t since_us, int64_t until_us);
 
+/* A clock paused at since_us counts again at until_us: each step from `stage`
+   on that was still ahead moves on by the pause. Warnings and the due time
+   move by the working time paused when cal is given (a working-time clock),
+   else by the wall time; the breach and the ladder keep their wall-time
+   spacing after the due time, so that no two levels are told at once. at[]
+   (n steps) is moved in place; *due_us too. */
+void cl_clock_resume(const cl_calendar_t *cal, int64_t since_us, int64_t until_us, int64_t *due_us, int64_t *at, int n,
+                     int stage);
+
 /* A clock armed under an older policy version, re-timed by d: its steps as
    cl_clock_schedule gives them, counted from armed_us plus paused_us (the time
    it was held back by pauses, cl_clock_paused_span), and in *stage the step to

@@ -322,7 +322,8 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, uint32_t meets, int6
                                " AND ($2::int = 0 OR met_by & $2::int <> 0) ORDER BY id FOR UPDATE)"
                                " UPDATE clocks SET closed_at = cl_us_to_ts($3::bigint), next_fire_at = NULL,"
                                " state = CASE WHEN $2::int = 0 THEN $8::smallint"
-                               " WHEN coalesce(clocks.paused_at, cl_us_to_ts($3::bigint)) > clocks.due_at"
+                               " WHEN old.state = $5::smallint"
+                               " OR coalesce(clocks.paused_at, cl_us_to_ts($3::bigint)) > clocks.due_at"
                                " THEN $7::smallint ELSE $6::smallint END, paused_at = NULL"
                                " FROM old WHERE clocks.id = old.id"
                                " RETURNING " CLOCK_COLUMNS_OF("clocks") ", old.state",
@@ -371,7 +372,10 @@ static int s_array_items(char *text, char **items, int max)
 }
 
 /* Stops the clocks of a case that action pauses, at at_us: a running clock
-   is paused; a breached one stays breached but its ladder stops climbing. */
+   is paused; a breached one stays breached but its ladder stops climbing
+   (from its due time at the earliest: the firing loop may have told the
+   breach before this event was applied). A running clock already past its
+   due time is left to the firing loop, so that its breach is told. */
 static int s_pause(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, cl_err_t *err)
 {
     char id[24], at[24], bit[16], running[8], paused[8], breached[8];
@@ -384,9 +388,10 @@ static int s_pause(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
     const char *p[] = {id, bit, at, running, paused, breached};
     return cl_db_cmd(self->db,
                      "UPDATE clocks SET state = CASE WHEN state = $4::smallint THEN $5::smallint ELSE state END,"
-                     " paused_at = cl_us_to_ts($3::bigint), next_fire_at = NULL"
-                     " WHERE case_id = $1::bigint AND state IN ($4::smallint, $6::smallint) AND paused_at IS NULL"
-                     " AND pauses_on & $2::int <> 0",
+                     " paused_at = CASE WHEN state = $4::smallint THEN cl_us_to_ts($3::bigint)"
+                     " ELSE greatest(cl_us_to_ts($3::bigint), due_at) END, next_fire_at = NULL"
+                     " WHERE case_id = $1::bigint AND paused_at IS NULL AND pauses_on & $2::int <> 0"
+                     " AND (state = $6::smallint OR (state = $4::smallint AND due_at > cl_us_to_ts($3::bigint)))",
                      6, p, err);
 }
 
@@ -418,30 +423,16 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
         int stage = atoi(PQgetvalue(res, r, 5));
         char *text = cl_db_strdup(res, r, 6), *items[CL_CLOCK_MAX_STEPS];
         int n = s_array_items(text, items, CL_CLOCK_MAX_STEPS);
+        int64_t steps[CL_CLOCK_MAX_STEPS], due = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+        for (int k = 0; k < n; k++)
+            steps[k] = strtoll(items[k], NULL, 10);
+        cl_clock_resume(cal, since, at_us, &due, steps, n, stage);
         cl_buf_t lit = {0};
         cl_pgarr_begin(&lit);
-        int64_t next = -1, due = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-        for (int k = 0; k < n; k++) {
-            int64_t t = strtoll(items[k], NULL, 10);
-            if (k >= stage && t > since) {
-                int64_t moved;
-                if (cal && cl_calendar_add(cal, at_us, cl_calendar_elapsed(cal, since, t), &moved) == 0)
-                    t = moved;
-                else
-                    t += at_us - since;
-            }
-            if (k == stage)
-                next = t;
-            cl_pgarr_i64(&lit, t);
-        }
+        for (int k = 0; k < n; k++)
+            cl_pgarr_i64(&lit, steps[k]);
         cl_pgarr_end(&lit);
-        if (due > since) {
-            int64_t moved;
-            if (cal && cl_calendar_add(cal, at_us, cl_calendar_elapsed(cal, since, due), &moved) == 0)
-                due = moved;
-            else
-                due += at_us - since;
-        }
+        int64_t next = stage < n ? steps[stage] : -1;
         char dues[24], nexts[24], running[8], span[24];
         snprintf(dues, sizeof dues, "%" PRId64, due);
         snprintf(nexts, sizeof nexts, "%" PRId64, next);
@@ -461,34 +452,38 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
     return rc;
 }
 
-/* Whether a case is major, as intake registered it or as the dispatcher judged it:
-   for the clocks that start after its receipt (a return, a transfer, a callback). */
-static int s_case_major(cl_escalation_t *self, uint64_t case_id, bool *major, cl_err_t *err)
+/* Arms the clocks `starts` starts for a case already received (a return, a
+   transfer, a callback): at its site, major as intake registered it or as the
+   dispatcher judged it. An event about a case that does not exist (another
+   system's mistake) arms nothing, and is logged. */
+static int s_arm_later(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, cl_clock_start_t starts, int64_t armed_us,
+                       cl_err_t *err)
 {
     char id[24], sev[8];
     snprintf(id, sizeof id, "%" PRIu64, case_id);
     snprintf(sev, sizeof sev, "%d", CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
     const char *p[] = {id, sev};
     PGresult *res = cl_db_exec(self->db,
-                               "SELECT c.severity = $2::smallint OR coalesce(d.severity = $2::smallint, false)"
+                               "SELECT c.site, c.severity = $2::smallint OR coalesce(d.severity = $2::smallint, false)"
                                " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id WHERE c.id = $1::bigint",
                                2, p, false, err);
     if (!res)
         return -1;
-    *major = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    if (PQntuples(res) == 1)
+        s_arm(self, a, case_id, PQgetvalue(res, 0, 0), starts, armed_us, PQgetvalue(res, 0, 1)[0] == 't');
+    else
+        cl_log(CL_LOG_WARN, &(cl_log_ctx_t){(int64_t)case_id, NULL, NULL, NULL},
+               "an event names case %s, which does not exist: no clock is armed", id);
     PQclear(res);
     return 0;
 }
 
-/* Arms the clocks `starts` starts for a case already received, major as the case is. */
-static int s_arm_later(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const char *site, cl_clock_start_t starts,
-                       int64_t armed_us, cl_err_t *err)
+/* When an event says something happened: its own time when given and
+   plausible (after 1970, not after it was sent, 5 minutes of skew allowed),
+   else when it was sent. */
+static int64_t s_event_time(const cl_env_t *ev, protobuf_c_boolean has, int64_t at_us)
 {
-    bool major;
-    if (s_case_major(self, case_id, &major, err) < 0)
-        return -1;
-    s_arm(self, a, case_id, site, starts, armed_us, major);
-    return 0;
+    return has && at_us > 0 && at_us <= ev->sent_at_us + 300 * CL_US_PER_S ? at_us : ev->sent_at_us;
 }
 
 /* One event's effect on the clocks. */
@@ -506,19 +501,20 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
     }
     case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_MADE: {
         const Caseloop__V1__CallbackMade *m = ev->callback_made;
-        const char *site = m->site && *m->site ? m->site : ev->site;
-        if (!m->case_id || !site)
+        if (!m->case_id || m->case_id > INT64_MAX)
             return 0;
-        return s_arm_later(self, arms, m->case_id, site, CL_CLOCK_ON_CALLBACK_MADE,
-                           m->has_made_at_us ? m->made_at_us : ev->sent_at_us, err);
+        return s_arm_later(self, arms, m->case_id, CL_CLOCK_ON_CALLBACK_MADE,
+                           s_event_time(ev, m->has_made_at_us, m->made_at_us), err);
     }
     case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_RECORDED: {
         const Caseloop__V1__CallbackRecorded *r = ev->callback_recorded;
+        if (!r->case_id || r->case_id > INT64_MAX)
+            return 0;
         /* Clocks armed in this batch must be stored before they can be met. */
-        if (!r->case_id || s_arm_store(self, arms, out, now, err) < 0)
-            return r->case_id ? -1 : 0;
+        if (s_arm_store(self, arms, out, now, err) < 0)
+            return -1;
         return s_close(self, r->case_id, CL_CLOCK_MEET_CALLBACK_RECORDED,
-                       r->has_recorded_at_us ? r->recorded_at_us : ev->sent_at_us, out, now, err);
+                       s_event_time(ev, r->has_recorded_at_us, r->recorded_at_us), out, now, err);
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED: {
         const Caseloop__V1__CaseDispatched *d = ev->case_dispatched;
@@ -531,7 +527,7 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
         const Caseloop__V1__CaseTransferred *t = ev->case_transferred;
         if (t->to_department && t->from_department && *t->from_department &&
             strcmp(t->to_department, t->from_department) != 0)
-            return s_arm_later(self, arms, t->case_id, t->site, CL_CLOCK_ON_TRANSFERRED, ev->sent_at_us, err);
+            return s_arm_later(self, arms, t->case_id, CL_CLOCK_ON_TRANSFERRED, ev->sent_at_us, err);
         return 0;
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED: {
@@ -541,17 +537,18 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
             return -1;
         /* What the action meets is met; closing the case cancels the rest; then pauses
            and resumes; a reopened case arms the clocks that start on it. */
-        uint32_t meets = u->action > 0 && u->action < 20 ? 1u << u->action : 0;
-        if ((meets && s_close(self, u->case_id, meets, ev->sent_at_us, out, now, err) < 0) ||
-            s_pause(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0 ||
-            s_resume(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0)
+        /* Actions are bits 1..19 of met_by, pauses_on and resumes_on. */
+        bool known = u->action > 0 && u->action < 20;
+        if (known && (s_close(self, u->case_id, 1u << u->action, ev->sent_at_us, out, now, err) < 0 ||
+                      s_pause(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0 ||
+                      s_resume(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0))
             return -1;
         if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN &&
-            s_arm_later(self, arms, u->case_id, u->site, CL_CLOCK_ON_REOPENED, ev->sent_at_us, err) < 0)
+            s_arm_later(self, arms, u->case_id, CL_CLOCK_ON_REOPENED, ev->sent_at_us, err) < 0)
             return -1;
         if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_RETURNED &&
             u->state_before != CASELOOP__V1__CASE_STATE__CASE_STATE_RETURNED &&
-            s_arm_later(self, arms, u->case_id, u->site, CL_CLOCK_ON_RETURNED, ev->sent_at_us, err) < 0)
+            s_arm_later(self, arms, u->case_id, CL_CLOCK_ON_RETURNED, ev->sent_at_us, err) < 0)
             return -1;
         if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED)
             return s_close(self, u->case_id, 0, ev->sent_at_us, out, now, err);
@@ -833,7 +830,8 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
             const char *p[] = {in->code, d->code, ver, running, breached, cancelled, at, paused};
             if (!d->active) {
                 if (cl_db_cmd(self->db,
-                              "UPDATE clocks SET state = $6::smallint, next_fire_at = NULL, closed_at = cl_us_to_ts($7::bigint)"
+                              "UPDATE clocks SET state = $6::smallint, next_fire_at = NULL, closed_at = cl_us_to_ts($7::bigint),"
+                              " paused_at = NULL"
                               " WHERE site = $1 AND code = $2 AND state IN ($4::smallint, $5::smallint, $8::smallint)"
                               " AND coalesce(policy_version, 0) < $3::int",
                               8, p, err) < 0)

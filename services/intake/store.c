@@ -156,7 +156,7 @@ static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
     cl_pgarr_begin(&contact);
     cl_pgarr_begin(&loc);
     for (size_t i = 0; i < n; i++) {
-        if (items[i].outcome || items[i].same_as >= 0)
+        if (items[i].outcome || items[i].same_as >= 0 || items[i].in->has_raised_in_callback_of)
             continue;
         cl_pgarr_i64(&idx, (int64_t)i);
         cl_pgarr_text(&site, items[i].in->site);
@@ -194,6 +194,12 @@ static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
         cl_submit_t *it = &items[i];
         if (it->outcome || it->same_as >= 0)
             continue;
+        /* A problem raised in a callback is a case of its own (R-CB-6), never a further
+           report of another, not even of the case called back. */
+        if (it->in->has_raised_in_callback_of) {
+            it->outcome = CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED;
+            continue;
+        }
         size_t k = 0;
         for (; r < rows && s_i64(res, r, 0) == (int64_t)i; r++, k++) {
             cands[k] = (cl_dedupe_item_t){it->in->site, (int)it->in->kind, PQgetvalue(res, r, 2),

@@ -182,7 +182,8 @@ static void s_story(uint64_t id, const char *code, char *out, size_t len, int64_
     cl_db_destroy(&db);
 }
 
-/* Appends a callback event to the log and tells escalation, as the callback-scheduler does:
+/* Appends a callback event to the log, as the callback-scheduler does (escalation reads it
+   within its CL_IDLE_MS):
    the callback `callback_id` about case_id took place, or (recorded) its record was filled in. */
 static void s_callback_event(uint64_t case_id, uint64_t callback_id, bool recorded)
 {
@@ -356,6 +357,9 @@ static void test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach(voi
 static void test_a_new_policy_retimes_running_clocks_or_stops_them(void **state)
 {
     (void)state;
+    /* Clocks long enough to be still running whatever the machine's load when the new version lands. */
+    static const char *const sites[] = {"site-b", NULL};
+    assert_int_equal(cl_test_load_policy_with(s_disp.router, sites, cl_test_clocks(60, false)), 0);
     uint64_t id = s_case_at("site-b", 600, false), held = s_case_at("site-b", 601, false),
              waiting = s_case_at("site-b", 602, false);
     s_wait_until(6, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu, %llu)",
@@ -376,7 +380,6 @@ static void test_a_new_policy_retimes_running_clocks_or_stops_them(void **state)
         "\"duration\":4,\"active\":false},"
         "{\"code\":\"C3\",\"name\":\"first contact\",\"starts_on\":\"dispatched\",\"met_by\":[\"first_contact\"],"
         "\"duration\":\"1h\",\"on_policy_change\":\"retime\"}]";
-    static const char *const sites[] = {"site-b", NULL};
     assert_int_equal(cl_test_load_policy_with(s_disp.router, sites, clocks), 0);
     /* C2 is no longer a clock of this site: it stops. C3 takes the new hour. */
     s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 4"
@@ -523,6 +526,9 @@ static void test_a_callback_arms_the_record_clock_that_its_record_meets(void **s
 {
     (void)state;
     uint64_t done = s_new_case(1100, false), late = s_new_case(1101, true);
+    /* A callback about a case that does not exist (another system's mistake) arms nothing
+       and holds up nothing after it. */
+    s_callback_event(987654321, 70, false);
     s_callback_event(done, 71, false);
     s_callback_event(late, 72, false);
     s_wait_until(2, "SELECT count(*) FROM clocks WHERE case_id IN (%llu, %llu) AND code = 'C6'",
@@ -555,6 +561,22 @@ static void test_a_problem_raised_in_a_callback_is_a_linked_case_with_its_clock(
     assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
     uint64_t missed = r->submit_case_reply->case_id;
     cl_codec_free(r);
+    /* The same problem as the case called back (same contact, kind and words) is still a case of
+       its own, not a further report of it. */
+    Caseloop__V1__Case same;
+    char xid[32], contact[32];
+    cl_test_case(&same, "site-a", "esc-callback", xid, sizeof xid, 1200);
+    snprintf(contact, sizeof contact, "1360000%05d", 1200);
+    same.customer_contact = contact;
+    same.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
+    same.has_raised_in_callback_of = 1, same.raised_in_callback_of = called;
+    r = cl_test_submit(s_in, &same, TIMEOUT_MS);
+    assert_non_null(r);
+    assert_int_equal(r->submit_case_reply->outcome, CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED);
+    uint64_t again = r->submit_case_reply->case_id;
+    assert_true(again != called);
+    cl_codec_free(r);
+    s_wait_until(1, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C7'", (unsigned long long)again);
     /* The case called back must exist, at the same site. */
     r = s_submit_at("site-a", 1203, false, 987654321);
     assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);

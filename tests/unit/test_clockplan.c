@@ -143,6 +143,45 @@ static void test_a_working_time_pause_counts_working_time(void **state)
     cl_calendar_destroy(&cal);
 }
 
+static void test_a_resumed_clock_moves_its_steps_ahead_by_the_pause(void **state)
+{
+    (void)state;
+    /* W50 W80 B L1 L2 L3 of a 100 s clock armed at 1000, paused from 1060 to 1160. */
+    int64_t at[] = {1050 * S, 1080 * S, 1100 * S, 1100 * S, 1110 * S, 1130 * S}, due = 1100 * S;
+    cl_clock_resume(NULL, 1060 * S, 1160 * S, &due, at, 6, 1);
+    assert_int_equal(due, 1200 * S);
+    const int64_t want[] = {1050, 1180, 1200, 1200, 1210, 1230};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(at[i], want[i] * S);
+}
+
+static void test_a_resumed_working_time_clock_keeps_its_ladder_apart(void **state)
+{
+    (void)state;
+    cl_calendar_t *cal = s_office_calendar();
+    int64_t friday = 1795167000LL * S;                               /* Friday 17:30 in Shanghai */
+    int64_t monday = friday + (2 * 86400LL + 15 * 3600 + 1800) * S;  /* Monday 09:00 */
+    /* Due Friday 17:45, its levels 17:45, 18:45 and 19:45 (wall time); paused at 17:30
+       until Monday 09:00: due Monday 09:15 (15 working minutes were left), the levels an hour apart. */
+    int64_t due = friday + 900 * S;
+    int64_t at[] = {due, due, due + 3600 * S, due + 7200 * S};
+    cl_clock_resume(cal, friday, monday, &due, at, 4, 0);
+    assert_int_equal(due, monday + 900 * S);
+    assert_int_equal(at[0], due);
+    assert_int_equal(at[1], due);
+    assert_int_equal(at[2], due + 3600 * S);
+    assert_int_equal(at[3], due + 7200 * S);
+    /* Breached at 17:00 and level 1 told; levels 2 and 3 at 18:00 and 19:00; paused at 17:30:
+       they keep their remaining wall time after Monday 09:00, not both at 09:00. */
+    int64_t breached = friday - 1800 * S, d2 = breached;
+    int64_t ladder[] = {breached, breached, breached + 3600 * S, breached + 7200 * S};
+    cl_clock_resume(cal, friday, monday, &d2, ladder, 4, 2);
+    assert_int_equal(d2, breached);
+    assert_int_equal(ladder[2], monday + 1800 * S);
+    assert_int_equal(ladder[3], monday + 5400 * S);
+    cl_calendar_destroy(&cal);
+}
+
 static void test_malformed_steps_are_refused(void **state)
 {
     (void)state;
@@ -161,6 +200,8 @@ int main(void)
         cmocka_unit_test(test_working_time_clocks_follow_the_calendar),
         cmocka_unit_test(test_a_retimed_clock_keeps_its_paused_time_and_tells_no_warning_twice),
         cmocka_unit_test(test_a_working_time_pause_counts_working_time),
+        cmocka_unit_test(test_a_resumed_clock_moves_its_steps_ahead_by_the_pause),
+        cmocka_unit_test(test_a_resumed_working_time_clock_keeps_its_ladder_apart),
         cmocka_unit_test(test_malformed_steps_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1046,6 +1046,9 @@ static void test_bad_clocks_and_calendars_are_refused_by_path(void **state)
     s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"received\", \"met_by\": [\"sleep\"],"
                            " \"duration\": 60}]"),
               "sites[0].clocks[0].met_by[0]", "action");
+    s_refused(s_with_clock("[{\"code\": \"C6\", \"name\": \"x\", \"starts_on\": \"callback_made\", \"met_by\": [\"close\"],"
+                           " \"pauses_on\": [\"callback_recorded\"], \"duration\": 60}]"),
+              "sites[0].clocks[0].pauses_on[0]", "action");
     s_refused(s_with_clock("[{\"code\": \"C2\", \"name\": \"x\", \"starts_on\": \"received\", \"met_by\": [\"resolve\"],"
                            " \"duration\": \"200000000000000d\"}]"),
               "sites[0].clocks[0].duration", "year");
