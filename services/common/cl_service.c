@@ -3,6 +3,7 @@
 #include "cl_eventlog.h"
 #include "cl_log.h"
 #include "cl_migrate.h"
+#include "cl_tz.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,5 +210,6 @@ volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, cons
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    cl_tz_init(); /* before any thread: see cl_tz.c */
     return &s_stop;
 }

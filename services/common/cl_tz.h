@@ -7,8 +7,13 @@
 
 /* Fills *out with the wall-clock time in zone tz ("Asia/Shanghai") at utc_us.
    Safe from several threads (the C library's zone state is switched under a
-   lock). An unknown zone name reads as UTC, so callers check names when a
-   policy is loaded. Returns 0 or -1. */
+   lock, TZ replaced in place: see cl_tz_init). An unknown zone name reads as
+   UTC, so callers check names when a policy is loaded. Returns 0 or -1. */
 int cl_tz_localtime(const char *tz, int64_t utc_us, struct tm *out);
+
+/* Puts TZ into the environment (the system's zone when unset), so that
+   cl_tz_localtime only ever replaces it: call once at start, before any
+   thread that reads the environment is started. */
+void cl_tz_init(void);
 
 #endif
