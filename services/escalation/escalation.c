@@ -1,7 +1,10 @@
 /* escalation.c - response clocks: armed, met and cancelled from the event log, fired by their due time. */
 #include "escalation.h"
 #include "clockplan.h"
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,22 +28,57 @@ const cl_cfg_option_t cl_escalation_options[] = {
                "most events applied, or clocks fired, in one transaction"),
     CL_CFG_INT("CL_IDLE_MS", cl_escalation_config_t, idle_ms, "1000", 10, 60000,
                "how often the event log is read when no event is heard of"),
+    CL_CFG_INT("CL_FIRE_WORKERS", cl_escalation_config_t, fire_workers, "2", 1, 16,
+               "threads firing due clocks, each on its own database connection"),
     CL_CFG_STR("CL_TZ_DIR", cl_escalation_config_t, tz_dir, "/usr/share/zoneinfo",
                "where time zone files are (site calendars)"),
     {0},
 };
 
+/* A thread firing due clocks on its own connection, with its own copy of the
+   policies in force. It hands each committed batch of events to the main
+   thread over its pipe, which publishes them: [ticket, frames] then
+   [type][envelope] per event; an empty frame alone says it has ended. The main thread wakes it
+   with any message and stops it by setting stop, then a wake-up. */
+typedef struct {
+    cl_escalation_t *owner;     /* cfg, clock and the ticket counter: nothing else */
+    cl_db_t *db;
+    cl_policies_t policies;
+    void *pipe;                 /* PAIR, worker end */
+    void *main_pipe;            /* PAIR, main thread's end */
+    pthread_t thread;
+    bool started;
+    bool ended;                 /* main side: its last message came */
+    atomic_bool stop;
+} s_worker_t;
+
+/* A committed batch waiting for its turn to be published: [type][envelope] frames. */
+typedef struct {
+    uint64_t ticket;
+    zmq_msg_t *frames;
+    size_t n;
+} s_batch_t;
+
 struct cl_escalation {
     const cl_escalation_config_t *cfg;
     cl_clock_t *clock;
-    cl_db_t *db;
+    cl_db_t *db;                /* the main thread's: the event log, policy changes, requests */
     void *zctx;
     void *router;
     void *pub;
     void *sub;
     cl_service_t *svc;
-    int64_t next_due_us;        /* the earliest next_fire_at known; INT64_MAX for none */
-    cl_policies_t policies;     /* in force: each site's clocks, calendar and staff */
+    cl_policies_t policies;     /* in force: each site's clocks, calendar and staff (main thread's copy) */
+    s_worker_t *workers;
+    size_t nworkers;
+    /* Publication in commit order. A transaction that appends events takes the
+       next ticket while it holds the log's head lock (cl_eventlog_append), so
+       tickets follow the order of commits; the main thread publishes batches in
+       ticket order, holding those that come early. */
+    atomic_uint_fast64_t tickets;
+    uint64_t next_ticket;
+    s_batch_t *held;
+    size_t nheld, capheld;
 };
 
 /* Columns every clock query returns, in this order, for s_clock_from (of table t). */
@@ -160,6 +198,117 @@ static void s_out_free(s_out_t *o)
     free(o->bodies);
     free(o->results);
     memset(o, 0, sizeof *o);
+}
+
+/* --- publication in commit order ---------------------------------------------------------- */
+
+/* The ticket of a transaction that has just appended events: taken while it
+   holds the log's head lock, so in the order the appenders commit. */
+static uint64_t s_ticket(cl_escalation_t *self)
+{
+    return (uint64_t)atomic_fetch_add(&self->tickets, 1);
+}
+
+static void s_batch_free(s_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        zmq_msg_close(&b->frames[i]);
+    free(b->frames);
+    b->frames = NULL;
+    b->n = 0;
+}
+
+/* Publishes a batch as [type][envelope] per event and frees it. Never blocks:
+   a full queue drops (subscribers recover from the log). */
+static void s_batch_publish(cl_escalation_t *self, s_batch_t *b)
+{
+    for (size_t i = 0; i + 1 < b->n; i += 2)
+        if (zmq_msg_send(&b->frames[i], self->pub, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+            zmq_msg_send(&b->frames[i + 1], self->pub, ZMQ_DONTWAIT);
+    s_batch_free(b);
+}
+
+/* Takes batch b (its frames): publishes it if its turn has come, then those
+   held that follow it; else holds it. */
+static void s_order_put(cl_escalation_t *self, s_batch_t *b)
+{
+    if (b->ticket != self->next_ticket) {
+        if (self->nheld == self->capheld) {
+            self->capheld = self->capheld ? self->capheld * 2 : 8;
+            self->held = realloc(self->held, self->capheld * sizeof *self->held);
+            if (!self->held)
+                abort();
+        }
+        self->held[self->nheld++] = *b;
+        return;
+    }
+    s_batch_publish(self, b);
+    self->next_ticket++;
+    for (size_t i = 0; i < self->nheld;) {
+        if (self->held[i].ticket != self->next_ticket) {
+            i++;
+            continue;
+        }
+        s_batch_publish(self, &self->held[i]);
+        self->held[i] = self->held[--self->nheld];
+        self->next_ticket++;
+        i = 0;
+    }
+}
+
+/* The main thread's own committed events (none when the transaction failed), under ticket. */
+static void s_order_events(cl_escalation_t *self, uint64_t ticket, const cl_event_t *evs, size_t n)
+{
+    s_batch_t b = {ticket, calloc(2 * n + 1, sizeof(zmq_msg_t)), 2 * n};
+    if (!b.frames)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const char *type = cl_codec_body_name(evs[i].env);
+        if (zmq_msg_init_size(&b.frames[2 * i], strlen(type)) != 0 ||
+            zmq_msg_init_size(&b.frames[2 * i + 1], evs[i].packed.len) != 0)
+            abort();
+        memcpy(zmq_msg_data(&b.frames[2 * i]), type, strlen(type));
+        memcpy(zmq_msg_data(&b.frames[2 * i + 1]), evs[i].packed.data, evs[i].packed.len);
+    }
+    s_order_put(self, &b);
+}
+
+/* Worker side: hands the main thread the events of the transaction that took
+   ticket, committed (none when it failed): [ticket, frames] then the frames. */
+static void s_hand_in(s_worker_t *w, uint64_t ticket, const cl_event_t *evs, size_t n)
+{
+    uint64_t head[2] = {ticket, 2 * n};
+    if (zmq_send(w->pipe, head, sizeof head, n ? ZMQ_SNDMORE : 0) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const char *type = cl_codec_body_name(evs[i].env);
+        zmq_send(w->pipe, type, strlen(type), ZMQ_SNDMORE);
+        zmq_send(w->pipe, evs[i].packed.data, evs[i].packed.len, i + 1 < n ? ZMQ_SNDMORE : 0);
+    }
+}
+
+/* Main side: takes every batch worker w has handed in, counting the steps fired. */
+static void s_collect(cl_escalation_t *self, s_worker_t *w)
+{
+    uint64_t head[2];
+    int len;
+    while ((len = zmq_recv(w->main_pipe, head, sizeof head, ZMQ_DONTWAIT)) >= 0) {
+        if (len != (int)sizeof head) {
+            w->ended = true; /* its last message */
+            continue;
+        }
+        /* The frames of a message arrive together: once the first is here, all are. */
+        s_batch_t b = {head[0], calloc(head[1] + 1, sizeof(zmq_msg_t)), 0};
+        if (!b.frames)
+            abort();
+        while (b.n < head[1]) {
+            zmq_msg_init(&b.frames[b.n]);
+            if (zmq_msg_recv(&b.frames[b.n++], w->main_pipe, 0) < 0)
+                break;
+        }
+        cl_service_count(self->svc, "steps_fired", b.n / 2);
+        s_order_put(self, &b);
+    }
 }
 
 /* --- applying the event log ----------------------------------------------------------- */
@@ -575,7 +724,8 @@ static int s_apply_batch(cl_escalation_t *self, cl_err_t *err)
     /* Only the events that arm, meet, pause or resume clocks: not the clock events it writes itself. */
     static const char *const types[] = {"CaseReceived", "CaseDispatched", "CaseTransferred", "CaseUpdated",
                                         "CallbackMade", "CallbackRecorded", NULL};
-    uint64_t from, upto;
+    uint64_t from, upto, ticket = 0;
+    bool ticketed = false;
     nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->batch_max, events, &from, &upto, err);
     if (nev <= 0) {
         /* none of its kinds: the position still moves on past the others */
@@ -592,16 +742,21 @@ static int s_apply_batch(cl_escalation_t *self, cl_err_t *err)
     if (s_arm_store(self, &arms, &out, now, err) < 0)
         goto out;
     s_out_seal(&out);
-    if (cl_eventlog_append(self->db, out.evs, out.n, now, err) < 0 ||
-        cl_eventlog_consumed(self->db, CONSUMER, upto, err) < 0)
+    if (cl_eventlog_append(self->db, out.evs, out.n, now, err) < 0)
         goto out;
-    cl_eventlog_publish(self->pub, out.evs, out.n);
+    if (out.n) {
+        ticket = s_ticket(self);
+        ticketed = true;
+    }
+    if (cl_eventlog_consumed(self->db, CONSUMER, upto, err) < 0)
+        goto out;
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);
-    self->next_due_us = INT64_MIN; /* armed clocks may be due sooner: look again */
     rc = nev;
 out:
     if (rc < 0)
         cl_db_rollback(self->db);
+    if (ticketed)
+        s_order_events(self, ticket, out.evs, rc < 0 ? 0 : out.n);
     s_out_free(&out);
     s_arms_free(&arms);
     for (int i = 0; i < nev; i++)
@@ -630,24 +785,28 @@ static const char *s_person(const cl_site_policy_t *s, cl_role_t role, const cha
     return first ? first : cl_role_name(role);
 }
 
-/* Claims the clocks due by now that no other instance holds (SKIP LOCKED),
+/* Claims the clocks due by now that no other worker or instance holds (SKIP LOCKED),
    fires the next step of each, and moves it on, in one transaction. A
    warning or ladder step that comes outside the site's working hours waits
    for them (unless the case is major and the site exempts those); a breach
-   keeps its true time. Returns how many rows it claimed, -1. */
-static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
+   keeps its true time. The events go to the main thread to publish once
+   committed. Returns how many rows it claimed, -1. */
+static int s_fire_batch(s_worker_t *w, cl_err_t *err)
 {
+    cl_escalation_t *self = w->owner;
     int64_t now = cl_clock_now(self->clock);
     char at[24], lim[16];
     snprintf(at, sizeof at, "%" PRId64, now);
     snprintf(lim, sizeof lim, "%" PRId64, self->cfg->batch_max);
     const char *p[] = {at, lim};
-    if (cl_db_begin(self->db, err) < 0)
+    if (cl_db_begin(w->db, err) < 0)
         return -1;
     s_out_t out;
     memset(&out, 0, sizeof out);
     int rc = -1;
-    PGresult *res = cl_db_exec(self->db,
+    uint64_t ticket = 0;
+    bool ticketed = false;
+    PGresult *res = cl_db_exec(w->db,
                                "SELECT " CLOCK_COLUMNS ", cl_ts_to_us(next_fire_at), steps_at::text, steps::text,"
                                " (SELECT department FROM dispatches d WHERE d.case_id = clocks.case_id)"
                                " FROM clocks WHERE next_fire_at <= cl_us_to_ts($1::bigint)"
@@ -678,7 +837,7 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
         bool shifted = false;
         const char *site = PQgetvalue(res, r, 2);
         const char *dept = PQgetisnull(res, r, NCLOCK_COLUMNS + 3) ? NULL : PQgetvalue(res, r, NCLOCK_COLUMNS + 3);
-        const cl_site_in_force_t *in = cl_policies_site(&self->policies, site);
+        const cl_site_in_force_t *in = cl_policies_site(&w->policies, site);
         const cl_site_policy_t *sp = in ? &in->policy->sites[0] : NULL;
         bool major = PQgetvalue(res, r, 12)[0] == 't';
         int64_t due = strtoll(PQgetvalue(res, r, 7), NULL, 10);
@@ -780,7 +939,7 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
         cl_pgarr_end(&col[k]);
         q[k] = col[k].data;
     }
-    int urc = rows ? cl_db_cmd(self->db,
+    int urc = rows ? cl_db_cmd(w->db,
                                "UPDATE clocks SET stage = u.s, level = u.l, state = u.st, responsible = u.w,"
                                " next_fire_at = cl_us_to_ts(u.n), steps_at = coalesce(u.sa::bigint[], clocks.steps_at)"
                                " FROM unnest($1::bigint[], $2::smallint[], $3::smallint[], $4::smallint[],"
@@ -793,15 +952,21 @@ static int s_fire_batch(cl_escalation_t *self, cl_err_t *err)
     if (urc < 0)
         goto out;
     s_out_seal(&out);
-    if (cl_eventlog_append(self->db, out.evs, out.n, now, err) < 0 || cl_db_commit(self->db, err) < 0)
+    if (cl_eventlog_append(w->db, out.evs, out.n, now, err) < 0)
         goto out;
-    cl_eventlog_publish(self->pub, out.evs, out.n);
-    cl_service_count(self->svc, "steps_fired", out.n);
+    if (out.n) {
+        ticket = s_ticket(self);
+        ticketed = true;
+    }
+    if (cl_db_commit(w->db, err) < 0)
+        goto out;
     /* A batch whose rows all wait for working hours fired nothing: it is done for now. */
     rc = out.n ? rows : 0;
 out:
     if (rc < 0)
-        cl_db_rollback(self->db);
+        cl_db_rollback(w->db);
+    if (ticketed)
+        s_hand_in(w, ticket, out.evs, rc < 0 ? 0 : out.n);
     s_out_free(&out);
     return rc;
 }
@@ -901,23 +1066,76 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
     }
     if (cl_db_commit(self->db, err) < 0)
         goto err;
-    self->next_due_us = INT64_MIN;
     return 0;
 err:
     cl_db_rollback(self->db);
     return -1;
 }
 
-/* The earliest moment anything fires, INT64_MAX for none. */
-static int64_t s_next_due(cl_escalation_t *self)
+/* The earliest moment anything fires, as worker w's connection sees it;
+   INT64_MAX for none. */
+static int64_t s_next_due(s_worker_t *w)
 {
     cl_err_t err;
-    PGresult *res = cl_db_exec(self->db, "SELECT cl_ts_to_us(min(next_fire_at)) FROM clocks", 0, NULL, false, &err);
+    PGresult *res = cl_db_exec(w->db, "SELECT cl_ts_to_us(min(next_fire_at)) FROM clocks", 0, NULL, false, &err);
     if (!res)
-        return cl_clock_now(self->clock) + self->cfg->idle_ms * 1000;
+        return cl_clock_now(w->owner->clock) + w->owner->cfg->idle_ms * 1000;
     int64_t due = PQgetisnull(res, 0, 0) ? INT64_MAX : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return due;
+}
+
+/* True when the main thread has sent worker w a wake-up not yet taken. */
+static bool s_woken(s_worker_t *w)
+{
+    int events = 0;
+    size_t len = sizeof events;
+    return zmq_getsockopt(w->pipe, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
+}
+
+/* A fire worker: takes the policies in force, fires while clocks are due
+   (until woken, to take them again), then sleeps until the next due moment,
+   a wake-up or the idle period. */
+static void *s_worker_main(void *arg)
+{
+    s_worker_t *w = arg;
+    cl_escalation_t *self = w->owner;
+    int64_t next_due = INT64_MIN, looked = 0;
+    while (!atomic_load(&w->stop)) {
+        cl_err_t err;
+        /* The wake-up is taken before the policies are read, so that a change
+           committed before it is seen. */
+        bool woken = cl_bus_drain(w->pipe);
+        if (cl_policies_refresh(&w->policies, w->db, &err) < 0)
+            cl_log(CL_LOG_DEBUG, NULL, "could not read the policies in force: %s", err.message);
+        /* Woken (clocks armed, a new policy), something due, or an idle period
+           gone by (another instance may have armed clocks): look again. */
+        int64_t now = cl_clock_now(self->clock);
+        if (woken || next_due <= now || now - looked >= self->cfg->idle_ms * 1000) {
+            looked = now;
+            int n;
+            while ((n = s_fire_batch(w, &err)) > 0 && !atomic_load(&w->stop) && !s_woken(w))
+                ;
+            if (n < 0)
+                cl_log(CL_LOG_WARN, NULL, "could not fire clocks: %s", err.message);
+            now = cl_clock_now(self->clock);
+            next_due = n > 0 ? now : s_next_due(w);
+            /* Due rows that another worker or instance holds, or a failure: back off a little rather than spin. */
+            if (n <= 0 && next_due <= now)
+                next_due = now + 50 * 1000;
+        }
+        int64_t wait_ms = self->cfg->idle_ms;
+        if (next_due != INT64_MAX) {
+            int64_t until = (next_due - now) / 1000 + 1;
+            if (until < wait_ms)
+                wait_ms = until < 0 ? 0 : until;
+        }
+        zmq_pollitem_t item = {w->pipe, 0, ZMQ_POLLIN, 0};
+        if (wait_ms > 0 && zmq_poll(&item, 1, (long)wait_ms) < 0 && errno == ETERM)
+            break; /* the context is ending */
+    }
+    zmq_send(w->pipe, "", 0, 0); /* ended */
+    return NULL;
 }
 
 /* --- requests ----------------------------------------------------------------------------- */
@@ -1016,6 +1234,101 @@ static void s_serve(cl_escalation_t *self)
 
 /* --- the loop ---------------------------------------------------------------------------- */
 
+/* Sets up worker i: its connection (made on first use), its policies and its pipe pair. Returns 0 or -1 with err. */
+static int s_worker_open(cl_escalation_t *self, size_t i, cl_err_t *err)
+{
+    s_worker_t *w = &self->workers[i];
+    w->owner = self;
+    atomic_init(&w->stop, false);
+    cl_policies_init(&w->policies, self->cfg->tz_dir);
+    w->db = cl_db_new(self->cfg->db, "caseloop-escalation");
+    if (!w->db)
+        return cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://escalation-worker-%zu", i);
+    w->main_pipe = cl_bus_open(self->zctx, ZMQ_PAIR, endpoint, true, err);
+    w->pipe = w->main_pipe ? cl_bus_open(self->zctx, ZMQ_PAIR, endpoint, false, err) : NULL;
+    if (!w->pipe)
+        return -1;
+    int linger = 0; /* wake-ups not taken are of no use once it ends */
+    zmq_setsockopt(w->main_pipe, ZMQ_LINGER, &linger, sizeof linger);
+    return 0;
+}
+
+/* Starts the workers' threads, which take no signal: SIGTERM and SIGINT
+   reach the main thread. Returns 0 or -1 with err. */
+static int s_workers_start(cl_escalation_t *self, cl_err_t *err)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int rc = 0;
+    for (size_t i = 0; i < self->nworkers && rc == 0; i++) {
+        s_worker_t *w = &self->workers[i];
+        if (pthread_create(&w->thread, NULL, s_worker_main, w) != 0)
+            rc = cl_err_set(err, CL_INTERNAL, "", "could not start a fire worker");
+        else
+            w->started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* Wakes every worker: clocks may be due sooner, or the policies changed. */
+static void s_wake(cl_escalation_t *self)
+{
+    for (size_t i = 0; i < self->nworkers; i++)
+        if (self->workers[i].started)
+            zmq_send(self->workers[i].main_pipe, "w", 1, ZMQ_DONTWAIT); /* a full queue has wake-ups enough */
+}
+
+/* Stops the workers that run: each ends after its batch; what they committed
+   is published; then they are joined. */
+static void s_workers_stop(cl_escalation_t *self)
+{
+    size_t running = 0;
+    for (size_t i = 0; self->workers && i < self->nworkers; i++) {
+        s_worker_t *w = &self->workers[i];
+        if (!w->started)
+            continue;
+        atomic_store(&w->stop, true);
+        zmq_send(w->main_pipe, "w", 1, ZMQ_DONTWAIT);
+        running++;
+    }
+    zmq_pollitem_t *items = running ? calloc(running, sizeof *items) : NULL;
+    s_worker_t **whose = running ? calloc(running, sizeof *whose) : NULL;
+    if (running && (!items || !whose))
+        abort();
+    while (running > 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < self->nworkers; i++) {
+            s_worker_t *w = &self->workers[i];
+            if (w->started && !w->ended) {
+                whose[k] = w;
+                items[k++] = (zmq_pollitem_t){w->main_pipe, 0, ZMQ_POLLIN, 0};
+            }
+        }
+        if (zmq_poll(items, (int)k, 1000) < 0 && errno != EINTR)
+            break;
+        running = 0;
+        for (size_t i = 0; i < k; i++) {
+            if (items[i].revents & ZMQ_POLLIN)
+                s_collect(self, whose[i]);
+            running += !whose[i]->ended;
+        }
+    }
+    free(whose);
+    free(items);
+    for (size_t i = 0; self->workers && i < self->nworkers; i++) {
+        s_worker_t *w = &self->workers[i];
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        w->started = false;
+    }
+}
+
 cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
 {
     cl_escalation_t *self = calloc(1, sizeof *self);
@@ -1025,11 +1338,13 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     }
     self->cfg = cfg;
     self->clock = clock;
-    self->next_due_us = INT64_MIN;
+    atomic_init(&self->tickets, 0);
     cl_policies_init(&self->policies, cfg->tz_dir);
     self->db = cl_db_new(cfg->db, "caseloop-escalation");
     self->zctx = zmq_ctx_new();
-    if (!self->db || !self->zctx) {
+    self->nworkers = (size_t)cfg->fire_workers;
+    self->workers = calloc(self->nworkers, sizeof *self->workers);
+    if (!self->db || !self->zctx || !self->workers) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
@@ -1058,6 +1373,9 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
+    for (size_t i = 0; i < self->nworkers; i++)
+        if (s_worker_open(self, i, err) < 0)
+            goto err;
     return self;
 err:
     cl_escalation_destroy(&self);
@@ -1069,6 +1387,18 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
     if (!self_p || !*self_p)
         return;
     cl_escalation_t *self = *self_p;
+    s_workers_stop(self);
+    for (size_t i = 0; self->workers && i < self->nworkers; i++) {
+        s_worker_t *w = &self->workers[i];
+        cl_bus_close(&w->pipe);
+        cl_bus_close(&w->main_pipe);
+        cl_db_destroy(&w->db);
+        cl_policies_free(&w->policies);
+    }
+    free(self->workers);
+    for (size_t i = 0; i < self->nheld; i++)
+        s_batch_free(&self->held[i]);
+    free(self->held);
     cl_bus_close(&self->router);
     cl_bus_close(&self->pub);
     cl_bus_close(&self->sub);
@@ -1081,64 +1411,75 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
     *self_p = NULL;
 }
 
-
 int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
 {
     cl_service_ready(self->cfg->notify_fd);
-    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, listening to %s", self->cfg->router,
-           self->cfg->pub, self->cfg->listen);
+    cl_err_t err;
+    if (s_workers_start(self, &err) < 0) {
+        cl_log(CL_LOG_ERROR, NULL, "cannot fire clocks: %s", err.message);
+        s_workers_stop(self);
+        return -1;
+    }
+    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, listening to %s, %zu fire workers",
+           self->cfg->router, self->cfg->pub, self->cfg->listen, self->nworkers);
+    /* Polled: the router, each worker's pipe, then the SUB (when it listens to any). */
+    size_t nitems = 1 + self->nworkers + (self->sub ? 1 : 0);
+    zmq_pollitem_t *items = calloc(nitems, sizeof *items);
+    if (!items)
+        abort();
     int64_t last_read = 0;
-    bool change_pending = false;
+    bool change_pending = false, look = true;
     while (!*stop) {
-        cl_err_t err;
-        if (cl_policies_refresh(&self->policies, self->db, &err) > 0)
-            change_pending = true;
-        /* A new policy's effect on armed clocks is tried again until it commits. */
-        if (change_pending) {
-            if (s_policy_change(self, &err) == 0)
-                change_pending = false;
-            else
-                cl_log(CL_LOG_WARN, NULL, "could not apply the new policy to armed clocks: %s", err.message);
+        /* The policies are read again on every turn but those that only took the workers' events. */
+        if (look) {
+            if (cl_policies_refresh(&self->policies, self->db, &err) > 0)
+                change_pending = true;
+            /* A new policy's effect on armed clocks is tried again until it commits; then
+               the workers take the new policy and look again at what is due. */
+            if (change_pending) {
+                if (s_policy_change(self, &err) == 0) {
+                    change_pending = false;
+                    s_wake(self);
+                } else {
+                    cl_log(CL_LOG_WARN, NULL, "could not apply the new policy to armed clocks: %s", err.message);
+                }
+            }
         }
         int64_t now = cl_clock_now(self->clock);
         /* Read the log when woken, and at least every idle period. */
         bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
         if (heard || now - last_read >= self->cfg->idle_ms * 1000) {
-            int n;
+            int n, applied = 0;
             while ((n = s_apply_batch(self, &err)) > 0)
-                ;
+                applied += n;
             if (n < 0)
                 cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
             last_read = now;
-            self->next_due_us = INT64_MIN; /* another instance may have armed clocks: look again */
+            if (applied > 0)
+                s_wake(self); /* armed or resumed clocks may be due sooner */
         }
-        /* Fire what is due; then sleep until the next due moment, an event, a request or the idle period. */
-        if (self->next_due_us == INT64_MIN || self->next_due_us <= cl_clock_now(self->clock)) {
-            /* Fire for at most 50 ms a turn: while clocks keep coming due, events and
-               requests are still taken between batches. */
-            int n;
-            int64_t until = cl_mono_us() + 50 * 1000;
-            while ((n = s_fire_batch(self, &err)) > 0 && cl_mono_us() < until)
-                ;
-            if (n < 0)
-                cl_log(CL_LOG_WARN, NULL, "could not fire clocks: %s", err.message);
-            self->next_due_us = n > 0 ? cl_clock_now(self->clock) : s_next_due(self);
-            /* Due rows that another instance holds: back off a little rather than spin. */
-            if (n == 0 && self->next_due_us <= cl_clock_now(self->clock))
-                self->next_due_us = cl_clock_now(self->clock) + 50 * 1000;
-        }
-        int64_t wait_ms = self->cfg->idle_ms;
-        if (self->next_due_us != INT64_MAX) {
-            int64_t until = (self->next_due_us - cl_clock_now(self->clock)) / 1000 + 1;
-            if (until < wait_ms)
-                wait_ms = until < 0 ? 0 : until;
-        }
-        zmq_pollitem_t items[] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->sub, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, self->sub ? 2 : 1, (long)wait_ms) > 0) {
-            if (items[0].revents & ZMQ_POLLIN)
-                s_serve(self);
-        }
+        /* Sleep until a request, an event, a worker's batch or the next read of the log. */
+        int64_t wait_ms = self->cfg->idle_ms - (cl_clock_now(self->clock) - last_read) / 1000;
+        if (wait_ms < 0)
+            wait_ms = 0;
+        items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
+        for (size_t i = 0; i < self->nworkers; i++)
+            items[1 + i] = (zmq_pollitem_t){self->workers[i].main_pipe, 0, ZMQ_POLLIN, 0};
+        if (self->sub)
+            items[nitems - 1] = (zmq_pollitem_t){self->sub, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(items, (int)nitems, (long)wait_ms);
+        look = rc <= 0 || (items[0].revents & ZMQ_POLLIN) || (self->sub && (items[nitems - 1].revents & ZMQ_POLLIN));
+        if (rc <= 0)
+            continue;
+        if (items[0].revents & ZMQ_POLLIN)
+            s_serve(self);
+        for (size_t i = 0; i < self->nworkers; i++)
+            if (items[1 + i].revents & ZMQ_POLLIN)
+                s_collect(self, &self->workers[i]);
     }
+    free(items);
+    /* What the workers committed is published before the end. */
+    s_workers_stop(self);
     cl_log(CL_LOG_INFO, NULL, "stopping");
     return 0;
 }

@@ -17,6 +17,7 @@ typedef struct {
     int64_t max_frame;
     int64_t batch_max;
     int64_t idle_ms;
+    int64_t fire_workers;
     const char *tz_dir;
 } cl_escalation_config_t;
 

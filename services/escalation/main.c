@@ -25,7 +25,7 @@ int main(int argc, char **argv)
         cl_log(CL_LOG_ERROR, NULL, "cannot start: %s", err.message);
         return 1;
     }
-    cl_escalation_run(e, stop);
+    int rc = cl_escalation_run(e, stop);
     cl_escalation_destroy(&e);
-    return 0;
+    return rc < 0 ? 1 : 0;
 }
