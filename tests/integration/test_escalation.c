@@ -613,6 +613,99 @@ static void test_a_problem_raised_in_a_callback_is_a_linked_case_with_its_clock(
     assert_non_null(strstr(out, args));
 }
 
+/* Takes one escalation event off its PUB and appends it to the story of its
+   clock when that is C2 or C3 of a case of ids[0..n) (*mine then true); returns its position. */
+static uint64_t s_heard(void *sub, const uint64_t *ids, int n, char (*stories)[2][128], bool *mine)
+{
+    *mine = false;
+    zmq_msg_t topic, body;
+    zmq_msg_init(&topic);
+    zmq_msg_init(&body);
+    assert_true(zmq_msg_recv(&topic, sub, 0) >= 0 && zmq_msg_recv(&body, sub, 0) >= 0);
+    cl_err_t err;
+    cl_env_t *ev = cl_codec_decode(zmq_msg_data(&body), zmq_msg_size(&body), SIZE_MAX, &err);
+    assert_non_null(ev);
+    uint64_t position = ev->position;
+    const Caseloop__V1__Clock *c = NULL;
+    char step[48] = "";
+    switch (ev->body_case) {
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED: c = ev->clock_armed->clock; snprintf(step, sizeof step, "A"); break;
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING:
+        c = ev->clock_warning->clock;
+        snprintf(step, sizeof step, "W%u", ev->clock_warning->percent);
+        break;
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED: c = ev->clock_breached->clock; snprintf(step, sizeof step, "B"); break;
+    case CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED:
+        c = ev->escalation_raised->clock;
+        snprintf(step, sizeof step, "R%u:%s", ev->escalation_raised->level, ev->escalation_raised->role);
+        break;
+    default: break;
+    }
+    for (int i = 0; c && i < n; i++) {
+        if (c->case_id != ids[i] || (strcmp(c->code, "C2") != 0 && strcmp(c->code, "C3") != 0))
+            continue;
+        char *story = stories[i][strcmp(c->code, "C3") == 0];
+        size_t len = strlen(story);
+        snprintf(story + len, sizeof stories[i][0] - len, "%s%s", len ? " " : "", step);
+        *mine = true;
+    }
+    cl_codec_free(ev);
+    zmq_msg_close(&topic);
+    zmq_msg_close(&body);
+    return position;
+}
+
+static void test_three_fire_workers_fire_each_step_once_and_publish_in_position_order(void **state)
+{
+    (void)state;
+    /* Small batches, so that the workers' transactions interleave. */
+    assert_int_equal(cl_svc_stop(&s_esc, SIGTERM, 0), 0);
+    const char *env[] = {s_listen, "CL_IDLE_MS=100", "CL_FIRE_WORKERS=3", "CL_BATCH_MAX=1", NULL};
+    assert_int_equal(cl_svc_start(&s_esc, "caseloop-escalation", env), 0);
+    void *sub = cl_test_sub(s_esc.pub);
+    /* The subscription is live once a published event arrives (PUB drops to late joiners). */
+    bool live = false;
+    for (long k = 0; k < 50 && !live; k++) {
+        s_new_case(1500 + k, false);
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        live = zmq_poll(&item, 1, 500) == 1;
+    }
+    assert_true(live);
+    /* Forty cases at once: their 80 clocks come due together, each fires 6 steps. */
+    enum { N = 40 };
+    uint64_t ids[N];
+    static char stories[N][2][128];
+    memset(stories, 0, sizeof stories);
+    for (int i = 0; i < N; i++)
+        ids[i] = s_new_case(1600 + i, false);
+    uint64_t last = 0;
+    int heard = 0;
+    while (heard < N * 2 * 7) {
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, TIMEOUT_MS) != 1)
+            fail_msg("heard %d of %d events", heard, N * 2 * 7);
+        bool mine;
+        uint64_t position = s_heard(sub, ids, N, stories, &mine);
+        assert_true(position > last); /* in the order of the log */
+        last = position;
+        heard += mine;
+    }
+    /* Each step once, in order, on the PUB and in the log. */
+    for (int i = 0; i < N; i++) {
+        for (int k = 0; k < 2; k++) {
+            assert_string_equal(stories[i][k], FULL);
+            char story[256];
+            int64_t late;
+            s_story(ids[i], k ? "C3" : "C2", story, sizeof story, &late);
+            assert_string_equal(story, FULL);
+        }
+    }
+    cl_test_close(&sub);
+    /* Stopped, it ends its workers cleanly. */
+    assert_int_equal(cl_svc_stop(&s_esc, SIGTERM, 0), 0);
+    assert_int_equal(s_start_escalation(&s_esc), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_a_new_policy_retimes_running_clocks_or_stops_them),
         cmocka_unit_test(test_a_callback_arms_the_record_clock_that_its_record_meets),
         cmocka_unit_test(test_a_problem_raised_in_a_callback_is_a_linked_case_with_its_clock),
+        cmocka_unit_test(test_three_fire_workers_fire_each_step_once_and_publish_in_position_order),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
