@@ -119,10 +119,16 @@ bool cl_db_up(const cl_db_t *db)
 
 PGresult *cl_db_exec(cl_db_t *db, const char *sql, int n, const char *const *params, bool binary, cl_err_t *err)
 {
+    return cl_db_exec_formats(db, sql, n, params, NULL, NULL, binary, err);
+}
+
+PGresult *cl_db_exec_formats(cl_db_t *db, const char *sql, int n, const char *const *params, const int *lengths,
+                             const int *formats, bool binary, cl_err_t *err)
+{
     db->sqlstate[0] = '\0';
     if (cl_db_connect(db, err) < 0)
         return NULL;
-    PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, binary ? 1 : 0);
+    PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, lengths, formats, binary ? 1 : 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return res;

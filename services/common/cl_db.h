@@ -31,6 +31,11 @@ bool cl_db_up(const cl_db_t *db);
 PGresult *cl_db_exec(cl_db_t *db, const char *sql, int n, const char *const *params, bool binary,
                      cl_err_t *err) CL_WARN_UNUSED;
 
+/* cl_db_exec with each parameter's length and format (formats[i] 1: binary,
+   lengths[i] bytes; 0: text); lengths and formats may be NULL for all text. */
+PGresult *cl_db_exec_formats(cl_db_t *db, const char *sql, int n, const char *const *params, const int *lengths,
+                             const int *formats, bool binary, cl_err_t *err) CL_WARN_UNUSED;
+
 /* cl_db_exec for statements whose rows are not needed. Returns 0 or -1. */
 int cl_db_cmd(cl_db_t *db, const char *sql, int n, const char *const *params, cl_err_t *err) CL_WARN_UNUSED;
 

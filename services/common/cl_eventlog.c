@@ -16,6 +16,33 @@ static uint64_t s_u64(const PGresult *res, int row, int col)
     return be64toh(be);
 }
 
+/* The envelopes go to the server as a bytea[] in PostgreSQL's binary array
+   format (big-endian: dimensions 1, no NULLs, element type bytea, length,
+   lower bound 1, then each element's length and bytes): half the bytes of
+   the hex text form, and nothing for the server to decode. */
+#define BYTEA_OID 17
+
+static void s_be32(cl_buf_t *b, uint32_t v)
+{
+    uint32_t be = htobe32(v);
+    cl_buf_append(b, &be, sizeof be);
+}
+
+static void s_bytea_array_begin(cl_buf_t *b, size_t n)
+{
+    s_be32(b, 1);
+    s_be32(b, 0);
+    s_be32(b, BYTEA_OID);
+    s_be32(b, (uint32_t)n);
+    s_be32(b, 1);
+}
+
+static void s_bytea_array_add(cl_buf_t *b, const void *data, size_t len)
+{
+    s_be32(b, (uint32_t)len);
+    cl_buf_append(b, data, len);
+}
+
 int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, cl_err_t *err)
 {
     if (n == 0)
@@ -36,7 +63,7 @@ int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, c
     cl_pgarr_begin(&type);
     cl_pgarr_begin(&site);
     cl_pgarr_begin(&cases);
-    cl_pgarr_begin(&env);
+    s_bytea_array_begin(&env, n);
     for (size_t i = 0; i < n; i++) {
         cl_event_t *e = &evs[i];
         e->env->has_position = 1;
@@ -49,19 +76,22 @@ int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, c
             cl_pgarr_i64(&cases, e->case_id);
         else
             cl_pgarr_text(&cases, NULL);
-        cl_pgarr_bytea(&env, e->packed.data, e->packed.len);
+        s_bytea_array_add(&env, e->packed.data, e->packed.len);
     }
     cl_pgarr_end(&pos);
     cl_pgarr_end(&type);
     cl_pgarr_end(&site);
     cl_pgarr_end(&cases);
-    cl_pgarr_end(&env);
     const char *p2[] = {pos.data, type.data, site.data, cases.data, env.data, now};
-    int rc = cl_db_cmd(db,
-                       "INSERT INTO events (position, type, site, case_id, recorded_at, envelope)"
-                       " SELECT p, t, s, c, cl_us_to_ts($6::bigint), e"
-                       " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bytea[]) AS u(p, t, s, c, e)",
-                       6, p2, err);
+    int lengths[] = {0, 0, 0, 0, (int)env.len, 0}, formats[] = {0, 0, 0, 0, 1, 0};
+    PGresult *ins = cl_db_exec_formats(db,
+                                       "INSERT INTO events (position, type, site, case_id, recorded_at, envelope)"
+                                       " SELECT p, t, s, c, cl_us_to_ts($6::bigint), e"
+                                       " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])"
+                                       " AS u(p, t, s, c, e)",
+                                       6, p2, lengths, formats, false, err);
+    int rc = ins ? 0 : -1;
+    PQclear(ins);
     cl_buf_free(&pos);
     cl_buf_free(&type);
     cl_buf_free(&site);
