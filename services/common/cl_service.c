@@ -213,3 +213,15 @@ volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, cons
     cl_tz_init(); /* before any thread: see cl_tz.c */
     return &s_stop;
 }
+
+int cl_service_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old); /* the new thread inherits the mask */
+    int rc = pthread_create(thread, NULL, fn, arg) == 0 ? 0 : -1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}

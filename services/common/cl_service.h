@@ -2,6 +2,7 @@
 #ifndef CL_SERVICE_H
 #define CL_SERVICE_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include "cl_bus.h"
@@ -56,6 +57,12 @@ void cl_service_stats(cl_service_t *self, cl_request_t *req, const cl_env_t *env
    not one), and turns SIGINT and SIGTERM into the returned stop flag
    (SIGPIPE ignored). */
 volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, const char *log_level);
+
+/* Starts a worker thread of a service running fn(arg). It takes no SIGTERM or
+   SIGINT, so that they reach the main thread (which stops its workers) and a
+   worker's blocking call is never cut short by them. Returns 0, or -1 when
+   the thread could not start. */
+int cl_service_thread(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 /* A request handler: self is the service's own state. */
 typedef void (*cl_handler_fn)(void *self, cl_request_t *req, const cl_env_t *env);

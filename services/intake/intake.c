@@ -409,7 +409,7 @@ static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
     w->pipe = w->main_pipe ? cl_bus_open(self->zctx, ZMQ_PAIR, endpoint, false, err) : NULL;
     if (!w->pipe)
         return -1;
-    if (pthread_create(&w->thread, NULL, s_worker_main, w) != 0)
+    if (cl_service_thread(&w->thread, s_worker_main, w) < 0)
         return cl_err_set(err, CL_INTERNAL, "", "could not start a store worker");
     w->started = true;
     return 0;
