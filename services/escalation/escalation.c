@@ -816,6 +816,9 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
         goto out;
     s_out_keep(&out, res);
     int rows = PQntuples(res);
+    /* Steps told more than a second late (a service that was down, a backlog): one log line a batch. */
+    int nlate = 0, latest = -1;
+    int64_t max_late = 0;
     enum { NUPD = 7 };
     cl_buf_t col[NUPD];
     memset(col, 0, sizeof col);
@@ -903,9 +906,11 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
                     }
                 }
                 c->has_state = 1, c->state = (Caseloop__V1__ClockState)state;
-                if (late > CL_US_PER_S && st.kind != CL_STEP_WARNING)
-                    cl_log(CL_LOG_WARN, &(cl_log_ctx_t){(int64_t)c->case_id, c->site, NULL, NULL},
-                           "clock %s fired %" PRId64 " ms late", c->code, late / 1000);
+                if (late > CL_US_PER_S && st.kind != CL_STEP_WARNING) {
+                    nlate++;
+                    if (late > max_late)
+                        max_late = late, latest = r;
+                }
                 stage++;
             }
         }
@@ -960,6 +965,11 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
     }
     if (cl_db_commit(w->db, err) < 0)
         goto out;
+    if (nlate)
+        cl_log(CL_LOG_WARN,
+               &(cl_log_ctx_t){strtoll(PQgetvalue(res, latest, 1), NULL, 10), PQgetvalue(res, latest, 2), NULL, NULL},
+               "%d clock step(s) fired more than a second late, the latest %" PRId64 " ms late (clock %s of this case)",
+               nlate, max_late / 1000, PQgetvalue(res, latest, 3));
     /* A batch whose rows all wait for working hours fired nothing: it is done for now. */
     rc = out.n ? rows : 0;
 out:
@@ -1255,25 +1265,16 @@ static int s_worker_open(cl_escalation_t *self, size_t i, cl_err_t *err)
     return 0;
 }
 
-/* Starts the workers' threads, which take no signal: SIGTERM and SIGINT
-   reach the main thread. Returns 0 or -1 with err. */
+/* Starts the workers' threads (SIGTERM and SIGINT reach the main thread). Returns 0 or -1 with err. */
 static int s_workers_start(cl_escalation_t *self, cl_err_t *err)
 {
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    int rc = 0;
-    for (size_t i = 0; i < self->nworkers && rc == 0; i++) {
+    for (size_t i = 0; i < self->nworkers; i++) {
         s_worker_t *w = &self->workers[i];
-        if (pthread_create(&w->thread, NULL, s_worker_main, w) != 0)
-            rc = cl_err_set(err, CL_INTERNAL, "", "could not start a fire worker");
-        else
-            w->started = true;
+        if (cl_service_thread(&w->thread, s_worker_main, w) < 0)
+            return cl_err_set(err, CL_INTERNAL, "", "could not start a fire worker");
+        w->started = true;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
+    return 0;
 }
 
 /* Wakes every worker: clocks may be due sooner, or the policies changed. */
