@@ -8,9 +8,8 @@
  *                        each, straight into the tables with INSERT ... SELECT generate_series:
  *                        --rate x --seconds of them come due at --rate per second from
  *                        --lead seconds after the seeding ends (the window), the rest 1 to
- *                        12 days later. Every clock's next step is its breach (warnings are
- *                        skipped: stage 2 of the fixed plan), and with the service's
- *                        CL_LADDER_STEP_S set to a year the ladder adds nothing in the run.
+ *                        12 days later. Every clock has one step, its breach, so the
+ *                        ladder adds nothing in the run.
  *                        Last line: armed n=<N> window=<W> t0_us=<first due, real clock>
  *   --mode lag           (service READY, before the window) subscribes to ClockBreached on
  *                        the service's PUB; per clock of the window, lag = the time its event
