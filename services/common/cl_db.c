@@ -86,10 +86,12 @@ int cl_db_connect(cl_db_t *db, cl_err_t *err)
         return cl_err_set(err, CL_UNAVAILABLE, "", "database is unavailable");
     /* Defaults first: what CL_DB says wins. A database host that goes silent
        is noticed within about 30 s instead of the kernel's 15 minutes, and a
-       statement cannot hold a service for longer than a minute. */
+       statement cannot hold a service for longer than a minute. No JIT: every
+       statement is short, and a cost estimate over jit_above_cost (a table
+       never analyzed is enough) made the server compile one for 100 ms. */
     const char *keys[] = {"application_name", "connect_timeout", "keepalives", "keepalives_idle",
                           "keepalives_interval", "keepalives_count", "tcp_user_timeout", "options", "dbname", NULL};
-    const char *vals[] = {db->appname, "5", "1", "10", "5", "3", "30000", "-c statement_timeout=60000",
+    const char *vals[] = {db->appname, "5", "1", "10", "5", "3", "30000", "-c statement_timeout=60000 -c jit=off",
                           db->conninfo, NULL};
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     if (!conn || PQstatus(conn) != CONNECTION_OK) {

@@ -186,7 +186,8 @@ static int s_read_types(cl_db_t *db, uint64_t after, const char *const *types, u
     }
     const char *p[] = {a, m, types ? t.data : NULL};
     PGresult *res = cl_db_exec(db,
-                               "SELECT h.position, e.position, e.envelope FROM event_head h LEFT JOIN LATERAL"
+                               "SELECT h.position, e.position, e.envelope"
+                               " FROM (SELECT (SELECT position FROM event_head) AS position) h LEFT JOIN LATERAL"
                                " (SELECT position, envelope FROM events WHERE position > $1::bigint"
                                " AND position <= h.position AND ($3::text[] IS NULL OR type = ANY ($3::text[]))"
                                " ORDER BY position LIMIT $2::int) e ON true",
