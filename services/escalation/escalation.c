@@ -968,7 +968,7 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
     if (nlate)
         cl_log(CL_LOG_WARN,
                &(cl_log_ctx_t){strtoll(PQgetvalue(res, latest, 1), NULL, 10), PQgetvalue(res, latest, 2), NULL, NULL},
-               "%d clock step(s) fired more than a second late, the latest %" PRId64 " ms late (clock %s of this case)",
+               "%d clock step(s) fired more than a second late, up to %" PRId64 " ms late (clock %s of this case)",
                nlate, max_late / 1000, PQgetvalue(res, latest, 3));
     /* A batch whose rows all wait for working hours fired nothing: it is done for now. */
     rc = out.n ? rows : 0;
@@ -1124,14 +1124,19 @@ static void *s_worker_main(void *arg)
         if (woken || next_due <= now || now - looked >= self->cfg->idle_ms * 1000) {
             looked = now;
             int n;
-            while ((n = s_fire_batch(w, &err)) > 0 && !atomic_load(&w->stop) && !s_woken(w))
-                ;
+            int64_t asked;
+            do {
+                asked = cl_clock_now(self->clock);
+                n = s_fire_batch(w, &err);
+            } while (n > 0 && !atomic_load(&w->stop) && !s_woken(w));
             if (n < 0)
                 cl_log(CL_LOG_WARN, NULL, "could not fire clocks: %s", err.message);
             now = cl_clock_now(self->clock);
             next_due = n > 0 ? now : s_next_due(w);
-            /* Due rows that another worker or instance holds, or a failure: back off a little rather than spin. */
-            if (n <= 0 && next_due <= now)
+            /* Rows due when the last batch asked, yet none claimed: another worker or instance
+               holds them; or a failure: back off a little rather than spin. Rows that came due
+               since are fired at once. */
+            if (n < 0 || (n == 0 && next_due <= asked))
                 next_due = now + 50 * 1000;
         }
         int64_t wait_ms = self->cfg->idle_ms;
@@ -1451,8 +1456,12 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
         bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
         if (heard || now - last_read >= self->cfg->idle_ms * 1000) {
             int n, applied = 0;
-            while ((n = s_apply_batch(self, &err)) > 0)
+            while ((n = s_apply_batch(self, &err)) > 0) {
                 applied += n;
+                /* a long run of events does not hold up what the workers fired */
+                for (size_t i = 0; i < self->nworkers; i++)
+                    s_collect(self, &self->workers[i]);
+            }
             if (n < 0)
                 cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
             last_read = now;
