@@ -2,6 +2,7 @@
 #include "cl_bus.h"
 #include "cl_clock.h"
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,15 @@ void *cl_bus_open(void *ctx, int type, const char *endpoint, bool bind, cl_err_t
         return NULL;
     }
     return s;
+}
+
+int cl_bus_pipe(void *ctx, const char *name, size_t i, void **main_end, void **worker_end, cl_err_t *err)
+{
+    char endpoint[96];
+    snprintf(endpoint, sizeof endpoint, "inproc://%s-%zu", name, i);
+    *main_end = cl_bus_open(ctx, ZMQ_PAIR, endpoint, true, err);
+    *worker_end = *main_end ? cl_bus_open(ctx, ZMQ_PAIR, endpoint, false, err) : NULL;
+    return *worker_end ? 0 : -1;
 }
 
 void cl_bus_close(void **sock_p)

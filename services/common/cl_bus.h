@@ -15,6 +15,11 @@
    servers; SUB sockets subscribe to every topic. Returns NULL with err set. */
 void *cl_bus_open(void *ctx, int type, const char *endpoint, bool bind, cl_err_t *err);
 
+/* A pipe between two threads of one context: a PAIR bound at inproc://<name>-<i>
+   (*main_end) and one connected to it (*worker_end). Returns 0, or -1 with err
+   (whatever was opened is left for cl_bus_close). */
+int cl_bus_pipe(void *ctx, const char *name, size_t i, void **main_end, void **worker_end, cl_err_t *err);
+
 /* Closes a socket opened by cl_bus_open; *sock_p may be NULL; sets it to NULL. */
 void cl_bus_close(void **sock_p);
 

@@ -1259,11 +1259,7 @@ static int s_worker_open(cl_escalation_t *self, size_t i, cl_err_t *err)
     w->db = cl_db_new(self->cfg->db, "caseloop-escalation");
     if (!w->db)
         return cl_err_set(err, CL_INTERNAL, "", "out of memory");
-    char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "inproc://escalation-worker-%zu", i);
-    w->main_pipe = cl_bus_open(self->zctx, ZMQ_PAIR, endpoint, true, err);
-    w->pipe = w->main_pipe ? cl_bus_open(self->zctx, ZMQ_PAIR, endpoint, false, err) : NULL;
-    if (!w->pipe)
+    if (cl_bus_pipe(self->zctx, "escalation-worker", i, &w->main_pipe, &w->pipe, err) < 0)
         return -1;
     int linger = 0; /* wake-ups not taken are of no use once it ends */
     zmq_setsockopt(w->main_pipe, ZMQ_LINGER, &linger, sizeof linger);

@@ -398,16 +398,12 @@ static void s_job_free(s_job_t *job)
 static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
 {
     s_worker_t *w = &self->workers[i];
-    char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "inproc://intake-worker-%zu", i);
     w->policy = &self->policy;
     w->clock = self->clock;
     w->db = cl_db_new(self->cfg->db, "caseloop-intake");
     if (!w->db || s_job_alloc(&w->job, (size_t)self->cfg->batch_max) < 0)
         return cl_err_set(err, CL_INTERNAL, "", "out of memory");
-    w->main_pipe = cl_bus_open(self->zctx, ZMQ_PAIR, endpoint, true, err);
-    w->pipe = w->main_pipe ? cl_bus_open(self->zctx, ZMQ_PAIR, endpoint, false, err) : NULL;
-    if (!w->pipe)
+    if (cl_bus_pipe(self->zctx, "intake-worker", i, &w->main_pipe, &w->pipe, err) < 0)
         return -1;
     if (cl_service_thread(&w->thread, s_worker_main, w) < 0)
         return cl_err_set(err, CL_INTERNAL, "", "could not start a store worker");
