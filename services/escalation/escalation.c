@@ -275,15 +275,36 @@ static void s_order_events(cl_escalation_t *self, uint64_t ticket, const cl_even
 
 /* Worker side: hands the main thread the events of the transaction that took
    ticket, committed (none when it failed): [ticket, frames] then the frames. */
+static void s_pipe_send(void *pipe, const void *data, size_t len, int flags)
+{
+    /* An inproc pipe only fails as its context ends (ETERM): then nothing is published any more. */
+    while (zmq_send(pipe, data, len, flags) < 0 && errno == EINTR)
+        ;
+}
+
 static void s_hand_in(s_worker_t *w, uint64_t ticket, const cl_event_t *evs, size_t n)
 {
     uint64_t head[2] = {ticket, 2 * n};
-    if (zmq_send(w->pipe, head, sizeof head, n ? ZMQ_SNDMORE : 0) < 0)
-        return;
+    s_pipe_send(w->pipe, head, sizeof head, n ? ZMQ_SNDMORE : 0);
     for (size_t i = 0; i < n; i++) {
         const char *type = cl_codec_body_name(evs[i].env);
-        zmq_send(w->pipe, type, strlen(type), ZMQ_SNDMORE);
-        zmq_send(w->pipe, evs[i].packed.data, evs[i].packed.len, i + 1 < n ? ZMQ_SNDMORE : 0);
+        s_pipe_send(w->pipe, type, strlen(type), ZMQ_SNDMORE);
+        s_pipe_send(w->pipe, evs[i].packed.data, evs[i].packed.len, i + 1 < n ? ZMQ_SNDMORE : 0);
+    }
+}
+
+/* Main side: drops what is left of a message whose first part was read. */
+static void s_pipe_discard(void *pipe)
+{
+    int more = 0;
+    size_t size = sizeof more;
+    while (zmq_getsockopt(pipe, ZMQ_RCVMORE, &more, &size) == 0 && more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        int rc = zmq_msg_recv(&m, pipe, 0);
+        zmq_msg_close(&m);
+        if (rc < 0)
+            break;
     }
 }
 
@@ -293,8 +314,12 @@ static void s_collect(cl_escalation_t *self, s_worker_t *w)
     uint64_t head[2];
     int len;
     while ((len = zmq_recv(w->main_pipe, head, sizeof head, ZMQ_DONTWAIT)) >= 0) {
-        if (len != (int)sizeof head) {
+        if (len == 0) {
             w->ended = true; /* its last message */
+            continue;
+        }
+        if (len != (int)sizeof head) { /* not a head: cannot be */
+            s_pipe_discard(w->main_pipe);
             continue;
         }
         /* The frames of a message arrive together: once the first is here, all are. */
@@ -303,9 +328,13 @@ static void s_collect(cl_escalation_t *self, s_worker_t *w)
             abort();
         while (b.n < head[1]) {
             zmq_msg_init(&b.frames[b.n]);
-            if (zmq_msg_recv(&b.frames[b.n++], w->main_pipe, 0) < 0)
+            if (zmq_msg_recv(&b.frames[b.n], w->main_pipe, 0) < 0) {
+                zmq_msg_close(&b.frames[b.n]);
                 break;
+            }
+            b.n++;
         }
+        s_pipe_discard(w->main_pipe); /* the rest of a message not read whole */
         cl_service_count(self->svc, "steps_fired", b.n / 2);
         s_order_put(self, &b);
     }
@@ -817,7 +846,7 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
     s_out_keep(&out, res);
     int rows = PQntuples(res);
     /* Steps told more than a second late (a service that was down, a backlog): one log line a batch. */
-    int nlate = 0, latest = -1;
+    int nlate = 0, latest = -1, moved = 0; /* moved: rows whose next step changed */
     int64_t max_late = 0;
     enum { NUPD = 7 };
     cl_buf_t col[NUPD];
@@ -862,6 +891,7 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
                          !cl_calendar_is_working(sp->calendar, now);
             if (st.kind == CL_STEP_WARNING && now >= due) {
                 stage++; /* a warning after the due time (a service that was down) is of no use */
+                moved++;
             } else if (quiet && cl_calendar_next_working(sp->calendar, now, &next) == 0) {
                 /* waits for working hours, the stage unchanged; a warning no later than the
                    breach, which keeps its true time */
@@ -912,6 +942,7 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
                         max_late = late, latest = r;
                 }
                 stage++;
+                moved++;
             }
         }
         if (next < 0 && stage < nsteps)
@@ -970,8 +1001,8 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
                &(cl_log_ctx_t){strtoll(PQgetvalue(res, latest, 1), NULL, 10), PQgetvalue(res, latest, 2), NULL, NULL},
                "%d clock step(s) fired more than a second late, up to %" PRId64 " ms late (clock %s of this case)",
                nlate, max_late / 1000, PQgetvalue(res, latest, 3));
-    /* A batch whose rows all wait for working hours fired nothing: it is done for now. */
-    rc = out.n ? rows : 0;
+    /* A batch whose rows all wait for working hours moved nothing on: it is done for now. */
+    rc = moved ? rows : 0;
 out:
     if (rc < 0)
         cl_db_rollback(w->db);
@@ -1110,7 +1141,7 @@ static void *s_worker_main(void *arg)
 {
     s_worker_t *w = arg;
     cl_escalation_t *self = w->owner;
-    int64_t next_due = INT64_MIN, looked = 0;
+    int64_t next_due = INT64_MIN, looked = 0, backoff_ms = 50;
     while (!atomic_load(&w->stop)) {
         cl_err_t err;
         /* The wake-up is taken before the policies are read, so that a change
@@ -1129,15 +1160,22 @@ static void *s_worker_main(void *arg)
                 asked = cl_clock_now(self->clock);
                 n = s_fire_batch(w, &err);
             } while (n > 0 && !atomic_load(&w->stop) && !s_woken(w));
-            if (n < 0)
-                cl_log(CL_LOG_WARN, NULL, "could not fire clocks: %s", err.message);
             now = cl_clock_now(self->clock);
-            next_due = n > 0 ? now : s_next_due(w);
-            /* Rows due when the last batch asked, yet none claimed: another worker or instance
-               holds them; or a failure: back off a little rather than spin. Rows that came due
-               since are fired at once. */
-            if (n < 0 || (n == 0 && next_due <= asked))
-                next_due = now + 50 * 1000;
+            if (n < 0) {
+                /* A failure (the database down): told once, tried again ever less often, up to the idle period. */
+                if (backoff_ms == 50)
+                    cl_log(CL_LOG_WARN, NULL, "could not fire clocks: %s", err.message);
+                next_due = now + backoff_ms * 1000;
+                backoff_ms = backoff_ms * 2 < self->cfg->idle_ms ? backoff_ms * 2 : self->cfg->idle_ms;
+            } else {
+                backoff_ms = 50;
+                next_due = n > 0 ? now : s_next_due(w);
+                /* Rows due when the last batch asked, yet none claimed: another worker or
+                   instance holds them: back off a little rather than spin. Rows that came
+                   due since are fired at once. */
+                if (n == 0 && next_due <= asked)
+                    next_due = now + 50 * 1000;
+            }
         }
         int64_t wait_ms = self->cfg->idle_ms;
         if (next_due != INT64_MAX) {
@@ -1256,7 +1294,9 @@ static int s_worker_open(cl_escalation_t *self, size_t i, cl_err_t *err)
     w->owner = self;
     atomic_init(&w->stop, false);
     cl_policies_init(&w->policies, self->cfg->tz_dir);
-    w->db = cl_db_new(self->cfg->db, "caseloop-escalation");
+    char name[48];
+    snprintf(name, sizeof name, "caseloop-escalation-fire-%zu", i + 1);
+    w->db = cl_db_new(self->cfg->db, name);
     if (!w->db)
         return cl_err_set(err, CL_INTERNAL, "", "out of memory");
     if (cl_bus_pipe(self->zctx, "escalation-worker", i, &w->main_pipe, &w->pipe, err) < 0)
@@ -1415,13 +1455,18 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
 
 int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
 {
-    cl_service_ready(self->cfg->notify_fd);
     cl_err_t err;
+    /* A policy loaded while the service was down stops or re-times armed clocks
+       before any worker fires them under it (tried again in the loop on failure). */
+    bool change_pending = cl_policies_refresh(&self->policies, self->db, &err) > 0;
+    if (change_pending && s_policy_change(self, &err) == 0)
+        change_pending = false;
     if (s_workers_start(self, &err) < 0) {
         cl_log(CL_LOG_ERROR, NULL, "cannot fire clocks: %s", err.message);
         s_workers_stop(self);
         return -1;
     }
+    cl_service_ready(self->cfg->notify_fd);
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, listening to %s, %zu fire workers",
            self->cfg->router, self->cfg->pub, self->cfg->listen, self->nworkers);
     /* Polled: the router, each worker's pipe, then the SUB (when it listens to any). */
@@ -1429,11 +1474,13 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     zmq_pollitem_t *items = calloc(nitems, sizeof *items);
     if (!items)
         abort();
-    int64_t last_read = 0;
-    bool change_pending = false, look = true;
+    int64_t last_read = 0, last_look = 0;
+    bool look = true;
     while (!*stop) {
-        /* The policies are read again on every turn but those that only took the workers' events. */
-        if (look) {
+        /* The policies are read again on every turn but those that only took the workers'
+           events, and at least every idle period (workers may hand in all the time). */
+        if (look || cl_clock_now(self->clock) - last_look >= self->cfg->idle_ms * 1000) {
+            last_look = cl_clock_now(self->clock);
             if (cl_policies_refresh(&self->policies, self->db, &err) > 0)
                 change_pending = true;
             /* A new policy's effect on armed clocks is tried again until it commits; then

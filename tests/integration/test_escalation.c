@@ -658,10 +658,15 @@ static uint64_t s_heard(void *sub, const uint64_t *ids, int n, char (*stories)[2
 static void test_three_fire_workers_fire_each_step_once_and_publish_in_position_order(void **state)
 {
     (void)state;
-    /* Small batches, so that the workers' transactions interleave. */
+    /* Small batches, so that the workers' transactions interleave; clocks of 8 s, so that
+       even on a loaded machine each warning fires before its breach. */
+    static const char *const sites[] = {"site-a", NULL};
+    assert_int_equal(cl_test_load_policy_with(s_disp.router, sites, cl_test_clocks(8, false)), 0);
     assert_int_equal(cl_svc_stop(&s_esc, SIGTERM, 0), 0);
     const char *env[] = {s_listen, "CL_IDLE_MS=100", "CL_FIRE_WORKERS=3", "CL_BATCH_MAX=1", NULL};
     assert_int_equal(cl_svc_start(&s_esc, "caseloop-escalation", env), 0);
+    /* Three workers, each on its own connection. */
+    s_wait_for("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'caseloop-escalation-fire-%'", 3);
     void *sub = cl_test_sub(s_esc.pub);
     /* The subscription is live once a published event arrives (PUB drops to late joiners). */
     bool live = false;
