@@ -1,13 +1,68 @@
 /* bench_common.c - what the load generators of scripts/bench share: local-only checks, timing, percentiles. */
 #include "bench_common.h"
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <libpq-fe.h>
 #include "cl_clock.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *s_name = "bench", *s_usage = "";
+static char s_aborted[128];
+
+void bc_program(const char *name, const char *usage)
+{
+    s_name = name;
+    s_usage = usage;
+    snprintf(s_aborted, sizeof s_aborted, "%s: aborted: the run did not finish in time\n", name);
+}
+
+static void s_on_alarm(int sig)
+{
+    (void)sig;
+    ssize_t rc = write(2, s_aborted, strlen(s_aborted));
+    (void)rc;
+    _exit(1);
+}
+
+void bc_deadline(unsigned seconds)
+{
+    signal(SIGALRM, s_on_alarm);
+    alarm(seconds);
+}
+
+long bc_num(const char *option, const char *v, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi) {
+        fprintf(stderr, "%s: %s must be a whole number in %ld..%ld, not \"%s\"\n", s_name, option, lo, hi, v);
+        exit(2);
+    }
+    return n;
+}
+
+void bc_need(const char *what, const char *v)
+{
+    if (!v || !*v) {
+        fprintf(stderr, "%s: give %s\n%s", s_name, what, s_usage);
+        exit(2);
+    }
+}
+
+void bc_need_local(const char *ep)
+{
+    if (!bc_local_endpoint(ep)) {
+        fprintf(stderr, "%s: %s is not a local endpoint (ipc://, inproc:// or loopback tcp only)\n", s_name, ep);
+        exit(2);
+    }
+}
 
 bool bc_local_endpoint(const char *ep)
 {

@@ -13,6 +13,18 @@ bool bc_local_host(const char *h, size_t len);
 /* True when every host of a libpq conninfo is local. */
 bool bc_local_db(const char *conninfo);
 
+/* The program's name for its messages ("bench dispatch") and its usage text;
+   set first, in main. */
+void bc_program(const char *name, const char *usage);
+/* Ends the process (status 1, saying so on stderr) once seconds have passed. */
+void bc_deadline(unsigned seconds);
+/* Option checks: each prints why and exits with status 2 on a bad value. The
+   value of option as a whole number in lo..hi; a value that must be given
+   (what names it); an endpoint that must be local. */
+long bc_num(const char *option, const char *v, long lo, long hi);
+void bc_need(const char *what, const char *v);
+void bc_need_local(const char *ep);
+
 /* Sleeps us microseconds. */
 void bc_sleep_us(int64_t us);
 /* True once the file at path says READY (a service's CL_NOTIFY_FD). */

@@ -22,6 +22,7 @@
  * Only local endpoints (ipc://, inproc://, loopback tcp) and a local database. */
 #include "cl.h"
 #include "bench_common.h"
+#include "policy_fixture.h"
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -77,63 +78,12 @@ static bool s_expired(void)
 
 /* --- the policy: 3 sites, everybody on shift all day ---------------------------------- */
 
-static void s_site(cl_buf_t *b, const char *code)
-{
-    const char *all_day = "[{\"days\":\"daily\",\"from\":\"00:00\",\"to\":\"24:00\"}]";
-    cl_buf_printf(b,
-                  "{\"code\":\"%s\",\"name\":\"Site %s\",\"time_zone\":\"Asia/Shanghai\","
-                  "\"customer_service\":\"customer-service\",\"departments\":["
-                  "{\"code\":\"customer-service\",\"name\":\"Customer service\","
-                  "\"kinds\":[\"complaint\",\"suggestion\",\"inquiry\",\"praise\",\"other\"]},"
-                  "{\"code\":\"engineering\",\"name\":\"Engineering\",\"kinds\":[\"repair\"]},"
-                  "{\"code\":\"security\",\"name\":\"Security\",\"kinds\":[\"safety\"]},"
-                  "{\"code\":\"services\",\"name\":\"Services\",\"kinds\":[\"special_service\"]}],"
-                  "\"staff\":["
-                  "{\"id\":\"cs1\",\"name\":\"CS 1\",\"role\":\"assistant\",\"department\":\"customer-service\","
-                  "\"skills\":[\"complaint\"],\"shifts\":%s,\"reports_to\":\"cs-sup\"},"
-                  "{\"id\":\"cs2\",\"name\":\"CS 2\",\"role\":\"assistant\",\"department\":\"customer-service\","
-                  "\"shifts\":%s,\"reports_to\":\"cs-sup\"},"
-                  "{\"id\":\"cs-sup\",\"name\":\"CS supervisor\",\"role\":\"supervisor\","
-                  "\"department\":\"customer-service\",\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"eng1\",\"name\":\"Eng 1\",\"role\":\"specialist\",\"department\":\"engineering\","
-                  "\"skills\":[\"repair\"],\"shifts\":%s,\"reports_to\":\"eng-sup\"},"
-                  "{\"id\":\"eng2\",\"name\":\"Eng 2\",\"role\":\"specialist\",\"department\":\"engineering\","
-                  "\"shifts\":%s,\"reports_to\":\"eng-sup\"},"
-                  "{\"id\":\"eng-sup\",\"name\":\"Eng supervisor\",\"role\":\"supervisor\","
-                  "\"department\":\"engineering\",\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"sec1\",\"name\":\"Guard\",\"role\":\"specialist\",\"department\":\"security\","
-                  "\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"svc1\",\"name\":\"Services\",\"role\":\"specialist\",\"department\":\"services\","
-                  "\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"head\",\"name\":\"Project head\",\"role\":\"project_head\",\"shifts\":%s,"
-                  "\"reports_to\":\"mgr\"},"
-                  "{\"id\":\"mgr\",\"name\":\"Manager\",\"role\":\"manager\",\"reports_to\":\"lead\"},"
-                  "{\"id\":\"lead\",\"name\":\"Leadership\",\"role\":\"leadership\"}],"
-                  "\"routing\":[",
-                  code, code, all_day, all_day, all_day, all_day, all_day, all_day, all_day, all_day, all_day);
-    static const char *const kinds[] = {"complaint", "repair",          "inquiry", "suggestion",
-                                        "praise",    "special_service", "safety",  "other"};
-    static const char *const depts[] = {"customer-service", "engineering", "customer-service", "customer-service",
-                                        "customer-service", "services",    "security",         "customer-service"};
-    for (size_t k = 0; k < N_OF(kinds); k++)
-        cl_buf_printf(b, "%s{\"kind\":\"%s\",\"severity\":\"major\",\"department\":\"%s\",\"special\":true}",
-                      k ? "," : "", kinds[k], depts[k]);
-    cl_buf_puts(b, "],\"keywords\":[{\"kind\":\"repair\",\"words\":[\"漏水\",\"leak\"]},"
-                   "{\"kind\":\"safety\",\"words\":[\"fire\",\"gas\",\"危险\"]}]}");
-}
-
-static const char *const s_sites[] = {"site-a", "site-b", "site-c"};
+static const char *const s_sites[] = {"site-a", "site-b", "site-c", NULL};
 
 static int s_load_policy(void *dealer)
 {
     cl_buf_t doc = {0};
-    cl_buf_puts(&doc, "{\"sites\":[");
-    for (size_t i = 0; i < N_OF(s_sites); i++) {
-        if (i)
-            cl_buf_puts(&doc, ",");
-        s_site(&doc, s_sites[i]);
-    }
-    cl_buf_puts(&doc, "]}");
+    cl_fixture_policy(&doc, s_sites, NULL, NULL);
     cl_env_t env;
     char id[CL_ID_MAX + 1];
     cl_codec_init(&env, id, SENDER, cl_clock_now(cl_clock_real()));
@@ -193,7 +143,7 @@ static void s_case_fill(s_case_t *b, char phase, long seq, int64_t now_us)
 {
     unsigned s = (unsigned)seq;
     caseloop__v1__case__init(&b->c);
-    b->c.site = (char *)s_sites[s % N_OF(s_sites)];
+    b->c.site = (char *)s_sites[s % (N_OF(s_sites) - 1)];
     if (s % 9 != 8)
         b->c.has_kind = 1, b->c.kind = (Caseloop__V1__Kind)(1 + (s / 3) % 8);
     b->c.has_channel = 1, b->c.channel = (Caseloop__V1__Channel)(1 + (s / 7) % 12);
@@ -1083,43 +1033,6 @@ static const char s_usage[] =
     "  --intake-pid PID       intake's process (optional, for CPU figures)\n"
     "  --timeout S            give up after S seconds in all (default 120)\n";
 
-static void s_on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "bench dispatch: aborted: the run did not finish in time\n";
-    ssize_t rc = write(2, msg, sizeof msg - 1);
-    (void)rc;
-    _exit(1);
-}
-
-static long s_num(const char *name, const char *v, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < lo || n > hi) {
-        fprintf(stderr, "bench dispatch: %s must be a whole number in %ld..%ld, not \"%s\"\n", name, lo, hi, v);
-        exit(2);
-    }
-    return n;
-}
-
-static void s_need(const char *what, const char *v)
-{
-    if (!v || !*v) {
-        fprintf(stderr, "bench dispatch: give %s\n%s", what, s_usage);
-        exit(2);
-    }
-}
-
-static void s_need_local(const char *v)
-{
-    if (!bc_local_endpoint(v)) {
-        fprintf(stderr, "bench dispatch: %s is not a local endpoint (ipc://, inproc:// or loopback tcp only)\n", v);
-        exit(2);
-    }
-}
-
 static void s_parse(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -1155,18 +1068,18 @@ static void s_parse(int argc, char **argv)
         case 'D': s_opt.dispatcher = optarg; break;
         case 'e': s_opt.events = optarg; break;
         case 'd': s_opt.db = optarg; break;
-        case 'c': s_opt.clients = (int)s_num("--clients", optarg, 1, MAX_CLIENTS); break;
-        case 'R': s_opt.rate = (double)s_num("--rate", optarg, 1, 100000); break;
-        case 's': s_opt.seconds = (double)s_num("--seconds", optarg, 1, 60); break;
-        case 'g': s_opt.grace = (double)s_num("--grace", optarg, 1, 600); break;
-        case 'n': s_opt.cases = s_num("--cases", optarg, 1, 1000000); break;
-        case 'w': s_opt.window = (int)s_num("--window", optarg, 1, 4096); break;
+        case 'c': s_opt.clients = (int)bc_num("--clients", optarg, 1, MAX_CLIENTS); break;
+        case 'R': s_opt.rate = (double)bc_num("--rate", optarg, 1, 100000); break;
+        case 's': s_opt.seconds = (double)bc_num("--seconds", optarg, 1, 60); break;
+        case 'g': s_opt.grace = (double)bc_num("--grace", optarg, 1, 600); break;
+        case 'n': s_opt.cases = bc_num("--cases", optarg, 1, 1000000); break;
+        case 'w': s_opt.window = (int)bc_num("--window", optarg, 1, 4096); break;
         case 'r': s_opt.ready_file = optarg; break;
         case 'a': s_opt.armed_file = optarg; break;
         case 'P': s_opt.pid_file = optarg; break;
-        case 'p': s_opt.dispatcher_pid = s_num("--dispatcher-pid", optarg, 1, 1L << 30); break;
-        case 'I': s_opt.intake_pid = s_num("--intake-pid", optarg, 1, 1L << 30); break;
-        case 't': s_opt.timeout_s = (int)s_num("--timeout", optarg, 10, 3600); break;
+        case 'p': s_opt.dispatcher_pid = bc_num("--dispatcher-pid", optarg, 1, 1L << 30); break;
+        case 'I': s_opt.intake_pid = bc_num("--intake-pid", optarg, 1, 1L << 30); break;
+        case 't': s_opt.timeout_s = (int)bc_num("--timeout", optarg, 10, 3600); break;
         case 'h': fputs(s_usage, stdout); exit(0);
         default: fputs(s_usage, stderr); exit(2);
         }
@@ -1179,37 +1092,37 @@ static void s_parse(int argc, char **argv)
         fprintf(stderr, "bench dispatch: give --mode latency, backlog or drain\n%s", s_usage);
         exit(2);
     }
-    s_need("--db (or CL_DB)", s_opt.db);
+    bc_need("--db (or CL_DB)", s_opt.db);
     if (!bc_local_db(s_opt.db)) {
         fprintf(stderr, "bench dispatch: the database must be local (a Unix socket or loopback)\n");
         exit(2);
     }
     if (s_opt.mode == MODE_LATENCY || s_opt.mode == MODE_BACKLOG) {
-        s_need("--intake (or CL_INTAKE_ROUTER)", s_opt.intake);
-        s_need_local(s_opt.intake);
+        bc_need("--intake (or CL_INTAKE_ROUTER)", s_opt.intake);
+        bc_need_local(s_opt.intake);
     }
     if (s_opt.mode == MODE_LATENCY) {
-        s_need("--dispatcher (or CL_DISPATCHER_ROUTER)", s_opt.dispatcher);
-        s_need("--events (or CL_DISPATCHER_PUB)", s_opt.events);
-        s_need_local(s_opt.events);
+        bc_need("--dispatcher (or CL_DISPATCHER_ROUTER)", s_opt.dispatcher);
+        bc_need("--events (or CL_DISPATCHER_PUB)", s_opt.events);
+        bc_need_local(s_opt.events);
     }
     if (s_opt.dispatcher && *s_opt.dispatcher)
-        s_need_local(s_opt.dispatcher);
+        bc_need_local(s_opt.dispatcher);
     else
         s_opt.dispatcher = NULL;
     if (s_opt.mode == MODE_DRAIN) {
-        s_need("--ready-file", s_opt.ready_file);
-        s_need("--armed-file", s_opt.armed_file);
+        bc_need("--ready-file", s_opt.ready_file);
+        bc_need("--armed-file", s_opt.armed_file);
     }
 }
 
 int main(int argc, char **argv)
 {
+    bc_program("bench dispatch", s_usage);
     s_parse(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     s_deadline_us = cl_mono_us() + (int64_t)s_opt.timeout_s * CL_US_PER_S;
-    signal(SIGALRM, s_on_alarm);
-    alarm((unsigned)s_opt.timeout_s + 15);
+    bc_deadline((unsigned)s_opt.timeout_s + 15);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);  /* wake-ups on schedule to the microsecond */
 

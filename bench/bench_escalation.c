@@ -795,44 +795,6 @@ static const char s_usage[] =
     "  --pid-file FILE      drain: holds the service's process id (optional, for its CPU)\n"
     "  --timeout S          give up after S seconds in all (default 300)\n";
 
-static void s_on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "bench escalation: aborted: the run did not finish in time\n";
-    ssize_t rc = write(2, msg, sizeof msg - 1);
-    (void)rc;
-    _exit(1);
-}
-
-static long s_num(const char *name, const char *v, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < lo || n > hi) {
-        fprintf(stderr, "bench escalation: %s must be a whole number in %ld..%ld, not \"%s\"\n", name, lo, hi, v);
-        exit(2);
-    }
-    return n;
-}
-
-static void s_need(const char *what, const char *v)
-{
-    if (!v || !*v) {
-        fprintf(stderr, "bench escalation: give %s\n%s", what, s_usage);
-        exit(2);
-    }
-}
-
-static void s_need_local(const char *v)
-{
-    if (!bc_local_endpoint(v)) {
-        fprintf(stderr, "bench escalation: %s is not a local endpoint (ipc://, inproc:// or loopback tcp only)\n",
-                v);
-        exit(2);
-    }
-}
-
 static void s_parse(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -869,17 +831,17 @@ static void s_parse(int argc, char **argv)
         case 'M': s_opt.migrations = optarg; break;
         case 'e': s_opt.events = optarg; break;
         case 'R': s_opt.router = optarg; break;
-        case 'n': s_opt.armed = s_num("--armed", optarg, 1, 100000000); break;
-        case 'r': s_opt.rate = s_num("--rate", optarg, 1, 1000000); break;
-        case 's': s_opt.seconds = s_num("--seconds", optarg, 1, 600); break;
-        case 'l': s_opt.lead = s_num("--lead", optarg, 1, 600); break;
-        case 'c': s_opt.clocks = s_num("--clocks", optarg, 1, 100000000); break;
-        case 'g': s_opt.grace = s_num("--grace", optarg, 1, 600); break;
-        case 'p': s_opt.pid = s_num("--pid", optarg, 1, 1L << 30); break;
+        case 'n': s_opt.armed = bc_num("--armed", optarg, 1, 100000000); break;
+        case 'r': s_opt.rate = bc_num("--rate", optarg, 1, 1000000); break;
+        case 's': s_opt.seconds = bc_num("--seconds", optarg, 1, 600); break;
+        case 'l': s_opt.lead = bc_num("--lead", optarg, 1, 600); break;
+        case 'c': s_opt.clocks = bc_num("--clocks", optarg, 1, 100000000); break;
+        case 'g': s_opt.grace = bc_num("--grace", optarg, 1, 600); break;
+        case 'p': s_opt.pid = bc_num("--pid", optarg, 1, 1L << 30); break;
         case 'y': s_opt.ready_file = optarg; break;
         case 'a': s_opt.armed_file = optarg; break;
         case 'P': s_opt.pid_file = optarg; break;
-        case 't': s_opt.timeout_s = (int)s_num("--timeout", optarg, 10, 3600); break;
+        case 't': s_opt.timeout_s = (int)bc_num("--timeout", optarg, 10, 3600); break;
         case 'h': fputs(s_usage, stdout); exit(0);
         default: fputs(s_usage, stderr); exit(2);
         }
@@ -892,38 +854,38 @@ static void s_parse(int argc, char **argv)
         fprintf(stderr, "bench escalation: give --mode\n%s", s_usage);
         exit(2);
     }
-    s_need("--db (or CL_DB)", s_opt.db);
+    bc_need("--db (or CL_DB)", s_opt.db);
     if (!bc_local_db(s_opt.db)) {
         fprintf(stderr, "bench escalation: the database must be local (a Unix socket or loopback)\n");
         exit(2);
     }
     if (s_opt.mode == MODE_MIGRATE)
-        s_need("--migrations", s_opt.migrations);
+        bc_need("--migrations", s_opt.migrations);
     if (s_opt.mode == MODE_LAG) {
-        s_need("--events (or CL_ESCALATION_PUB)", s_opt.events);
-        s_need_local(s_opt.events);
+        bc_need("--events (or CL_ESCALATION_PUB)", s_opt.events);
+        bc_need_local(s_opt.events);
         if (s_opt.pid <= 0) {
             fprintf(stderr, "bench escalation: --mode lag needs --pid\n");
             exit(2);
         }
     }
     if (s_opt.router && *s_opt.router)
-        s_need_local(s_opt.router);
+        bc_need_local(s_opt.router);
     else
         s_opt.router = NULL;
     if (s_opt.mode == MODE_DRAIN) {
-        s_need("--ready-file", s_opt.ready_file);
-        s_need("--armed-file", s_opt.armed_file);
+        bc_need("--ready-file", s_opt.ready_file);
+        bc_need("--armed-file", s_opt.armed_file);
     }
 }
 
 int main(int argc, char **argv)
 {
+    bc_program("bench escalation", s_usage);
     s_parse(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     s_deadline_us = cl_mono_us() + (int64_t)s_opt.timeout_s * CL_US_PER_S;
-    signal(SIGALRM, s_on_alarm);
-    alarm((unsigned)s_opt.timeout_s + 15);
+    bc_deadline((unsigned)s_opt.timeout_s + 15);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 

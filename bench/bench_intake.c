@@ -860,27 +860,6 @@ static const char s_usage[] =
     "The last line printed is:\n"
     "  bench intake rate=<cases/s> ceiling=<rows/s> ratio=<rate/ceiling> ack_p50_ms=<ms> ack_p99_ms=<ms>\n";
 
-static void s_on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "bench intake: aborted: the run did not finish in time\n";
-    ssize_t rc = write(2, msg, sizeof msg - 1);
-    (void)rc;
-    _exit(1);
-}
-
-static long s_num(const char *name, const char *v, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < lo || n > hi) {
-        fprintf(stderr, "bench intake: %s must be a whole number in %ld..%ld, not \"%s\"\n", name, lo, hi, v);
-        exit(2);
-    }
-    return n;
-}
-
 static void s_parse(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -898,14 +877,14 @@ static void s_parse(int argc, char **argv)
         switch (ch) {
         case 'r': s_opt.router = optarg; break;
         case 'd': s_opt.db = optarg; break;
-        case 'c': s_opt.clients = (int)s_num("--clients", optarg, 1, 256); break;
-        case 'n': s_opt.cases = s_num("--cases", optarg, 1, 1000000); break;
-        case 'w': s_opt.window = (int)s_num("--window", optarg, 1, 4096); break;
-        case 'R': s_opt.rate = (double)s_num("--rate", optarg, 1, 100000); break;
-        case 's': s_opt.seconds = (double)s_num("--seconds", optarg, 1, 60); break;
-        case 'b': s_opt.ceiling_batch = (int)s_num("--ceiling-batch", optarg, 1, 10000); break;
-        case 't': s_opt.timeout_s = (int)s_num("--timeout", optarg, 10, 3600); break;
-        case 'p': s_opt.intake_pid = s_num("--intake-pid", optarg, 1, 1L << 30); break;
+        case 'c': s_opt.clients = (int)bc_num("--clients", optarg, 1, 256); break;
+        case 'n': s_opt.cases = bc_num("--cases", optarg, 1, 1000000); break;
+        case 'w': s_opt.window = (int)bc_num("--window", optarg, 1, 4096); break;
+        case 'R': s_opt.rate = (double)bc_num("--rate", optarg, 1, 100000); break;
+        case 's': s_opt.seconds = (double)bc_num("--seconds", optarg, 1, 60); break;
+        case 'b': s_opt.ceiling_batch = (int)bc_num("--ceiling-batch", optarg, 1, 10000); break;
+        case 't': s_opt.timeout_s = (int)bc_num("--timeout", optarg, 10, 3600); break;
+        case 'p': s_opt.intake_pid = bc_num("--intake-pid", optarg, 1, 1L << 30); break;
         case 'h': fputs(s_usage, stdout); exit(0);
         default: fputs(s_usage, stderr); exit(2);
         }
@@ -931,11 +910,11 @@ static void s_parse(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    bc_program("bench intake", s_usage);
     s_parse(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     s_deadline_us = cl_mono_us() + (int64_t)s_opt.timeout_s * CL_US_PER_S;
-    signal(SIGALRM, s_on_alarm);
-    alarm((unsigned)s_opt.timeout_s + 15);
+    bc_deadline((unsigned)s_opt.timeout_s + 15);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);  /* wake-ups on schedule to the microsecond, not 50 us late */
 

@@ -1,5 +1,6 @@
 /* harness.c - integration test support. */
 #include "harness.h"
+#include "policy_fixture.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -258,53 +259,6 @@ long long cl_test_counter(void *dealer, const char *name)
 
 /* --- a policy for tests ---------------------------------------------------------------- */
 
-/* One site: staff on shift all day, except (closed_engineering) an engineering department nobody staffs now. */
-static void s_policy_site(cl_buf_t *b, const char *code, bool closed_engineering, const char *clocks)
-{
-    const char *all_day = "[{\"days\":\"daily\",\"from\":\"00:00\",\"to\":\"24:00\"}]";
-    const char *eng_shift = closed_engineering ? "[]" : all_day;
-    cl_buf_printf(b,
-                  "{\"code\":\"%s\",\"name\":\"Site %s\",\"time_zone\":\"Asia/Shanghai\","
-                  "\"customer_service\":\"customer-service\",\"departments\":["
-                  "{\"code\":\"customer-service\",\"name\":\"Customer service\","
-                  "\"kinds\":[\"complaint\",\"suggestion\",\"inquiry\",\"praise\",\"other\"]},"
-                  "{\"code\":\"engineering\",\"name\":\"Engineering\",\"kinds\":[\"repair\"]},"
-                  "{\"code\":\"security\",\"name\":\"Security\",\"kinds\":[\"safety\"]},"
-                  "{\"code\":\"services\",\"name\":\"Services\",\"kinds\":[\"special_service\"]}],"
-                  "\"staff\":["
-                  "{\"id\":\"cs1\",\"name\":\"CS 1\",\"role\":\"assistant\",\"department\":\"customer-service\","
-                  "\"skills\":[\"complaint\"],\"shifts\":%s,\"reports_to\":\"cs-sup\"},"
-                  "{\"id\":\"cs2\",\"name\":\"CS 2\",\"role\":\"assistant\",\"department\":\"customer-service\","
-                  "\"shifts\":%s,\"reports_to\":\"cs-sup\"},"
-                  "{\"id\":\"cs-sup\",\"name\":\"CS supervisor\",\"role\":\"supervisor\","
-                  "\"department\":\"customer-service\",\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"eng1\",\"name\":\"Eng 1\",\"role\":\"specialist\",\"department\":\"engineering\","
-                  "\"skills\":[\"repair\"],\"shifts\":%s,\"reports_to\":\"eng-sup\"},"
-                  "{\"id\":\"eng2\",\"name\":\"Eng 2\",\"role\":\"specialist\",\"department\":\"engineering\","
-                  "\"shifts\":%s,\"reports_to\":\"eng-sup\"},"
-                  "{\"id\":\"eng-sup\",\"name\":\"Eng supervisor\",\"role\":\"supervisor\","
-                  "\"department\":\"engineering\",\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"sec1\",\"name\":\"Guard\",\"role\":\"specialist\",\"department\":\"security\","
-                  "\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"svc1\",\"name\":\"Services\",\"role\":\"specialist\",\"department\":\"services\","
-                  "\"shifts\":%s,\"reports_to\":\"head\"},"
-                  "{\"id\":\"head\",\"name\":\"Project head\",\"role\":\"project_head\",\"shifts\":%s,"
-                  "\"reports_to\":\"mgr\"},"
-                  "{\"id\":\"mgr\",\"name\":\"Manager\",\"role\":\"manager\",\"reports_to\":\"lead\"},"
-                  "{\"id\":\"lead\",\"name\":\"Leadership\",\"role\":\"leadership\"}],"
-                  "\"routing\":[",
-                  code, code, all_day, all_day, all_day, eng_shift, eng_shift, eng_shift, all_day, all_day, all_day);
-    const char *kinds[] = {"complaint", "repair", "inquiry", "suggestion", "praise", "special_service", "safety", "other"};
-    const char *depts[] = {"customer-service", "engineering", "customer-service", "customer-service",
-                           "customer-service", "services", "security", "customer-service"};
-    for (int k = 0; k < 8; k++)
-        cl_buf_printf(b, "%s{\"kind\":\"%s\",\"severity\":\"major\",\"department\":\"%s\",\"special\":true}",
-                      k ? "," : "", kinds[k], depts[k]);
-    cl_buf_puts(b, "],\"keywords\":[{\"kind\":\"repair\",\"words\":[\"漏水\",\"leak\"]},"
-                   "{\"kind\":\"safety\",\"words\":[\"fire\",\"危险\"]}]");
-    cl_buf_puts(b, clocks ? clocks : cl_test_clocks(4, false));
-    cl_buf_puts(b, "}");
-}
 
 const char *cl_test_clocks(int seconds, bool quiet)
 {
@@ -360,13 +314,7 @@ int cl_test_load_policy_for(const char *router, const char *const *sites)
 int cl_test_load_policy_with(const char *router, const char *const *sites, const char *clocks)
 {
     cl_buf_t doc = {0};
-    cl_buf_puts(&doc, "{\"sites\":[");
-    for (const char *const *code = sites; *code; code++) {
-        if (code != sites)
-            cl_buf_puts(&doc, ",");
-        s_policy_site(&doc, *code, strcmp(*code, "site-c") == 0, clocks);
-    }
-    cl_buf_puts(&doc, "]}");
+    cl_fixture_policy(&doc, sites, "site-c", clocks ? clocks : cl_test_clocks(4, false));
     void *dealer = cl_test_dealer(router);
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
     Caseloop__V1__LoadPolicy body = CASELOOP__V1__LOAD_POLICY__INIT;
