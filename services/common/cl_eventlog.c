@@ -157,23 +157,10 @@ static int s_decode_row(void *arg, uint64_t position, const void *data, size_t l
     return 0;
 }
 
-int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, uint32_t max, cl_env_t **out, cl_err_t *err)
+int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, const char *const *types, uint32_t max, cl_env_t **out,
+                          uint64_t *head, uint64_t *upto, cl_err_t *err)
 {
-    s_decoded_t d = {out, 0};
-    if (cl_eventlog_read(db, after, max, s_decode_row, &d, err) < 0) {
-        for (int i = 0; i < d.n; i++)
-            cl_codec_free(out[i]);
-        return -1;
-    }
-    return d.n;
-}
-
-/* The events after `after` of the given types, at most max, decoded into out,
-   and the head they were read under (one statement: one snapshot, in which
-   every position up to the head is committed). */
-static int s_read_types(cl_db_t *db, uint64_t after, const char *const *types, uint32_t max, cl_env_t **out,
-                        uint64_t *upto, cl_err_t *err)
-{
+    /* One statement: one snapshot, in which every position up to the head is committed. */
     char a[24], m[16];
     snprintf(a, sizeof a, "%" PRIu64, after);
     snprintf(m, sizeof m, "%" PRIu32, max);
@@ -197,7 +184,8 @@ static int s_read_types(cl_db_t *db, uint64_t after, const char *const *types, u
         return -1;
     s_decoded_t d = {out, 0};
     int rows = PQntuples(res), rc = 0;
-    *upto = rows > 0 ? s_u64(res, 0, 0) : after;
+    *head = rows > 0 ? s_u64(res, 0, 0) : 0;
+    *upto = *head;
     for (int i = 0; i < rows && rc == 0 && !PQgetisnull(res, i, 1); i++) {
         uint64_t pos = s_u64(res, i, 1);
         if (s_decode_row(&d, pos, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2)) < 0)
@@ -230,7 +218,8 @@ int cl_eventlog_consume(cl_db_t *db, const char *consumer, const char *const *ty
     if (res) {
         *from = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
-        n = s_read_types(db, *from, types, max, out, upto, err);
+        uint64_t head;
+        n = cl_eventlog_read_envs(db, *from, types, max, out, &head, upto, err);
     }
     if (n < 0)
         cl_db_rollback(db);

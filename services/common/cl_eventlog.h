@@ -31,10 +31,15 @@ typedef int (*cl_eventlog_row_fn)(void *arg, uint64_t position, const void *enve
 int cl_eventlog_read(cl_db_t *db, uint64_t after, uint32_t max, cl_eventlog_row_fn fn, void *arg,
                      cl_err_t *err) CL_WARN_UNUSED;
 
-/* The events after position `after`, at most max, decoded into out (room
-   for max; free each with cl_codec_free). Returns how many, or -1 with err
-   (also when a stored event does not decode, which is logged). */
-int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, uint32_t max, cl_env_t **out, cl_err_t *err) CL_WARN_UNUSED;
+/* The events after position `after` whose type is one of `types` (body names,
+   NULL-terminated; NULL for every event), at most max, decoded into out (room
+   for max; free each with cl_codec_free); *head gets the last committed
+   position as of the read, *upto the one the reader has seen through: the
+   last event read when max were read, else *head (at least `after`). Returns
+   how many, or -1 with err (also when a stored event does not decode, which
+   is logged). */
+int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, const char *const *types, uint32_t max, cl_env_t **out,
+                          uint64_t *head, uint64_t *upto, cl_err_t *err) CL_WARN_UNUSED;
 
 /* A consumer that applies the log in transactions of its own effects:
    begins one, holding the consumer's position row (made at 0 the first

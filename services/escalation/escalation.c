@@ -12,7 +12,6 @@
 
 #define SENDER "escalation"
 #define CONSUMER "escalation"
-#define MAX_LISTEN 8
 
 const cl_cfg_option_t cl_escalation_options[] = {
     CL_SERVICE_OPTIONS(cl_escalation_config_t),

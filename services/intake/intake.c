@@ -272,13 +272,13 @@ static void s_read_events(cl_intake_t *self, cl_request_t *req, const cl_env_t *
         cl_service_refuse(self->svc, req, env, &err);
         return;
     }
-    uint64_t head = 0;
+    uint64_t head = 0, upto;
     cl_env_t **events = calloc(max, sizeof *events);
     if (!events)
         abort();
     /* Positions fit PostgreSQL's bigint; anything past that is past the end. */
     uint64_t after = q->after_position > INT64_MAX ? INT64_MAX : q->after_position;
-    int n = cl_eventlog_head(self->db, &head, &err) < 0 ? -1 : cl_eventlog_read_envs(self->db, after, max, events, &err);
+    int n = cl_eventlog_read_envs(self->db, after, NULL, max, events, &head, &upto, &err);
     if (n < 0) {
         cl_service_refuse(self->svc, req, env, &err);
     } else {
