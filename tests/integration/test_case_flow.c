@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define TIMEOUT_MS 10000
 
@@ -57,16 +56,10 @@ static uint64_t s_new_case(const char *site, const char *receiver, long n, int k
     return case_id;
 }
 
-/* Waits (checking the database, up to 30 s) until case_id is dispatched. */
+/* Waits (checking the database, up to 10 s) until case_id is dispatched. */
 static void s_wait_dispatched(uint64_t case_id)
 {
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM dispatches WHERE case_id = %llu", (unsigned long long)case_id);
-    for (int i = 0; i < 600 && cl_test_scalar(sql) != 1; i++) {
-        struct timespec pause = {0, 50 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-    assert_int_equal(cl_test_scalar(sql), 1);
+    cl_test_wait_scalar(1, 10000, "SELECT count(*) FROM dispatches WHERE case_id = %llu", (unsigned long long)case_id);
 }
 
 /* Sends a command; returns the reply (CaseCommandReply or Error). */

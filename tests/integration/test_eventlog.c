@@ -14,16 +14,70 @@ static const char *s_migrations(void)
     return dir && *dir ? dir : cl_migrate_default_dir();
 }
 
-static int s_fresh_schema(void **state)
+#define WRITERS 4
+
+/* What a test holds, owned by its fixture: s_teardown rolls back and closes
+   the connections and joins the threads whether the test passed or failed,
+   so that a failed assertion cannot leave a transaction holding locks that
+   the next test's schema reset would wait on. */
+typedef struct {
+    cl_db_t *db;                /* the test's connection ("test") */
+    cl_db_t *other;             /* a second one, when a test needs it */
+    pthread_t threads[WRITERS]; /* threads started and not yet joined */
+    int nthreads;
+    cl_svc_t svc;               /* a service, when a test starts one */
+    void *dealer, *sub;
+    cl_consumer_t *consumer;
+} s_fix_t;
+
+/* Fixture: an empty database migrated to the current schema, and the test's connection. */
+static int s_setup(void **state)
 {
-    (void)state;
     if (cl_test_reset_db() < 0)
         return -1;
-    cl_db_t *db = cl_db_new(cl_test_db(), "test-setup");
+    s_fix_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    *state = f;
+    f->db = cl_db_new(cl_test_db(), "test");
     cl_err_t err;
-    int rc = cl_migrate(db, s_migrations(), &err);
-    cl_db_destroy(&db);
-    return rc < 0 ? -1 : 0;
+    cl_err_clear(&err);
+    if (!f->db || cl_migrate(f->db, s_migrations(), &err) < 0) {
+        fprintf(stderr, "setup: could not migrate: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+/* Releases what the test held, first the transactions (which may be what its threads wait on). */
+static int s_teardown(void **state)
+{
+    s_fix_t *f = *state;
+    if (!f)
+        return 0;
+    if (f->db)
+        cl_db_rollback(f->db);
+    if (f->other)
+        cl_db_rollback(f->other);
+    cl_db_destroy(&f->db);
+    cl_db_destroy(&f->other);
+    while (f->nthreads > 0)
+        pthread_join(f->threads[--f->nthreads], NULL);
+    cl_consumer_destroy(&f->consumer);
+    cl_test_close(&f->sub);
+    cl_test_close(&f->dealer);
+    int rc = f->svc.pid > 0 && cl_svc_stop(&f->svc, SIGTERM, 0) != 0 ? -1 : 0;
+    free(f);
+    *state = NULL;
+    return rc;
+}
+
+/* Starts fn(arg) on a thread the fixture joins. */
+static void s_start_thread(s_fix_t *f, void *(*fn)(void *), void *arg)
+{
+    assert_true(f->nthreads < WRITERS);
+    assert_int_equal(pthread_create(&f->threads[f->nthreads], NULL, fn, arg), 0);
+    f->nthreads++;
 }
 
 /* Appends one transaction of n events through db; commits unless hold. */
@@ -76,30 +130,46 @@ static void s_append_assigned(cl_db_t *db)
     cl_eventlog_release(&ev, 1);
 }
 
-/* Consumes for consumer: how many events of types (at most max) it read, checking from and upto. */
+/* Consumes for consumer (at most max, at most 16) and commits: returns how many
+   events of types it read. Fails the test unless it read (want_from, want_upto] and
+   only events of types[0]; the check comes after the events are freed and the
+   transaction (which holds the consumer's row) has ended, so a failure holds nothing. */
 static int s_consume(cl_db_t *db, const char *consumer, const char *const *types, uint32_t max, uint64_t want_from,
                      uint64_t want_upto)
 {
     cl_env_t *out[16];
     uint64_t from = 0, upto = 0;
     cl_err_t err;
-    int n = cl_eventlog_consume(db, consumer, types, max, out, &from, &upto, &err);
-    assert_true(n >= 0);
-    assert_int_equal(from, want_from);
-    assert_int_equal(upto, want_upto);
+    cl_err_clear(&err);
+    assert_true(max <= 16);
+    int n = cl_eventlog_consume(db, consumer, types, max, out, &from, &upto, &err); /* rolled back when -1 */
+    if (n < 0)
+        fail_msg("consumer %s could not read: %s", consumer, err.message);
+    char other[64] = "";
     for (int i = 0; i < n; i++) {
-        if (types)
-            assert_string_equal(cl_codec_body_name(out[i]), types[0]);
+        const char *name = cl_codec_body_name(out[i]);
+        if (types && !other[0] && strcmp(name, types[0]) != 0)
+            snprintf(other, sizeof other, "%s", name);
         cl_codec_free(out[i]);
     }
-    assert_int_equal(cl_eventlog_consumed(db, consumer, upto, &err), 0);
+    bool as_wanted = from == want_from && upto == want_upto && !other[0];
+    int committed = 0;
+    if (as_wanted)
+        committed = cl_eventlog_consumed(db, consumer, upto, &err);
+    else
+        cl_db_rollback(db);
+    if (!as_wanted)
+        fail_msg("consumer %s read (%llu, %llu]%s%s, expected (%llu, %llu] of %s only", consumer,
+                 (unsigned long long)from, (unsigned long long)upto, other[0] ? " with a " : "", other,
+                 (unsigned long long)want_from, (unsigned long long)want_upto, types ? types[0] : "any type");
+    if (committed < 0)
+        fail_msg("consumer %s could not move to %llu: %s", consumer, (unsigned long long)upto, err.message);
     return n;
 }
 
 static void test_a_consumer_reads_only_its_types_and_moves_past_the_others(void **state)
 {
-    (void)state;
-    cl_db_t *db = cl_db_new(cl_test_db(), "test");
+    cl_db_t *db = ((s_fix_t *)*state)->db;
     /* positions: 1-2 received, 3-5 assigned, 6 received, 7-8 assigned */
     assert_int_equal(s_append(db, 2, 1, true), 0);
     for (int i = 0; i < 3; i++)
@@ -114,13 +184,12 @@ static void test_a_consumer_reads_only_its_types_and_moves_past_the_others(void 
     assert_int_equal(s_consume(db, "all", NULL, 16, 0, 8), 8);
     s_append_assigned(db);
     assert_int_equal(s_consume(db, "r", received, 2, 8, 9), 0);  /* none of its type: still moves on */
-    cl_db_destroy(&db);
 }
 
 /* --- concurrent writers, one reader ------------------------------------------ */
 
-#define WRITERS 4
 #define TXNS 150
+#define READ_MS 20000 /* for the writers to finish (ctest gives the program 30 s) */
 
 static volatile int s_writers_done;
 
@@ -140,9 +209,12 @@ static void *s_writer(void *arg)
 }
 
 typedef struct {
+    cl_db_t *db;
     uint64_t last;
     long seen;
     long out_of_order;
+    long reads;
+    bool failed;          /* a read failed */
 } s_reader_t;
 
 static int s_check_row(void *arg, uint64_t position, const void *data, size_t len)
@@ -158,42 +230,45 @@ static int s_check_row(void *arg, uint64_t position, const void *data, size_t le
     return 0;
 }
 
+/* One pass of the reader: reads all there is; true once it has read after the
+   last writer finished (or a read failed). */
+static bool s_read_all(void *arg)
+{
+    s_reader_t *r = arg;
+    int done = __atomic_load_n(&s_writers_done, __ATOMIC_SEQ_CST);
+    cl_err_t err;
+    int n;
+    do {
+        n = cl_eventlog_read(r->db, r->last, 50, s_check_row, r, &err);
+        r->reads++;
+    } while (n > 0);
+    r->failed = n < 0;
+    return done == WRITERS || r->failed;
+}
+
 static void test_readers_never_see_a_gap_or_a_repeat_while_writers_commit(void **state)
 {
-    (void)state;
-    pthread_t th[WRITERS];
+    s_fix_t *f = *state;
     s_writers_done = 0;
     for (int i = 0; i < WRITERS; i++)
-        pthread_create(&th[i], NULL, s_writer, (void *)(uintptr_t)(i + 1));
-    s_reader_t r = {0, 0, 0};
-    cl_db_t *db = cl_db_new(cl_test_db(), "reader");
-    cl_err_t err;
-    long reads = 0;
+        s_start_thread(f, s_writer, (void *)(uintptr_t)(i + 1));
+    s_reader_t r = {.db = f->db};
     /* Read while they write, then once more after the last commit. */
-    for (;;) {
-        int done = __atomic_load_n(&s_writers_done, __ATOMIC_SEQ_CST);
-        int n;
-        do {
-            n = cl_eventlog_read(db, r.last, 50, s_check_row, &r, &err);
-            assert_true(n >= 0);
-            reads++;
-        } while (n > 0);
-        if (done == WRITERS)
-            break;
-    }
+    assert_true(cl_test_poll(s_read_all, &r, READ_MS));
+    assert_false(r.failed);
     long total = 0;
-    for (int i = 0; i < WRITERS; i++) {
+    for (; f->nthreads > 0; f->nthreads--) {
         void *t;
-        pthread_join(th[i], &t);
+        pthread_join(f->threads[f->nthreads - 1], &t);
         total += (long)t;
     }
     assert_int_equal(r.out_of_order, 0);
     assert_int_equal(r.seen, total);
-    assert_true(reads > 1);
+    assert_true(r.reads > 1);
     uint64_t head;
-    assert_int_equal(cl_eventlog_head(db, &head, &err), 0);
+    cl_err_t err;
+    assert_int_equal(cl_eventlog_head(f->db, &head, &err), 0);
     assert_int_equal(head, (uint64_t)total);
-    cl_db_destroy(&db);
 }
 
 /* --- a later position is never visible before an earlier one ------------------ */
@@ -209,31 +284,25 @@ static void *s_second_writer(void *arg)
 
 static void test_a_later_commit_waits_for_the_earlier_position(void **state)
 {
-    (void)state;
-    cl_db_t *first = cl_db_new(cl_test_db(), "first-writer");
+    s_fix_t *f = *state;
+    cl_db_t *first = f->db;
     assert_int_equal(s_append(first, 1, 0, false), 0); /* position 1, not committed */
-    pthread_t th;
-    pthread_create(&th, NULL, s_second_writer, NULL);
+    s_start_thread(f, s_second_writer, NULL);
     /* Wait until the second writer is queued behind the first (seen by the server, not guessed). */
-    long long waiting = 0;
-    for (int i = 0; i < 1000 && waiting != 1; i++)
-        waiting = cl_test_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'second-writer'"
-                                 " AND wait_event_type = 'Lock'");
-    assert_int_equal(waiting, 1);
-    s_reader_t r = {0, 0, 0};
-    cl_db_t *reader = cl_db_new(cl_test_db(), "reader");
+    cl_test_wait_scalar(1, 10000, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'second-writer'"
+                                  " AND wait_event_type = 'Lock'");
+    s_reader_t r = {0};
+    cl_db_t *reader = f->other = cl_db_new(cl_test_db(), "reader");
     cl_err_t err;
     assert_int_equal(cl_eventlog_read(reader, 0, 10, s_check_row, &r, &err), 0);
     cl_err_clear(&err);
     assert_int_equal(cl_db_commit(first, &err), 0);
     void *rc;
-    pthread_join(th, &rc);
+    pthread_join(f->threads[--f->nthreads], &rc);
     assert_int_equal((long)rc, 0);
     assert_int_equal(cl_eventlog_read(reader, 0, 10, s_check_row, &r, &err), 2);
     assert_int_equal(r.out_of_order, 0);
     assert_int_equal(r.last, 2);
-    cl_db_destroy(&reader);
-    cl_db_destroy(&first);
 }
 
 /* --- two services migrating at once ------------------------------------------- */
@@ -356,12 +425,11 @@ static void s_submit(void *dealer, long n)
 
 static void test_subscriber_fills_a_gap_from_the_log_and_applies_in_order(void **state)
 {
-    (void)state;
+    s_fix_t *f = *state;
     assert_int_equal(cl_test_reset_db(), 0);
-    cl_svc_t svc;
-    assert_int_equal(cl_svc_start(&svc, "caseloop-intake", NULL), 0);
-    s_live_t l = {{{0}, 0}, cl_test_dealer(svc.router)};
-    void *sub = cl_test_sub(svc.pub);
+    assert_int_equal(cl_svc_start(&f->svc, "caseloop-intake", NULL), 0);
+    s_live_t l = {{{0}, 0}, f->dealer = cl_test_dealer(f->svc.router)};
+    void *sub = f->sub = cl_test_sub(f->svc.pub);
     /* The subscription is live once a published event arrives (PUB drops to late joiners). */
     long n = 0;
     int got = 0;
@@ -390,31 +458,31 @@ static void test_subscriber_fills_a_gap_from_the_log_and_applies_in_order(void *
         zmq_msg_close(&body);
     }
     /* A consumer that has applied nothing: the next live event shows a gap. */
-    cl_consumer_t *c = cl_consumer_new(sub, 0, s_live_apply, s_read_events, &l);
+    cl_consumer_t *c = f->consumer = cl_consumer_new(sub, 0, s_live_apply, s_read_events, &l);
     s_submit(l.dealer, n++);
     int polled = 0;
-    while (cl_consumer_position(c) < (uint64_t)n && polled++ < 200)
+    while (cl_consumer_position(c) < (uint64_t)n && polled++ < 20) /* up to 20 s */
         assert_true(cl_consumer_poll(c, 1000) >= 0);
     assert_int_equal(cl_consumer_position(c), (uint64_t)n);
     assert_true(cl_consumer_gaps(c) >= 1);
     assert_int_equal(l.applied.n, n); /* each event once */
     for (int i = 0; i < l.applied.n && i < 16; i++)
         assert_int_equal(l.applied.applied[i], (uint64_t)i + 1);
-    cl_consumer_destroy(&c);
-    cl_test_close(&sub);
-    cl_test_close(&l.dealer);
-    assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
+    assert_int_equal(cl_svc_stop(&f->svc, SIGTERM, 0), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_readers_never_see_a_gap_or_a_repeat_while_writers_commit, s_fresh_schema),
-        cmocka_unit_test_setup(test_a_later_commit_waits_for_the_earlier_position, s_fresh_schema),
-        cmocka_unit_test_setup(test_a_consumer_reads_only_its_types_and_moves_past_the_others, s_fresh_schema),
+        cmocka_unit_test_setup_teardown(test_readers_never_see_a_gap_or_a_repeat_while_writers_commit, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_a_later_commit_waits_for_the_earlier_position, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_a_consumer_reads_only_its_types_and_moves_past_the_others, s_setup,
+                                        s_teardown),
         cmocka_unit_test(test_services_starting_together_migrate_once),
         cmocka_unit_test(test_two_migrations_with_one_number_are_refused),
-        cmocka_unit_test(test_subscriber_fills_a_gap_from_the_log_and_applies_in_order),
+        cmocka_unit_test_setup_teardown(test_subscriber_fills_a_gap_from_the_log_and_applies_in_order, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,16 +4,23 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define CASES 300
+#define WAIT_MS 20000 /* for each step of the outage (ctest gives the program 60 s) */
 
 static cl_svc_t s_svc;
+
+/* What the client thread saw; it asserts nothing (cmocka asserts on the main thread only). */
 static pthread_mutex_t s_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t s_cv = PTHREAD_COND_INITIALIZER;
 static int s_acked;
 static int s_unavailable;
+static int s_refused;          /* answers neither a reply nor UNAVAILABLE */
+static char s_refusal[256];    /* the first of them */
+static bool s_client_done;
 static uint64_t s_ids[CASES];
+static volatile int s_stop;    /* the main thread gives up: the client returns */
+static pthread_t s_client_th;
+static bool s_client_running;
 
 static int s_setup(void **state)
 {
@@ -26,63 +33,102 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     (void)state;
+    if (s_client_running) { /* a failed test left it: stop it before its service goes */
+        __atomic_store_n(&s_stop, 1, __ATOMIC_SEQ_CST);
+        pthread_join(s_client_th, NULL);
+        s_client_running = false;
+    }
     cl_test_pgctl("start");
     return cl_svc_stop(&s_svc, SIGTERM, 0) == 0 ? 0 : -1;
 }
 
 /* A client that does what the contract tells publishers to do: on
-   UNAVAILABLE (or no answer), send the same submission again, pacing retries. */
+   UNAVAILABLE (or no answer), send the same submission again, pacing retries.
+   Records what it got under s_mu; returns when every case is acknowledged,
+   at a refusal, or when told to stop. */
 static void *s_client(void *arg)
 {
     (void)arg;
     void *dealer = cl_test_dealer(s_svc.router);
     char id[32];
-    for (int i = 0; i < CASES; i++) {
+    bool refused = false;
+    for (int i = 0; i < CASES && !refused; i++) {
         for (;;) {
+            if (__atomic_load_n(&s_stop, __ATOMIC_SEQ_CST))
+                goto out;
             Caseloop__V1__Case c;
             cl_test_case(&c, "A", "outage", id, sizeof id, i);
             cl_env_t *reply = cl_test_submit(dealer, &c, 2000);
             bool acked = reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY;
             bool down = reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR &&
                         reply->error->code == CL_UNAVAILABLE;
-            if (reply && !acked && !down)
-                fail_msg("unexpected refusal: %s", reply->error->message);
+            refused = reply && !acked && !down;
             pthread_mutex_lock(&s_mu);
             if (acked) {
                 s_ids[i] = reply->submit_case_reply->case_id;
                 s_acked++;
+            } else if (refused) {
+                if (s_refused++ == 0)
+                    snprintf(s_refusal, sizeof s_refusal, "case %d: %s", i,
+                             reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR ? reply->error->message
+                                                                                    : "an answer of another kind");
             } else {
                 s_unavailable++;
             }
-            pthread_cond_broadcast(&s_cv);
             pthread_mutex_unlock(&s_mu);
             cl_codec_free(reply);
-            if (acked)
+            if (acked || refused)
                 break;
-            struct timespec pause = {0, 20 * 1000 * 1000}; /* a client's retry pacing */
-            nanosleep(&pause, NULL);
+            cl_test_pass_until(cl_clock_now(cl_clock_real()) + 20 * 1000); /* a client's retry pacing */
         }
     }
+out:
     cl_test_close(&dealer);
+    pthread_mutex_lock(&s_mu);
+    s_client_done = true;
+    pthread_mutex_unlock(&s_mu);
     return NULL;
 }
 
-static void s_wait_for(int *counter, int at_least)
+typedef struct {
+    const int *counter;
+    int at_least;
+} s_count_wait_t;
+
+/* Whether the client has counted at least so many (or has ended: nothing more will come). */
+static bool s_counted(void *arg)
 {
+    s_count_wait_t *w = arg;
     pthread_mutex_lock(&s_mu);
-    while (*counter < at_least)
-        pthread_cond_wait(&s_cv, &s_mu);
+    bool ok = *w->counter >= w->at_least || s_client_done;
     pthread_mutex_unlock(&s_mu);
+    return ok;
+}
+
+/* Waits up to WAIT_MS for the client to count at_least in *counter; fails the test, saying what, if it did not. */
+static void s_wait_for(const int *counter, int at_least, const char *what)
+{
+    s_count_wait_t w = {counter, at_least};
+    bool in_time = cl_test_poll(s_counted, &w, WAIT_MS);
+    pthread_mutex_lock(&s_mu);
+    int got = *counter, refused = s_refused;
+    char refusal[sizeof s_refusal];
+    snprintf(refusal, sizeof refusal, "%s", s_refusal);
+    pthread_mutex_unlock(&s_mu);
+    if (refused)
+        fail_msg("unexpected refusal: %s", refusal);
+    if (got < at_least)
+        fail_msg("%s: %d, not %d, %s", what, got, at_least, in_time ? "and the client ended" : "after the deadline");
 }
 
 static void test_database_outage_answers_unavailable_and_loses_no_acknowledged_case(void **state)
 {
     (void)state;
-    pthread_t th;
-    pthread_create(&th, NULL, s_client, NULL);
-    s_wait_for(&s_acked, 100);
+    assert_int_equal(pthread_create(&s_client_th, NULL, s_client, NULL), 0);
+    s_client_running = true;
+    s_wait_for(&s_acked, 100, "cases acknowledged before the outage");
     assert_int_equal(cl_test_pgctl("stop"), 0);
-    s_wait_for(&s_unavailable, 5);
+    s_wait_for(&s_unavailable, 5, "UNAVAILABLE answers while the database is down");
 
     /* While the database is down, intake still answers, and says so. */
     void *dealer = cl_test_dealer(s_svc.router);
@@ -96,8 +142,10 @@ static void test_database_outage_answers_unavailable_and_loses_no_acknowledged_c
     cl_codec_free(stats);
 
     assert_int_equal(cl_test_pgctl("start"), 0);
-    pthread_join(th, NULL);
-
+    s_wait_for(&s_acked, CASES, "cases acknowledged in all");
+    pthread_join(s_client_th, NULL);
+    s_client_running = false;
+    assert_int_equal(s_refused, 0);
     assert_int_equal(s_acked, CASES);
     assert_true(cl_test_counter(dealer, "rejected.UNAVAILABLE") >= 5);
     cl_test_close(&dealer);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void *s_zctx;
@@ -77,6 +78,70 @@ long long cl_test_scalar(const char *sql)
     return v;
 }
 
+/* --- waiting ------------------------------------------------------------------------------ */
+
+#define S_POLL_MS 10
+
+static int64_t s_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool cl_test_poll(bool (*ready)(void *arg), void *arg, int timeout_ms)
+{
+    int64_t deadline = s_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        if (ready(arg))
+            return true;
+        int64_t left = deadline - s_monotonic_ms();
+        if (left <= 0)
+            return ready(arg);
+        int64_t ms = left < S_POLL_MS ? left : S_POLL_MS;
+        struct timespec pause = {0, (long)ms * 1000000L};
+        nanosleep(&pause, NULL); /* CL_TEST_POLLER: the one sleep in tests/ (scripts/test checks) */
+    }
+}
+
+typedef struct {
+    const char *sql;
+    long long want, got;
+} s_scalar_wait_t;
+
+static bool s_scalar_is(void *arg)
+{
+    s_scalar_wait_t *w = arg;
+    w->got = cl_test_scalar(w->sql);
+    return w->got == w->want;
+}
+
+void cl_test_wait_scalar(long long want, int timeout_ms, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        fail_msg("cl_test_wait_scalar: the query is longer than %zu bytes: %.80s...", sizeof sql - 1, sql);
+    s_scalar_wait_t w = {sql, want, -1};
+    if (!cl_test_poll(s_scalar_is, &w, timeout_ms))
+        fail_msg("waited %d ms for %lld from: %s\nlast value: %lld", timeout_ms, want, sql, w.got);
+}
+
+static bool s_clock_reached(void *arg)
+{
+    return cl_clock_now(cl_clock_real()) >= *(const int64_t *)arg;
+}
+
+bool cl_test_pass_until(int64_t until_us)
+{
+    /* A second to spare, should the real clock be stepped meanwhile. */
+    int64_t left_ms = (until_us - cl_clock_now(cl_clock_real())) / 1000 + 1000;
+    return cl_test_poll(s_clock_reached, &until_us, (int)(left_ms > INT32_MAX ? INT32_MAX : left_ms));
+}
+
 int cl_test_pgctl(const char *action)
 {
     const char *ctl = getenv("CL_TEST_PGCTL");
@@ -134,7 +199,7 @@ int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
     svc->pid = pid;
     struct pollfd p = {fds[0], POLLIN, 0};
     char buf[16] = {0};
-    int ready = poll(&p, 1, 60000) == 1 && read(fds[0], buf, sizeof buf - 1) > 0 && strncmp(buf, "READY", 5) == 0;
+    int ready = poll(&p, 1, CL_SVC_READY_MS) == 1 && read(fds[0], buf, sizeof buf - 1) > 0 && strncmp(buf, "READY", 5) == 0;
     close(fds[0]);
     if (!ready) {
         fprintf(stderr, "%s did not become ready\n", bin);
@@ -144,13 +209,31 @@ int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
     return 0;
 }
 
+typedef struct {
+    pid_t pid;
+    int status;
+} s_child_t;
+
+static bool s_reaped(void *arg)
+{
+    s_child_t *c = arg;
+    return waitpid(c->pid, &c->status, WNOHANG) == c->pid;
+}
+
 int cl_svc_stop(cl_svc_t *svc, int sig, int keep_dir)
 {
-    int st = 0, rc = -1;
+    int rc = -1;
     if (svc->pid > 0) {
+        s_child_t child = {svc->pid, 0};
         kill(svc->pid, sig);
-        if (waitpid(svc->pid, &st, 0) == svc->pid)
-            rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (cl_test_poll(s_reaped, &child, CL_SVC_STOP_MS)) {
+            rc = WIFEXITED(child.status) ? WEXITSTATUS(child.status) : 128 + WTERMSIG(child.status);
+        } else {
+            fprintf(stderr, "service %d still ran %d ms after signal %d: killed\n", (int)svc->pid, CL_SVC_STOP_MS,
+                    sig);
+            kill(svc->pid, SIGKILL);
+            waitpid(svc->pid, &child.status, 0);
+        }
         svc->pid = 0;
     }
     if (!keep_dir && svc->dir[0]) {
@@ -262,8 +345,15 @@ long long cl_test_counter(void *dealer, const char *name)
 
 const char *cl_test_clocks(int seconds, bool quiet)
 {
-    static char text[8192];
-    const char *hours = quiet ? "\"mon\":[\"00:00-00:01\"]"
+    static char text[8192], off[64];
+    static const char *const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    /* Quiet: the whole day three days after today (UTC) is the only working time, so that
+       now, in the sites' zone as in any other, is outside it for at least a day. */
+    time_t now = (time_t)(cl_clock_now(cl_clock_real()) / 1000000);
+    struct tm utc;
+    gmtime_r(&now, &utc);
+    snprintf(off, sizeof off, "\"%s\":[\"00:00-24:00\"]", days[(utc.tm_wday + 3) % 7]);
+    const char *hours = quiet ? off
                               : "\"mon\":[\"00:00-24:00\"],\"tue\":[\"00:00-24:00\"],\"wed\":[\"00:00-24:00\"],"
                                 "\"thu\":[\"00:00-24:00\"],\"fri\":[\"00:00-24:00\"],\"sat\":[\"00:00-24:00\"],"
                                 "\"sun\":[\"00:00-24:00\"]";

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <cmocka.h>
@@ -21,6 +22,29 @@ int cl_test_reset_db(void);
    column of the first row as a number; -1 on failure or no row. */
 long long cl_test_scalar(const char *sql);
 
+/* --- waiting: the one place tests wait ---------------------------------------------------
+   Tests never sleep: they wait for a condition, with a deadline, through cl_test_poll
+   (scripts/test refuses a sleep call anywhere else in tests/). */
+
+/* Calls ready(arg) at once and then about every 10 ms until it returns true or
+   timeout_ms have passed (it is called once more at the deadline). Returns
+   whether it became true. Calls no cmocka function, so a helper thread may use it. */
+bool cl_test_poll(bool (*ready)(void *arg), void *arg, int timeout_ms);
+
+/* Waits until the query printf makes of fmt (no parameters; run on a fresh
+   connection each time, as cl_test_scalar) gives want, checking every ~10 ms;
+   after timeout_ms fails the test with the query, the last value and the one
+   wanted. Main thread only (fails through cmocka). */
+__attribute__((format(printf, 3, 4)))
+void cl_test_wait_scalar(long long want, int timeout_ms, const char *fmt, ...);
+
+/* Lets wall time pass until the real clock (cl_clock_now(cl_clock_real()), microseconds)
+   reads at least until_us: for a test that needs time itself to pass (a clock
+   coming due), with nothing else to wait for. Returns at once if that is past;
+   false only if the clock (stepped back) still has not got there a second after
+   the time that was left. Calls no cmocka function. */
+bool cl_test_pass_until(int64_t until_us);
+
 /* Stops or starts the test database ("stop" / "start") through CL_TEST_PGCTL. Returns its exit status. */
 int cl_test_pgctl(const char *action);
 
@@ -32,14 +56,20 @@ typedef struct {
     char pub[192];
 } cl_svc_t;
 
+/* How long cl_svc_start waits for READY, and cl_svc_stop for the end after its signal. */
+#define CL_SVC_READY_MS 20000
+#define CL_SVC_STOP_MS 20000
+
 /* Starts CL_BIN_DIR/<bin> with CL_DB set to the test database, its own ipc
    endpoints in a fresh folder (CL_INTAKE_ROUTER/PUB, CL_DISPATCHER_ROUTER/PUB and
    CL_ESCALATION_ROUTER/PUB all name them), and extra "NAME=value" settings after those (NULL-terminated
-   list, may be NULL; e.g. the dispatcher's CL_INTAKE_PUB); returns 0 once it has said READY, -1 if it died or stayed silent 60 s. */
+   list, may be NULL; e.g. the dispatcher's CL_INTAKE_PUB); returns 0 once it has said READY, -1 if it died or
+   stayed silent CL_SVC_READY_MS (it is then killed). */
 int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env);
 
 /* Sends sig (SIGTERM for a clean stop, SIGKILL for a crash) and reaps it;
-   returns its exit status (or 128+signal). Removes the folder unless keep_dir. */
+   returns its exit status (or 128+signal), or -1 when it had not ended
+   CL_SVC_STOP_MS after the signal (it is then killed). Removes the folder unless keep_dir. */
 int cl_svc_stop(cl_svc_t *svc, int sig, int keep_dir);
 
 /* A DEALER connected to endpoint, in the process-wide test context. */
@@ -87,9 +117,10 @@ int cl_test_load_policy_with(const char *router, const char *const *sites, const
    acknowledge or first contact), C3 (dispatched; met by first contact;
    paused while waiting for the customer; re-timed on a policy change), R1
    (reopened; met by progress or resolve), C4 (returned to the department head;
-   to the project head) and C5 (transferred; to leadership) of `seconds`, warnings at 50% and 80%,
-   ladders one second a level; a calendar working all week, or (quiet) one
-   minute a week. Returns a static buffer. */
+   to the project head), C5 (transferred; to leadership), C6 (callback made; met by its
+   record) and C7 (raised in a callback; met by resolve) of `seconds`, warnings at 50% and
+   80%, ladders one second a level; a calendar working all week, or (quiet) only the whole
+   day three days after today, so that now is outside working hours. Returns a static buffer. */
 const char *cl_test_clocks(int seconds, bool quiet);
 
 #endif

@@ -67,17 +67,28 @@ static void test_a_clock_warns_breaches_and_climbs_the_ladder_in_order(void **st
     }
 }
 
-static void test_a_major_case_starts_at_the_manager(void **state)
+static void test_a_major_case_climbs_the_major_ladder_at_its_own_pace(void **state)
 {
     (void)state;
     cl_clock_def_t d = s_def(60);
+    d.major_ladder_s[0] = 15, d.major_ladder_s[1] = 25; /* unlike the normal ladder's 10, 20, 30 */
     cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
     int64_t due;
-    int n = cl_clock_schedule(&d, NULL, true, 0, &due, st);
+    int n = cl_clock_schedule(&d, NULL, true, 1000 * S, &due, st);
     assert_int_equal(n, 5);
-    assert_int_equal(st[3].kind, CL_STEP_LEVEL);
-    assert_int_equal(st[3].role, CL_ROLE_MANAGER);
-    assert_int_equal(st[4].role, CL_ROLE_LEADERSHIP);
+    assert_int_equal(due, 1060 * S);
+    const char *want[] = {"W50", "W80", "B", "L1:manager", "L2:leadership"};
+    const int64_t at[] = {1030, 1048, 1060, 1060, 1075};
+    char text[48];
+    for (int i = 0; i < n; i++) {
+        cl_clock_step_encode(&st[i], text, sizeof text);
+        assert_string_equal(text, want[i]);
+        assert_int_equal(st[i].at_us, at[i] * S);
+    }
+    /* The same clock of a normal case keeps the normal ladder's pace. */
+    assert_int_equal(cl_clock_schedule(&d, NULL, false, 1000 * S, &due, st), 6);
+    assert_int_equal(st[4].at_us, 1070 * S);
+    assert_int_equal(st[5].at_us, 1090 * S);
 }
 
 static void test_working_time_clocks_follow_the_calendar(void **state)
@@ -196,7 +207,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_clock_warns_breaches_and_climbs_the_ladder_in_order),
-        cmocka_unit_test(test_a_major_case_starts_at_the_manager),
+        cmocka_unit_test(test_a_major_case_climbs_the_major_ladder_at_its_own_pace),
         cmocka_unit_test(test_working_time_clocks_follow_the_calendar),
         cmocka_unit_test(test_a_retimed_clock_keeps_its_paused_time_and_tells_no_warning_twice),
         cmocka_unit_test(test_a_working_time_pause_counts_working_time),

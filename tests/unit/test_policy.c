@@ -413,16 +413,56 @@ static void test_default_policy_keeps_each_site_as_compact_sorted_json(void **st
     cl_policy_destroy(&p);
 }
 
+/* Whether SMALL with time_zone zone parses given no zoneinfo folder (the default); a
+   refusal must be the time_zone check's (the calendar reads the system's zones itself). */
+static bool s_zone_known_by_default(const char *zone)
+{
+    json_t *doc = s_small();
+    json_object_set_new(s_site(doc), "time_zone", json_string(zone));
+    char *text = json_dumps(doc, 0);
+    json_decref(doc);
+    assert_non_null(text);
+    cl_err_t err;
+    cl_err_clear(&err);
+    cl_policy_t *p = cl_policy_parse(text, strlen(text), NULL, &err);
+    free(text);
+    if (!p && strcmp(err.field, "sites[0].time_zone") != 0)
+        fail_msg("time zone %s: refused for something else: %s: %s", zone, err.field, err.message);
+    bool ok = p != NULL;
+    cl_policy_destroy(&p);
+    return ok;
+}
+
 static void test_default_time_zone_dir_is_the_system_zoneinfo(void **state)
 {
     (void)state;
     struct stat st;
     if (stat("/usr/share/zoneinfo/Asia/Shanghai", &st) != 0)
         skip();
+    /* Given no folder, a zone is known exactly when /usr/share/zoneinfo has its file: not
+       a folder beside it (posix/, right/), nor one that knows every name or none. */
+    static const char *const zones[] = {"Asia/Shanghai", "America/New_York", "Europe/London", "UTC",
+                                        "posix/Asia/Shanghai", "right/UTC", "Atlantis/Nowhere", "Asia/Nowhere"};
+    for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", zones[i]);
+        bool there = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        if (s_zone_known_by_default(zones[i]) != there)
+            fail_msg("time zone %s: %s by default, but /usr/share/zoneinfo %s it", zones[i],
+                     there ? "refused" : "accepted", there ? "has" : "does not have");
+    }
+    /* The default policy's sites are known there, and a zone from there is read for
+       real: Shanghai keeps UTC+8 all year (2026-07-01 00:00 UTC is 08:00 there). */
     cl_err_t err;
+    cl_err_clear(&err);
     cl_policy_t *p = cl_policy_parse(s_default, s_default_len, NULL, &err);
-    assert_non_null(p);
+    if (!p)
+        fail_msg("default policy refused with the system zoneinfo: %s: %s", err.field, err.message);
     cl_policy_destroy(&p);
+    struct tm tm;
+    assert_int_equal(cl_tz_localtime("Asia/Shanghai", INT64_C(1782864000) * CL_US_PER_S, &tm), 0);
+    assert_int_equal(tm.tm_hour, 8);
+    assert_int_equal(tm.tm_gmtoff, 8 * 3600);
 }
 
 static void test_readme_example_parses(void **state)
