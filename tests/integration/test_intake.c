@@ -551,6 +551,199 @@ static void test_bad_input_gets_clear_errors_and_loses_nothing(void **state)
     cl_test_close(&b.dealer);
 }
 
+/* --- closed cases, twin keys, the default channel ---------------------------------- */
+
+/* GetCase of case_id: the reply, a GetCaseReply. */
+static cl_env_t *s_get_case(void *dealer, uint64_t case_id)
+{
+    cl_env_t get = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__GetCase body = CASELOOP__V1__GET_CASE__INIT;
+    body.has_case_id = 1, body.case_id = case_id;
+    get.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE;
+    get.get_case = &body;
+    cl_env_t *shown = cl_test_call(dealer, &get, TIMEOUT_MS);
+    assert_non_null(shown);
+    assert_int_equal(shown->body_case, CASELOOP__V1__ENVELOPE__BODY_GET_CASE_REPLY);
+    return shown;
+}
+
+/* Sends a lifecycle command about case_id and expects the case to be in state afterwards. */
+static void s_command_to(void *dealer, uint64_t case_id, Caseloop__V1__CaseAction action, const char *text,
+                         int satisfied, Caseloop__V1__CaseState state)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
+    cmd.has_case_id = 1, cmd.case_id = case_id;
+    cmd.has_action = 1, cmd.action = action;
+    cmd.actor = "cs1";
+    cmd.text = (char *)text;
+    if (satisfied >= 0)
+        cmd.has_satisfied = 1, cmd.satisfied = satisfied;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+    env.case_command = &cmd;
+    cl_env_t *r = cl_test_call(dealer, &env, TIMEOUT_MS);
+    assert_non_null(r);
+    if (r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
+        fail_msg("command %d on case %llu refused: %s", (int)action, (unsigned long long)case_id, r->error->message);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY);
+    assert_int_equal(r->case_command_reply->state, state);
+    cl_codec_free(r);
+}
+
+/* A report of the problem of the closed-case test: a complaint at site-a from contact (may be "")
+   at location (may be ""), the same words each time. Returns the reply. */
+static cl_env_t *s_lamp_report(void *dealer, long n, const char *contact, const char *location)
+{
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_test_case(&c, "site-a", "closed", id, sizeof id, n);
+    c.has_kind = 1, c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
+    c.customer_contact = (char *)contact;
+    c.location = (char *)location;
+    c.description = "5号楼1单元楼道灯坏了一个星期，晚上看不见路";
+    return s_submit_ok(dealer, &c);
+}
+
+static void s_expect_outcome(cl_env_t *reply, Caseloop__V1__SubmitOutcome outcome, uint64_t case_id)
+{
+    assert_int_equal(reply->submit_case_reply->outcome, outcome);
+    if (case_id)
+        assert_int_equal(reply->submit_case_reply->case_id, case_id);
+    cl_codec_free(reply);
+}
+
+#define OUTCOME(x) CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_##x
+#define ACTION(x) CASELOOP__V1__CASE_ACTION__CASE_ACTION_##x
+#define STATE(x) CASELOOP__V1__CASE_STATE__CASE_STATE_##x
+
+static void test_a_closed_case_takes_no_further_report_of_its_problem(void **state)
+{
+    (void)state;
+    /* Closing needs a department: the dispatcher sends the case to customer service. */
+    char pub[300];
+    snprintf(pub, sizeof pub, "CL_INTAKE_PUB=%s", s_svc.pub);
+    const char *denv[] = {pub, "CL_IDLE_MS=100", NULL};
+    cl_svc_t disp;
+    assert_int_equal(cl_svc_start(&disp, "caseloop-dispatcher", denv), 0);
+    assert_int_equal(cl_test_load_policy(disp.router), 0);
+    void *dealer = cl_test_dealer(s_svc.router);
+    const char *contact = "13911112222", *place = "5号楼1单元";
+
+    cl_env_t *r = s_lamp_report(dealer, 1, contact, place);
+    assert_int_equal(r->submit_case_reply->outcome, OUTCOME(CREATED));
+    uint64_t closed = r->submit_case_reply->case_id;
+    cl_codec_free(r);
+    /* While it is open, the same problem attaches by location and by contact. */
+    s_expect_outcome(s_lamp_report(dealer, 2, "13922223333", place), OUTCOME(ATTACHED), closed);
+    s_expect_outcome(s_lamp_report(dealer, 3, contact, ""), OUTCOME(ATTACHED), closed);
+
+    cl_test_wait_scalar(1, 30000, "SELECT count(*) FROM dispatches WHERE case_id = %llu AND department <> ''",
+                        (unsigned long long)closed);
+    s_command_to(dealer, closed, ACTION(FIRST_CONTACT), "electrician comes today at 15:00", -1, STATE(IN_PROGRESS));
+    s_command_to(dealer, closed, ACTION(RESOLVE), "lamp replaced", -1, STATE(RESOLVED));
+    s_command_to(dealer, closed, ACTION(REPORT_RESULT), "light works, thanks", 1, STATE(CLOSED));
+
+    /* Closed: the same problem again at the same place, from another resident, is a new case ... */
+    r = s_lamp_report(dealer, 4, "13933334444", place);
+    assert_int_equal(r->submit_case_reply->outcome, OUTCOME(CREATED));
+    uint64_t by_place = r->submit_case_reply->case_id;
+    assert_true(by_place != closed);
+    cl_codec_free(r);
+    /* ... and so it is from the same customer, giving no place. */
+    r = s_lamp_report(dealer, 5, contact, "");
+    assert_int_equal(r->submit_case_reply->outcome, OUTCOME(CREATED));
+    uint64_t by_contact = r->submit_case_reply->case_id;
+    assert_true(by_contact != closed && by_contact != by_place);
+    cl_codec_free(r);
+
+    /* The closed case kept its three reports. */
+    cl_env_t *shown = s_get_case(dealer, closed);
+    assert_int_equal(shown->get_case_reply->details->state, STATE(CLOSED));
+    assert_int_equal(shown->get_case_reply->details->report_count, 3);
+    assert_int_equal(shown->get_case_reply->n_reports, 2);
+    cl_codec_free(shown);
+    cl_test_close(&dealer);
+    assert_int_equal(cl_svc_stop(&disp, SIGTERM, 0), 0);
+}
+
+static void test_same_external_id_from_two_sources_in_one_batch_is_two_cases(void **state)
+{
+    (void)state;
+    /* One store worker: while it stores the first submission, the rest queue and are stored together. */
+    static const char *env[] = {"CL_STORE_WORKERS=1", "CL_DEDUPE_WINDOW_S=3600", NULL};
+    cl_svc_t svc;
+    assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
+    void *dealer = cl_test_dealer(svc.router);
+    /* Two systems that both number their forms from 1: form n of each, one after the other. */
+    enum { PAIRS = 8 };
+    static s_pipe_t p[2 * PAIRS];
+    static char descr[2 * PAIRS][64];
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < 2 * PAIRS; i++) {
+        cl_test_case(&p[i].c, "E", i % 2 ? "twin-phone" : "twin-web", p[i].id, sizeof p[i].id, 1 + i / 2);
+        snprintf(descr[i], sizeof descr[i], "%s problem number %d", i % 2 ? "hotline" : "web form", i / 2);
+        p[i].c.description = descr[i];
+    }
+    s_pipeline(dealer, p, 2 * PAIRS);
+    for (int i = 0; i < 2 * PAIRS; i += 2) {
+        const Caseloop__V1__SubmitCaseReply *web = p[i].reply->submit_case_reply,
+                                            *phone = p[i + 1].reply->submit_case_reply;
+        if (phone->outcome != OUTCOME(CREATED) || phone->case_id == web->case_id)
+            fail_msg("form %s of twin-phone was taken for form %s of twin-web (outcome %d, case %llu)",
+                     p[i + 1].id, p[i].id, (int)phone->outcome, (unsigned long long)phone->case_id);
+        assert_int_equal(web->outcome, OUTCOME(CREATED));
+        /* each case is stored with its own source */
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM cases WHERE (id = %llu AND external_source = 'twin-web')"
+                 " OR (id = %llu AND external_source = 'twin-phone')",
+                 (unsigned long long)web->case_id, (unsigned long long)phone->case_id);
+        assert_int_equal(cl_test_scalar(sql), 2);
+    }
+    assert_int_equal(cl_test_scalar("SELECT count(DISTINCT id) FROM cases WHERE external_source LIKE 'twin-%'"),
+                     2 * PAIRS);
+    /* the premise: submissions were stored several to a transaction */
+    assert_true(cl_test_counter(dealer, "batches") < cl_test_counter(dealer, "batch_items"));
+    for (int i = 0; i < 2 * PAIRS; i++)
+        cl_codec_free(p[i].reply);
+    cl_test_close(&dealer);
+    assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
+}
+
+static void test_explicit_unspecified_channel_is_stored_as_system(void **state)
+{
+    (void)state;
+    void *dealer = cl_test_dealer(s_svc.router);
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_test_case(&c, "F", "chan0", id, sizeof id, 1);
+    c.customer_contact = "13700000001";
+    c.description = "parking barrier at the north gate does not lift";
+    c.has_channel = 1, c.channel = CASELOOP__V1__CHANNEL__CHANNEL_UNSPECIFIED;
+    c.has_severity = 1, c.severity = CASELOOP__V1__SEVERITY__SEVERITY_UNSPECIFIED;
+    cl_env_t *first = s_submit_ok(dealer, &c);
+    assert_int_equal(first->submit_case_reply->outcome, OUTCOME(CREATED));
+    uint64_t case_id = first->submit_case_reply->case_id;
+    cl_codec_free(first);
+    /* a further report of it, sent the same way */
+    cl_test_case(&c, "F", "chan0", id, sizeof id, 2);
+    c.customer_contact = "13700000001";
+    c.description = "parking barrier at the north gate does not lift";
+    c.has_channel = 1, c.channel = CASELOOP__V1__CHANNEL__CHANNEL_UNSPECIFIED;
+    s_expect_outcome(s_submit_ok(dealer, &c), OUTCOME(ATTACHED), case_id);
+
+    /* case.proto: a channel not given means CHANNEL_SYSTEM; a severity not given, general */
+    cl_env_t *shown = s_get_case(dealer, case_id);
+    const Caseloop__V1__GetCaseReply *g = shown->get_case_reply;
+    assert_true(g->details->has_channel);
+    assert_int_equal(g->details->channel, CASELOOP__V1__CHANNEL__CHANNEL_SYSTEM);
+    assert_int_equal(g->details->severity, CASELOOP__V1__SEVERITY__SEVERITY_GENERAL);
+    assert_int_equal(g->n_reports, 1);
+    assert_int_equal(g->reports[0]->channel, CASELOOP__V1__CHANNEL__CHANNEL_SYSTEM);
+    cl_codec_free(shown);
+    cl_test_close(&dealer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +754,9 @@ int main(void)
         cmocka_unit_test(test_fields_of_a_newer_contract_are_not_stored),
         cmocka_unit_test(test_pipelined_reports_are_each_numbered_once),
         cmocka_unit_test(test_bad_input_gets_clear_errors_and_loses_nothing),
+        cmocka_unit_test(test_a_closed_case_takes_no_further_report_of_its_problem),
+        cmocka_unit_test(test_same_external_id_from_two_sources_in_one_batch_is_two_cases),
+        cmocka_unit_test(test_explicit_unspecified_channel_is_stored_as_system),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

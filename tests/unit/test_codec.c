@@ -184,6 +184,60 @@ static void test_text_with_a_nul_inside_is_refused_not_cut(void **state)
     s_refused(frame, sizeof frame, CL_INVALID_ARGUMENT, "envelope.message_id");
 }
 
+static void test_text_ending_in_a_nul_is_refused(void **state)
+{
+    (void)state;
+    /* the last byte of the text is the NUL: "abc\0" as message_id, "A\0" and "\0" as site */
+    static const unsigned char id[] = {0x0a, 4, 'a', 'b', 'c', 0, 0x30, 1, 0x5a, 0};
+    s_refused(id, sizeof id, CL_INVALID_ARGUMENT, "envelope.message_id");
+    static const unsigned char site[] = {0x0a, 1, 'm', 0x1a, 2, 'A', 0, 0x30, 1, 0x5a, 0};
+    s_refused(site, sizeof site, CL_INVALID_ARGUMENT, "envelope.site");
+    static const unsigned char only_nul[] = {0x0a, 1, 'm', 0x1a, 1, 0, 0x30, 1, 0x5a, 0};
+    s_refused(only_nul, sizeof only_nul, CL_INVALID_ARGUMENT, "envelope.site");
+    /* in the body: Envelope{message_id "m", schema_version 1, submit_case{details{site "A\0"}}} */
+    static const unsigned char body[] = {0x0a, 1, 'm', 0x30, 1, 0x5a, 6, 0x0a, 4, 0x12, 2, 'A', 0};
+    cl_err_t err;
+    cl_err_clear(&err);
+    cl_env_t *env = cl_codec_decode(body, sizeof body, MAX_FRAME, &err);
+    assert_non_null(env);
+    cl_codec_free(env);
+    assert_int_equal(cl_codec_check_body_text(body, sizeof body, &err), -1);
+    assert_string_equal(cl_err_code_name(err.code), cl_err_code_name(CL_INVALID_ARGUMENT));
+    assert_string_equal(err.field, "details.site");
+}
+
+static void test_envelope_text_at_its_limit_passes_and_one_byte_over_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        size_t offset;
+        size_t max;
+        const char *field;
+    } fields[] = {
+        {offsetof(cl_env_t, site), 64, "envelope.site"},
+        {offsetof(cl_env_t, sender), 100, "envelope.sender"},
+        {offsetof(cl_env_t, correlation_id), CL_ID_MAX, "envelope.correlation_id"},
+    };
+    char text[128];
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char **slot = (char **)((char *)&f->env + fields[i].offset);
+        char *keep = *slot;
+        memset(text, 'x', fields[i].max + 1);
+        text[fields[i].max] = '\0';
+        *slot = text;
+        cl_codec_encode(&f->env, &f->packed);
+        cl_env_t *got = cl_codec_decode(f->packed.data, f->packed.len, MAX_FRAME, &f->err);
+        if (!got)
+            fail_msg("%s of %zu bytes was refused: %s", fields[i].field, fields[i].max, f->err.message);
+        cl_codec_free(got);
+        text[fields[i].max] = 'x';
+        text[fields[i].max + 1] = '\0';
+        cl_codec_encode(&f->env, &f->packed);
+        s_refused(f->packed.data, f->packed.len, CL_INVALID_ARGUMENT, fields[i].field);
+        *slot = keep;
+    }
+}
+
 static void test_body_text_with_a_nul_or_bad_utf8_is_refused_by_its_path(void **state)
 {
     (void)state;
@@ -384,6 +438,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_message_id_over_the_limit_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_message_id_not_utf8_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_text_with_a_nul_inside_is_refused_not_cut, s_setup, s_teardown),
+        cmocka_unit_test(test_text_ending_in_a_nul_is_refused),
+        cmocka_unit_test_setup_teardown(test_envelope_text_at_its_limit_passes_and_one_byte_over_is_refused, s_setup,
+                                        s_teardown),
         cmocka_unit_test(test_body_text_with_a_nul_or_bad_utf8_is_refused_by_its_path),
         cmocka_unit_test(test_deeply_nested_frame_is_refused_not_a_crash),
         cmocka_unit_test_setup_teardown(test_missing_schema_version_is_refused, s_setup, s_teardown),

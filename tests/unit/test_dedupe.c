@@ -154,6 +154,30 @@ static void test_dissimilar_description_is_not_picked(void **state)
     assert_int_equal(cl_dedupe_pick(s_probe(), c, 0, &POLICY), -1);
 }
 
+static void test_similarity_exactly_at_the_threshold_is_picked(void **state)
+{
+    (void)state;
+    /* "at least min_similarity": two of four words in common on each side is
+       a Dice coefficient of exactly 4/8; one character and its pair beside
+       another, exactly 2/4 */
+    static const char *const pairs[][2] = {
+        {"water pump noisy night", "water pump broken today"},
+        {"灯", "灯坏"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        double sim = cl_similarity(pairs[i][0], pairs[i][1]);
+        if (sim != 0.5)
+            fail_msg("similarity of \"%s\" and \"%s\" is %.17g, not exactly 0.5", pairs[i][0], pairs[i][1], sim);
+        cl_dedupe_item_t probe = s_item(pairs[i][0], T0);
+        cl_dedupe_item_t c[] = {s_item(pairs[i][1], T0 - DAY_US)};
+        assert_int_equal(cl_dedupe_pick(&probe, c, 1, &POLICY), 0);
+        /* a threshold a hair above it is not met */
+        cl_dedupe_policy_t stricter = POLICY;
+        stricter.min_similarity = 0.5000001;
+        assert_int_equal(cl_dedupe_pick(&probe, c, 1, &stricter), -1);
+    }
+}
+
 static void test_most_similar_candidate_wins(void **state)
 {
     (void)state;
@@ -197,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_empty_contact_never_matches_on_contact),
         cmocka_unit_test(test_case_outside_the_window_is_not_picked),
         cmocka_unit_test(test_dissimilar_description_is_not_picked),
+        cmocka_unit_test(test_similarity_exactly_at_the_threshold_is_picked),
         cmocka_unit_test(test_most_similar_candidate_wins),
         cmocka_unit_test(test_on_a_tie_the_earliest_case_wins),
     };

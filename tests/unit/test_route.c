@@ -494,6 +494,40 @@ static void test_special_case_without_cs_supervisor_tells_nobody(void **state)
     assert_int_equal(d.notify, -1);
 }
 
+static void test_major_case_on_a_route_not_marked_special_is_still_special(void **state)
+{
+    (void)state;
+    /* Routes that name the department of a kind without the special path:
+       one for major complaints exactly, one for repairs of any severity. */
+    static cl_route_t plain[] = {{COMPLAINT, MAJOR, D_CS, false}, {REPAIR, 0, D_ENG, false}};
+    cl_staff_t staff[] = {STAFF(CL_ROLE_ASSISTANT, D_CS, s_day), STAFF(CL_ROLE_SPECIALIST, D_ENG, s_day),
+                          STAFF(CL_ROLE_PROJECT_HEAD, -1, s_day), STAFF(CL_ROLE_SUPERVISOR, D_CS, s_day)};
+    const uint32_t open[] = {0, 0, 3, 0};
+    cl_site_policy_t s = s_site(staff, N(staff));
+    s.routes = plain;
+    s.nroutes = N(plain);
+    struct tm tm = s_at(DAY_TIME);
+    const struct {
+        int kind;
+        int department;
+    } cases[] = {{COMPLAINT, D_CS}, {REPAIR, D_ENG}};
+    for (size_t i = 0; i < N(cases); i++) {
+        cl_dispatch_t d;
+        assert_int_equal(cl_dispatch_decide(&s, cases[i].kind, MAJOR, &tm, open, &d), 0);
+        assert_int_equal(d.department, cases[i].department);
+        if (!d.special)
+            fail_msg("a major case of kind %d on a route not marked special took the normal path", cases[i].kind);
+        assert_int_equal(d.assignee, 2); /* the project head, busier than the idle staff */
+        assert_int_equal(d.notify, 3);   /* the customer-service supervisor is told */
+        /* the same routes for a general case: the normal path */
+        assert_int_equal(cl_dispatch_decide(&s, cases[i].kind, GENERAL, &tm, open, &d), 0);
+        assert_int_equal(d.department, cases[i].department);
+        assert_false(d.special);
+        assert_int_equal(d.assignee, cases[i].department == D_CS ? 0 : 1);
+        assert_int_equal(d.notify, -1);
+    }
+}
+
 static void test_kind_with_no_department_is_refused(void **state)
 {
     (void)state;
@@ -539,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_cs_supervisor_on_shift_is_told_first_else_any),
         cmocka_unit_test(test_special_case_without_project_head_follows_the_normal_rule),
         cmocka_unit_test(test_special_case_without_cs_supervisor_tells_nobody),
+        cmocka_unit_test(test_major_case_on_a_route_not_marked_special_is_still_special),
         cmocka_unit_test(test_kind_with_no_department_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

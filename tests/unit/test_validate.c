@@ -192,6 +192,21 @@ static void test_absent_channel_and_severity_pass(void **state)
     assert_int_equal(s_check(f), 0);
 }
 
+static void test_explicit_unspecified_channel_and_severity_pass(void **state)
+{
+    fixture_t *f = *state;
+    /* a sender that sets the field to 0 means "not given": intake stores the
+       documented defaults (CHANNEL_SYSTEM, SEVERITY_GENERAL) */
+    f->c.has_channel = 1;
+    f->c.channel = CASELOOP__V1__CHANNEL__CHANNEL_UNSPECIFIED;
+    if (s_check(f) != 0)
+        fail_msg("explicit CHANNEL_UNSPECIFIED was refused: %s %s", f->err.field, f->err.message);
+    f->c.has_severity = 1;
+    f->c.severity = CASELOOP__V1__SEVERITY__SEVERITY_UNSPECIFIED;
+    if (s_check(f) != 0)
+        fail_msg("explicit SEVERITY_UNSPECIFIED was refused: %s %s", f->err.field, f->err.message);
+}
+
 static void test_unknown_kind_sent_on_the_wire_is_refused(void **state)
 {
     fixture_t *f = *state;
@@ -344,6 +359,7 @@ int main(void)
         T(test_missing_or_unspecified_kind_is_left_to_the_dispatcher),
         T(test_unknown_enum_values_are_refused),
         T(test_absent_channel_and_severity_pass),
+        T(test_explicit_unspecified_channel_and_severity_pass),
         T(test_unknown_kind_sent_on_the_wire_is_refused),
         T(test_text_not_utf8_is_refused_in_every_field),
         T(test_text_at_its_limit_passes_and_one_byte_over_is_refused),
