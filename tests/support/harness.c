@@ -80,7 +80,7 @@ long long cl_test_scalar(const char *sql)
 
 /* --- waiting ------------------------------------------------------------------------------ */
 
-#define S_POLL_MS 10
+#define S_POLL_MS 20
 
 static int64_t s_monotonic_ms(void)
 {
@@ -105,15 +105,30 @@ bool cl_test_poll(bool (*ready)(void *arg), void *arg, int timeout_ms)
 }
 
 typedef struct {
+    PGconn *conn; /* one connection for the whole wait */
     const char *sql;
     long long want, got;
+    char error[256]; /* the query failed: no use waiting */
 } s_scalar_wait_t;
 
 static bool s_scalar_is(void *arg)
 {
     s_scalar_wait_t *w = arg;
-    w->got = cl_test_scalar(w->sql);
-    return w->got == w->want;
+    if (PQstatus(w->conn) != CONNECTION_OK)
+        PQreset(w->conn);
+    PGresult *r = PQexecParams(w->conn, w->sql, 0, NULL, NULL, NULL, NULL, 0);
+    w->got = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        w->got = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else if (PQresultStatus(r) == PGRES_FATAL_ERROR) {
+        /* A mistake in the query (SQLSTATE class 42, or 22 for bad data) fails at once; a
+           database that is down or restarting is waited for. */
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state && (strncmp(state, "42", 2) == 0 || strncmp(state, "22", 2) == 0))
+            snprintf(w->error, sizeof w->error, "%s", PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    return w->got == w->want || w->error[0];
 }
 
 void cl_test_wait_scalar(long long want, int timeout_ms, const char *fmt, ...)
@@ -125,8 +140,12 @@ void cl_test_wait_scalar(long long want, int timeout_ms, const char *fmt, ...)
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof sql)
         fail_msg("cl_test_wait_scalar: the query is longer than %zu bytes: %.80s...", sizeof sql - 1, sql);
-    s_scalar_wait_t w = {sql, want, -1};
-    if (!cl_test_poll(s_scalar_is, &w, timeout_ms))
+    s_scalar_wait_t w = {PQconnectdb(cl_test_db()), sql, want, -1, ""};
+    bool ok = cl_test_poll(s_scalar_is, &w, timeout_ms);
+    PQfinish(w.conn);
+    if (w.error[0])
+        fail_msg("the query failed: %s\n%s", sql, w.error);
+    if (!ok)
         fail_msg("waited %d ms for %lld from: %s\nlast value: %lld", timeout_ms, want, sql, w.got);
 }
 

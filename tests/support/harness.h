@@ -26,15 +26,16 @@ long long cl_test_scalar(const char *sql);
    Tests never sleep: they wait for a condition, with a deadline, through cl_test_poll
    (scripts/test refuses a sleep call anywhere else in tests/). */
 
-/* Calls ready(arg) at once and then about every 10 ms until it returns true or
+/* Calls ready(arg) at once and then about every 20 ms until it returns true or
    timeout_ms have passed (it is called once more at the deadline). Returns
    whether it became true. Calls no cmocka function, so a helper thread may use it. */
 bool cl_test_poll(bool (*ready)(void *arg), void *arg, int timeout_ms);
 
-/* Waits until the query printf makes of fmt (no parameters; run on a fresh
-   connection each time, as cl_test_scalar) gives want, checking every ~10 ms;
-   after timeout_ms fails the test with the query, the last value and the one
-   wanted. Main thread only (fails through cmocka). */
+/* Waits until the query printf makes of fmt (no parameters; on one connection
+   for the whole wait) gives want, checking about every 20 ms; after timeout_ms
+   fails the test with the query, the last value and the one wanted, and at once
+   when the query itself fails (a mistake in it is no reason to wait). Main
+   thread only (fails through cmocka). */
 __attribute__((format(printf, 3, 4)))
 void cl_test_wait_scalar(long long want, int timeout_ms, const char *fmt, ...);
 

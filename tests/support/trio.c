@@ -31,6 +31,12 @@ int cl_trio_setup(void **state)
     return 0;
 }
 
+int cl_trio_up(void **state)
+{
+    (void)state;
+    return cl_trio.esc.pid > 0 ? 0 : cl_trio_start_escalation(&cl_trio.esc);
+}
+
 int cl_trio_teardown(void **state)
 {
     (void)state;
@@ -87,6 +93,7 @@ void cl_trio_command(uint64_t id, Caseloop__V1__CaseAction action, const char *t
 void cl_trio_story(uint64_t id, const char *code, char *out, size_t len, int64_t *max_late_us)
 {
     cl_db_t *db = cl_db_new(cl_test_db(), "test");
+    assert_non_null(db);
     char cid[24];
     snprintf(cid, sizeof cid, "%llu", (unsigned long long)id);
     const char *p[] = {cid};
@@ -129,7 +136,11 @@ void cl_trio_story(uint64_t id, const char *code, char *out, size_t len, int64_t
         default: break;
         }
         if (c && strcmp(c->code, code) == 0) {
-            n += (size_t)snprintf(out + n, len - n, "%s%s", n ? " " : "", step);
+            int w = snprintf(out + n, len - n, "%s%s", n ? " " : "", step);
+            if (w < 0 || (size_t)w >= len - n)
+                fail_msg("the story of clock %s of case %llu is longer than %zu bytes: %s...", code,
+                         (unsigned long long)id, len - 1, out);
+            n += (size_t)w;
             if (late > *max_late_us)
                 *max_late_us = late;
         }
@@ -142,6 +153,7 @@ void cl_trio_story(uint64_t id, const char *code, char *out, size_t len, int64_t
 void cl_trio_callback_event(const char *site, uint64_t case_id, uint64_t callback_id, bool recorded)
 {
     cl_db_t *db = cl_db_new(cl_test_db(), "test");
+    assert_non_null(db);
     int64_t now = cl_clock_now(cl_clock_real());
     cl_env_t env;
     char id[CL_ID_MAX + 1];

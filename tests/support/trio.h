@@ -22,6 +22,10 @@ extern cl_trio_t cl_trio;
    cl_test_load_policy) and escalation (CL_IDLE_MS=100). Returns 0 or -1. */
 int cl_trio_setup(void **state);
 
+/* cmocka per-test setup: starts escalation again when a test that stopped it
+   failed before starting it again, so that one failure does not fail the rest. */
+int cl_trio_up(void **state);
+
 /* cmocka group teardown: stops the three with SIGTERM; -1 unless each ended cleanly. */
 int cl_trio_teardown(void **state);
 

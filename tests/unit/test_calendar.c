@@ -118,6 +118,19 @@ static void test_lunch_break_is_skipped(void **state)
                      8 * HOUR_US);
 }
 
+static void test_a_day_of_four_intervals_counts_each_once(void **state)
+{
+    /* Monday 01-02, 03-04, 05-06 and 07-08; Tuesday 20:00-21:00 (2026-06-01 is a Monday) */
+    cl_calendar_spec_t spec = {.tz = "Asia/Shanghai"};
+    spec.week[1] = (cl_calendar_hours_t){4, {{60, 120}, {180, 240}, {300, 360}, {420, 480}}};
+    spec.week[2] = hours1(20, 0, 21, 0);
+    cl_calendar_t *cal = use(state, &spec);
+    assert_int_equal(cl_calendar_elapsed(cal, at(2026, 6, 1, 0, 0, CST8), at(2026, 6, 2, 0, 0, CST8)), 4 * HOUR_US);
+    assert_int_equal(add(cal, at(2026, 6, 1, 0, 0, CST8), 4 * HOUR_US), at(2026, 6, 1, 8, 0, CST8));
+    assert_int_equal(add(cal, at(2026, 6, 1, 0, 0, CST8), 5 * HOUR_US), at(2026, 6, 2, 21, 0, CST8));
+    assert_int_equal(add(cal, at(2026, 6, 1, 7, 30, CST8), HOUR_US), at(2026, 6, 2, 20, 30, CST8));
+}
+
 static void test_holiday_monday_pushes_to_tuesday(void **state)
 {
     cl_calendar_spec_t spec = office("Asia/Shanghai", false);
@@ -600,6 +613,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_hour_from_friday_1730_ends_monday_0930, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lunch_break_is_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_day_of_four_intervals_counts_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_holiday_monday_pushes_to_tuesday, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extra_working_saturday_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_armed_at_night_starts_counting_in_the_morning, setup, teardown),

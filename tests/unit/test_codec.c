@@ -194,6 +194,10 @@ static void test_text_ending_in_a_nul_is_refused(void **state)
     s_refused(site, sizeof site, CL_INVALID_ARGUMENT, "envelope.site");
     static const unsigned char only_nul[] = {0x0a, 1, 'm', 0x1a, 1, 0, 0x30, 1, 0x5a, 0};
     s_refused(only_nul, sizeof only_nul, CL_INVALID_ARGUMENT, "envelope.site");
+    /* after fields of a newer contract, 4 and 8 bytes wide (fixed32 field 1000, fixed64 field 1001) */
+    static const unsigned char after[] = {0xc5, 0x3e, 1, 2, 3, 4, 0xc9, 0x3e, 1, 2, 3, 4, 5, 6, 7, 8,
+                                          0x0a, 4, 'a', 'b', 'c', 0, 0x30, 1, 0x5a, 0};
+    s_refused(after, sizeof after, CL_INVALID_ARGUMENT, "envelope.message_id");
     /* in the body: Envelope{message_id "m", schema_version 1, submit_case{details{site "A\0"}}} */
     static const unsigned char body[] = {0x0a, 1, 'm', 0x30, 1, 0x5a, 6, 0x0a, 4, 0x12, 2, 'A', 0};
     cl_err_t err;

@@ -154,6 +154,15 @@ static void test_dissimilar_description_is_not_picked(void **state)
     assert_int_equal(cl_dedupe_pick(s_probe(), c, 0, &POLICY), -1);
 }
 
+static void test_digits_are_part_of_words(void **state)
+{
+    (void)state;
+    /* flat 19 and flat 18 share one word of two on each side; 0 and 9 count like 1 and 8 */
+    assert_float_equal(cl_similarity("flat 19", "flat 18"), 0.5, 1e-9);
+    assert_float_equal(cl_similarity("flat 9", "flat 0"), 0.5, 1e-9);
+    assert_float_equal(cl_similarity("room 9z", "room 9z"), 1.0, 1e-9);
+}
+
 static void test_similarity_exactly_at_the_threshold_is_picked(void **state)
 {
     (void)state;
@@ -222,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_case_outside_the_window_is_not_picked),
         cmocka_unit_test(test_dissimilar_description_is_not_picked),
         cmocka_unit_test(test_similarity_exactly_at_the_threshold_is_picked),
+        cmocka_unit_test(test_digits_are_part_of_words),
         cmocka_unit_test(test_most_similar_candidate_wins),
         cmocka_unit_test(test_on_a_tie_the_earliest_case_wins),
     };

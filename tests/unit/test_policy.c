@@ -1021,6 +1021,34 @@ static void test_clocks_default_to_c1_to_c7_of_the_rules(void **state)
     cl_policy_destroy(&p);
 }
 
+static void test_a_calendar_reads_its_holidays_and_extra_working_days(void **state)
+{
+    (void)state;
+    json_t *doc = s_small();
+    json_error_t jerr;
+    json_t *cal = json_loads("{\"working_hours\": {\"mon\": [\"09:00-18:00\"], \"tue\": [\"09:00-18:00\"],"
+                             " \"wed\": [\"09:00-18:00\"], \"thu\": [\"09:00-18:00\"], \"fri\": [\"09:00-18:00\"]},"
+                             " \"holidays\": [\"2026-10-01\"], \"extra_working_days\": [\"2026-10-10\"]}",
+                             0, &jerr);
+    assert_non_null(cal);
+    json_object_set_new(s_site(doc), "calendar", cal);
+    cl_err_t err;
+    cl_policy_t *p = s_parse_doc(doc, &err);
+    if (!p)
+        fail_msg("%s: %s", err.field, err.message);
+    const cl_calendar_t *c = p->sites[0].calendar;
+    const int64_t S = 1000000;
+    /* 10:00 in Shanghai: Thursday 1 October a holiday, Saturday 10 October worked, Sunday 11 not */
+    assert_false(cl_calendar_is_working(c, 1790820000 * S));
+    assert_true(cl_calendar_is_working(c, 1791597600 * S));
+    assert_false(cl_calendar_is_working(c, 1791684000 * S));
+    /* a site is found by its code, and no code finds none */
+    assert_ptr_equal(cl_policy_site(p, "site-a"), &p->sites[0]);
+    assert_null(cl_policy_site(p, "site-b"));
+    assert_null(cl_policy_site(p, NULL));
+    cl_policy_destroy(&p);
+}
+
 static void test_callback_clocks_read_their_start_and_record(void **state)
 {
     (void)state;
@@ -1109,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_callback_clocks_read_their_start_and_record),
         cmocka_unit_test(test_a_clock_reads_its_times_warnings_and_ladder),
         cmocka_unit_test(test_bad_clocks_and_calendars_are_refused_by_path),
+        cmocka_unit_test(test_a_calendar_reads_its_holidays_and_extra_working_days),
         cmocka_unit_test(test_default_policy_parses_into_site_a_with_four_departments),
         cmocka_unit_test(test_default_policy_routes_every_kind_and_severity_to_its_department),
         cmocka_unit_test(test_default_policy_routes_major_cases_through_special_routes),
