@@ -119,7 +119,7 @@ cl_env_t *cl_codec_decode(const void *data, size_t len, size_t max_len, cl_err_t
         if (env->base.n_unknown_fields > 0)
             cl_err_set(err, CL_UNIMPLEMENTED, "body", "message type is not known to this version");
         else
-            cl_err_set(err, CL_UNIMPLEMENTED, "body", "envelope has no body");
+            cl_err_set(err, CL_INVALID_ARGUMENT, "body", "envelope has no body: exactly one is required");
         goto err;
     }
     return env;

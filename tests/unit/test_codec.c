@@ -145,7 +145,7 @@ static void test_cut_at_the_body_boundary_is_missing_body(void **state)
     cl_codec_encode(&head, &prefix);
     assert_true(prefix.len < f->packed.len);
     assert_memory_equal(prefix.data, f->packed.data, prefix.len);
-    s_refused(f->packed.data, prefix.len, CL_UNIMPLEMENTED, "body");
+    s_refused(f->packed.data, prefix.len, CL_INVALID_ARGUMENT, "body");
     cl_buf_free(&prefix);
 }
 
@@ -331,13 +331,13 @@ static void test_schema_version_2_is_refused(void **state)
     s_refused(f->packed.data, f->packed.len, CL_INVALID_ARGUMENT, "envelope.schema_version");
 }
 
-static void test_envelope_without_body_is_unimplemented(void **state)
+static void test_envelope_without_body_is_a_missing_field(void **state)
 {
     fixture_t *f = *state;
     f->env.body_case = CASELOOP__V1__ENVELOPE__BODY__NOT_SET;
     f->env.submit_case = NULL;
     cl_codec_encode(&f->env, &f->packed);
-    s_refused(f->packed.data, f->packed.len, CL_UNIMPLEMENTED, "body");
+    s_refused(f->packed.data, f->packed.len, CL_INVALID_ARGUMENT, "body");
 }
 
 static void test_body_unknown_to_this_version_is_unimplemented(void **state)
@@ -449,7 +449,7 @@ int main(void)
         cmocka_unit_test(test_deeply_nested_frame_is_refused_not_a_crash),
         cmocka_unit_test_setup_teardown(test_missing_schema_version_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_schema_version_2_is_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_envelope_without_body_is_unimplemented, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_envelope_without_body_is_a_missing_field, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_body_unknown_to_this_version_is_unimplemented, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_body_name_is_the_message_type, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_error_reply_carries_code_field_and_message, s_setup, s_teardown),
