@@ -448,6 +448,14 @@ static void test_bad_input_gets_clear_errors_and_loses_nothing(void **state)
         cl_buf_append(&buf, extra, sizeof extra);
         s_expect_refused(&b, cl_test_raw(b.dealer, buf.data, buf.len, TIMEOUT_MS), CL_UNIMPLEMENTED, "body");
     }
+    /* no body at all: a required field is missing */
+    {
+        cl_env_t env;
+        char mid[CL_ID_MAX + 1];
+        cl_codec_init(&env, mid, "test", 0);
+        cl_codec_encode(&env, &buf);
+        s_expect_refused(&b, cl_test_raw(b.dealer, buf.data, buf.len, TIMEOUT_MS), CL_INVALID_ARGUMENT, "body");
+    }
     /* a known type this endpoint does not serve */
     {
         cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
@@ -702,8 +710,11 @@ static void test_same_external_id_from_two_sources_in_one_batch_is_two_cases(voi
     }
     assert_int_equal(cl_test_scalar("SELECT count(DISTINCT id) FROM cases WHERE external_source LIKE 'twin-%'"),
                      2 * PAIRS);
-    /* the premise: submissions were stored several to a transaction */
+    /* the premise: submissions were stored several to a transaction, twins among them */
     assert_true(cl_test_counter(dealer, "batches") < cl_test_counter(dealer, "batch_items"));
+    assert_true(cl_test_scalar("SELECT count(*) FROM cases a JOIN cases b ON b.external_id = a.external_id"
+                               " AND b.external_source = 'twin-phone' AND b.xmin = a.xmin"
+                               " WHERE a.external_source = 'twin-web'") >= 1);
     for (int i = 0; i < 2 * PAIRS; i++)
         cl_codec_free(p[i].reply);
     cl_test_close(&dealer);
