@@ -87,8 +87,17 @@ void cl_service_refuse(cl_service_t *self, cl_request_t *req, const cl_env_t *en
     }
     cl_log_ctx_t ctx = {0, env && env->site ? env->site : NULL, cl_err_code_name(err->code),
                         *err->field ? err->field : NULL};
-    cl_log(err->code == CL_INTERNAL ? CL_LOG_ERROR : CL_LOG_INFO, &ctx, "request refused: %s", err->message);
-    cl_codec_error_reply(env ? env->message_id : NULL, self->name, cl_clock_now(self->clock), err, &self->out);
+    cl_log(err->code == CL_INTERNAL ? CL_LOG_ERROR : err->code == CL_UNAVAILABLE ? CL_LOG_WARN : CL_LOG_INFO, &ctx,
+           "request refused: %s", err->message);
+    /* An outage or a fault of ours is told in a fixed sentence: its detail (server
+       addresses, socket paths, database messages) stays in the log. */
+    cl_err_t told = *err;
+    if (err->code == CL_UNAVAILABLE)
+        snprintf(told.message, sizeof told.message, "%s cannot do this now: a service it depends on is down;"
+                 " retry later with the same request", self->name);
+    else if (err->code == CL_INTERNAL)
+        snprintf(told.message, sizeof told.message, "%s failed on its side; it is logged", self->name);
+    cl_codec_error_reply(env ? env->message_id : NULL, self->name, cl_clock_now(self->clock), &told, &self->out);
     cl_bus_reply(self->router, req, self->out.data, self->out.len);
 }
 

@@ -46,7 +46,9 @@ void cl_service_reply_init(cl_service_t *self, cl_env_t *reply, char id[CL_ID_MA
 void cl_service_reply(cl_service_t *self, cl_request_t *req, const cl_env_t *reply);
 
 /* Answers req with err: counted as rejected.<CODE> and rejected_field.<field>, and logged.
-   env is the request when it could be read, else NULL. */
+   UNAVAILABLE and INTERNAL are answered with a fixed sentence naming the service: their
+   detail (addresses, paths, database messages) goes to the log only. env is the request
+   when it could be read, else NULL. */
 void cl_service_refuse(cl_service_t *self, cl_request_t *req, const cl_env_t *env, const cl_err_t *err);
 
 /* Answers a GetStats: the counters, whether db answers, the log's head. */

@@ -162,10 +162,67 @@ static void test_database_outage_answers_unavailable_and_loses_no_acknowledged_c
     assert_int_equal(cl_test_scalar("SELECT max(position) - count(*) FROM events"), 0);
 }
 
+/* What an answer during an outage must be: UNAVAILABLE, with a sentence that names no
+   server path or socket (the log keeps those). Returns a description of what is wrong, or NULL. */
+static const char *s_outage_answer_wrong(const cl_env_t *reply, char *why, size_t len)
+{
+    if (!reply)
+        return snprintf(why, len, "no answer"), why;
+    if (reply->body_case != CASELOOP__V1__ENVELOPE__BODY_ERROR)
+        return snprintf(why, len, "a %s, not an error", cl_codec_body_name(reply)), why;
+    if (reply->error->code != CL_UNAVAILABLE)
+        return snprintf(why, len, "error %d (%s), not UNAVAILABLE", (int)reply->error->code, reply->error->message), why;
+    if (strchr(reply->error->message, '/') || strstr(reply->error->message, "socket") ||
+        strstr(reply->error->message, "PGSQL"))
+        return snprintf(why, len, "the sentence shows the server's insides: %s", reply->error->message), why;
+    return NULL;
+}
+
+static void test_every_request_during_an_outage_is_unavailable_from_the_first(void **state)
+{
+    (void)state;
+    /* Intake has been at work, so that each of its connections is open when the database goes. */
+    void *dealer = cl_test_dealer(s_svc.router);
+    Caseloop__V1__Case c;
+    char id[32];
+    uint64_t known = 0;
+    for (int i = 0; i < 4; i++) {
+        cl_test_case(&c, "site-a", "outage-first", id, sizeof id, i);
+        cl_env_t *r = cl_test_submit(dealer, &c, 10000);
+        assert_non_null(r);
+        assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+        known = r->submit_case_reply->case_id;
+        cl_codec_free(r);
+    }
+    assert_int_equal(cl_test_pgctl("stop"), 0);
+    char why[512];
+    for (int i = 0; i < 4; i++) {
+        cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+        Caseloop__V1__GetCase get = CASELOOP__V1__GET_CASE__INIT;
+        get.has_case_id = 1, get.case_id = known;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE;
+        env.get_case = &get;
+        cl_env_t *r = cl_test_call(dealer, &env, 10000);
+        const char *wrong = s_outage_answer_wrong(r, why, sizeof why);
+        cl_codec_free(r);
+        if (wrong)
+            fail_msg("GetCase %d during the outage: %s", i + 1, wrong);
+        cl_test_case(&c, "site-a", "outage-first", id, sizeof id, 100 + i);
+        r = cl_test_submit(dealer, &c, 10000);
+        wrong = s_outage_answer_wrong(r, why, sizeof why);
+        cl_codec_free(r);
+        if (wrong)
+            fail_msg("SubmitCase %d during the outage: %s", i + 1, wrong);
+    }
+    assert_int_equal(cl_test_pgctl("start"), 0);
+    cl_test_close(&dealer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_database_outage_answers_unavailable_and_loses_no_acknowledged_case),
+        cmocka_unit_test(test_every_request_during_an_outage_is_unavailable_from_the_first),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
