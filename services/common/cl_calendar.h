@@ -107,14 +107,15 @@ const char *cl_calendar_tz(const cl_calendar_t *self);
    day is due at 18:00 that day, not at 09:00 the next working day). A zero
    duration is due at the next working moment at or after start_us. Returns
    0, or -1 (leaving *due_us alone) when duration_us is negative or start_us
-   or the due instant is outside the supported range. */
+   or the due instant is outside the supported range. Deadlines in working
+   days and hours (R-CL-3). */
 int cl_calendar_add(const cl_calendar_t *self, int64_t start_us, int64_t duration_us,
                     int64_t *due_us) CL_WARN_UNUSED;
 
 /* The working time, in microseconds, inside [from_us, to_us); 0 when to_us
    <= from_us. Instants outside the supported range are clamped to it. For a
    clock that was started, paused and resumed, the remaining time is the
-   duration minus the sum of elapsed() over its running spans. */
+   duration minus the sum of elapsed() over its running spans (R-CL-3). */
 int64_t cl_calendar_elapsed(const cl_calendar_t *self, int64_t from_us, int64_t to_us);
 
 /* Whether at_us lies inside a working interval (intervals are [from, to)).

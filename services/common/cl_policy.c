@@ -842,6 +842,9 @@ static int s_date(const char *text, cl_calendar_date_t *d)
     return sscanf(text, "%4d-%2d-%2d%c", &d->year, &d->month, &d->day, &tail) == 3 && strlen(text) == 10 ? 0 : -1;
 }
 
+/* The site's working calendar (R-CL-3) from its "calendar" member, in its time
+   zone: working hours per weekday, holidays, extra working days; Monday to
+   Friday 09:00-18:00 when not given. Returns 0, or -1 with the failure set on c. */
 static int s_calendar(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
 {
     static const char *const members[] = {"working_hours", "holidays", "extra_working_days", NULL};
@@ -1019,7 +1022,10 @@ static int s_action_bit(const char *name)
     return -1;
 }
 
-/* The RULES.md defaults: C2 1 h from receipt, C3 24 h from dispatch. */
+/* The defaults of a clock that the policy does not set: warnings at 50% and
+   80% of its time, when customer service urges the department (R-CL-1); once
+   missed, supervisor, project head and leadership an hour apart, a major case
+   from the manager (R-CL-2). */
 static void s_default_ladders(cl_clock_def_t *d)
 {
     d->nwarn = 2, d->warn_pct[0] = 50, d->warn_pct[1] = 80;
@@ -1149,6 +1155,14 @@ static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
     return 0;
 }
 
+/* The site's quiet hours and response clocks: those the policy lists, else the
+   defaults (docs/rules.md): C1 reception answers within 5 minutes
+   (R-IN-5), C2 the feedback form reaches the department within 1 hour, C3 the
+   department contacts the customer within 24 hours of dispatch, C4 the
+   department head decides on a returned case within 1 hour, C5 another
+   department takes a transferred case within 1 hour (then leadership), C6 a
+   callback's record within 24 hours, C7 a problem raised in a callback
+   answered within 3 days. Returns 0, or -1 with the failure set on c. */
 static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
 {
     json_t *q = json_object_get(site, "quiet_hours");
@@ -1171,7 +1185,7 @@ static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
     if (json_object_get(site, "clocks"))
         return s_items(c, site, "clocks", false, 0, "clock", sizeof *s->clocks, (void **)&s->clocks, &s->nclocks, s,
                        s_clock, NULL);
-    /* RULES.md section 4: C1-C7. */
+    /* docs/rules.md: C1-C7. */
     static const struct {
         const char *code, *name;
         cl_clock_start_t starts_on;
@@ -1211,7 +1225,7 @@ static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
         d->pauses_on = defaults[i].pauses_on;
         d->resumes_on = defaults[i].resumes_on;
         if (defaults[i].top) {
-            /* C4 goes to the project head, C5 to senior leadership (RULES.md section 4) */
+            /* C4 goes to the project head, C5 to senior leadership (docs/rules.md) */
             d->nladder = d->nmajor_ladder = 1;
             d->ladder[0] = d->major_ladder[0] = defaults[i].top;
         }

@@ -78,7 +78,7 @@ typedef enum {
 #define CL_CLOCK_MAX_WARNINGS 4
 #define CL_CLOCK_MAX_LADDER 6
 
-/* One response clock of a site (RULES.md section 4): what starts it, what
+/* One response clock of a site (docs/rules.md): what starts it, what
    meets it, how long it runs (wall or working time), when it warns, and the
    ladder of who is told after it is missed and how long each level has. */
 typedef struct {
@@ -119,7 +119,7 @@ typedef struct {
     char *document;          /* this site's part of the document, as compact JSON */
     cl_calendar_t *calendar; /* working hours and holidays; Mon-Fri 09:00-18:00 when not given */
     bool quiet_major_exempt; /* warnings and escalations of major cases do not wait for working hours */
-    cl_clock_def_t *clocks;  /* C1-C7 of RULES.md when not given */
+    cl_clock_def_t *clocks;  /* C1-C7 of docs/rules.md when not given */
     size_t nclocks;
 } cl_site_policy_t;
 
@@ -148,7 +148,8 @@ const cl_site_policy_t *cl_policy_site(const cl_policy_t *p, const char *code);
    kind and severity exactly, else the first matching kind with severity 0,
    else the first department listing kind; severity 0 counts as general.
    Sets *special (may be NULL) from the route (severity major is always
-   special). Returns the index, or -1. */
+   special). Returns the index, or -1. The kind-to-department table of
+   docs/rules.md (R-RT-1). */
 int cl_policy_route(const cl_site_policy_t *s, int kind, int severity, bool *special);
 
 /* Role names as in the document ("assistant", ...; "unknown" out of range),

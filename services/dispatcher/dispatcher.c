@@ -211,6 +211,13 @@ static int s_append_commit(cl_dispatcher_t *self, cl_env_t *env, int64_t case_id
     return rc;
 }
 
+/* Passes case q->case_id on to another department and/or person (R-RT-3: the
+   case goes to whoever can meet it, never back to the customer): to a named
+   person, or by the normal assignment rule within the department named (or
+   the current one). Refuses a case not dispatched, resolved or closed, or of a
+   site without a policy. Stores the dispatch and CaseTransferred in one
+   transaction, publishes after commit, and fills out. Returns 0, or -1 with
+   err (INVALID_ARGUMENT, NOT_FOUND, CONFLICT, UNAVAILABLE, INTERNAL). */
 static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q, Caseloop__V1__TransferCaseReply *out,
                       char *dept_buf, char *who_buf, cl_err_t *err)
 {
@@ -372,6 +379,12 @@ static void s_handover_cases(Caseloop__V1__Handover *h, PGresult *res, int id_co
     h->n_case_ids = h->n_states = (size_t)rows;
 }
 
+/* The shift handover of site q->site (R-CL-4): records every open case the
+   outgoing person tracks (as first receiver or by an earlier handover) and
+   makes the incoming person its tracker, with ShiftHandedOver, in one
+   transaction; one handover of a site at a time. Fills h (its case lists are
+   the caller's to free) and hid. Returns 0, or -1 with err (INVALID_ARGUMENT,
+   NOT_FOUND, UNAVAILABLE, INTERNAL). */
 static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, Caseloop__V1__Handover *h,
                        char *hid, cl_err_t *err)
 {
@@ -591,7 +604,8 @@ typedef struct {
     char ids[2][CL_ID_MAX + 1];
 } s_dispatch_t;
 
-/* open[i]: open cases staff i of site s carries. */
+/* open[i]: open cases staff i of site s carries: the workload that assignment
+   balances (R-RT-2). */
 static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint32_t *open, cl_err_t *err)
 {
     char closed[8];

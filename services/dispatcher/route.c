@@ -94,7 +94,7 @@ typedef struct {
 } s_pick_t;
 
 /* The index of the staff member matching p with the fewest open cases, ties
-   to a skill in kind (when p->by_skill), then to the lower index; -1 if none. */
+   to a skill in kind (when p->by_skill), then to the lower index; -1 if none (R-RT-2). */
 static int s_pick(const cl_site_policy_t *s, const s_pick_t *p, int kind, const struct tm *local,
                   const uint32_t *open)
 {

@@ -9,7 +9,7 @@
 
 /* The kind of a case sent without one: the kind of the first keyword rule
    with a word found in description (ASCII case folded; Chinese as is), or
-   KIND_OTHER when none matches. */
+   KIND_OTHER when none matches (R-RT-1). */
 int cl_classify(const cl_site_policy_t *s, const char *description);
 
 /* True when staff member st is on one of its shifts at local time tm
@@ -20,7 +20,7 @@ bool cl_on_shift(const cl_staff_t *st, const struct tm *local);
 /* The normal rule within department dept (index): its staff below
    supervisor on shift with the fewest open cases (a skill for kind breaking
    ties, then the lower index), else its supervisors on shift; -1 (queued)
-   when nobody is. */
+   when nobody is. The workload balance with regard to skill of R-RT-2. */
 int cl_assign_in(const cl_site_policy_t *s, int dept, int kind, const struct tm *local, const uint32_t *open);
 
 typedef struct {
@@ -38,7 +38,8 @@ typedef struct {
    - Special cases: the site's project head (on shift first, else any), and
      notify the customer-service department's supervisor (on shift first,
      else any); the department is still the routed one.
-   Returns 0, or -1 when the kind has no department. */
+   Returns 0, or -1 when the kind has no department. The routing table of
+   R-RT-1 in docs/rules.md (normal cases balanced as R-RT-2 says). */
 int cl_dispatch_decide(const cl_site_policy_t *s, int kind, int severity, const struct tm *local,
                        const uint32_t *open, cl_dispatch_t *out);
 

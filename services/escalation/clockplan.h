@@ -23,7 +23,9 @@ typedef struct {
    time too); the breach at the due time; ladder level 1 told at the due time,
    each next level when the one before has had its time (wall time). Major
    cases climb the major ladder. Returns the number of steps, -1 when the
-   calendar cannot place the time. */
+   calendar cannot place the time. The warnings are when customer service
+   urges the department (R-CL-1), the ladder is the escalation of a missed
+   clock (R-CL-2), working time follows the site's calendar (R-CL-3). */
 int cl_clock_schedule(const cl_clock_def_t *d, const cl_calendar_t *cal, bool major, int64_t armed_us,
                       int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS]);
 

@@ -663,7 +663,13 @@ static int64_t s_event_time(const cl_env_t *ev, protobuf_c_boolean has, int64_t 
     return has && at_us > 0 && at_us <= ev->sent_at_us + 300 * CL_US_PER_S ? at_us : ev->sent_at_us;
 }
 
-/* One event's effect on the clocks. */
+/* One event's effect on the clocks: which event arms, meets, pauses, resumes or
+   cancels which clock of the site's policy. By default CaseReceived arms C1
+   (reception's answer, R-IN-5) and C2 (and C7 for a problem raised in a
+   callback), CaseDispatched arms C3, a return to the department head C4, a
+   transfer to another department C5, CallbackMade C6 (met by
+   CallbackRecorded); a case's actions meet them; closing the case cancels
+   the rest. */
 static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_out_t *out, int64_t now, cl_err_t *err)
 {
     switch (ev->body_case) {
@@ -797,7 +803,7 @@ out:
 
 /* The person a ladder role names for a case of department dept: that
    department's supervisor for supervisors, else the first of that role; the
-   role itself when the policy names nobody. */
+   role itself when the policy names nobody. Who a missed clock climbs to (R-CL-2). */
 static const char *s_person(const cl_site_policy_t *s, cl_role_t role, const char *dept)
 {
     const char *first = NULL;
@@ -818,7 +824,9 @@ static const char *s_person(const cl_site_policy_t *s, cl_role_t role, const cha
    warning or ladder step that comes outside the site's working hours waits
    for them (unless the case is major and the site exempts those); a breach
    keeps its true time. The events go to the main thread to publish once
-   committed. Returns how many rows it claimed, -1. */
+   committed. Returns how many rows it claimed, -1. Warnings urge the
+   department (R-CL-1); breaches and ladder levels escalate a missed clock
+   (R-CL-2). */
 static int s_fire_batch(s_worker_t *w, cl_err_t *err)
 {
     cl_escalation_t *self = w->owner;

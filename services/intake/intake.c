@@ -78,6 +78,9 @@ struct cl_intake {
 
 /* --- replies ------------------------------------------------------------------ */
 
+/* Answers a submission with its case number, outcome (created, attached,
+   repeated), report count and the time by which the customer hears back
+   (R-IN-2). */
 static void s_reply_submit(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, const cl_submit_t *s)
 {
     cl_env_t reply;

@@ -57,7 +57,8 @@ typedef struct {
    out holds the events to publish (release with cl_store_events_release);
    returns 0. Returns -1 with err when the batch failed as a whole (UNAVAILABLE
    while the database is down, else INTERNAL or a retryable conflict: see
-   cl_db_retryable); nothing is stored then. */
+   cl_db_retryable); nothing is stored then. A new case is promised an answer
+   by now_us + policy->respond_within_us (respond_by, R-IN-2). */
 int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_policy_t *policy, int64_t now_us,
                     const char *sender, cl_store_events_t *out, cl_err_t *err) CL_WARN_UNUSED;
 void cl_store_events_release(cl_store_events_t *out);
@@ -68,8 +69,9 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
 void cl_store_case_free(Caseloop__V1__GetCaseReply **reply_p);
 
 /* Checks that the case a new case names as raised in its callback exists and
-   is of the same site. Returns 0, or -1 with err NOT_FOUND / INVALID_ARGUMENT
-   (field details.raised_in_callback_of) / UNAVAILABLE / INTERNAL. */
+   is of the same site, so that the new case is linked to it (R-CB-6). Returns
+   0, or -1 with err NOT_FOUND / INVALID_ARGUMENT (field
+   details.raised_in_callback_of) / UNAVAILABLE / INTERNAL. */
 int cl_store_check_callback_of(cl_db_t *db, const Caseloop__V1__Case *c, cl_err_t *err) CL_WARN_UNUSED;
 
 typedef struct cl_intake cl_intake_t;

@@ -87,7 +87,9 @@ static bool s_action_known(cl_action_t action)
 
 /* The transition table. Returns the next state, or S_NONE when the action
    does not fit `from`; *why is then set when there is more to say than the
-   state. States and actions outside the enums match no row. */
+   state. States and actions outside the enums match no row. Reception may
+   answer the customer whenever the case is open (R-IN-5); the customer's
+   opinion closes the case or returns it to the department head (R-CL-5). */
 static int s_next(Caseloop__V1__CaseState from, cl_action_t action, bool dispatched, bool satisfied,
                   const char **why)
 {

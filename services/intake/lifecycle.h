@@ -25,8 +25,8 @@ typedef enum {
    action does not fit. dispatched: the case has reached a department
    (acknowledging needs it). satisfied: for CL_ACT_REPORT_RESULT, the
    customer's opinion (satisfied closes, not satisfied returns the case to
-   the department head). States and actions outside the enums are refused
-   the same way. */
+   the department head, until the customer is: R-CL-5). States and actions
+   outside the enums are refused the same way. */
 int cl_lifecycle_next(Caseloop__V1__CaseState from, cl_action_t action, bool dispatched, bool satisfied,
                       Caseloop__V1__CaseState *to, cl_err_t *err);
 

@@ -145,7 +145,8 @@ static cl_dedupe_item_t s_probe(const Caseloop__V1__Case *c, int64_t now_us)
 }
 
 /* Steps 2-3: decides for each remaining item whether it is a new case or
-   the same problem as an open case (stored, or new in this batch). */
+   the same problem as an open case (stored, or new in this batch; R-IN-3).
+   A problem raised in a callback is always a new case (R-CB-6). */
 static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_policy_t *policy, int64_t now_us,
                     cl_err_t *err)
 {

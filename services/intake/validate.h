@@ -18,7 +18,10 @@
 
 /* Checks a submitted case received at now_us; occurred_at may be at most
    skew_us after now_us. Returns 0, or -1 with err (INVALID_ARGUMENT and the
-   field as "details.<name>"). Does not change c. */
+   field as "details.<name>"). Does not change c. A case from any channel
+   names its site and problem, and a customer name or contact unless it is
+   anonymous (R-IN-1, R-IN-4); a case raised in a callback names the case
+   called back by its number (R-CB-6). */
 int cl_validate_case(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_us, cl_err_t *err) CL_WARN_UNUSED;
 
 /* True when value is one of enum desc's values. */

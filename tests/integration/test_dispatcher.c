@@ -132,7 +132,7 @@ static void test_cases_over_three_sites_reach_the_right_departments(void **state
     s_submit(0, 2000);
     s_wait_dispatched(2000);
     s_assert_exactly_once(2000);
-    /* Routing per RULES.md section 3, classification of the cases sent without a kind. */
+    /* Routing per docs/rules.md, classification of the cases sent without a kind. */
     assert_int_equal(cl_test_scalar("SELECT count(*) FROM dispatches WHERE department <> CASE kind"
                                     " WHEN 2 THEN 'engineering' WHEN 7 THEN 'security' WHEN 6 THEN 'services'"
                                     " ELSE 'customer-service' END"),

@@ -1,4 +1,4 @@
-/* test_policy.c - the policy document: the default routes as RULES.md says, and what a wrong one is refused for. */
+/* test_policy.c - the policy document: the default routes as docs/rules.md says, and what a wrong one is refused for. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -230,7 +230,7 @@ static void test_default_policy_parses_into_site_a_with_four_departments(void **
     cl_policy_destroy(&p);
 }
 
-/* RULES.md §3: the department each kind goes to. */
+/* docs/rules.md (R-RT-1): the department each kind goes to. */
 static const struct {
     int kind;
     const char *department;
