@@ -286,27 +286,9 @@ static uint64_t s_heard(void *sub, const uint64_t *ids, int n, char (*stories)[2
     cl_env_t *ev = cl_codec_decode(zmq_msg_data(&body), zmq_msg_size(&body), SIZE_MAX, &err);
     assert_non_null(ev);
     uint64_t position = ev->position;
-    const Caseloop__V1__Clock *c = NULL;
-    char step[48] = "";
-    switch (ev->body_case) {
-    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED:
-        c = ev->clock_armed->clock;
-        snprintf(step, sizeof step, "A");
-        break;
-    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING:
-        c = ev->clock_warning->clock;
-        snprintf(step, sizeof step, "W%u", ev->clock_warning->percent);
-        break;
-    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED:
-        c = ev->clock_breached->clock;
-        snprintf(step, sizeof step, "B");
-        break;
-    case CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED:
-        c = ev->escalation_raised->clock;
-        snprintf(step, sizeof step, "R%u:%s", ev->escalation_raised->level, ev->escalation_raised->role);
-        break;
-    default: break;
-    }
+    char step[48];
+    int64_t late;
+    const Caseloop__V1__Clock *c = cl_trio_step(ev, step, sizeof step, &late);
     for (int i = 0; c && i < n; i++) {
         if (c->case_id != ids[i] || (strcmp(c->code, "C2") != 0 && strcmp(c->code, "C3") != 0))
             continue;

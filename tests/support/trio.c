@@ -90,6 +90,39 @@ void cl_trio_command(uint64_t id, Caseloop__V1__CaseAction action, const char *t
     cl_codec_free(r);
 }
 
+const Caseloop__V1__Clock *cl_trio_step(const cl_env_t *ev, char *step, size_t len, int64_t *late_us)
+{
+    const Caseloop__V1__Clock *c = NULL;
+    *late_us = 0;
+    step[0] = '\0';
+    switch (ev->body_case) {
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED:
+        c = ev->clock_armed->clock;
+        snprintf(step, len, "A");
+        break;
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING:
+        c = ev->clock_warning->clock;
+        snprintf(step, len, "W%u", ev->clock_warning->percent);
+        break;
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_MET:
+        c = ev->clock_met->clock;
+        snprintf(step, len, "%s", ev->clock_met->in_time ? "M" : "ML");
+        break;
+    case CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED:
+        c = ev->clock_breached->clock;
+        *late_us = ev->clock_breached->late_us;
+        snprintf(step, len, "B");
+        break;
+    case CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED:
+        c = ev->escalation_raised->clock;
+        *late_us = ev->escalation_raised->late_us;
+        snprintf(step, len, "R%u:%s", ev->escalation_raised->level, ev->escalation_raised->role);
+        break;
+    default: break;
+    }
+    return c;
+}
+
 void cl_trio_story(uint64_t id, const char *code, char *out, size_t len, int64_t *max_late_us)
 {
     cl_db_t *db = cl_db_new(cl_test_db(), "test");
@@ -107,34 +140,9 @@ void cl_trio_story(uint64_t id, const char *code, char *out, size_t len, int64_t
     for (int r = 0; r < PQntuples(res); r++) {
         cl_env_t *ev = cl_codec_decode(PQgetvalue(res, r, 0), (size_t)PQgetlength(res, r, 0), SIZE_MAX, &err);
         assert_non_null(ev);
-        const Caseloop__V1__Clock *c = NULL;
-        char step[48] = "";
-        int64_t late = 0;
-        switch (ev->body_case) {
-        case CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED:
-            c = ev->clock_armed->clock;
-            snprintf(step, sizeof step, "A");
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING:
-            c = ev->clock_warning->clock;
-            snprintf(step, sizeof step, "W%u", ev->clock_warning->percent);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_CLOCK_MET:
-            c = ev->clock_met->clock;
-            snprintf(step, sizeof step, "%s", ev->clock_met->in_time ? "M" : "ML");
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED:
-            c = ev->clock_breached->clock;
-            late = ev->clock_breached->late_us;
-            snprintf(step, sizeof step, "B");
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED:
-            c = ev->escalation_raised->clock;
-            late = ev->escalation_raised->late_us;
-            snprintf(step, sizeof step, "R%u:%s", ev->escalation_raised->level, ev->escalation_raised->role);
-            break;
-        default: break;
-        }
+        char step[48];
+        int64_t late;
+        const Caseloop__V1__Clock *c = cl_trio_step(ev, step, sizeof step, &late);
         if (c && strcmp(c->code, code) == 0) {
             int w = snprintf(out + n, len - n, "%s%s", n ? " " : "", step);
             if (w < 0 || (size_t)w >= len - n)

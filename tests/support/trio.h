@@ -43,6 +43,11 @@ uint64_t cl_trio_case(const char *site, long n, bool major);
 /* Sends a lifecycle command on case id as cs1; fails the test when it is refused. */
 void cl_trio_command(uint64_t id, Caseloop__V1__CaseAction action, const char *text);
 
+/* The clock an escalation event is about, and its step in step: "A" armed, "W50" a
+   warning, "M" met in time, "ML" met late, "B" breached, "R1:supervisor" a level told;
+   *late_us how late a breach or level was told (else 0). NULL for other events. */
+const Caseloop__V1__Clock *cl_trio_step(const cl_env_t *ev, char *step, size_t len, int64_t *late_us);
+
 /* What clock `code` of case id went through, from the event log, in order:
    "A W50 W80 B R1:supervisor ... M" (armed, warnings, breach, levels, met in time,
    ML met late). *max_late_us gets the largest lateness of a breach or level. */
