@@ -57,8 +57,12 @@ typedef struct {
    out holds the events to publish (release with cl_store_events_release);
    returns 0. Returns -1 with err when the batch failed as a whole (UNAVAILABLE
    while the database is down, else INTERNAL or a retryable conflict: see
-   cl_db_retryable); nothing is stored then. A new case is promised an answer
-   by now_us + policy->respond_within_us (respond_by, R-IN-2). */
+   cl_db_retryable); nothing is stored then. Every idempotency key stored
+   is claimed in table idempotency_keys: a key another transaction (worker or
+   intake instance) stored first fails the batch with a retryable conflict,
+   and tried again that item is REPEATED with the first one's case and
+   report. A new case is promised an answer by now_us +
+   policy->respond_within_us (respond_by, R-IN-2). */
 int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_policy_t *policy, int64_t now_us,
                     const char *sender, cl_store_events_t *out, cl_err_t *err) CL_WARN_UNUSED;
 void cl_store_events_release(cl_store_events_t *out);

@@ -8,19 +8,14 @@
 
 #define S(x) ((x) ? (x) : "")
 
-/* Existing idempotency keys: on a case, or on a report attached to one;
-   each key looked up through its unique index. */
+/* Existing idempotency keys, each looked up through the primary key of
+   idempotency_keys (010), which holds every key stored: a case's or a
+   report's. */
 static const char SQL_KEYS[] =
-    "SELECT u.i, k.case_id, k.report_id, cl_ts_to_us(k.respond_by), k.report_count"
+    "SELECT u.i, k.case_id, coalesce(k.report_id, 0), cl_ts_to_us(c.respond_by), c.report_count"
     " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(src, xid, i)"
-    " CROSS JOIN LATERAL ("
-    "  SELECT c.id AS case_id, 0::bigint AS report_id, c.respond_by, c.report_count FROM cases c"
-    "  WHERE c.external_source = u.src AND c.external_id = u.xid"
-    "  UNION ALL"
-    "  SELECT c.id, r.id, c.respond_by, c.report_count FROM case_reports r JOIN cases c ON c.id = r.case_id"
-    "  WHERE r.external_source = u.src AND r.external_id = u.xid"
-    "  LIMIT 1"
-    " ) AS k";
+    " JOIN idempotency_keys k ON k.external_source = u.src AND k.external_id = u.xid"
+    " JOIN cases c ON c.id = k.case_id";
 
 /* Open cases that may be the same problem (cl_dedupe_pick decides): per
    submission, the latest few with its contact, and with its location, each
@@ -43,6 +38,16 @@ static const char SQL_IDS[] =
     "SELECT 0, nextval('cases_id_seq') FROM generate_series(1, $1::int)"
     " UNION ALL SELECT 1, nextval('case_reports_id_seq') FROM generate_series(1, $2::int)"
     " ORDER BY 1, 2";
+
+/* The batch's new keys, in one order for every writer (so that two batches
+   holding keys of each other wait in a line, not in a circle). A key another
+   transaction stored first is a unique violation (cl_db_retryable); one it is
+   still storing makes this wait for its end. */
+static const char SQL_INSERT_KEYS[] =
+    "INSERT INTO idempotency_keys (external_source, external_id, case_id, report_id)"
+    " SELECT src, xid, case_id, nullif(report_id, 0)"
+    " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(src, xid, case_id, report_id)"
+    " ORDER BY src, xid";
 
 static const char SQL_INSERT_CASES[] =
     "INSERT INTO cases (id, site, channel, kind, severity, customer_name, customer_contact, location,"
@@ -292,6 +297,46 @@ static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_u
     return rc;
 }
 
+/* Step 5: claims the idempotency key of every case and report about to be
+   stored, before any row is written. Fails (retryable) when another
+   transaction stored one of them first: the retry finds it in step 1 and
+   answers REPEATED, so a key gives one case or report and one answer however
+   many workers or instances received it at once. */
+static int s_claim_keys(cl_db_t *db, const cl_submit_t *items, size_t n, cl_err_t *err)
+{
+    cl_buf_t src = {0}, xid = {0}, case_id = {0}, report_id = {0};
+    cl_pgarr_begin(&src);
+    cl_pgarr_begin(&xid);
+    cl_pgarr_begin(&case_id);
+    cl_pgarr_begin(&report_id);
+    size_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cl_submit_t *it = &items[i];
+        if (it->outcome != CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED &&
+            it->outcome != CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED)
+            continue;
+        rows++;
+        cl_pgarr_text(&src, it->in->external_source);
+        cl_pgarr_text(&xid, it->in->external_id);
+        cl_pgarr_i64(&case_id, (int64_t)it->case_id);
+        cl_pgarr_i64(&report_id, (int64_t)it->report_id);
+    }
+    cl_pgarr_end(&src);
+    cl_pgarr_end(&xid);
+    cl_pgarr_end(&case_id);
+    cl_pgarr_end(&report_id);
+    int rc = 0;
+    if (rows) {
+        const char *p[] = {src.data, xid.data, case_id.data, report_id.data};
+        rc = cl_db_cmd(db, SQL_INSERT_KEYS, 4, p, err);
+    }
+    cl_buf_free(&src);
+    cl_buf_free(&xid);
+    cl_buf_free(&case_id);
+    cl_buf_free(&report_id);
+    return rc;
+}
+
 static void s_opt_i64(cl_buf_t *b, protobuf_c_boolean has, int64_t v)
 {
     if (has)
@@ -300,7 +345,7 @@ static void s_opt_i64(cl_buf_t *b, protobuf_c_boolean has, int64_t v)
         cl_pgarr_text(b, NULL);
 }
 
-/* Step 5: the new cases. */
+/* Step 6: the new cases. */
 static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, int64_t respond_by,
                           cl_err_t *err)
 {
@@ -360,7 +405,7 @@ static bool s_attached_to(const cl_submit_t *it, uint64_t id)
            it->case_id == id;
 }
 
-/* Step 6-7: the attached reports, and the report counts of stored cases. */
+/* Steps 7-8: the attached reports, and the report counts of stored cases. */
 static int s_insert_reports(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, cl_err_t *err)
 {
     enum { NCOL = 11 };
@@ -434,7 +479,7 @@ static int s_insert_reports(cl_db_t *db, cl_submit_t *items, size_t n, int64_t n
     return rc;
 }
 
-/* Step 8: CaseReceived for each new case, CaseReportAttached for each report. */
+/* Step 9: CaseReceived for each new case, CaseReportAttached for each report. */
 static int s_events(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, const char *sender,
                     cl_store_events_t *out, cl_err_t *err)
 {
@@ -514,7 +559,7 @@ int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
     if (cl_db_begin(db, err) < 0)
         return -1;
     if (s_find_repeats(db, items, n, err) < 0 || s_decide(db, items, n, policy, now_us, err) < 0 ||
-        s_assign_ids(db, items, n, now_us, respond_by, err) < 0 ||
+        s_assign_ids(db, items, n, now_us, respond_by, err) < 0 || s_claim_keys(db, items, n, err) < 0 ||
         s_insert_cases(db, items, n, now_us, respond_by, err) < 0 ||
         s_insert_reports(db, items, n, now_us, err) < 0 || s_events(db, items, n, now_us, sender, out, err) < 0 ||
         cl_db_commit(db, err) < 0) {

@@ -755,6 +755,202 @@ static void test_explicit_unspecified_channel_is_stored_as_system(void **state)
     cl_test_close(&dealer);
 }
 
+/* --- one key sent at once on several sockets: one case, one outcome ------------------ */
+
+/* Sends items[d * nk + k] on dealers[d] for every key k and every dealer d
+   before any reply is read, the dealers taking turns, dealer d lagging lag * d
+   keys behind the first; then takes every reply (SubmitCaseReply, or an Error
+   the test names), matched by correlation id. */
+static void s_send_all(void **dealers, size_t nd, s_pipe_t *items, size_t nk, size_t lag)
+{
+    cl_buf_t out = {0};
+    for (size_t step = 0; step < nk + lag * (nd - 1); step++)
+        for (size_t d = 0; d < nd; d++) {
+            if (step < lag * d || step - lag * d >= nk)
+                continue;
+            s_pipe_t *it = &items[d * nk + step - lag * d];
+            cl_env_t env;
+            cl_codec_init(&env, it->mid, "test", 0);
+            Caseloop__V1__SubmitCase body = CASELOOP__V1__SUBMIT_CASE__INIT;
+            body.details = &it->c;
+            env.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE;
+            env.submit_case = &body;
+            cl_codec_encode(&env, &out);
+            assert_true(zmq_send(dealers[d], out.data, out.len, 0) >= 0);
+        }
+    cl_buf_free(&out);
+    for (size_t d = 0; d < nd; d++)
+        for (size_t got = 0; got < nk; got++) {
+            zmq_pollitem_t item = {dealers[d], 0, ZMQ_POLLIN, 0};
+            assert_int_equal(zmq_poll(&item, 1, TIMEOUT_MS), 1);
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            assert_true(zmq_msg_recv(&msg, dealers[d], 0) >= 0);
+            cl_err_t err;
+            cl_env_t *reply = cl_codec_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), SIZE_MAX, &err);
+            zmq_msg_close(&msg);
+            assert_non_null(reply);
+            if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
+                fail_msg("a submission was refused: %s %s", reply->error->field, reply->error->message);
+            assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+            for (size_t k = 0; k < nk; k++)
+                if (strcmp(items[d * nk + k].mid, reply->correlation_id) == 0)
+                    items[d * nk + k].reply = reply;
+        }
+}
+
+/* Submission k of a key-race test: source/k at site, a problem of its own place (so
+   that two keys never count as one problem, but a key does match its own case). */
+static void s_race_case(s_pipe_t *p, const char *site, const char *source, long k, char *where, size_t wlen)
+{
+    cl_test_case(&p->c, site, source, p->id, sizeof p->id, k);
+    snprintf(where, wlen, "block %ld, lift lobby", k);
+    p->c.location = where;
+    p->c.description = "the lift stops between floors and the alarm button does nothing";
+}
+
+/* Whether the replies items[d * nk + k] (d < nd) to key k agree: one CREATED,
+   the others REPEATED, all naming one case and no report. Sets *case_id; else
+   says in why (len bytes) what went wrong. */
+static bool s_one_answer(const s_pipe_t *items, size_t nd, size_t nk, size_t k, uint64_t *case_id, char *why,
+                         size_t len)
+{
+    int created = 0;
+    *case_id = 0;
+    for (size_t d = 0; d < nd; d++) {
+        const s_pipe_t *it = &items[d * nk + k];
+        if (!it->reply) {
+            snprintf(why, len, "key %s/%s: no reply to copy %zu", it->c.external_source, it->id, d);
+            return false;
+        }
+        const Caseloop__V1__SubmitCaseReply *r = it->reply->submit_case_reply;
+        if ((r->outcome != OUTCOME(CREATED) && r->outcome != OUTCOME(REPEATED)) || r->report_id != 0 ||
+            (d > 0 && r->case_id != *case_id)) {
+            snprintf(why, len,
+                     "key %s/%s sent on %zu sockets at once: reply %zu was outcome %d (case %llu, report %llu),"
+                     " where CREATED or REPEATED of one case (earlier replies: case %llu) was due",
+                     it->c.external_source, it->id, nd, d, (int)r->outcome, (unsigned long long)r->case_id,
+                     (unsigned long long)r->report_id, (unsigned long long)*case_id);
+            return false;
+        }
+        created += r->outcome == OUTCOME(CREATED);
+        *case_id = r->case_id;
+    }
+    if (created != 1) {
+        snprintf(why, len, "key %s/%s sent on %zu sockets at once: %d replies CREATED, not 1",
+                 items[k].c.external_source, items[k].id, nd, created);
+        return false;
+    }
+    return true;
+}
+
+/* Sends keys source/1.. at site in rounds of nk (nd * nk <= RACE_MAX), each key
+   from every dealer at once (dealer d lagging lag * d keys behind the first),
+   and checks that the copies of each key got one answer; cases[k] gets key
+   k+1's case. */
+#define RACE_MAX 64
+static void s_race_rounds(void **dealers, size_t nd, const char *site, const char *source, int rounds, size_t nk,
+                          size_t lag, uint64_t *cases)
+{
+    static s_pipe_t p[RACE_MAX];
+    static char where[RACE_MAX][48];
+    assert_true(nd * nk <= RACE_MAX);
+    char why[512] = "";
+    for (int r = 0; r < rounds && !why[0]; r++) {
+        memset(p, 0, sizeof p);
+        for (size_t d = 0; d < nd; d++)
+            for (size_t k = 0; k < nk; k++)
+                s_race_case(&p[d * nk + k], site, source, 1 + (long)(r * nk + k), where[d * nk + k], sizeof where[0]);
+        s_send_all(dealers, nd, p, nk, lag);
+        for (size_t k = 0; k < nk && !why[0]; k++)
+            s_one_answer(p, nd, nk, k, &cases[r * nk + k], why, sizeof why);
+        for (size_t i = 0; i < nd * nk; i++)
+            cl_codec_free(p[i].reply);
+    }
+    if (why[0])
+        fail_msg("%s", why);
+}
+
+static void test_one_key_from_three_sockets_at_once_is_one_case_answered_once(void **state)
+{
+    (void)state;
+    /* Small transactions and several store workers: the copies of a key, sent at once on
+       three sockets, are stored side by side in transactions of their own, as when a client
+       retries while its first request still waits in the queue. */
+    static const char *env[] = {"CL_STORE_WORKERS=4", "CL_BATCH_MAX=4", NULL};
+    cl_svc_t svc;
+    assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
+    enum { SOCKS = 3, ROUNDS = 5, PER_ROUND = 16, KEYS = ROUNDS * PER_ROUND };
+    void *dealers[SOCKS];
+    for (int d = 0; d < SOCKS; d++)
+        dealers[d] = cl_test_dealer(svc.router);
+    /* 5 rounds of 16 keys, the second socket 6 keys behind the first, the third 12 */
+    uint64_t cases[KEYS];
+    s_race_rounds(dealers, SOCKS, "G", "race3", ROUNDS, PER_ROUND, 6, cases);
+
+    /* Stored once: a case per key, no report carrying a key, nothing added to the cases. */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'race3'"), KEYS);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM case_reports WHERE external_source = 'race3'"), 0);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM case_reports r JOIN cases c ON c.id = r.case_id"
+                                    " WHERE c.external_source = 'race3'"),
+                     0);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'race3' AND report_count <> 1"),
+                     0);
+    /* The log told each case once, and told no report. */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events e JOIN cases c ON c.id = e.case_id"
+                                    " WHERE c.external_source = 'race3' AND e.type = 'CaseReceived'"),
+                     KEYS);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events e JOIN cases c ON c.id = e.case_id"
+                                    " WHERE c.external_source = 'race3' AND e.type = 'CaseReportAttached'"),
+                     0);
+    /* A later repeat answers as the first did. */
+    for (int k = 0; k < KEYS; k += 7) {
+        s_pipe_t again;
+        char where[48];
+        s_race_case(&again, "G", "race3", 1 + k, where, sizeof where);
+        cl_env_t *r = s_submit_ok(dealers[k % SOCKS], &again.c);
+        assert_int_equal(r->submit_case_reply->outcome, OUTCOME(REPEATED));
+        assert_int_equal(r->submit_case_reply->case_id, cases[k]);
+        assert_int_equal(r->submit_case_reply->report_id, 0);
+        cl_codec_free(r);
+    }
+    for (int d = 0; d < SOCKS; d++)
+        cl_test_close(&dealers[d]);
+    assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
+}
+
+static void test_one_key_sent_to_two_intake_instances_at_once_is_one_case(void **state)
+{
+    (void)state;
+    /* Two instances on the one database, as deployments scale intake; small transactions,
+       so that many of one instance meet many of the other. */
+    enum { INSTANCES = 2, ROUNDS = 10, PER_ROUND = 5, KEYS = ROUNDS * PER_ROUND };
+    static const char *env[] = {"CL_STORE_WORKERS=3", "CL_BATCH_MAX=2", NULL};
+    cl_svc_t svc[INSTANCES];
+    void *dealers[INSTANCES];
+    for (int i = 0; i < INSTANCES; i++) {
+        assert_int_equal(cl_svc_start(&svc[i], "caseloop-intake", env), 0);
+        dealers[i] = cl_test_dealer(svc[i].router);
+    }
+    /* 50 keys in 10 rounds of 5, each key to both instances, the second one key behind */
+    uint64_t cases[KEYS];
+    s_race_rounds(dealers, INSTANCES, "H", "race2i", ROUNDS, PER_ROUND, 1, cases);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'race2i'"), KEYS);
+    assert_int_equal(cl_test_scalar("SELECT count(DISTINCT external_id) FROM cases WHERE external_source = 'race2i'"),
+                     KEYS);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM case_reports WHERE external_source = 'race2i'"), 0);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events e JOIN cases c ON c.id = e.case_id"
+                                    " WHERE c.external_source = 'race2i' AND e.type = 'CaseReceived'"),
+                     KEYS);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events e JOIN cases c ON c.id = e.case_id"
+                                    " WHERE c.external_source = 'race2i' AND e.type = 'CaseReportAttached'"),
+                     0);
+    for (int i = 0; i < INSTANCES; i++) {
+        cl_test_close(&dealers[i]);
+        assert_int_equal(cl_svc_stop(&svc[i], SIGTERM, 0), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -768,6 +964,8 @@ int main(void)
         cmocka_unit_test(test_a_closed_case_takes_no_further_report_of_its_problem),
         cmocka_unit_test(test_same_external_id_from_two_sources_in_one_batch_is_two_cases),
         cmocka_unit_test(test_explicit_unspecified_channel_is_stored_as_system),
+        cmocka_unit_test(test_one_key_from_three_sockets_at_once_is_one_case_answered_once),
+        cmocka_unit_test(test_one_key_sent_to_two_intake_instances_at_once_is_one_case),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
