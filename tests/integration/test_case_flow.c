@@ -66,19 +66,7 @@ static void s_wait_dispatched(uint64_t case_id)
 static cl_env_t *s_command(uint64_t case_id, Caseloop__V1__CaseAction action, const char *actor, const char *text,
                            int satisfied)
 {
-    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
-    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
-    cmd.has_case_id = 1, cmd.case_id = case_id;
-    cmd.has_action = 1, cmd.action = action;
-    cmd.actor = (char *)actor;
-    cmd.text = (char *)text;
-    if (satisfied >= 0)
-        cmd.has_satisfied = 1, cmd.satisfied = satisfied;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
-    env.case_command = &cmd;
-    cl_env_t *reply = cl_test_call(s_in, &env, TIMEOUT_MS);
-    assert_non_null(reply);
-    return reply;
+    return cl_test_command(s_in, case_id, action, actor, text, satisfied);
 }
 
 static void s_expect_state(uint64_t case_id, Caseloop__V1__CaseAction action, const char *actor, const char *text,

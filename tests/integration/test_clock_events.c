@@ -87,16 +87,7 @@ static void test_a_returned_case_and_a_transferred_case_get_their_clocks(void **
     cl_test_wait_scalar(2, CL_TRIO_WAIT_MS, "SELECT count(*) FROM clocks WHERE case_id = %llu", (unsigned long long)id);
     cl_trio_command(id, A(FIRST_CONTACT), "the plan");
     cl_trio_command(id, A(RESOLVE), "done");
-    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
-    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
-    cmd.has_case_id = 1, cmd.case_id = id;
-    cmd.has_action = 1, cmd.action = A(REPORT_RESULT);
-    cmd.actor = "cs1";
-    cmd.has_satisfied = 1, cmd.satisfied = 0;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
-    env.case_command = &cmd;
-    cl_env_t *r = cl_test_call(cl_trio.in, &env, CL_TRIO_REPLY_MS);
-    assert_non_null(r);
+    cl_env_t *r = cl_test_command(cl_trio.in, id, A(REPORT_RESULT), "cs1", NULL, 0);
     cl_codec_free(r);
     /* Not satisfied: back to the department head, whose decision has its clock (C4). */
     cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
@@ -127,9 +118,7 @@ static void test_a_returned_case_and_a_transferred_case_get_their_clocks(void **
                         (unsigned long long)id);
     /* Returned a second time: the head's decision has its clock again. */
     cl_trio_command(id, A(RESOLVE), "done again");
-    r = cl_test_call(cl_trio.in, &env, CL_TRIO_REPLY_MS);
-    assert_non_null(r);
-    cl_codec_free(r);
+    cl_codec_free(cl_test_command(cl_trio.in, id, A(REPORT_RESULT), "cs1", NULL, 0));
     cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
                         "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C4' AND state = 1"
                         " AND level = 0",

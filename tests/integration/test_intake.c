@@ -579,18 +579,7 @@ static cl_env_t *s_get_case(void *dealer, uint64_t case_id)
 static void s_command_to(void *dealer, uint64_t case_id, Caseloop__V1__CaseAction action, const char *text,
                          int satisfied, Caseloop__V1__CaseState state)
 {
-    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
-    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
-    cmd.has_case_id = 1, cmd.case_id = case_id;
-    cmd.has_action = 1, cmd.action = action;
-    cmd.actor = "cs1";
-    cmd.text = (char *)text;
-    if (satisfied >= 0)
-        cmd.has_satisfied = 1, cmd.satisfied = satisfied;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
-    env.case_command = &cmd;
-    cl_env_t *r = cl_test_call(dealer, &env, TIMEOUT_MS);
-    assert_non_null(r);
+    cl_env_t *r = cl_test_command(dealer, case_id, action, "cs1", text, satisfied);
     if (r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
         fail_msg("command %d on case %llu refused: %s", (int)action, (unsigned long long)case_id, r->error->message);
     assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY);

@@ -311,6 +311,24 @@ cl_env_t *cl_test_call(void *dealer, cl_env_t *env, int timeout_ms)
     return reply;
 }
 
+cl_env_t *cl_test_command(void *dealer, uint64_t case_id, Caseloop__V1__CaseAction action, const char *actor,
+                          const char *text, int satisfied)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
+    cmd.has_case_id = 1, cmd.case_id = case_id;
+    cmd.has_action = 1, cmd.action = action;
+    cmd.actor = (char *)actor;
+    cmd.text = (char *)text;
+    if (satisfied >= 0)
+        cmd.has_satisfied = 1, cmd.satisfied = satisfied;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+    env.case_command = &cmd;
+    cl_env_t *reply = cl_test_call(dealer, &env, 10000);
+    assert_non_null(reply);
+    return reply;
+}
+
 cl_env_t *cl_test_submit(void *dealer, Caseloop__V1__Case *c, int timeout_ms)
 {
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;

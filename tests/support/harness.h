@@ -91,6 +91,12 @@ cl_env_t *cl_test_raw(void *dealer, const void *data, size_t len, int timeout_ms
 /* Sends any request envelope (message id and version filled in) and returns the reply or NULL. */
 cl_env_t *cl_test_call(void *dealer, cl_env_t *env, int timeout_ms);
 
+/* Sends CaseCommand `action` on case_id by actor (text, and satisfied unless it is
+   negative) to intake at dealer; returns the reply (CaseCommandReply or Error), the
+   caller's to free; fails the test when none came within 10 s. */
+cl_env_t *cl_test_command(void *dealer, uint64_t case_id, Caseloop__V1__CaseAction action, const char *actor,
+                          const char *text, int satisfied);
+
 /* The value of counter name in the service's GetStats reply (0 if absent), -1 on no reply. */
 long long cl_test_counter(void *dealer, const char *name);
 

@@ -75,16 +75,7 @@ uint64_t cl_trio_case(const char *site, long n, bool major)
 
 void cl_trio_command(uint64_t id, Caseloop__V1__CaseAction action, const char *text)
 {
-    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
-    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
-    cmd.has_case_id = 1, cmd.case_id = id;
-    cmd.has_action = 1, cmd.action = action;
-    cmd.actor = "cs1";
-    cmd.text = (char *)text;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
-    env.case_command = &cmd;
-    cl_env_t *r = cl_test_call(cl_trio.in, &env, CL_TRIO_REPLY_MS);
-    assert_non_null(r);
+    cl_env_t *r = cl_test_command(cl_trio.in, id, action, "cs1", text, -1);
     if (r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
         fail_msg("command refused: %s", r->error->message);
     cl_codec_free(r);
