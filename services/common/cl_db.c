@@ -70,10 +70,16 @@ static void s_notice(void *arg, const char *message)
 
 /* Failures that say this connection cannot do the work now, though a new one
    may: lost or shutting down (08, 57), a read-only server after a failover
-   (25006), out of resources (53). */
-static bool s_unavailable(const cl_db_t *db)
+   (25006), out of resources (53). An error with no SQLSTATE is libpq's own: the
+   statement or its answer did not get through, so the connection is lost even
+   when PQstatus still says CONNECTION_OK (an immediate shutdown or a crash sends
+   a WARNING before the end; the next write fails, the WARNING is read, and only
+   the call after that finds the end). A COMMIT cut off so may have been applied:
+   the caller's retry, not this answer, tells. */
+static bool s_unavailable(const cl_db_t *db, ExecStatusType st)
 {
-    return PQstatus(db->conn) != CONNECTION_OK || strncmp(db->sqlstate, "08", 2) == 0 ||
+    bool from_libpq = (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) && db->sqlstate[0] == '\0';
+    return PQstatus(db->conn) != CONNECTION_OK || from_libpq || strncmp(db->sqlstate, "08", 2) == 0 ||
            strncmp(db->sqlstate, "57", 2) == 0 || strncmp(db->sqlstate, "53", 2) == 0 ||
            strcmp(db->sqlstate, "25006") == 0;
 }
@@ -140,7 +146,7 @@ PGresult *cl_db_exec_formats(cl_db_t *db, const char *sql, int n, const char *co
     snprintf(why, sizeof why, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
     why[strcspn(why, "\n")] = '\0';
     PQclear(res);
-    if (s_unavailable(db)) {
+    if (s_unavailable(db, st)) {
         s_drop(db, why);
         return cl_err_set(err, CL_UNAVAILABLE, "", "database is unavailable: %s", why), NULL;
     }

@@ -24,7 +24,8 @@ bool cl_db_up(const cl_db_t *db);
 
 /* Runs one statement with text parameters ($1..$n; NULL is SQL NULL) and
    returns its result, in text (binary false) or binary form. On failure
-   returns NULL with err: UNAVAILABLE when the connection is lost, the server
+   returns NULL with err: UNAVAILABLE when the connection is lost (so also
+   when libpq, not the server, reports the failure: no SQLSTATE), the server
    is shutting down, read-only (after a failover) or out of resources (the
    connection is dropped, to be made again by cl_db_connect), else INTERNAL; the SQLSTATE
    is kept for cl_db_sqlstate. The caller PQclears the result. */

@@ -178,44 +178,65 @@ static const char *s_outage_answer_wrong(const cl_env_t *reply, char *why, size_
     return NULL;
 }
 
-static void test_every_request_during_an_outage_is_unavailable_from_the_first(void **state)
+/* Submits a few cases and reads one back, so that each connection intake uses for them is
+   open and idle, then takes the database away with stop (a cl_test_pgctl action), and fails
+   the test unless every GetCase and SubmitCase that follows, from the first, is UNAVAILABLE. */
+static void s_every_request_unavailable_from_the_first(const char *stop, const char *source)
 {
-    (void)state;
-    /* Intake has been at work, so that each of its connections is open when the database goes. */
     void *dealer = cl_test_dealer(s_svc.router);
     Caseloop__V1__Case c;
     char id[32];
     uint64_t known = 0;
     for (int i = 0; i < 4; i++) {
-        cl_test_case(&c, "site-a", "outage-first", id, sizeof id, i);
+        cl_test_case(&c, "site-a", source, id, sizeof id, i);
         cl_env_t *r = cl_test_submit(dealer, &c, 10000);
         assert_non_null(r);
         assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
         known = r->submit_case_reply->case_id;
         cl_codec_free(r);
     }
-    assert_int_equal(cl_test_pgctl("stop"), 0);
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__GetCase get = CASELOOP__V1__GET_CASE__INIT;
+    get.has_case_id = 1, get.case_id = known;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE;
+    env.get_case = &get;
+    cl_env_t *r = cl_test_call(dealer, &env, 10000);
+    assert_non_null(r);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_GET_CASE_REPLY);
+    cl_codec_free(r);
+
+    assert_int_equal(cl_test_pgctl(stop), 0);
     char why[512];
     for (int i = 0; i < 4; i++) {
-        cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
-        Caseloop__V1__GetCase get = CASELOOP__V1__GET_CASE__INIT;
-        get.has_case_id = 1, get.case_id = known;
-        env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE;
-        env.get_case = &get;
-        cl_env_t *r = cl_test_call(dealer, &env, 10000);
+        r = cl_test_call(dealer, &env, 10000);
         const char *wrong = s_outage_answer_wrong(r, why, sizeof why);
         cl_codec_free(r);
         if (wrong)
-            fail_msg("GetCase %d during the outage: %s", i + 1, wrong);
-        cl_test_case(&c, "site-a", "outage-first", id, sizeof id, 100 + i);
+            fail_msg("GetCase %d after \"%s\": %s", i + 1, stop, wrong);
+        cl_test_case(&c, "site-a", source, id, sizeof id, 100 + i);
         r = cl_test_submit(dealer, &c, 10000);
         wrong = s_outage_answer_wrong(r, why, sizeof why);
         cl_codec_free(r);
         if (wrong)
-            fail_msg("SubmitCase %d during the outage: %s", i + 1, wrong);
+            fail_msg("SubmitCase %d after \"%s\": %s", i + 1, stop, wrong);
     }
     assert_int_equal(cl_test_pgctl("start"), 0);
     cl_test_close(&dealer);
+}
+
+static void test_every_request_during_an_outage_is_unavailable_from_the_first(void **state)
+{
+    (void)state;
+    s_every_request_unavailable_from_the_first("stop", "outage-first");
+}
+
+/* An immediate stop (or a crash of another server process) first sends each idle backend's
+   client a WARNING, then drops the connection. Over a Unix socket libpq then fails the next
+   statement with no SQLSTATE while PQstatus still says CONNECTION_OK: that is an outage too. */
+static void test_every_request_after_the_database_crashed_is_unavailable_from_the_first(void **state)
+{
+    (void)state;
+    s_every_request_unavailable_from_the_first("stop immediate", "outage-crash");
 }
 
 int main(void)
@@ -223,6 +244,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_database_outage_answers_unavailable_and_loses_no_acknowledged_case),
         cmocka_unit_test(test_every_request_during_an_outage_is_unavailable_from_the_first),
+        cmocka_unit_test(test_every_request_after_the_database_crashed_is_unavailable_from_the_first),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
