@@ -3,6 +3,7 @@
 #include "caseloop/v1/lifecycle.pb-c.h"
 #include <jansson.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1233,11 +1234,77 @@ static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
     return 0;
 }
 
+/* A span that may be zero: 0, or a duration as s_duration reads it; -1 when neither. */
+static int64_t s_span(json_t *v)
+{
+    return json_is_integer(v) && json_integer_value(v) == 0 ? 0 : s_duration(v);
+}
+
+/* Member "intake" of a site (after its clocks): the promise clock, and how
+   one problem is told from another. */
+static int s_intake(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
+{
+    static const char *const members[] = {"promise_clock", "dedupe_window", "dedupe_similarity", "future_skew", NULL};
+    const cl_clock_def_t *c3 = cl_policy_clock(s, "C3");
+    s->promise_clock = c3 ? (int)(c3 - s->clocks) : -1;
+    s->dedupe_window_s = CL_POLICY_DEDUPE_WINDOW_S;
+    s->dedupe_similarity = CL_POLICY_DEDUPE_SIMILARITY;
+    s->future_skew_s = CL_POLICY_FUTURE_SKEW_S;
+    json_t *in = json_object_get(site, "intake"), *x;
+    if (!in)
+        return 0;
+    size_t at = s_push_key(c, "intake");
+    int rc = s_check_object(c, in, "intake", members);
+    const char *code;
+    if (rc == 0 && json_object_get(in, "promise_clock") && (rc = s_text(c, in, "promise_clock", true, 16, &code)) == 0) {
+        const cl_clock_def_t *d = cl_policy_clock(s, code);
+        if (d) {
+            s->promise_clock = (int)(d - s->clocks);
+        } else {
+            size_t k = s_push_key(c, "promise_clock");
+            char q[S_QUOTE_MAX + 4];
+            rc = s_fail(c, "promise_clock \"%s\" is not a clock of site \"%s\"; expected the code of one of its clocks",
+                        s_quote(code, q), s->code);
+            s_pop(c, k);
+        }
+    }
+    static const struct {
+        const char *key;
+        size_t off;
+    } spans[] = {{"dedupe_window", offsetof(cl_site_policy_t, dedupe_window_s)},
+                 {"future_skew", offsetof(cl_site_policy_t, future_skew_s)}};
+    for (size_t k = 0; rc == 0 && k < sizeof spans / sizeof *spans; k++) {
+        if (!(x = json_object_get(in, spans[k].key)))
+            continue;
+        int64_t v = s_span(x);
+        if (v < 0) {
+            size_t saved = s_push_key(c, spans[k].key);
+            rc = s_fail(c, "%s is not a duration; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\", 0 up to a year",
+                        spans[k].key);
+            s_pop(c, saved);
+        } else {
+            *(int64_t *)((char *)s + spans[k].off) = v;
+        }
+    }
+    if (rc == 0 && (x = json_object_get(in, "dedupe_similarity"))) {
+        if (!json_is_number(x) || json_number_value(x) < 0 || json_number_value(x) > 1) {
+            size_t saved = s_push_key(c, "dedupe_similarity");
+            rc = s_fail(c, "dedupe_similarity is %s; expected a number from 0 to 1",
+                        json_is_number(x) ? "out of range" : s_type_name(x));
+            s_pop(c, saved);
+        } else {
+            s->dedupe_similarity = json_number_value(x);
+        }
+    }
+    s_pop(c, at);
+    return rc;
+}
+
 static int s_site(s_ctx_t *c, json_t *v, cl_policy_t *p, size_t i)
 {
     static const char *const members[] = {
         "code", "name", "time_zone", "customer_service", "departments", "staff", "routing", "keywords",
-        "calendar", "quiet_hours", "clocks", NULL};
+        "calendar", "quiet_hours", "clocks", "intake", NULL};
     cl_site_policy_t *s = &p->sites[i];
     char q[S_QUOTE_MAX + 4];
     json_t *staff;
@@ -1273,7 +1340,8 @@ static int s_site(s_ctx_t *c, json_t *v, cl_policy_t *p, size_t i)
                 s_route, NULL) < 0 ||
         s_items(c, v, "keywords", false, 0, "keyword rule", sizeof *s->keywords, (void **)&s->keywords,
                 &s->nkeywords, s, s_keyword_item, NULL) < 0 ||
-        s_check_gaps(c, s) < 0 || s_calendar(c, v, s) < 0 || s_clocks(c, v, s) < 0)
+        s_check_gaps(c, s) < 0 || s_calendar(c, v, s) < 0 || s_clocks(c, v, s) < 0 ||
+        s_intake(c, v, s) < 0)
         return -1;
     s->document = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
     return s->document ? 0 : s_no_memory(c);
@@ -1442,4 +1510,21 @@ const cl_clock_def_t *cl_policy_clock(const cl_site_policy_t *s, const char *cod
         if (strcmp(s->clocks[i].code, code) == 0)
             return &s->clocks[i];
     return NULL;
+}
+
+int cl_clock_after(const cl_clock_def_t *d, const cl_calendar_t *cal, int64_t from_us, int64_t span_us, int64_t *at_us)
+{
+    if (!d->working_time || !cal) {
+        *at_us = from_us + span_us;
+        return 0;
+    }
+    return cl_calendar_add(cal, from_us, span_us, at_us);
+}
+
+int cl_policy_promise(const cl_site_policy_t *s, int64_t receipt_us, int64_t *by_us)
+{
+    if (s->promise_clock < 0 || !s->clocks[s->promise_clock].active)
+        return 0;
+    const cl_clock_def_t *d = &s->clocks[s->promise_clock];
+    return cl_clock_after(d, s->calendar, receipt_us, d->duration_s * 1000000LL, by_us) < 0 ? -1 : 1;
 }

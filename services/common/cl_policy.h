@@ -121,7 +121,18 @@ typedef struct {
     bool quiet_major_exempt; /* warnings and escalations of major cases do not wait for working hours */
     cl_clock_def_t *clocks;  /* C1-C7 of docs/rules.md when not given */
     size_t nclocks;
+    /* What intake promises and how it tells one problem from another (member "intake"). */
+    int promise_clock;       /* index into clocks of the clock whose due time from receipt the customer is
+                                promised (R-IN-2); -1 for none (default C3 when the site has it) */
+    int64_t dedupe_window_s; /* how long an open case takes further reports of its problem (R-IN-3); 7 days */
+    double dedupe_similarity;/* how alike two descriptions are to be one problem, 0..1 (R-IN-3); 0.5 */
+    int64_t future_skew_s;   /* how far an event's own time may lie after its receipt (clock skew); 5 minutes */
 } cl_site_policy_t;
+
+/* The intake numbers of a site that has no policy yet: no promise is made then. */
+#define CL_POLICY_DEDUPE_WINDOW_S (7 * 86400)
+#define CL_POLICY_DEDUPE_SIMILARITY 0.5
+#define CL_POLICY_FUTURE_SKEW_S 300
 
 typedef struct {
     cl_site_policy_t *sites;
@@ -159,5 +170,17 @@ int cl_role_parse(const char *name);
 
 /* The site's clock with that code, or NULL. */
 const cl_clock_def_t *cl_policy_clock(const cl_site_policy_t *s, const char *code);
+
+/* span_us after from_us as clock d counts time: wall time, or working time on
+   cal (the site's calendar) for a clock that counts working time. Returns 0,
+   or -1 when the calendar cannot place it. R-CL-3. */
+int cl_clock_after(const cl_clock_def_t *d, const cl_calendar_t *cal, int64_t from_us, int64_t span_us, int64_t *at_us);
+
+/* What the customer is promised at receipt_us (R-IN-2): the due time of the
+   site's promise clock armed at the moment of receipt, on the site's
+   calendar, as escalation schedules it. Returns 1 with *by_us, 0 when the site
+   promises nothing (no promise clock, or it is inactive), -1 when the
+   calendar cannot place it. */
+int cl_policy_promise(const cl_site_policy_t *s, int64_t receipt_us, int64_t *by_us);
 
 #endif

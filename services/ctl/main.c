@@ -100,6 +100,9 @@ static cl_env_t *s_call(cl_env_t *env)
     return reply;
 }
 
+/* What a case received while its site had no policy was promised. */
+#define S_NO_PROMISE "(not promised: the site had no policy)"
+
 static const char *s_time(int64_t us, char *buf, size_t len)
 {
     time_t t = (time_t)(us / CL_US_PER_S);
@@ -276,7 +279,7 @@ static int s_submit(int argc, char **argv)
         char t[64], o2[32];
         printf("case %" PRIu64 " %s; reports %" PRIu32 "; customer hears back by %s\n", r->case_id,
                cl_codec_enum_name(&caseloop__v1__submit_outcome__descriptor, r->outcome, o2, sizeof o2), r->report_count,
-               s_time(r->respond_by_us, t, sizeof t));
+               r->has_respond_by_us ? s_time(r->respond_by_us, t, sizeof t) : S_NO_PROMISE);
         rc = 0;
     } else {
         fprintf(stderr, "caseloop submit: to try again without risk of a second case, use the same key:"
@@ -331,7 +334,7 @@ static int s_case_show(int argc, char **argv)
         if (c->has_occurred_at_us)
             printf("  occurred at:     %s\n", s_time(c->occurred_at_us, t, sizeof t));
         printf("  received at:     %s\n", s_time(c->received_at_us, t, sizeof t));
-        printf("  respond by:      %s\n", s_time(c->respond_by_us, t, sizeof t));
+        printf("  respond by:      %s\n", c->has_respond_by_us ? s_time(c->respond_by_us, t, sizeof t) : S_NO_PROMISE);
         printf("  first receiver:  %s\n", c->first_receiver);
         printf("  reply letter:    %s\n", c->reply_letter_only ? "only" : "no");
         if (c->has_raised_in_callback_of)

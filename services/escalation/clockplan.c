@@ -13,21 +13,11 @@ int64_t cl_clock_paused_span(const cl_clock_def_t *d, const cl_calendar_t *cal, 
     return d->working_time && cal ? cl_calendar_elapsed(cal, since_us, until_us) : until_us - since_us;
 }
 
-/* armed + d of the clock's kind of time. */
-static int s_after(const cl_clock_def_t *d, const cl_calendar_t *cal, int64_t armed_us, int64_t span_us, int64_t *at)
-{
-    if (!d->working_time || !cal) {
-        *at = armed_us + span_us;
-        return 0;
-    }
-    return cl_calendar_add(cal, armed_us, span_us, at);
-}
-
 int cl_clock_schedule(const cl_clock_def_t *d, const cl_calendar_t *cal, bool major, int64_t armed_us,
                       int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS])
 {
     int64_t dur = d->duration_s * US;
-    if (s_after(d, cal, armed_us, dur, due_us) < 0)
+    if (cl_clock_after(d, cal, armed_us, dur, due_us) < 0)
         return -1;
     int n = 0;
     for (size_t i = 0; i < d->nwarn; i++) {
@@ -35,7 +25,7 @@ int cl_clock_schedule(const cl_clock_def_t *d, const cl_calendar_t *cal, bool ma
         memset(st, 0, sizeof *st);
         st->kind = CL_STEP_WARNING;
         st->arg = d->warn_pct[i];
-        if (s_after(d, cal, armed_us, dur * d->warn_pct[i] / 100, &st->at_us) < 0)
+        if (cl_clock_after(d, cal, armed_us, dur * d->warn_pct[i] / 100, &st->at_us) < 0)
             return -1;
     }
     out[n++] = (cl_clock_step_t){*due_us, CL_STEP_BREACH, 0, 0};
@@ -76,7 +66,7 @@ int cl_clock_retime(const cl_clock_def_t *d, const cl_calendar_t *cal, bool majo
                     int64_t at_us, int told_pct, int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS], int *stage)
 {
     int64_t start;
-    if (s_after(d, cal, armed_us, paused_us, &start) < 0)
+    if (cl_clock_after(d, cal, armed_us, paused_us, &start) < 0)
         return -1;
     int n = cl_clock_schedule(d, cal, major, start, due_us, out);
     *stage = 0;

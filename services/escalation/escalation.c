@@ -656,11 +656,15 @@ static int s_arm_later(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, cl_
 }
 
 /* When an event says something happened: its own time when given and
-   plausible (after 1970, not after it was sent, 5 minutes of skew allowed),
-   else when it was sent. */
-static int64_t s_event_time(const cl_env_t *ev, protobuf_c_boolean has, int64_t at_us)
+   plausible (after 1970, not after it was sent by more than the skew the
+   policy of its site allows: future_skew, 5 minutes by default), else when
+   it was sent. */
+static int64_t s_event_time(const cl_escalation_t *self, const char *site, const cl_env_t *ev, protobuf_c_boolean has,
+                            int64_t at_us)
 {
-    return has && at_us > 0 && at_us <= ev->sent_at_us + 300 * CL_US_PER_S ? at_us : ev->sent_at_us;
+    const cl_site_in_force_t *in = site ? cl_policies_site(&self->policies, site) : NULL;
+    int64_t skew_s = in ? in->policy->sites[0].future_skew_s : CL_POLICY_FUTURE_SKEW_S;
+    return has && at_us > 0 && at_us <= ev->sent_at_us + skew_s * CL_US_PER_S ? at_us : ev->sent_at_us;
 }
 
 /* One event's effect on the clocks: which event arms, meets, pauses, resumes or
@@ -687,7 +691,7 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
         if (!m->case_id || m->case_id > INT64_MAX)
             return 0;
         return s_arm_later(self, arms, m->case_id, CL_CLOCK_ON_CALLBACK_MADE,
-                           s_event_time(ev, m->has_made_at_us, m->made_at_us), err);
+                           s_event_time(self, m->site, ev, m->has_made_at_us, m->made_at_us), err);
     }
     case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_RECORDED: {
         const Caseloop__V1__CallbackRecorded *r = ev->callback_recorded;
@@ -697,7 +701,7 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
         if (s_arm_store(self, arms, out, now, err) < 0)
             return -1;
         return s_close(self, r->case_id, CL_CLOCK_MEET_CALLBACK_RECORDED,
-                       s_event_time(ev, r->has_recorded_at_us, r->recorded_at_us), out, now, err);
+                       s_event_time(self, r->site, ev, r->has_recorded_at_us, r->recorded_at_us), out, now, err);
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED: {
         const Caseloop__V1__CaseDispatched *d = ev->case_dispatched;

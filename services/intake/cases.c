@@ -218,7 +218,7 @@ int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop_
         c->assignee = cl_db_strdup(res, r, 6);
         c->tracker = cl_db_strdup(res, r, 7);
         c->has_received_at_us = 1, c->received_at_us = strtoll(PQgetvalue(res, r, 8), NULL, 10);
-        c->has_respond_by_us = 1, c->respond_by_us = strtoll(PQgetvalue(res, r, 9), NULL, 10);
+        c->has_respond_by_us = !PQgetisnull(res, r, 9), c->respond_by_us = strtoll(PQgetvalue(res, r, 9), NULL, 10);
         c->has_report_count = 1, c->report_count = (uint32_t)atoi(PQgetvalue(res, r, 10));
         c->description = cl_db_strdup(res, r, 11);
         reply->cases[reply->n_cases++] = c;

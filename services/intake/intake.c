@@ -2,6 +2,7 @@
 #include "intake.h"
 #include "validate.h"
 #include "cases.h"
+#include "cl_policies.h"
 #include <errno.h>
 #include <pthread.h>
 #include <inttypes.h>
@@ -22,16 +23,10 @@ const cl_cfg_option_t cl_intake_options[] = {
                "largest request frame accepted, in bytes"),
     CL_CFG_INT("CL_BATCH_MAX", cl_intake_config_t, batch_max, "256", 1, 4096,
                "most submissions stored in one transaction"),
-    CL_CFG_INT("CL_RESPOND_WITHIN_S", cl_intake_config_t, respond_within_s, "86400", 1, 31536000,
-               "seconds within which the customer hears back, promised in the ack (C3)"),
-    CL_CFG_INT("CL_DEDUPE_WINDOW_S", cl_intake_config_t, dedupe_window_s, "604800", 0, 31536000,
-               "seconds an open case still takes further reports of the same problem"),
-    CL_CFG_DBL("CL_DEDUPE_SIMILARITY", cl_intake_config_t, dedupe_similarity, "0.5", 0, 1,
-               "how alike two descriptions must be (0..1) to be the same problem"),
     CL_CFG_INT("CL_STORE_WORKERS", cl_intake_config_t, store_workers, "2", 1, 64,
                "threads storing batches, each on its own database connection"),
-    CL_CFG_INT("CL_FUTURE_SKEW_S", cl_intake_config_t, future_skew_s, "300", 0, 86400,
-               "seconds occurred_at may lie ahead of the time of receipt (clock skew)"),
+    CL_CFG_STR("CL_TZ_DIR", cl_intake_config_t, tz_dir, "/usr/share/zoneinfo",
+               "where the time zone files are (the site calendars a promise is counted on)"),
     {0},
 };
 
@@ -48,11 +43,12 @@ typedef struct {
     size_t n, nsub;
     cl_store_events_t *evs;     /* one per committed transaction: the batch's, or each item's */
     size_t nevs;
-    bool whole;                 /* stored as one transaction */
+    int policy_version;         /* the newest policy version the main thread saw: a worker with an
+                                   older one reads the policies again */
 } s_job_t;
 
 typedef struct {
-    const cl_store_policy_t *policy;
+    cl_policies_t policies;     /* the worker's own copy, read on its connection */
     cl_clock_t *clock;
     cl_db_t *db;
     void *pipe;                 /* PAIR, worker end */
@@ -70,7 +66,7 @@ struct cl_intake {
     void *zctx;
     void *router;
     void *pub;
-    cl_store_policy_t policy;
+    cl_policies_t policies;     /* the main thread's: the skew allowed when a submission is checked */
     cl_service_t *svc;          /* counters, replies */
     s_worker_t *workers;
     size_t nworkers;
@@ -89,7 +85,7 @@ static void s_reply_submit(cl_intake_t *self, cl_request_t *req, const cl_env_t 
     Caseloop__V1__SubmitCaseReply body = CASELOOP__V1__SUBMIT_CASE_REPLY__INIT;
     body.has_case_id = 1, body.case_id = s->case_id;
     body.has_outcome = 1, body.outcome = s->outcome;
-    body.has_respond_by_us = 1, body.respond_by_us = s->respond_by_us;
+    body.has_respond_by_us = s->respond_by_us != 0, body.respond_by_us = s->respond_by_us;
     body.has_report_count = 1, body.report_count = s->report_count;
     if (s->report_id)
         body.has_report_id = 1, body.report_id = s->report_id;
@@ -100,13 +96,37 @@ static void s_reply_submit(cl_intake_t *self, cl_request_t *req, const cl_env_t 
 
 /* --- submissions ---------------------------------------------------------------- */
 
+/* The policies in force, read again when a newer version was loaded. A
+   database that cannot be read leaves them as they were: what needs the
+   database fails on its own. */
+static void s_refresh(cl_policies_t *p, cl_db_t *db)
+{
+    cl_err_t err;
+    if (cl_policies_refresh(p, db, &err) < 0)
+        cl_log(CL_LOG_DEBUG, NULL, "policies not read: %s", err.message);
+}
+
+/* Each submission's terms from its site's policy in force at now (R-IN-2, R-IN-3),
+   the policies read again when the main thread saw a newer version than p's. */
+static void s_terms(cl_policies_t *p, int version, cl_db_t *db, cl_submit_t *subs, size_t n, int64_t now)
+{
+    if (p->newest < version)
+        s_refresh(p, db);
+    for (size_t i = 0; i < n; i++) {
+        const cl_site_in_force_t *site = cl_policies_site(p, subs[i].in->site);
+        cl_terms_of(site ? &site->policy->sites[0] : NULL, now, &subs[i].terms);
+    }
+}
+
 /* cl_store_submit, tried again when a concurrent writer took the same key. */
 static int s_store_try(s_worker_t *w, cl_submit_t *subs, size_t n, cl_store_events_t *evs, cl_err_t *err)
 {
     int rc = -1;
     for (int attempt = 0; attempt < 3; attempt++) {
         cl_err_clear(err);
-        rc = cl_store_submit(w->db, subs, n, w->policy, cl_clock_now(w->clock), SENDER, evs, err);
+        int64_t now = cl_clock_now(w->clock);
+        s_terms(&w->policies, w->job.policy_version, w->db, subs, n, now);
+        rc = cl_store_submit(w->db, subs, n, now, SENDER, evs, err);
         if (rc == 0 || !cl_db_retryable(w->db))
             break;
     }
@@ -121,10 +141,8 @@ static void s_store(s_worker_t *w)
     s_job_t *job = &w->job;
     cl_err_t err;
     job->nevs = 0;
-    job->whole = false;
     if (s_store_try(w, job->subs, job->nsub, &job->evs[0], &err) == 0) {
         job->nevs = 1;
-        job->whole = true;
         return;
     }
     if (err.code == CL_UNAVAILABLE || job->nsub == 1) {
@@ -157,10 +175,9 @@ static void *s_worker_main(void *arg)
    then the events, published after their commit. */
 static void s_finish(cl_intake_t *self, s_job_t *job)
 {
-    if (job->whole) {
-        cl_service_count(self->svc, "batches", 1);
-        cl_service_count(self->svc, "batch_items", job->nsub);
-    }
+    /* batches: the transactions that stored submissions (a batch stored one by one
+       counts each); batch_items: the submissions they answered. */
+    cl_service_count(self->svc, "batches", job->nevs);
     for (size_t i = 0; i < job->nsub; i++) {
         cl_submit_t *s = &job->subs[i];
         cl_request_t *req = &job->reqs[job->sub_req[i]];
@@ -176,6 +193,7 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
             continue;
         }
         s_reply_submit(self, req, env, s);
+        cl_service_count(self->svc, "batch_items", 1);
         cl_service_count(self->svc, s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED    ? "cases_created"
                       : s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED ? "reports_attached"
                                                                                            : "repeats",
@@ -323,11 +341,21 @@ static void s_take(cl_intake_t *self, s_job_t *job)
         job->n++;
 }
 
+/* How far the submission's occurred_at may lie after its receipt: its site's terms. */
+static int64_t s_skew(const cl_intake_t *self, const Caseloop__V1__Case *c)
+{
+    const cl_site_in_force_t *site = c && c->site ? cl_policies_site(&self->policies, c->site) : NULL;
+    cl_terms_t t;
+    cl_terms_of(site ? &site->policy->sites[0] : NULL, 0, &t);
+    return t.future_skew_us;
+}
+
 /* Main side: decodes and checks every request of job; answers refusals and
    lookups at once and keeps the submissions, in order, for the worker. */
 static void s_prepare(cl_intake_t *self, s_job_t *job)
 {
     int64_t now = cl_clock_now(self->clock);
+    bool read = false;
     job->nsub = 0;
     cl_service_count(self->svc, "requests", job->n);
     for (size_t i = 0; i < job->n; i++) {
@@ -342,7 +370,12 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
         case CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE:
             /* A case raised in a callback names an existing case of its site: looked up here,
                as a refusal is answered before the batch is stored. */
-            if (cl_validate_case(env->submit_case->details, now, self->cfg->future_skew_s * CL_US_PER_S, &err) < 0 ||
+            if (!read) {
+                s_refresh(&self->policies, self->db);
+                job->policy_version = self->policies.newest;
+                read = true;
+            }
+            if (cl_validate_case(env->submit_case->details, now, s_skew(self, env->submit_case->details), &err) < 0 ||
                 (env->submit_case->details->has_raised_in_callback_of &&
                  cl_store_check_callback_of(self->db, env->submit_case->details, &err) < 0)) {
                 cl_service_refuse(self->svc, req, env, &err);
@@ -401,7 +434,7 @@ static void s_job_free(s_job_t *job)
 static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
 {
     s_worker_t *w = &self->workers[i];
-    w->policy = &self->policy;
+    cl_policies_init(&w->policies, self->cfg->tz_dir);
     w->clock = self->clock;
     w->db = cl_db_new(self->cfg->db, "caseloop-intake");
     if (!w->db || s_job_alloc(&w->job, (size_t)self->cfg->batch_max) < 0)
@@ -423,9 +456,7 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     }
     self->cfg = cfg;
     self->clock = clock;
-    self->policy.respond_within_us = cfg->respond_within_s * CL_US_PER_S;
-    self->policy.dedupe.window_us = cfg->dedupe_window_s * CL_US_PER_S;
-    self->policy.dedupe.min_similarity = cfg->dedupe_similarity;
+    cl_policies_init(&self->policies, cfg->tz_dir);
     self->db = cl_db_new(cfg->db, "caseloop-intake");
     self->zctx = zmq_ctx_new();
     self->nworkers = (size_t)cfg->store_workers;
@@ -474,6 +505,7 @@ void cl_intake_destroy(cl_intake_t **self_p)
         cl_bus_close(&w->pipe);
         cl_bus_close(&w->main_pipe);
         cl_db_destroy(&w->db);
+        cl_policies_free(&w->policies);
         s_job_free(&w->job);
     }
     free(self->workers);
@@ -483,6 +515,7 @@ void cl_intake_destroy(cl_intake_t **self_p)
         zmq_ctx_term(self->zctx);
     cl_db_destroy(&self->db);
     cl_service_destroy(&self->svc);
+    cl_policies_free(&self->policies);
     free(self);
     *self_p = NULL;
 }

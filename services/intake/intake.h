@@ -5,7 +5,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include "cl.h"
-#include "dedupe.h"
+#include "terms.h"
 
 typedef struct {
     const char *db;
@@ -16,11 +16,8 @@ typedef struct {
     int64_t notify_fd;
     int64_t max_frame;
     int64_t batch_max;
-    int64_t respond_within_s;
-    int64_t dedupe_window_s;
-    double dedupe_similarity;
-    int64_t future_skew_s;
     int64_t store_workers;
+    const char *tz_dir;
 } cl_intake_config_t;
 
 extern const cl_cfg_option_t cl_intake_options[];
@@ -28,6 +25,7 @@ extern const cl_cfg_option_t cl_intake_options[];
 /* One SubmitCase of a batch and what became of it. */
 typedef struct {
     Caseloop__V1__Case *in;      /* the submitted details (owned by the request envelope) */
+    cl_terms_t terms;            /* its site's terms at the time of receipt (cl_terms_of), set before storing */
     cl_err_t err;                /* set when it failed */
     Caseloop__V1__SubmitOutcome outcome;
     uint64_t case_id;
@@ -39,11 +37,6 @@ typedef struct {
     int attach_to_item;          /* index of a new case of this batch it attaches to, or -1 */
     uint32_t batch_reports;      /* a new case: reports attached to it in this batch */
 } cl_submit_t;
-
-typedef struct {
-    int64_t respond_within_us;
-    cl_dedupe_policy_t dedupe;
-} cl_store_policy_t;
 
 /* The events a stored batch produced, to publish after commit. */
 typedef struct {
@@ -61,10 +54,11 @@ typedef struct {
    is claimed in table idempotency_keys: a key another transaction (worker or
    intake instance) stored first fails the batch with a retryable conflict,
    and tried again that item is REPEATED with the first one's case and
-   report. A new case is promised an answer by now_us +
-   policy->respond_within_us (respond_by, R-IN-2). */
-int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_policy_t *policy, int64_t now_us,
-                    const char *sender, cl_store_events_t *out, cl_err_t *err) CL_WARN_UNUSED;
+   report. A new case is promised what its terms promise (respond_by,
+   R-IN-2; none when 0), and is the same problem as an open case by its
+   terms' dedupe (R-IN-3). */
+int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, const char *sender,
+                    cl_store_events_t *out, cl_err_t *err) CL_WARN_UNUSED;
 void cl_store_events_release(cl_store_events_t *out);
 
 /* Reads case_id with its reports into a new *reply_p, freed with

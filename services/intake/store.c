@@ -22,14 +22,15 @@ static const char SQL_KEYS[] =
    found through its partial index. */
 static const char SQL_CANDIDATES[] =
     "SELECT u.i, c.id, c.customer_contact, c.location, c.description, cl_ts_to_us(c.received_at)"
-    " FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::text[]) AS u(i, site, kind, contact, loc)"
+    " FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::bigint[])"
+    " AS u(i, site, kind, contact, loc, since)"
     " CROSS JOIN LATERAL ("
     "  (SELECT * FROM cases c WHERE c.site = u.site AND c.kind = u.kind AND c.customer_contact = u.contact"
-    "   AND c.customer_contact <> '' AND c.received_at >= cl_us_to_ts($6::bigint) AND c.state <> $7::smallint"
+    "   AND c.customer_contact <> '' AND c.received_at >= cl_us_to_ts(u.since) AND c.state <> $7::smallint"
     "   ORDER BY c.received_at DESC LIMIT 20)"
     "  UNION"
     "  (SELECT * FROM cases c WHERE c.site = u.site AND c.kind = u.kind AND c.location = u.loc"
-    "   AND c.location <> '' AND c.received_at >= cl_us_to_ts($6::bigint) AND c.state <> $7::smallint"
+    "   AND c.location <> '' AND c.received_at >= cl_us_to_ts(u.since) AND c.state <> $7::smallint"
     "   ORDER BY c.received_at DESC LIMIT 20)"
     " ) AS c"
     " ORDER BY 1, 2";
@@ -54,11 +55,11 @@ static const char SQL_INSERT_CASES[] =
     " description, occurred_at, anonymous, reply_letter_only, first_receiver, external_source, external_id,"
     " report_count, raised_in_callback_of, state, received_at, respond_by)"
     " SELECT id, site, channel, kind, severity, name, contact, loc, descr, cl_us_to_ts(occ), anon, letter, recv,"
-    " src, xid, cnt, cb, $18::smallint, cl_us_to_ts($19::bigint), cl_us_to_ts($20::bigint)"
+    " src, xid, cnt, cb, $19::smallint, cl_us_to_ts($20::bigint), cl_us_to_ts(by)"
     " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::smallint[], $5::smallint[], $6::text[],"
     " $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bool[], $12::bool[], $13::text[], $14::text[],"
-    " $15::text[], $16::int[], $17::bigint[])"
-    " AS u(id, site, channel, kind, severity, name, contact, loc, descr, occ, anon, letter, recv, src, xid, cnt, cb)";
+    " $15::text[], $16::int[], $17::bigint[], $18::bigint[])"
+    " AS u(id, site, channel, kind, severity, name, contact, loc, descr, occ, anon, letter, recv, src, xid, cnt, cb, by)";
 
 static const char SQL_INSERT_REPORTS[] =
     "INSERT INTO case_reports (id, case_id, channel, customer_name, customer_contact, location, description,"
@@ -152,10 +153,10 @@ static cl_dedupe_item_t s_probe(const Caseloop__V1__Case *c, int64_t now_us)
 /* Steps 2-3: decides for each remaining item whether it is a new case or
    the same problem as an open case (stored, or new in this batch; R-IN-3).
    A problem raised in a callback is always a new case (R-CB-6). */
-static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_policy_t *policy, int64_t now_us,
-                    cl_err_t *err)
+static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, cl_err_t *err)
 {
-    cl_buf_t idx = {0}, site = {0}, kind = {0}, contact = {0}, loc = {0};
+    cl_buf_t idx = {0}, site = {0}, kind = {0}, contact = {0}, loc = {0}, since = {0};
+    cl_pgarr_begin(&since);
     cl_pgarr_begin(&idx);
     cl_pgarr_begin(&site);
     cl_pgarr_begin(&kind);
@@ -169,22 +170,24 @@ static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
         cl_pgarr_i64(&kind, items[i].in->kind);
         cl_pgarr_text(&contact, S(items[i].in->customer_contact));
         cl_pgarr_text(&loc, S(items[i].in->location));
+        cl_pgarr_i64(&since, now_us - items[i].terms.dedupe.window_us);
     }
+    cl_pgarr_end(&since);
     cl_pgarr_end(&idx);
     cl_pgarr_end(&site);
     cl_pgarr_end(&kind);
     cl_pgarr_end(&contact);
     cl_pgarr_end(&loc);
-    char since[24], closed[8];
-    snprintf(since, sizeof since, "%" PRId64, now_us - policy->dedupe.window_us);
+    char closed[8];
     snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
-    const char *p[] = {idx.data, site.data, kind.data, contact.data, loc.data, since, closed};
+    const char *p[] = {idx.data, site.data, kind.data, contact.data, loc.data, since.data, closed};
     PGresult *res = cl_db_exec(db, SQL_CANDIDATES, 7, p, false, err);
     cl_buf_free(&idx);
     cl_buf_free(&site);
     cl_buf_free(&kind);
     cl_buf_free(&contact);
     cl_buf_free(&loc);
+    cl_buf_free(&since);
     if (!res)
         return -1;
 
@@ -221,7 +224,7 @@ static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
             cand_item[k++] = (int)j;
         }
         cl_dedupe_item_t probe = s_probe(it->in, now_us);
-        int pick = cl_dedupe_pick(&probe, cands, k, &policy->dedupe);
+        int pick = cl_dedupe_pick(&probe, cands, k, &it->terms.dedupe);
         if (pick < 0) {
             it->outcome = CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED;
         } else {
@@ -238,8 +241,7 @@ static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
 }
 
 /* Step 4: case and report numbers for the new rows. */
-static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, int64_t respond_by,
-                        cl_err_t *err)
+static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, cl_err_t *err)
 {
     size_t ncase = 0, nrep = 0;
     for (size_t i = 0; i < n; i++) {
@@ -265,11 +267,11 @@ static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_u
         if (it->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED) {
             it->case_id = (uint64_t)s_i64(res, r++, 1);
             it->report_count = 1;
-            it->respond_by_us = respond_by;
+            it->respond_by_us = it->terms.respond_by_us;
             Caseloop__V1__Case *c = it->in;
             c->has_case_id = 1, c->case_id = it->case_id;
             c->has_received_at_us = 1, c->received_at_us = now_us;
-            c->has_respond_by_us = 1, c->respond_by_us = respond_by;
+            c->has_respond_by_us = it->respond_by_us != 0, c->respond_by_us = it->respond_by_us;
             c->has_state = 1, c->state = CASELOOP__V1__CASE_STATE__CASE_STATE_RECEIVED;
             if (!c->has_channel || c->channel == 0)
                 c->has_channel = 1, c->channel = CASELOOP__V1__CHANNEL__CHANNEL_SYSTEM;
@@ -346,10 +348,9 @@ static void s_opt_i64(cl_buf_t *b, protobuf_c_boolean has, int64_t v)
 }
 
 /* Step 6: the new cases. */
-static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, int64_t respond_by,
-                          cl_err_t *err)
+static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, cl_err_t *err)
 {
-    enum { NCOL = 17 };
+    enum { NCOL = 18 };
     cl_buf_t col[NCOL];
     memset(col, 0, sizeof col);
     for (int k = 0; k < NCOL; k++)
@@ -378,20 +379,20 @@ static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now
         cl_pgarr_text(&col[14], c->external_id);
         cl_pgarr_i64(&col[15], 1 + it->batch_reports);
         s_opt_i64(&col[16], c->has_raised_in_callback_of, (int64_t)c->raised_in_callback_of);
+        s_opt_i64(&col[17], c->has_respond_by_us, c->respond_by_us);
     }
     int rc = 0;
     if (rows) {
-        char state[8], recv[24], by[24];
+        char state[8], recv[24];
         snprintf(state, sizeof state, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_RECEIVED);
         snprintf(recv, sizeof recv, "%" PRId64, now_us);
-        snprintf(by, sizeof by, "%" PRId64, respond_by);
-        const char *p[NCOL + 3];
+        const char *p[NCOL + 2];
         for (int k = 0; k < NCOL; k++) {
             cl_pgarr_end(&col[k]);
             p[k] = col[k].data;
         }
-        p[NCOL] = state, p[NCOL + 1] = recv, p[NCOL + 2] = by;
-        rc = cl_db_cmd(db, SQL_INSERT_CASES, NCOL + 3, p, err);
+        p[NCOL] = state, p[NCOL + 1] = recv;
+        rc = cl_db_cmd(db, SQL_INSERT_CASES, NCOL + 2, p, err);
     }
     for (int k = 0; k < NCOL; k++)
         cl_buf_free(&col[k]);
@@ -541,8 +542,8 @@ static int s_events(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, c
     return cl_eventlog_append(db, out->evs, out->n, now_us, err);
 }
 
-int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_policy_t *policy, int64_t now_us,
-                    const char *sender, cl_store_events_t *out, cl_err_t *err)
+int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, const char *sender,
+                    cl_store_events_t *out, cl_err_t *err)
 {
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < n; i++) {
@@ -555,12 +556,11 @@ int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, const cl_store_po
         it->batch_reports = 0;
         cl_err_clear(&it->err);
     }
-    int64_t respond_by = now_us + policy->respond_within_us;
     if (cl_db_begin(db, err) < 0)
         return -1;
-    if (s_find_repeats(db, items, n, err) < 0 || s_decide(db, items, n, policy, now_us, err) < 0 ||
-        s_assign_ids(db, items, n, now_us, respond_by, err) < 0 || s_claim_keys(db, items, n, err) < 0 ||
-        s_insert_cases(db, items, n, now_us, respond_by, err) < 0 ||
+    if (s_find_repeats(db, items, n, err) < 0 || s_decide(db, items, n, now_us, err) < 0 ||
+        s_assign_ids(db, items, n, now_us, err) < 0 || s_claim_keys(db, items, n, err) < 0 ||
+        s_insert_cases(db, items, n, now_us, err) < 0 ||
         s_insert_reports(db, items, n, now_us, err) < 0 || s_events(db, items, n, now_us, sender, out, err) < 0 ||
         cl_db_commit(db, err) < 0) {
         cl_db_rollback(db);

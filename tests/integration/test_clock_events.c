@@ -350,6 +350,28 @@ static void test_one_record_clock_a_case_rearmed_by_a_later_callback(void **stat
     assert_string_equal(story, "A M A");
 }
 
+/* A callback said to take place a little ahead of its sending counts from then while the
+   site's future_skew allows it (here an hour), else from its sending (5 minutes by default). */
+static void test_an_event_time_ahead_counts_within_the_skew_of_its_site(void **state)
+{
+    (void)state;
+    static const char *const lax[] = {"site-e", NULL}, *const strict[] = {"site-f", NULL};
+    char extra[8192];
+    snprintf(extra, sizeof extra, "%s,\"intake\":{\"future_skew\":\"1h\"}", cl_test_clocks(60, false));
+    assert_int_equal(cl_test_load_policy_with(cl_trio.disp.router, lax, extra), 0);
+    assert_int_equal(cl_test_load_policy_with(cl_trio.disp.router, strict, cl_test_clocks(60, false)), 0);
+    uint64_t e = cl_trio_case("site-e", 1801, false), f = cl_trio_case("site-f", 1802, false);
+    long long ahead = cl_clock_now(cl_clock_real()) + 1800LL * 1000000;
+    cl_trio_callback_event_at("site-e", e, 91, false, ahead);
+    cl_trio_callback_event_at("site-f", f, 92, false, ahead);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND cl_ts_to_us(armed_at) = %lld",
+                        (unsigned long long)e, ahead);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND cl_ts_to_us(armed_at) < %lld",
+                        (unsigned long long)f, ahead - 1500LL * 1000000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup(test_a_reopened_case_arms_the_clocks_that_start_on_reopening, cl_trio_up),
         cmocka_unit_test_setup(test_a_returned_case_and_a_transferred_case_get_their_clocks, cl_trio_up),
         cmocka_unit_test_setup(test_a_callback_arms_the_record_clock_that_its_record_meets, cl_trio_up),
+        cmocka_unit_test_setup(test_an_event_time_ahead_counts_within_the_skew_of_its_site, cl_trio_up),
         cmocka_unit_test_setup(test_a_problem_raised_in_a_callback_is_a_linked_case_with_its_clock, cl_trio_up),
         cmocka_unit_test_setup(test_a_clock_met_while_paused_past_its_due_time_is_met_in_time, cl_trio_up),
         cmocka_unit_test_setup(test_paused_time_adds_up_over_pauses_and_a_retime_keeps_it, cl_trio_up),

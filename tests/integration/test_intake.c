@@ -15,8 +15,7 @@ static int s_setup(void **state)
     (void)state;
     if (cl_test_reset_db() < 0)
         return -1;
-    static const char *env[] = {"CL_DEDUPE_WINDOW_S=3600", NULL};
-    return cl_svc_start(&s_svc, "caseloop-intake", env);
+    return cl_svc_start(&s_svc, "caseloop-intake", NULL);
 }
 
 static int s_teardown(void **state)
@@ -95,6 +94,8 @@ static void test_concurrent_clients_all_acknowledged_and_stored_once(void **stat
     /* Group commit happened: fewer transactions than cases. */
     void *dealer = cl_test_dealer(s_svc.router);
     assert_true(cl_test_counter(dealer, "batches") < cl_test_counter(dealer, "batch_items"));
+    assert_int_equal(cl_test_counter(dealer, "batch_items"), 1000);
+    assert_int_equal(cl_test_counter(dealer, "cases_created"), 1000);
     cl_test_close(&dealer);
 }
 
@@ -124,10 +125,11 @@ static void test_resubmission_returns_the_same_case(void **state)
     assert_int_equal(again->submit_case_reply->case_id, first->submit_case_reply->case_id);
     assert_int_equal(again->submit_case_reply->respond_by_us, first->submit_case_reply->respond_by_us);
     assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'idem'"), 1);
-    /* The promise: 24 hours by default. */
-    assert_int_equal(cl_test_scalar("SELECT cl_ts_to_us(respond_by) - cl_ts_to_us(received_at) FROM cases"
-                                    " WHERE external_source = 'idem'"),
-                     86400LL * 1000000);
+    /* Site B has no policy yet: nothing is promised (R-IN-2), the first time or again. */
+    assert_false(first->submit_case_reply->has_respond_by_us);
+    assert_false(again->submit_case_reply->has_respond_by_us);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'idem' AND respond_by IS NULL"),
+                     1);
     cl_codec_free(first);
     cl_codec_free(again);
     cl_test_close(&dealer);
@@ -304,7 +306,7 @@ static void s_pipe_case(s_pipe_t *p, const char *source, long n, const char *whe
 static void test_pipelined_reports_are_each_numbered_once(void **state)
 {
     (void)state;
-    static const char *env[] = {"CL_STORE_WORKERS=1", "CL_DEDUPE_WINDOW_S=3600", NULL};
+    static const char *env[] = {"CL_STORE_WORKERS=1", NULL};
     cl_svc_t svc;
     assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
     void *dealer = cl_test_dealer(svc.router);
@@ -667,7 +669,7 @@ static void test_same_external_id_from_two_sources_in_one_batch_is_two_cases(voi
 {
     (void)state;
     /* One store worker: while it stores the first submission, the rest queue and are stored together. */
-    static const char *env[] = {"CL_STORE_WORKERS=1", "CL_DEDUPE_WINDOW_S=3600", NULL};
+    static const char *env[] = {"CL_STORE_WORKERS=1", NULL};
     cl_svc_t svc;
     assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
     void *dealer = cl_test_dealer(svc.router);
@@ -940,6 +942,137 @@ static void test_one_key_sent_to_two_intake_instances_at_once_is_one_case(void *
     }
 }
 
+/* --- the site's terms ---------------------------------------------------------- */
+
+#define US INT64_C(1000000)
+
+/* t_us plus span_us of working time, when the working time is 10:00-11:00
+   every day in Asia/Shanghai (02:00-03:00 UTC: no daylight saving there). */
+static int64_t s_after_working_hour(int64_t t_us, int64_t span_us)
+{
+    const int64_t day = 86400 * US, from = 2 * 3600 * US, to = 3 * 3600 * US;
+    while (span_us > 0) {
+        int64_t midnight = t_us - t_us % day, in = t_us - midnight;
+        if (in < from) {
+            t_us = midnight + from;
+        } else if (in >= to) {
+            t_us = midnight + day + from;
+        } else {
+            int64_t step = span_us < to - in ? span_us : to - in;
+            t_us += step;
+            span_us -= step;
+        }
+    }
+    return t_us;
+}
+
+/* SELECT what FROM cases WHERE id = case_id. */
+static long long s_case_scalar(const char *what, uint64_t case_id)
+{
+    char q[256];
+    snprintf(q, sizeof q, "SELECT %s FROM cases WHERE id = %llu", what, (unsigned long long)case_id);
+    return cl_test_scalar(q);
+}
+
+/* A complaint about the lift at a site, from one place, the same words each time; n makes its key. */
+static cl_env_t *s_lift_report(void *dealer, const char *site, long n, int64_t occurred_at_us)
+{
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_test_case(&c, site, "terms", id, sizeof id, n);
+    c.has_kind = 1, c.kind = CASELOOP__V1__KIND__KIND_COMPLAINT;
+    c.location = "7号楼电梯";
+    c.description = "7号楼电梯门关不上，一直响";
+    if (occurred_at_us)
+        c.has_occurred_at_us = 1, c.occurred_at_us = occurred_at_us;
+    cl_env_t *r = cl_test_submit(dealer, &c, TIMEOUT_MS);
+    assert_non_null(r);
+    return r;
+}
+
+/* The promise (R-IN-2) is the site's promise clock from receipt on its
+   calendar; the dedupe window (R-IN-3) and the skew allowed are the site's;
+   a site with no policy is promised nothing. */
+static void test_the_promise_and_the_dedupe_window_are_the_site_policy(void **state)
+{
+    (void)state;
+    char pub[300];
+    snprintf(pub, sizeof pub, "CL_INTAKE_PUB=%s", s_svc.pub);
+    const char *denv[] = {pub, NULL};
+    cl_svc_t disp;
+    assert_int_equal(cl_svc_start(&disp, "caseloop-dispatcher", denv), 0);
+    /* terms-a: C3 counts 30 minutes of working time, one hour a day; no window; an hour of skew.
+       terms-b: C3 is 40 seconds of wall time, the rest by default. */
+    static const char *const a[] = {"terms-a", NULL}, *const b[] = {"terms-b", NULL};
+    static const char a_terms[] =
+        ",\"calendar\":{\"working_hours\":{\"mon\":[\"10:00-11:00\"],\"tue\":[\"10:00-11:00\"],"
+        "\"wed\":[\"10:00-11:00\"],\"thu\":[\"10:00-11:00\"],\"fri\":[\"10:00-11:00\"],"
+        "\"sat\":[\"10:00-11:00\"],\"sun\":[\"10:00-11:00\"]}},"
+        "\"clocks\":[{\"code\":\"C3\",\"name\":\"contact\",\"starts_on\":\"dispatched\","
+        "\"met_by\":[\"first_contact\"],\"duration\":\"30m\",\"working_time\":true}],"
+        "\"intake\":{\"promise_clock\":\"C3\",\"dedupe_window\":0,\"future_skew\":\"1h\"}";
+    static const char b_terms[] = ",\"clocks\":[{\"code\":\"C3\",\"name\":\"contact\",\"starts_on\":"
+                                  "\"dispatched\",\"met_by\":[\"first_contact\"],\"duration\":40}]";
+    assert_int_equal(cl_test_load_policy_with(disp.router, a, a_terms), 0);
+    assert_int_equal(cl_test_load_policy_with(disp.router, b, b_terms), 0);
+    void *dealer = cl_test_dealer(s_svc.router);
+
+    cl_env_t *r = s_lift_report(dealer, "terms-a", 1, 0);
+    assert_int_equal(r->submit_case_reply->outcome, OUTCOME(CREATED));
+    assert_true(r->submit_case_reply->has_respond_by_us);
+    int64_t received = s_case_scalar("cl_ts_to_us(received_at)", r->submit_case_reply->case_id);
+    assert_int_equal(r->submit_case_reply->respond_by_us, s_after_working_hour(received, 1800 * US));
+    cl_codec_free(r);
+    /* No window on terms-a: the same report again is a case of its own. */
+    s_expect_outcome(s_lift_report(dealer, "terms-a", 2, 0), OUTCOME(CREATED), 0);
+
+    r = s_lift_report(dealer, "terms-b", 11, 0);
+    assert_int_equal(r->submit_case_reply->outcome, OUTCOME(CREATED));
+    uint64_t first_b = r->submit_case_reply->case_id;
+    received = s_case_scalar("cl_ts_to_us(received_at)", first_b);
+    assert_int_equal(r->submit_case_reply->respond_by_us, received + 40 * US);
+    cl_codec_free(r);
+    /* The default week-long window on terms-b: the same report attaches. */
+    s_expect_outcome(s_lift_report(dealer, "terms-b", 12, 0), OUTCOME(ATTACHED), first_b);
+
+    /* Half an hour ahead is within terms-a's hour of skew, beyond terms-b's five minutes. */
+    int64_t ahead = cl_clock_now(cl_clock_real()) + 1800 * US;
+    s_expect_outcome(s_lift_report(dealer, "terms-a", 3, ahead), OUTCOME(CREATED), 0);
+    r = s_lift_report(dealer, "terms-b", 13, ahead);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(r->error->code, CASELOOP__V1__ERROR_CODE__INVALID_ARGUMENT);
+    assert_string_equal(r->error->field, "details.occurred_at_us");
+    cl_codec_free(r);
+
+    /* A site with no policy: no promise, in the reply, the case and the table. */
+    r = s_lift_report(dealer, "terms-none", 21, 0);
+    assert_int_equal(r->submit_case_reply->outcome, OUTCOME(CREATED));
+    assert_false(r->submit_case_reply->has_respond_by_us);
+    cl_env_t *shown = s_get_case(dealer, r->submit_case_reply->case_id);
+    assert_false(shown->get_case_reply->details->has_respond_by_us);
+    assert_int_equal(s_case_scalar("count(*) FILTER (WHERE respond_by IS NULL)", r->submit_case_reply->case_id), 1);
+    cl_codec_free(shown);
+    cl_codec_free(r);
+    cl_test_close(&dealer);
+    assert_int_equal(cl_svc_stop(&disp, SIGTERM, 0), 0);
+}
+
+/* Last, after every kind of traffic above (batches, one by one, refusals): each
+   submission answered is one batch item and one outcome, and no transaction is
+   counted without one. */
+static void test_the_counters_add_up(void **state)
+{
+    (void)state;
+    void *dealer = cl_test_dealer(s_svc.router);
+    long long items = cl_test_counter(dealer, "batch_items");
+    assert_true(items > 1000);
+    assert_int_equal(items, cl_test_counter(dealer, "cases_created") + cl_test_counter(dealer, "reports_attached") +
+                                cl_test_counter(dealer, "repeats"));
+    assert_true(cl_test_counter(dealer, "batches") > 0);
+    assert_true(cl_test_counter(dealer, "batches") <= items);
+    cl_test_close(&dealer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -955,6 +1088,8 @@ int main(void)
         cmocka_unit_test(test_explicit_unspecified_channel_is_stored_as_system),
         cmocka_unit_test(test_one_key_from_three_sockets_at_once_is_one_case_answered_once),
         cmocka_unit_test(test_one_key_sent_to_two_intake_instances_at_once_is_one_case),
+        cmocka_unit_test(test_the_promise_and_the_dedupe_window_are_the_site_policy),
+        cmocka_unit_test(test_the_counters_add_up),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -151,9 +151,15 @@ void cl_trio_story(uint64_t id, const char *code, char *out, size_t len, int64_t
 
 void cl_trio_callback_event(const char *site, uint64_t case_id, uint64_t callback_id, bool recorded)
 {
+    cl_trio_callback_event_at(site, case_id, callback_id, recorded, 0);
+}
+
+void cl_trio_callback_event_at(const char *site, uint64_t case_id, uint64_t callback_id, bool recorded, int64_t at_us)
+{
     cl_db_t *db = cl_db_new(cl_test_db(), "test");
     assert_non_null(db);
     int64_t now = cl_clock_now(cl_clock_real());
+    int64_t at = at_us ? at_us : now;
     cl_env_t env;
     char id[CL_ID_MAX + 1];
     cl_codec_init(&env, id, "callback-scheduler", now);
@@ -164,7 +170,7 @@ void cl_trio_callback_event(const char *site, uint64_t case_id, uint64_t callbac
         rec.has_callback_id = 1, rec.callback_id = callback_id;
         rec.has_case_id = 1, rec.case_id = case_id;
         rec.site = (char *)site, rec.by = "cs1";
-        rec.has_recorded_at_us = 1, rec.recorded_at_us = now;
+        rec.has_recorded_at_us = 1, rec.recorded_at_us = at;
         rec.has_satisfied = 1, rec.satisfied = 1;
         env.body_case = CASELOOP__V1__ENVELOPE__BODY_CALLBACK_RECORDED;
         env.callback_recorded = &rec;
@@ -173,7 +179,7 @@ void cl_trio_callback_event(const char *site, uint64_t case_id, uint64_t callbac
         made.has_case_id = 1, made.case_id = case_id;
         made.site = (char *)site, made.by = "cs1";
         made.has_mode = 1, made.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE;
-        made.has_made_at_us = 1, made.made_at_us = now;
+        made.has_made_at_us = 1, made.made_at_us = at;
         env.body_case = CASELOOP__V1__ENVELOPE__BODY_CALLBACK_MADE;
         env.callback_made = &made;
     }

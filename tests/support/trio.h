@@ -57,6 +57,8 @@ void cl_trio_story(uint64_t id, const char *code, char *out, size_t len, int64_t
    it within its CL_IDLE_MS): the callback `callback_id` about case_id of site took
    place, or (recorded) its record was filled in. */
 void cl_trio_callback_event(const char *site, uint64_t case_id, uint64_t callback_id, bool recorded);
+/* The same, saying it took place at at_us (0: now). */
+void cl_trio_callback_event_at(const char *site, uint64_t case_id, uint64_t callback_id, bool recorded, int64_t at_us);
 
 /* Lets wall time pass until at_us, or for seconds: the clocks under test come due
    (while the service is down, or the clock paused); nothing else is waited for. */

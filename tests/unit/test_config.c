@@ -162,9 +162,8 @@ static void test_intake_options_load_with_their_defaults(void **state)
     assert_int_equal(cfg.notify_fd, -1);
     assert_int_equal(cfg.max_frame, 65536);
     assert_int_equal(cfg.batch_max, 256);
-    assert_int_equal(cfg.respond_within_s, 86400);
-    assert_int_equal(cfg.future_skew_s, 300);
-    assert_float_equal(cfg.dedupe_similarity, 0.5, 1e-12);
+    assert_int_equal(cfg.store_workers, 2);
+    assert_string_equal(cfg.tz_dir, "/usr/share/zoneinfo");
 }
 
 static void test_intake_refuses_batch_max_zero(void **state)

@@ -6,6 +6,8 @@
 #include <cmocka.h>
 #include "cl.h"
 #include "dedupe.h"
+#include "terms.h"
+#include <string.h>
 
 #define DAY_US (86400 * CL_US_PER_S)
 #define T0 (INT64_C(1700000000) * CL_US_PER_S)
@@ -213,6 +215,41 @@ static void test_on_a_tie_the_earliest_case_wins(void **state)
     assert_int_equal(cl_dedupe_pick(s_probe(), c, 3, &POLICY), 1);
 }
 
+/* A site's terms are its policy's numbers; a site with no policy is promised nothing (R-IN-2)
+   and deduplicated by the policy defaults (R-IN-3). */
+static void test_terms_come_from_the_site_policy_and_without_one_nothing_is_promised(void **state)
+{
+    (void)state;
+    cl_terms_t t;
+    memset(&t, 0xff, sizeof t);
+    cl_terms_of(NULL, T0, &t);
+    assert_int_equal(t.respond_by_us, 0);
+    assert_int_equal(t.dedupe.window_us, 7 * DAY_US);
+    assert_true(t.dedupe.min_similarity == 0.5);
+    assert_int_equal(t.future_skew_us, 300 * CL_US_PER_S);
+
+    cl_clock_def_t clocks[1];
+    memset(clocks, 0, sizeof clocks);
+    clocks[0].duration_s = 40;
+    clocks[0].active = true;
+    cl_site_policy_t site;
+    memset(&site, 0, sizeof site);
+    site.clocks = clocks;
+    site.nclocks = 1;
+    site.promise_clock = 0;
+    site.dedupe_window_s = 3600;
+    site.dedupe_similarity = 0.9;
+    site.future_skew_s = 60;
+    cl_terms_of(&site, T0, &t);
+    assert_int_equal(t.respond_by_us, T0 + 40 * CL_US_PER_S);
+    assert_int_equal(t.dedupe.window_us, 3600 * CL_US_PER_S);
+    assert_true(t.dedupe.min_similarity == 0.9);
+    assert_int_equal(t.future_skew_us, 60 * CL_US_PER_S);
+    clocks[0].active = false;
+    cl_terms_of(&site, T0, &t);
+    assert_int_equal(t.respond_by_us, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_digits_are_part_of_words),
         cmocka_unit_test(test_most_similar_candidate_wins),
         cmocka_unit_test(test_on_a_tie_the_earliest_case_wins),
+        cmocka_unit_test(test_terms_come_from_the_site_policy_and_without_one_nothing_is_promised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

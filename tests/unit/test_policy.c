@@ -1130,6 +1130,102 @@ static void test_bad_clocks_and_calendars_are_refused_by_path(void **state)
     s_refused(doc, "sites[0].calendar.working_hours.mon[0]", "interval");
 }
 
+/* --- what intake promises and how it tells problems apart ---------------------------------- */
+
+/* SMALL with member "intake" of the site set to intake_json. */
+static json_t *s_with_intake(const char *intake_json)
+{
+    json_t *doc = s_small();
+    json_error_t jerr;
+    json_t *in = json_loads(intake_json, 0, &jerr);
+    if (!in)
+        fail_msg("intake JSON: %s", jerr.text);
+    json_object_set_new(s_site(doc), "intake", in);
+    return doc;
+}
+
+static void test_intake_terms_default_to_c3_a_week_half_alike_and_five_minutes(void **state)
+{
+    (void)state;
+    cl_err_t err;
+    cl_policy_t *p = s_parse_doc(s_small(), &err);
+    assert_non_null(p);
+    const cl_site_policy_t *s = &p->sites[0];
+    assert_true(s->promise_clock >= 0);
+    assert_string_equal(s->clocks[s->promise_clock].code, "C3");
+    assert_int_equal(s->dedupe_window_s, 7 * 86400);
+    assert_true(s->dedupe_similarity == 0.5);
+    assert_int_equal(s->future_skew_s, 300);
+    cl_policy_destroy(&p);
+    /* Clocks of its own without a C3: nothing is promised unless it names one. */
+    p = s_parse_doc(s_with_clock("[{\"code\": \"K1\", \"name\": \"x\", \"starts_on\": \"received\","
+                                 " \"met_by\": [\"resolve\"], \"duration\": 60}]"),
+                    &err);
+    assert_non_null(p);
+    assert_int_equal(p->sites[0].promise_clock, -1);
+    cl_policy_destroy(&p);
+}
+
+static void test_intake_terms_are_read_and_refused_by_path(void **state)
+{
+    (void)state;
+    cl_err_t err;
+    cl_policy_t *p = s_parse_doc(s_with_intake("{\"promise_clock\": \"C2\", \"dedupe_window\": \"2h\","
+                                               " \"dedupe_similarity\": 0.8, \"future_skew\": 0}"),
+                                 &err);
+    if (!p)
+        fail_msg("refused: %s: %s", err.field, err.message);
+    const cl_site_policy_t *s = &p->sites[0];
+    assert_string_equal(s->clocks[s->promise_clock].code, "C2");
+    assert_int_equal(s->dedupe_window_s, 7200);
+    assert_true(s->dedupe_similarity == 0.8);
+    assert_int_equal(s->future_skew_s, 0);
+    cl_policy_destroy(&p);
+    s_refused(s_with_intake("{\"promise_clock\": \"C9\"}"), "sites[0].intake.promise_clock", "not a clock");
+    s_refused(s_with_intake("{\"dedupe_similarity\": 1.5}"), "sites[0].intake.dedupe_similarity", "0 to 1");
+    s_refused(s_with_intake("{\"dedupe_similarity\": \"high\"}"), "sites[0].intake.dedupe_similarity", "string");
+    s_refused(s_with_intake("{\"dedupe_window\": \"soon\"}"), "sites[0].intake.dedupe_window", "duration");
+    s_refused(s_with_intake("{\"future_skew\": -5}"), "sites[0].intake.future_skew", "duration");
+    s_refused(s_with_intake("{\"promise\": \"C3\"}"), "sites[0].intake.promise", "promise_clock");
+    s_refused(s_with_intake("[]"), "sites[0].intake", "object");
+}
+
+/* 2026-12-04 is a Friday. */
+#define FRI_1730_SHANGHAI (INT64_C(1796376600) * 1000000) /* 2026-12-04 17:30 +08:00 */
+
+static void test_the_promise_is_the_promise_clock_from_receipt_on_the_calendar(void **state)
+{
+    (void)state;
+    cl_err_t err;
+    /* C3 counts 24 hours of working time on the default calendar (Monday to Friday 09:00-18:00):
+       from Friday 17:30, half an hour that day, nine on Monday and on Tuesday, five and a half on
+       Wednesday: Wednesday 14:30. */
+    cl_policy_t *p = s_parse_doc(s_with_clock("[{\"code\": \"C3\", \"name\": \"x\", \"starts_on\": \"dispatched\","
+                                              " \"met_by\": [\"first_contact\"], \"duration\": \"24h\","
+                                              " \"working_time\": true}, {\"code\": \"W\", \"name\": \"y\","
+                                              " \"starts_on\": \"received\", \"met_by\": [\"answer\"],"
+                                              " \"duration\": \"1h\"}, {\"code\": \"Z\", \"name\": \"z\","
+                                              " \"starts_on\": \"received\", \"met_by\": [\"answer\"],"
+                                              " \"duration\": 60, \"active\": false}]"),
+                                 &err);
+    if (!p)
+        fail_msg("refused: %s: %s", err.field, err.message);
+    cl_site_policy_t *s = &p->sites[0];
+    int64_t by = 0;
+    assert_int_equal(cl_policy_promise(s, FRI_1730_SHANGHAI, &by), 1);
+    assert_int_equal(by, INT64_C(1796797800) * 1000000); /* 2026-12-09 14:30 +08:00 */
+    /* A wall-time clock: its duration after receipt. */
+    s->promise_clock = 1;
+    assert_int_equal(cl_policy_promise(s, FRI_1730_SHANGHAI, &by), 1);
+    assert_int_equal(by, FRI_1730_SHANGHAI + INT64_C(3600) * 1000000);
+    /* An inactive clock, or none: nothing is promised. */
+    s->promise_clock = 2;
+    assert_int_equal(cl_policy_promise(s, FRI_1730_SHANGHAI, &by), 0);
+    s->promise_clock = -1;
+    assert_int_equal(cl_policy_promise(s, FRI_1730_SHANGHAI, &by), 0);
+    cl_policy_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1177,6 +1273,9 @@ int main(void)
         cmocka_unit_test(test_refusal_late_in_a_document_frees_what_was_read),
         cmocka_unit_test(test_destroy_accepts_null_and_clears_the_pointer),
         cmocka_unit_test(test_role_names_round_trip),
+        cmocka_unit_test(test_intake_terms_default_to_c3_a_week_half_alike_and_five_minutes),
+        cmocka_unit_test(test_intake_terms_are_read_and_refused_by_path),
+        cmocka_unit_test(test_the_promise_is_the_promise_clock_from_receipt_on_the_calendar),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
