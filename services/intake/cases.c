@@ -55,7 +55,7 @@ static const char *s_milestone(Caseloop__V1__CaseState to, Caseloop__V1__CaseAct
 }
 
 int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t now_us, const char *sender,
-                     cl_command_event_t *out, cl_err_t *err)
+                     cl_publisher_t *pub, cl_command_event_t *out, cl_err_t *err)
 {
     memset(out, 0, sizeof *out);
     char id[24], now[24];
@@ -115,9 +115,10 @@ int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t 
     out->env.case_updated = u;
     out->ev.env = &out->env;
     out->ev.case_id = (int64_t)cmd->case_id;
-    if (cl_eventlog_append(db, &out->ev, 1, now_us, err) < 0 || cl_db_commit(db, err) < 0)
-        goto err;
-    return 0;
+    if ((out->turn = cl_publisher_commit(pub, db, &out->ev, 1, now_us, err)) > 0)
+        return 0;
+    cl_command_event_release(out); /* rolled back */
+    return -1;
 err:
     cl_db_rollback(db);
     cl_command_event_release(out);

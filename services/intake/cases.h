@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include "cl.h"
+#include "cl_publish.h"
 #include "caseloop/v1/envelope.pb-c.h"
 
 /* Checks a command's fields (not the state it needs). Returns 0 or -1 with err INVALID_ARGUMENT. */
@@ -16,15 +17,16 @@ typedef struct {
     Caseloop__V1__CaseUpdated updated;
     char *site;
     cl_event_t ev;
+    uint64_t turn;               /* the commit's turn to be published (cl_publisher_put) */
 } cl_command_event_t;
 
 /* Applies a validated command at now_us in one transaction: locks the case,
    checks the transition (CONFLICT naming the state), moves the state, stamps
-   its milestone and appends CaseUpdated (in out, to publish after commit;
-   release with cl_command_event_release). Returns 0, or -1 with err
-   (NOT_FOUND, CONFLICT, UNAVAILABLE, INTERNAL). */
+   its milestone and appends CaseUpdated, committed as one of pub's appenders
+   (in out with its turn, to publish; release with cl_command_event_release).
+   Returns 0, or -1 with err (NOT_FOUND, CONFLICT, UNAVAILABLE, INTERNAL). */
 int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t now_us, const char *sender,
-                     cl_command_event_t *out, cl_err_t *err) CL_WARN_UNUSED;
+                     cl_publisher_t *pub, cl_command_event_t *out, cl_err_t *err) CL_WARN_UNUSED;
 void cl_command_event_release(cl_command_event_t *out);
 
 /* Checks a ListCases request. Returns 0 or -1 with err INVALID_ARGUMENT. */

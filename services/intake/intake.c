@@ -49,6 +49,7 @@ typedef struct {
 
 typedef struct {
     cl_policies_t policies;     /* the worker's own copy, read on its connection */
+    cl_publisher_t *publisher;  /* for its turns only: the main thread publishes */
     cl_clock_t *clock;
     cl_db_t *db;
     void *pipe;                 /* PAIR, worker end */
@@ -66,6 +67,7 @@ struct cl_intake {
     void *zctx;
     void *router;
     void *pub;
+    cl_publisher_t *publisher;  /* its turns are shared with the workers; the main thread publishes */
     cl_policies_t policies;     /* the main thread's: the skew allowed when a submission is checked */
     cl_service_t *svc;          /* counters, replies */
     s_worker_t *workers;
@@ -126,7 +128,7 @@ static int s_store_try(s_worker_t *w, cl_submit_t *subs, size_t n, cl_store_even
         cl_err_clear(err);
         int64_t now = cl_clock_now(w->clock);
         s_terms(&w->policies, w->job.policy_version, w->db, subs, n, now);
-        rc = cl_store_submit(w->db, subs, n, now, SENDER, evs, err);
+        rc = cl_store_submit(w->db, subs, n, now, SENDER, w->publisher, evs, err);
         if (rc == 0 || !cl_db_retryable(w->db))
             break;
     }
@@ -200,7 +202,7 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
                 1);
     }
     for (size_t i = 0; i < job->nevs; i++) {
-        cl_eventlog_publish(self->pub, job->evs[i].evs, job->evs[i].n);
+        cl_publisher_put(self->publisher, job->evs[i].turn, job->evs[i].evs, job->evs[i].n);
         cl_store_events_release(&job->evs[i]);
     }
     job->nevs = 0;
@@ -245,7 +247,7 @@ static void s_case_command(cl_intake_t *self, cl_request_t *req, const cl_env_t 
     const Caseloop__V1__CaseCommand *cmd = env->case_command;
     cl_command_event_t out;
     if (cl_command_validate(cmd, &err) < 0 ||
-        cl_store_command(self->db, cmd, cl_clock_now(self->clock), SENDER, &out, &err) < 0) {
+        cl_store_command(self->db, cmd, cl_clock_now(self->clock), SENDER, self->publisher, &out, &err) < 0) {
         cl_service_refuse(self->svc, req, env, &err);
         return;
     }
@@ -259,7 +261,7 @@ static void s_case_command(cl_intake_t *self, cl_request_t *req, const cl_env_t 
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY;
     reply.case_command_reply = &body;
     cl_service_reply(self->svc, req, &reply);
-    cl_eventlog_publish(self->pub, &out.ev, 1);
+    cl_publisher_put(self->publisher, out.turn, &out.ev, 1);
     cl_command_event_release(&out);
     cl_service_count(self->svc, "case_commands", 1);
 }
@@ -435,6 +437,7 @@ static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
 {
     s_worker_t *w = &self->workers[i];
     cl_policies_init(&w->policies, self->cfg->tz_dir);
+    w->publisher = self->publisher;
     w->clock = self->clock;
     w->db = cl_db_new(self->cfg->db, "caseloop-intake");
     if (!w->db || s_job_alloc(&w->job, (size_t)self->cfg->batch_max) < 0)
@@ -477,6 +480,7 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     self->pub = cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err);
     if (!self->pub)
         goto err;
+    self->publisher = cl_publisher_new(self->pub);
     self->svc = cl_service_new(SENDER, self->router, clock);
     if (!self->svc) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
@@ -510,6 +514,7 @@ void cl_intake_destroy(cl_intake_t **self_p)
     }
     free(self->workers);
     cl_bus_close(&self->router);
+    cl_publisher_destroy(&self->publisher);
     cl_bus_close(&self->pub);
     if (self->zctx)
         zmq_ctx_term(self->zctx);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "cl.h"
 #include "terms.h"
+#include "cl_publish.h"
 
 typedef struct {
     const char *db;
@@ -43,11 +44,13 @@ typedef struct {
     cl_event_t *evs;
     size_t n;
     void *mem;   /* one allocation behind evs and their envelopes */
+    uint64_t turn;  /* the commit's turn to be published (cl_publisher_put) */
 } cl_store_events_t;
 
 /* Stores a batch of validated submissions, received at now_us, in one
-   transaction with their events. On success every item has its outcome and
-   out holds the events to publish (release with cl_store_events_release);
+   transaction with their events, committed as one of pub's appenders. On
+   success every item has its outcome and out holds the events to publish
+   with their turn (release with cl_store_events_release);
    returns 0. Returns -1 with err when the batch failed as a whole (UNAVAILABLE
    while the database is down, else INTERNAL or a retryable conflict: see
    cl_db_retryable); nothing is stored then. Every idempotency key stored
@@ -58,7 +61,7 @@ typedef struct {
    R-IN-2; none when 0), and is the same problem as an open case by its
    terms' dedupe (R-IN-3). */
 int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, const char *sender,
-                    cl_store_events_t *out, cl_err_t *err) CL_WARN_UNUSED;
+                    cl_publisher_t *pub, cl_store_events_t *out, cl_err_t *err) CL_WARN_UNUSED;
 void cl_store_events_release(cl_store_events_t *out);
 
 /* Reads case_id with its reports into a new *reply_p, freed with

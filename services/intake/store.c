@@ -480,9 +480,9 @@ static int s_insert_reports(cl_db_t *db, cl_submit_t *items, size_t n, int64_t n
     return rc;
 }
 
-/* Step 9: CaseReceived for each new case, CaseReportAttached for each report. */
-static int s_events(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, const char *sender,
-                    cl_store_events_t *out, cl_err_t *err)
+/* Step 9: CaseReceived for each new case, CaseReportAttached for each report
+   (appended as the transaction commits). */
+static void s_events(cl_submit_t *items, size_t n, int64_t now_us, const char *sender, cl_store_events_t *out)
 {
     s_mem_t *m = calloc(1, sizeof *m);
     out->evs = calloc(n, sizeof *out->evs);
@@ -539,11 +539,10 @@ static int s_events(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, c
         k++;
     }
     out->n = k;
-    return cl_eventlog_append(db, out->evs, out->n, now_us, err);
 }
 
 int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, const char *sender,
-                    cl_store_events_t *out, cl_err_t *err)
+                    cl_publisher_t *pub, cl_store_events_t *out, cl_err_t *err)
 {
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < n; i++) {
@@ -561,9 +560,12 @@ int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, c
     if (s_find_repeats(db, items, n, err) < 0 || s_decide(db, items, n, now_us, err) < 0 ||
         s_assign_ids(db, items, n, now_us, err) < 0 || s_claim_keys(db, items, n, err) < 0 ||
         s_insert_cases(db, items, n, now_us, err) < 0 ||
-        s_insert_reports(db, items, n, now_us, err) < 0 || s_events(db, items, n, now_us, sender, out, err) < 0 ||
-        cl_db_commit(db, err) < 0) {
+        s_insert_reports(db, items, n, now_us, err) < 0) {
         cl_db_rollback(db);
+        return -1;
+    }
+    s_events(items, n, now_us, sender, out);
+    if ((out->turn = cl_publisher_commit(pub, db, out->evs, out->n, now_us, err)) == 0) {
         cl_store_events_release(out);
         return -1;
     }

@@ -1057,6 +1057,133 @@ static void test_the_promise_and_the_dedupe_window_are_the_site_policy(void **st
     assert_int_equal(cl_svc_stop(&disp, SIGTERM, 0), 0);
 }
 
+/* --- publication in log order ------------------------------------------------------ */
+
+/* A client of the ordering test: submits cases, or (answer_case set) has
+   reception answer the customer of that case again and again. */
+typedef struct {
+    const char *router;
+    int client;
+    uint64_t answer_case;
+    int acked;
+} s_pub_client_t;
+
+#define PUB_CLIENTS 4          /* the last one sends commands */
+#define PUB_PER_CLIENT 150
+
+static void *s_pub_client(void *arg)
+{
+    s_pub_client_t *cl = arg;
+    void *dealer = cl_test_dealer(cl->router);
+    char source[32], id[32];
+    snprintf(source, sizeof source, "order-%d", cl->client);
+    for (int i = 0; i < PUB_PER_CLIENT; i++) {
+        cl_env_t *reply;
+        int want;
+        if (cl->answer_case) {
+            cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+            Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
+            cmd.has_case_id = 1, cmd.case_id = cl->answer_case;
+            cmd.has_action = 1, cmd.action = CASELOOP__V1__CASE_ACTION__CASE_ACTION_ANSWER;
+            cmd.actor = "cs1", cmd.text = "we are on it";
+            env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+            env.case_command = &cmd;
+            reply = cl_test_call(dealer, &env, TIMEOUT_MS);
+            want = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY;
+        } else {
+            Caseloop__V1__Case c;
+            cl_test_case(&c, "A", source, id, sizeof id, i);
+            reply = cl_test_submit(dealer, &c, TIMEOUT_MS);
+            want = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY;
+        }
+        if (reply && (int)reply->body_case == want)
+            cl->acked++;
+        cl_codec_free(reply);
+    }
+    cl_test_close(&dealer);
+    return NULL;
+}
+
+/* The position of the next event on sub (waiting up to TIMEOUT_MS), 0 when none came. */
+static uint64_t s_next_position(void *sub)
+{
+    zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, TIMEOUT_MS) != 1)
+        return 0;
+    zmq_msg_t topic, body;
+    zmq_msg_init(&topic);
+    zmq_msg_init(&body);
+    uint64_t position = 0;
+    if (zmq_msg_recv(&topic, sub, 0) >= 0 && zmq_msg_recv(&body, sub, 0) >= 0) {
+        cl_err_t err;
+        cl_env_t *ev = cl_codec_decode(zmq_msg_data(&body), zmq_msg_size(&body), SIZE_MAX, &err);
+        position = ev ? ev->position : 0;
+        cl_codec_free(ev);
+    }
+    zmq_msg_close(&topic);
+    zmq_msg_close(&body);
+    return position;
+}
+
+/* Three store workers committing small batches from three clients at once,
+   and lifecycle commands, which the main thread commits, from a fourth: the PUB
+   still carries the events in the order of their positions. */
+static void test_the_pub_carries_events_in_log_order_under_concurrent_submissions(void **state)
+{
+    (void)state;
+    static const char *env[] = {"CL_STORE_WORKERS=3", "CL_BATCH_MAX=4", NULL};
+    cl_svc_t svc;
+    assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
+    void *sub = cl_test_sub(svc.pub);
+    void *dealer = cl_test_dealer(svc.router);
+    /* The subscription is live once a published event arrives (PUB drops to late joiners). */
+    bool live = false;
+    uint64_t answered = 0;
+    for (long k = 0; k < 50 && !live; k++) {
+        Caseloop__V1__Case c;
+        char id[32];
+        cl_test_case(&c, "A", "order-warm", id, sizeof id, k);
+        cl_env_t *r = cl_test_submit(dealer, &c, TIMEOUT_MS);
+        assert_non_null(r);
+        assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+        answered = r->submit_case_reply->case_id;
+        cl_codec_free(r);
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        live = zmq_poll(&item, 1, 200) == 1;
+    }
+    assert_true(live);
+    cl_test_close(&dealer);
+    uint64_t last = s_next_position(sub);
+    while (last) { /* the warm-up's own events, up to the last one */
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 0) != 1)
+            break;
+        uint64_t p = s_next_position(sub);
+        assert_true(p > last);
+        last = p;
+    }
+    static s_pub_client_t clients[PUB_CLIENTS];
+    pthread_t th[PUB_CLIENTS];
+    for (int i = 0; i < PUB_CLIENTS; i++) {
+        clients[i] = (s_pub_client_t){svc.router, i, i == PUB_CLIENTS - 1 ? answered : 0, 0};
+        pthread_create(&th[i], NULL, s_pub_client, &clients[i]);
+    }
+    for (int heard = 0; heard < PUB_CLIENTS * PUB_PER_CLIENT; heard++) {
+        uint64_t p = s_next_position(sub);
+        if (!p)
+            fail_msg("heard %d of %d events", heard, PUB_CLIENTS * PUB_PER_CLIENT);
+        if (p <= last)
+            fail_msg("position %llu published after %llu", (unsigned long long)p, (unsigned long long)last);
+        last = p;
+    }
+    for (int i = 0; i < PUB_CLIENTS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(clients[i].acked, PUB_PER_CLIENT);
+    }
+    cl_test_close(&sub);
+    assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
+}
+
 /* Last, after every kind of traffic above (batches, one by one, refusals): each
    submission answered is one batch item and one outcome, and no transaction is
    counted without one. */
@@ -1089,6 +1216,7 @@ int main(void)
         cmocka_unit_test(test_one_key_from_three_sockets_at_once_is_one_case_answered_once),
         cmocka_unit_test(test_one_key_sent_to_two_intake_instances_at_once_is_one_case),
         cmocka_unit_test(test_the_promise_and_the_dedupe_window_are_the_site_policy),
+        cmocka_unit_test(test_the_pub_carries_events_in_log_order_under_concurrent_submissions),
         cmocka_unit_test(test_the_counters_add_up),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
