@@ -1271,16 +1271,20 @@ static int s_intake(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
     static const struct {
         const char *key;
         size_t off;
-    } spans[] = {{"dedupe_window", offsetof(cl_site_policy_t, dedupe_window_s)},
-                 {"future_skew", offsetof(cl_site_policy_t, future_skew_s)}};
+        int64_t max_s;
+        const char *most;
+    } spans[] = {{"dedupe_window", offsetof(cl_site_policy_t, dedupe_window_s), S_DURATION_MAX, "a year"},
+                 {"future_skew", offsetof(cl_site_policy_t, future_skew_s), 86400, "a day"}};
     for (size_t k = 0; rc == 0 && k < sizeof spans / sizeof *spans; k++) {
         if (!(x = json_object_get(in, spans[k].key)))
             continue;
         int64_t v = s_span(x);
+        if (v > spans[k].max_s)
+            v = -1;
         if (v < 0) {
             size_t saved = s_push_key(c, spans[k].key);
-            rc = s_fail(c, "%s is not a duration; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\", 0 up to a year",
-                        spans[k].key);
+            rc = s_fail(c, "%s is not a duration; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\", 0 up to %s",
+                        spans[k].key, spans[k].most);
             s_pop(c, saved);
         } else {
             *(int64_t *)((char *)s + spans[k].off) = v;
@@ -1523,7 +1527,7 @@ int cl_clock_after(const cl_clock_def_t *d, const cl_calendar_t *cal, int64_t fr
 
 int cl_policy_promise(const cl_site_policy_t *s, int64_t receipt_us, int64_t *by_us)
 {
-    if (s->promise_clock < 0 || !s->clocks[s->promise_clock].active)
+    if (s->promise_clock < 0 || (size_t)s->promise_clock >= s->nclocks || !s->clocks[s->promise_clock].active)
         return 0;
     const cl_clock_def_t *d = &s->clocks[s->promise_clock];
     return cl_clock_after(d, s->calendar, receipt_us, d->duration_s * 1000000LL, by_us) < 0 ? -1 : 1;

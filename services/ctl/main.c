@@ -100,8 +100,8 @@ static cl_env_t *s_call(cl_env_t *env)
     return reply;
 }
 
-/* What a case received while its site had no policy was promised. */
-#define S_NO_PROMISE "(not promised: the site had no policy)"
+/* What a case was promised when its site's policy promised nothing. */
+#define S_NO_PROMISE "(nothing promised: the site had no policy or no active promise clock)"
 
 static const char *s_time(int64_t us, char *buf, size_t len)
 {

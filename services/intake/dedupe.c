@@ -115,6 +115,8 @@ int cl_dedupe_pick(const cl_dedupe_item_t *probe, const cl_dedupe_item_t *cands,
 {
     int best = -1;
     double best_sim = 0;
+    if (policy->window_us <= 0)
+        return -1; /* no window: every report is a case of its own, also two in one batch */
     for (size_t i = 0; i < n; i++) {
         const cl_dedupe_item_t *c = &cands[i];
         if (strcmp(c->site, probe->site) != 0 || c->kind != probe->kind)

@@ -29,7 +29,8 @@ double cl_similarity(const char *a, const char *b);
 /* The same problem: same site and kind, the same non-empty contact or the same
    non-empty location, received within the window before probe, and a
    description at least min_similarity alike. Returns the index of the most
-   alike candidate (the earliest on a tie), or -1 for none. R-IN-3: a later
+   alike candidate (the earliest on a tie), or -1 for none (always, when the
+   window is 0). R-IN-3: a later
    report of the same problem attaches to that case. */
 int cl_dedupe_pick(const cl_dedupe_item_t *probe, const cl_dedupe_item_t *cands, size_t n,
                    const cl_dedupe_policy_t *policy);

@@ -43,8 +43,6 @@ typedef struct {
     size_t n, nsub;
     cl_store_events_t *evs;     /* one per committed transaction: the batch's, or each item's */
     size_t nevs;
-    int policy_version;         /* the newest policy version the main thread saw: a worker with an
-                                   older one reads the policies again */
 } s_job_t;
 
 typedef struct {
@@ -68,7 +66,6 @@ struct cl_intake {
     void *router;
     void *pub;
     cl_publisher_t *publisher;  /* its turns are shared with the workers; the main thread publishes */
-    cl_policies_t policies;     /* the main thread's: the skew allowed when a submission is checked */
     cl_service_t *svc;          /* counters, replies */
     s_worker_t *workers;
     size_t nworkers;
@@ -105,19 +102,43 @@ static void s_refresh(cl_policies_t *p, cl_db_t *db)
 {
     cl_err_t err;
     if (cl_policies_refresh(p, db, &err) < 0)
-        cl_log(CL_LOG_DEBUG, NULL, "policies not read: %s", err.message);
+        cl_log(CL_LOG_WARN, NULL, "the policies in force could not be read (those read before apply): %s",
+               err.message);
 }
 
-/* Each submission's terms from its site's policy in force at now (R-IN-2, R-IN-3),
-   the policies read again when the main thread saw a newer version than p's. */
-static void s_terms(cl_policies_t *p, int version, cl_db_t *db, cl_submit_t *subs, size_t n, int64_t now)
+/* Each submission's terms from its site's policy in force at now (R-IN-2, R-IN-3). */
+static void s_terms(const cl_policies_t *p, cl_submit_t *subs, size_t n, int64_t now)
 {
-    if (p->newest < version)
-        s_refresh(p, db);
     for (size_t i = 0; i < n; i++) {
         const cl_site_in_force_t *site = cl_policies_site(p, subs[i].in->site);
-        cl_terms_of(site ? &site->policy->sites[0] : NULL, now, &subs[i].terms);
+        if (cl_terms_of(site ? &site->policy->sites[0] : NULL, now, &subs[i].terms) < 0) {
+            cl_log_ctx_t ctx = {0, subs[i].in->site, NULL, NULL};
+            cl_log(CL_LOG_WARN, &ctx, "the site's calendar cannot place the promise: nothing is promised");
+        }
     }
+}
+
+/* Refuses the submissions that say they occurred further ahead than their
+   site allows, and moves them after the others. Returns how many are left. */
+static size_t s_admit(s_job_t *job, int64_t now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < job->nsub; i++) {
+        cl_submit_t *it = &job->subs[i];
+        cl_err_clear(&it->err);
+        if (cl_validate_occurred(it->in, now, it->terms.future_skew_us, &it->err) < 0)
+            continue;
+        if (i != k) {
+            cl_submit_t t = job->subs[k];
+            job->subs[k] = *it;
+            *it = t;
+            size_t r = job->sub_req[k];
+            job->sub_req[k] = job->sub_req[i];
+            job->sub_req[i] = r;
+        }
+        k++;
+    }
+    return k;
 }
 
 /* cl_store_submit, tried again when a concurrent writer took the same key. */
@@ -127,7 +148,7 @@ static int s_store_try(s_worker_t *w, cl_submit_t *subs, size_t n, cl_store_even
     for (int attempt = 0; attempt < 3; attempt++) {
         cl_err_clear(err);
         int64_t now = cl_clock_now(w->clock);
-        s_terms(&w->policies, w->job.policy_version, w->db, subs, n, now);
+        s_terms(&w->policies, subs, n, now);
         rc = cl_store_submit(w->db, subs, n, now, SENDER, w->publisher, evs, err);
         if (rc == 0 || !cl_db_retryable(w->db))
             break;
@@ -135,25 +156,33 @@ static int s_store_try(s_worker_t *w, cl_submit_t *subs, size_t n, cl_store_even
     return rc;
 }
 
-/* Worker side: stores the job's submissions in one transaction, falling
-   back to one transaction per item when the batch fails for a reason of its
-   own, so that one bad row cannot refuse the others. */
+/* Worker side: reads the policies in force (a new version is in force for
+   the next batch), checks what the site decides, and stores the job's
+   submissions in one transaction, falling back to one transaction per item
+   when the batch fails for a reason of its own, so that one bad row cannot
+   refuse the others. */
 static void s_store(s_worker_t *w)
 {
     s_job_t *job = &w->job;
     cl_err_t err;
     job->nevs = 0;
-    if (s_store_try(w, job->subs, job->nsub, &job->evs[0], &err) == 0) {
+    s_refresh(&w->policies, w->db);
+    int64_t now = cl_clock_now(w->clock);
+    s_terms(&w->policies, job->subs, job->nsub, now);
+    size_t n = s_admit(job, now);
+    if (n == 0)
+        return;
+    if (s_store_try(w, job->subs, n, &job->evs[0], &err) == 0) {
         job->nevs = 1;
         return;
     }
-    if (err.code == CL_UNAVAILABLE || job->nsub == 1) {
-        for (size_t i = 0; i < job->nsub; i++)
+    if (err.code == CL_UNAVAILABLE || n == 1) {
+        for (size_t i = 0; i < n; i++)
             job->subs[i].err = err;
         return;
     }
-    cl_log(CL_LOG_WARN, NULL, "batch of %zu failed (%s); storing one by one", job->nsub, err.message);
-    for (size_t i = 0; i < job->nsub; i++) {
+    cl_log(CL_LOG_WARN, NULL, "batch of %zu failed (%s); storing one by one", n, err.message);
+    for (size_t i = 0; i < n; i++) {
         if (s_store_try(w, &job->subs[i], 1, &job->evs[job->nevs], &err) < 0)
             job->subs[i].err = err;
         else
@@ -179,7 +208,8 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
 {
     /* batches: the transactions that stored submissions (a batch stored one by one
        counts each); batch_items: the submissions they answered. */
-    cl_service_count(self->svc, "batches", job->nevs);
+    if (job->nevs)
+        cl_service_count(self->svc, "batches", job->nevs);
     for (size_t i = 0; i < job->nsub; i++) {
         cl_submit_t *s = &job->subs[i];
         cl_request_t *req = &job->reqs[job->sub_req[i]];
@@ -343,21 +373,10 @@ static void s_take(cl_intake_t *self, s_job_t *job)
         job->n++;
 }
 
-/* How far the submission's occurred_at may lie after its receipt: its site's terms. */
-static int64_t s_skew(const cl_intake_t *self, const Caseloop__V1__Case *c)
-{
-    const cl_site_in_force_t *site = c && c->site ? cl_policies_site(&self->policies, c->site) : NULL;
-    cl_terms_t t;
-    cl_terms_of(site ? &site->policy->sites[0] : NULL, 0, &t);
-    return t.future_skew_us;
-}
-
 /* Main side: decodes and checks every request of job; answers refusals and
    lookups at once and keeps the submissions, in order, for the worker. */
 static void s_prepare(cl_intake_t *self, s_job_t *job)
 {
-    int64_t now = cl_clock_now(self->clock);
-    bool read = false;
     job->nsub = 0;
     cl_service_count(self->svc, "requests", job->n);
     for (size_t i = 0; i < job->n; i++) {
@@ -372,12 +391,7 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
         case CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE:
             /* A case raised in a callback names an existing case of its site: looked up here,
                as a refusal is answered before the batch is stored. */
-            if (!read) {
-                s_refresh(&self->policies, self->db);
-                job->policy_version = self->policies.newest;
-                read = true;
-            }
-            if (cl_validate_case(env->submit_case->details, now, s_skew(self, env->submit_case->details), &err) < 0 ||
+            if (cl_validate_case(env->submit_case->details, &err) < 0 ||
                 (env->submit_case->details->has_raised_in_callback_of &&
                  cl_store_check_callback_of(self->db, env->submit_case->details, &err) < 0)) {
                 cl_service_refuse(self->svc, req, env, &err);
@@ -459,7 +473,6 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     }
     self->cfg = cfg;
     self->clock = clock;
-    cl_policies_init(&self->policies, cfg->tz_dir);
     self->db = cl_db_new(cfg->db, "caseloop-intake");
     self->zctx = zmq_ctx_new();
     self->nworkers = (size_t)cfg->store_workers;
@@ -520,7 +533,6 @@ void cl_intake_destroy(cl_intake_t **self_p)
         zmq_ctx_term(self->zctx);
     cl_db_destroy(&self->db);
     cl_service_destroy(&self->svc);
-    cl_policies_free(&self->policies);
     free(self);
     *self_p = NULL;
 }

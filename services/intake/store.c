@@ -136,7 +136,7 @@ static int s_find_repeats(cl_db_t *db, cl_submit_t *items, size_t n, cl_err_t *e
         it->outcome = CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_REPEATED;
         it->case_id = (uint64_t)s_i64(res, r, 1);
         it->report_id = (uint64_t)s_i64(res, r, 2);
-        it->respond_by_us = s_i64(res, r, 3);
+        it->respond_by_us = PQgetisnull(res, r, 3) ? 0 : s_i64(res, r, 3); /* NULL: nothing was promised */
         it->report_count = (uint32_t)s_i64(res, r, 4);
         it->same_as = -1;
     }
@@ -467,7 +467,7 @@ static int s_insert_reports(cl_db_t *db, cl_submit_t *items, size_t n, int64_t n
                     cl_submit_t *it = &items[i];
                     if (s_attached_to(it, id)) {
                         it->report_count = ++count;
-                        it->respond_by_us = s_i64(res, r, 2);
+                        it->respond_by_us = PQgetisnull(res, r, 2) ? 0 : s_i64(res, r, 2);
                     }
                 }
             }

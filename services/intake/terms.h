@@ -17,7 +17,8 @@ typedef struct {
    promise clock armed at receipt, on the site's calendar (cl_policy_promise);
    a site with no policy, or whose promise clock is inactive, promises
    nothing. The dedupe window and similarity (R-IN-3) and the skew are the
-   site's, or the policy defaults for a site with no policy. */
-void cl_terms_of(const cl_site_policy_t *s, int64_t receipt_us, cl_terms_t *out);
+   site's, or the policy defaults for a site with no policy. Returns 0, or -1
+   when the site's calendar cannot place the promise (nothing is promised). */
+int cl_terms_of(const cl_site_policy_t *s, int64_t receipt_us, cl_terms_t *out);
 
 #endif

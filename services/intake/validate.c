@@ -21,7 +21,7 @@ static int s_enum(const ProtobufCEnumDescriptor *desc, protobuf_c_boolean has, i
     return 0;
 }
 
-int cl_validate_case(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_us, cl_err_t *err)
+int cl_validate_case(const Caseloop__V1__Case *c, cl_err_t *err)
 {
     if (!c)
         return cl_err_set(err, CL_INVALID_ARGUMENT, "details", "details is required");
@@ -44,17 +44,19 @@ int cl_validate_case(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_u
         !*(c->customer_contact ? c->customer_contact : ""))
         return cl_err_set(err, CL_INVALID_ARGUMENT, "details.customer_contact",
                           "a customer name or contact is required unless the case is anonymous");
-    if (c->has_occurred_at_us) {
-        if (c->occurred_at_us < 0)
-            return cl_err_set(err, CL_INVALID_ARGUMENT, "details.occurred_at_us",
-                              "details.occurred_at_us is before 1970");
-        if (c->occurred_at_us > now_us + skew_us)
-            return cl_err_set(err, CL_INVALID_ARGUMENT, "details.occurred_at_us",
-                              "details.occurred_at_us is %" PRId64 " s in the future",
-                              (c->occurred_at_us - now_us) / 1000000);
-    }
+    if (c->has_occurred_at_us && c->occurred_at_us < 0)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "details.occurred_at_us", "details.occurred_at_us is before 1970");
     if (c->has_raised_in_callback_of && (c->raised_in_callback_of == 0 || c->raised_in_callback_of > INT64_MAX))
         return cl_err_set(err, CL_INVALID_ARGUMENT, "details.raised_in_callback_of",
                           "details.raised_in_callback_of is not a case number");
+    return 0;
+}
+
+int cl_validate_occurred(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_us, cl_err_t *err)
+{
+    if (c->has_occurred_at_us && c->occurred_at_us > now_us + skew_us)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "details.occurred_at_us",
+                          "details.occurred_at_us is %" PRId64 " s in the future (the site allows %" PRId64 " s)",
+                          (c->occurred_at_us - now_us) / 1000000, skew_us / 1000000);
     return 0;
 }

@@ -16,13 +16,18 @@
 #define CL_SOURCE_MAX 100
 #define CL_EXTERNAL_ID_MAX 200
 
-/* Checks a submitted case received at now_us; occurred_at may be at most
-   skew_us after now_us. Returns 0, or -1 with err (INVALID_ARGUMENT and the
+/* Checks a submitted case, all but what its site's policy decides
+   (cl_validate_occurred). Returns 0, or -1 with err (INVALID_ARGUMENT and the
    field as "details.<name>"). Does not change c. A case from any channel
    names its site and problem, and a customer name or contact unless it is
    anonymous (R-IN-1, R-IN-4); a case raised in a callback names the case
-   called back by its number (R-CB-6). */
-int cl_validate_case(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_us, cl_err_t *err) CL_WARN_UNUSED;
+   called back by its number (R-CB-6); occurred_at is not before 1970. */
+int cl_validate_case(const Caseloop__V1__Case *c, cl_err_t *err) CL_WARN_UNUSED;
+
+/* Checks that a case received at now_us did not occur more than skew_us
+   after (its site's future_skew). Returns 0, or -1 with err INVALID_ARGUMENT
+   on details.occurred_at_us. */
+int cl_validate_occurred(const Caseloop__V1__Case *c, int64_t now_us, int64_t skew_us, cl_err_t *err) CL_WARN_UNUSED;
 
 /* True when value is one of enum desc's values. */
 int cl_validate_enum(const ProtobufCEnumDescriptor *desc, int value);

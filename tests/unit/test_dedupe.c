@@ -215,6 +215,18 @@ static void test_on_a_tie_the_earliest_case_wins(void **state)
     assert_int_equal(cl_dedupe_pick(s_probe(), c, 3, &POLICY), 1);
 }
 
+/* A window of 0 takes no report as the same problem, not even one received at the
+   same moment (two reports in one batch). */
+static void test_no_window_picks_nothing_even_at_the_same_moment(void **state)
+{
+    (void)state;
+    cl_dedupe_item_t probe = {"A", 1, "138", "", "the lift is stuck", T0};
+    cl_dedupe_item_t cands[1] = {{"A", 1, "138", "", "the lift is stuck", T0}};
+    cl_dedupe_policy_t none = {0, 0.5};
+    assert_int_equal(cl_dedupe_pick(&probe, cands, 1, &POLICY), 0);
+    assert_int_equal(cl_dedupe_pick(&probe, cands, 1, &none), -1);
+}
+
 /* A site's terms are its policy's numbers; a site with no policy is promised nothing (R-IN-2)
    and deduplicated by the policy defaults (R-IN-3). */
 static void test_terms_come_from_the_site_policy_and_without_one_nothing_is_promised(void **state)
@@ -222,7 +234,7 @@ static void test_terms_come_from_the_site_policy_and_without_one_nothing_is_prom
     (void)state;
     cl_terms_t t;
     memset(&t, 0xff, sizeof t);
-    cl_terms_of(NULL, T0, &t);
+    assert_int_equal(cl_terms_of(NULL, T0, &t), 0);
     assert_int_equal(t.respond_by_us, 0);
     assert_int_equal(t.dedupe.window_us, 7 * DAY_US);
     assert_true(t.dedupe.min_similarity == 0.5);
@@ -272,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_most_similar_candidate_wins),
         cmocka_unit_test(test_on_a_tie_the_earliest_case_wins),
         cmocka_unit_test(test_terms_come_from_the_site_policy_and_without_one_nothing_is_promised),
+        cmocka_unit_test(test_no_window_picks_nothing_even_at_the_same_moment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
