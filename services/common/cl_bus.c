@@ -30,6 +30,38 @@ void *cl_bus_open(void *ctx, int type, const char *endpoint, bool bind, cl_err_t
     return s;
 }
 
+void *cl_bus_wakeup(void *ctx, const char *endpoints, const char *option, cl_err_t *err)
+{
+    void *s = zmq_socket(ctx, ZMQ_SUB);
+    if (!s) {
+        cl_err_set(err, CL_INTERNAL, "", "could not create socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    int linger = 0, hwm = 64;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    for (const char *ep = endpoints; *ep;) {
+        const char *end = strchr(ep, ',');
+        size_t len = end ? (size_t)(end - ep) : strlen(ep);
+        char one[512];
+        if (len == 0 || len >= sizeof one) {
+            cl_err_set(err, CL_INVALID_ARGUMENT, option, "\"%s\" holds an empty or too long endpoint", endpoints);
+            zmq_close(s);
+            return NULL;
+        }
+        memcpy(one, ep, len);
+        one[len] = '\0';
+        if (zmq_connect(s, one) != 0) {
+            cl_err_set(err, CL_INVALID_ARGUMENT, option, "could not connect to \"%s\": %s", one, zmq_strerror(errno));
+            zmq_close(s);
+            return NULL;
+        }
+        ep = end ? end + 1 : ep + len;
+    }
+    return s;
+}
+
 int cl_bus_pipe(void *ctx, const char *name, size_t i, void **main_end, void **worker_end, cl_err_t *err)
 {
     char endpoint[96];

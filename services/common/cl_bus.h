@@ -15,6 +15,13 @@
    servers; SUB sockets subscribe to every topic. Returns NULL with err set. */
 void *cl_bus_open(void *ctx, int type, const char *endpoint, bool bind, cl_err_t *err);
 
+/* A wake-up subscription: a SUB connected to each of endpoints
+   (comma-separated), holding only a few messages (the event log, not this
+   socket, is the queue: cl_bus_drain it every turn). Returns NULL with err
+   (field `option`, the setting that named the endpoints) when one cannot be
+   connected to. */
+void *cl_bus_wakeup(void *ctx, const char *endpoints, const char *option, cl_err_t *err);
+
 /* A pipe between two threads of one context: a PAIR bound at inproc://<name>-<i>
    (*main_end) and one connected to it (*worker_end). Returns 0, or -1 with err
    (whatever was opened is left for cl_bus_close). */

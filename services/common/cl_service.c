@@ -200,15 +200,29 @@ void cl_service_ready(int64_t fd)
 }
 
 static volatile sig_atomic_t s_stop;
+static unsigned s_shutdown_s;
 
 static void s_on_signal(int sig)
 {
     (void)sig;
+    if (!s_stop)
+        alarm(s_shutdown_s);
     s_stop = 1;
 }
 
-volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, const char *log_level)
+/* The stop took longer than CL_SHUTDOWN_S. */
+static void s_on_deadline(int sig)
 {
+    (void)sig;
+    static const char msg[] = "{\"level\":\"error\",\"msg\":\"not stopped within CL_SHUTDOWN_S: ending now\"}\n";
+    ssize_t rc = write(2, msg, sizeof msg - 1);
+    (void)rc;
+    _exit(70);
+}
+
+volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, const char *log_level, int64_t shutdown_s)
+{
+    s_shutdown_s = (unsigned)shutdown_s;
     if (cl_log_init(name, log_level) < 0) {
         fprintf(stderr, "%s: cannot start: CL_LOG_LEVEL=\"%s\" is not debug, info, warn or error\n", prog, log_level);
         return NULL;
@@ -218,6 +232,8 @@ volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, cons
     sa.sa_handler = s_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = s_on_deadline;
+    sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     cl_tz_init(); /* before any thread: see cl_tz.c */
     return &s_stop;
@@ -233,4 +249,18 @@ int cl_service_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
     int rc = pthread_create(thread, NULL, fn, arg) == 0 ? 0 : -1;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
+}
+
+int cl_service_apply(cl_batch_fn batch, void *self, volatile sig_atomic_t *stop, int64_t budget_ms, int *applied,
+                     cl_err_t *err)
+{
+    int64_t until = cl_mono_us() + budget_ms * 1000;
+    for (;;) {
+        int n = batch(self, err);
+        if (n <= 0)
+            return n;
+        *applied += n;
+        if (*stop || cl_mono_us() >= until)
+            return 1;
+    }
 }

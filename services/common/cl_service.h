@@ -14,14 +14,16 @@
 typedef struct cl_service cl_service_t;
 
 /* The options every service has, for its configuration table; its config
-   struct has members db, migrations, log_level and notify_fd, and the file
-   defines CL_MIGRATIONS_DEFAULT. */
+   struct has members db, migrations, log_level, notify_fd and shutdown_s, and
+   the file defines CL_MIGRATIONS_DEFAULT. */
 #define CL_SERVICE_OPTIONS(st)                                                                                     \
     CL_CFG_STR("CL_DB", st, db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),              \
         CL_CFG_STR("CL_MIGRATIONS", st, migrations, CL_MIGRATIONS_DEFAULT, "folder of SQL migrations applied at start"), \
         CL_CFG_STR("CL_LOG_LEVEL", st, log_level, "info", "debug, info, warn or error"),                          \
         CL_CFG_INT("CL_NOTIFY_FD", st, notify_fd, "-1", -1, 65535,                                               \
-                   "file descriptor that gets \"READY\\n\" once serving; -1 for none")
+                   "file descriptor that gets \"READY\\n\" once serving; -1 for none"),                               \
+        CL_CFG_INT("CL_SHUTDOWN_S", st, shutdown_s, "8", 1, 300,                                                 \
+                   "seconds from SIGTERM to the end of the process, whatever is left to do")
 
 /* Connects db, waiting up to 30 s for a database that is still starting, and
    applies the migrations of dir. Returns 0, or -1 with err. */
@@ -57,8 +59,11 @@ void cl_service_stats(cl_service_t *self, cl_request_t *req, const cl_env_t *env
 /* A service process's start after its configuration is read: names the
    log and sets its level (prints why and returns NULL when the level is
    not one), and turns SIGINT and SIGTERM into the returned stop flag
-   (SIGPIPE ignored). */
-volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, const char *log_level);
+   (SIGPIPE ignored). The service then stops taking work, finishes and
+   commits what is in flight, publishes it and returns; should that take more
+   than shutdown_s seconds, the process ends there, exit status 70 (what was
+   not committed rolls back; nothing acknowledged is lost). */
+volatile sig_atomic_t *cl_service_start(const char *prog, const char *name, const char *log_level, int64_t shutdown_s);
 
 /* Starts a worker thread of a service running fn(arg). It takes no SIGTERM or
    SIGINT, so that they reach the main thread (which stops its workers) and a
@@ -79,6 +84,21 @@ typedef struct {
    answered here (db tells whether the database is up); anything else is
    UNIMPLEMENTED. */
 void cl_service_serve(cl_service_t *svc, size_t max_frame, const cl_handler_t *table, void *self, cl_db_t *db);
+
+/* The most work a service does between two looks at its requests and signals. */
+#define CL_SERVICE_PASS_MS 100
+
+/* One batch of a consumer of the event log, in its own transaction: returns
+   how many events it applied (or looked past), 0 at the log's end, -1 with err. */
+typedef int (*cl_batch_fn)(void *self, cl_err_t *err);
+
+/* One pass over the event log: batches until the log's end, a stop (*stop),
+   a failure, or budget_ms of work, so that a service under steady load still
+   answers requests, signals and timers between passes. Adds to *applied what
+   the batches applied. Returns 1 when there is more to apply (pass again once
+   the rest is served), 0 at the end of the log, -1 when a batch failed (err). */
+int cl_service_apply(cl_batch_fn batch, void *self, volatile sig_atomic_t *stop, int64_t budget_ms, int *applied,
+                     cl_err_t *err);
 
 /* Writes "READY\n" to fd (and closes it) when fd >= 0: the service serves. */
 void cl_service_ready(int64_t fd);

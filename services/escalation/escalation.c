@@ -747,9 +747,10 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
 }
 
 /* Applies the next events of the log in one transaction holding the
-   consumer's position row. Returns how many, 0 at the end, -1. */
-static int s_apply_batch(cl_escalation_t *self, cl_err_t *err)
+   consumer's position row. Returns how many, 0 at the end, -1 (a cl_batch_fn). */
+static int s_apply_batch(void *arg, cl_err_t *err)
 {
+    cl_escalation_t *self = arg;
     int64_t now = cl_clock_now(self->clock);
     cl_env_t **events = calloc((size_t)self->cfg->batch_max, sizeof *events);
     if (!events)
@@ -1408,19 +1409,8 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     if (!self->pub)
         goto err;
     /* One SUB connected to every endpoint it listens to. */
-    char endpoints[1024];
-    snprintf(endpoints, sizeof endpoints, "%s", cfg->listen);
-    char *save = NULL;
-    for (char *ep = strtok_r(endpoints, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
-        if (!self->sub) {
-            self->sub = cl_bus_open(self->zctx, ZMQ_SUB, ep, false, err);
-            if (!self->sub)
-                goto err;
-        } else if (zmq_connect(self->sub, ep) != 0) {
-            cl_err_set(err, CL_INVALID_ARGUMENT, "CL_ESCALATION_LISTEN", "could not connect to \"%s\"", ep);
-            goto err;
-        }
-    }
+    if (*cfg->listen && !(self->sub = cl_bus_wakeup(self->zctx, cfg->listen, "CL_ESCALATION_LISTEN", err)))
+        goto err;
     self->svc = cl_service_new(SENDER, self->router, clock);
     if (!self->svc) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
@@ -1486,7 +1476,7 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     if (!items)
         abort();
     int64_t last_read = 0, last_look = 0;
-    bool look = true;
+    bool look = true, more = false;
     while (!*stop) {
         /* The policies are read again on every turn but those that only took the workers'
            events, and at least every idle period (workers may hand in all the time). */
@@ -1506,24 +1496,21 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
             }
         }
         int64_t now = cl_clock_now(self->clock);
-        /* Read the log when woken, and at least every idle period. */
+        /* Read the log when woken, and at least every idle period; a pass is bounded, and
+           the next one follows at once once requests and the workers' batches are served. */
         bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
-        if (heard || now - last_read >= self->cfg->idle_ms * 1000) {
-            int n, applied = 0;
-            while ((n = s_apply_batch(self, &err)) > 0) {
-                applied += n;
-                /* a long run of events does not hold up what the workers fired */
-                for (size_t i = 0; i < self->nworkers; i++)
-                    s_collect(self, &self->workers[i]);
-            }
-            if (n < 0)
+        if (heard || more || now - last_read >= self->cfg->idle_ms * 1000) {
+            int applied = 0;
+            int rc = cl_service_apply(s_apply_batch, self, stop, CL_SERVICE_PASS_MS, &applied, &err);
+            if (rc < 0)
                 cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
+            more = rc > 0;
             last_read = now;
             if (applied > 0)
                 s_wake(self); /* armed or resumed clocks may be due sooner */
         }
         /* Sleep until a request, an event, a worker's batch or the next read of the log. */
-        int64_t wait_ms = self->cfg->idle_ms - (cl_clock_now(self->clock) - last_read) / 1000;
+        int64_t wait_ms = more ? 0 : self->cfg->idle_ms - (cl_clock_now(self->clock) - last_read) / 1000;
         if (wait_ms < 0)
             wait_ms = 0;
         items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};

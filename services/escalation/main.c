@@ -15,7 +15,7 @@ int main(int argc, char **argv)
     case -1:
         return 2;
     }
-    volatile sig_atomic_t *stop = cl_service_start(argv[0], "escalation", cfg.log_level);
+    volatile sig_atomic_t *stop = cl_service_start(argv[0], "escalation", cfg.log_level, cfg.shutdown_s);
     if (!stop)
         return 2;
     cl_err_t err;

@@ -361,6 +361,50 @@ static void test_three_fire_workers_fire_each_step_once_and_publish_in_position_
     assert_int_equal(cl_trio_start_escalation(&cl_trio.esc), 0);
 }
 
+/* Started behind a long backlog, applied one event per transaction: it answers a
+   request at once and, told to stop, ends cleanly within CL_SHUTDOWN_S, the backlog
+   left in the log for the next start. */
+static void test_a_backlog_holds_up_neither_requests_nor_a_stop(void **state)
+{
+    (void)state;
+    static const char *const sites[] = {"site-a", NULL};
+    assert_int_equal(cl_test_load_policy_with(cl_trio.disp.router, sites, cl_test_clocks(3600, false)), 0);
+    assert_int_equal(cl_svc_stop(&cl_trio.esc, SIGTERM, 0), 0);
+    enum { N = 600 };
+    for (int i = 0; i < N; i++)
+        cl_trio_case("site-a", 3000 + i, false);
+#define BACKLOG_CASES "cases c WHERE c.external_source = 'esc' AND c.external_id::bigint BETWEEN 3000 AND 3599"
+    cl_test_wait_scalar(N, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM dispatches d, " BACKLOG_CASES " AND d.case_id = c.id AND d.department <> ''");
+    const char *env[] = {cl_trio.listen, "CL_IDLE_MS=100", "CL_BATCH_MAX=1", "CL_SHUTDOWN_S=5", NULL};
+    assert_int_equal(cl_svc_start(&cl_trio.esc, "caseloop-escalation", env), 0);
+    void *dealer = cl_test_dealer(cl_trio.esc.router);
+    cl_env_t req = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
+    req.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
+    req.get_stats = &body;
+    for (int k = 0; k < 3; k++) {
+        int64_t t0 = cl_mono_us();
+        cl_env_t *reply = cl_test_call(dealer, &req, 1000);
+        if (!reply)
+            fail_msg("request %d: no answer within 1 s while the backlog is applied", k + 1);
+        assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY);
+        cl_codec_free(reply);
+        assert_true(cl_mono_us() - t0 < 1000000);
+    }
+    cl_test_close(&dealer);
+    /* Still behind: what follows is a stop during a backlog. */
+    assert_true(cl_test_scalar("SELECT (SELECT position FROM event_head)"
+                               " - (SELECT position FROM consumer_positions WHERE consumer = 'escalation')") > 100);
+    int64_t t0 = cl_mono_us();
+    assert_int_equal(cl_svc_stop(&cl_trio.esc, SIGTERM, 0), 0);
+    assert_true(cl_mono_us() - t0 < 5 * 1000000);
+    /* Started again, it applies the rest: every case's C2 armed once. */
+    assert_int_equal(cl_trio_start_escalation(&cl_trio.esc), 0);
+    cl_test_wait_scalar(N, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks k, " BACKLOG_CASES " AND k.case_id = c.id AND k.code = 'C2'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +417,7 @@ int main(void)
         cmocka_unit_test_setup(test_a_new_policy_retimes_running_clocks_or_stops_them, cl_trio_up),
         cmocka_unit_test_setup(test_a_major_case_climbs_the_major_ladder_at_its_pace, cl_trio_up),
         cmocka_unit_test_setup(test_three_fire_workers_fire_each_step_once_and_publish_in_position_order, cl_trio_up),
+        cmocka_unit_test_setup(test_a_backlog_holds_up_neither_requests_nor_a_stop, cl_trio_up),
     };
     return cmocka_run_group_tests(tests, cl_trio_setup, cl_trio_teardown);
 }
