@@ -79,6 +79,29 @@ void cl_bus_close(void **sock_p)
     }
 }
 
+void cl_bus_request_close(cl_request_t *req)
+{
+    for (int i = 0; i < req->nroute; i++)
+        zmq_msg_close(&req->route[i]);
+    zmq_msg_close(&req->body);
+    req->nroute = 0;
+}
+
+void cl_bus_request_move(cl_request_t *dst, cl_request_t *src)
+{
+    dst->nroute = src->nroute;
+    dst->malformed = src->malformed;
+    for (int i = 0; i < src->nroute; i++) {
+        zmq_msg_init(&dst->route[i]);
+        zmq_msg_move(&dst->route[i], &src->route[i]);
+        zmq_msg_close(&src->route[i]);
+    }
+    zmq_msg_init(&dst->body);
+    zmq_msg_move(&dst->body, &src->body);
+    zmq_msg_close(&src->body);
+    src->nroute = 0;
+}
+
 int cl_bus_recv_request(void *router, cl_request_t *req, int flags)
 {
     req->nroute = 0;

@@ -44,6 +44,12 @@ typedef struct {
    Returns 0, or -1 when nothing was there (or the context is ending). */
 int cl_bus_recv_request(void *router, cl_request_t *req, int flags);
 
+/* Releases req's frames without an answer. */
+void cl_bus_request_close(cl_request_t *req);
+
+/* Moves src's frames into dst (which must hold none); src is left empty. */
+void cl_bus_request_move(cl_request_t *dst, cl_request_t *src);
+
 /* Sends data as the reply to req and releases req's frames. Returns 0 or -1
    (peer gone: the reply is dropped, as it must be). */
 int cl_bus_reply(void *router, cl_request_t *req, const void *data, size_t len);

@@ -23,9 +23,12 @@ struct cl_service {
     s_counter_t *counters;
     size_t ncounters;
     cl_buf_t out;
+    size_t max_frame;
+    cl_request_t *queue;        /* a ring of queue_max requests */
+    size_t queue_max, head, len;
 };
 
-cl_service_t *cl_service_new(const char *name, void *router, cl_clock_t *clock)
+cl_service_t *cl_service_new(const char *name, void *router, cl_clock_t *clock, size_t max_frame, size_t queue_max)
 {
     cl_service_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -34,13 +37,70 @@ cl_service_t *cl_service_new(const char *name, void *router, cl_clock_t *clock)
     self->router = router;
     self->clock = clock;
     self->started_at_us = cl_clock_now(clock);
+    self->max_frame = max_frame;
+    self->queue_max = queue_max ? queue_max : 1;
+    self->queue = calloc(self->queue_max, sizeof *self->queue);
+    if (!self->queue) {
+        free(self);
+        return NULL;
+    }
     return self;
+}
+
+/* Answers req at once: the queue is full. */
+static void s_overloaded(cl_service_t *svc, cl_request_t *req)
+{
+    cl_service_count(svc, "requests", 1);
+    cl_env_t *env = cl_service_decode(svc, req, svc->max_frame);
+    if (!env)
+        return; /* refused for what it is */
+    cl_service_count(svc, "overloaded", 1);
+    cl_service_count(svc, "rejected.UNAVAILABLE", 1);
+    cl_err_t told;
+    cl_err_set(&told, CL_UNAVAILABLE, "", "%s is at capacity (%zu requests waiting): retry later with the same request",
+               svc->name, svc->queue_max);
+    cl_codec_error_reply(env->message_id, svc->name, cl_clock_now(svc->clock), &told, &svc->out);
+    cl_bus_reply(svc->router, req, svc->out.data, svc->out.len);
+    cl_codec_free(env);
+}
+
+size_t cl_service_take(cl_service_t *svc)
+{
+    /* Bounded, so that a flood does not hold the service in this loop. */
+    for (size_t reads = 0; reads < svc->queue_max + 1024; reads++) {
+        if (svc->len < svc->queue_max) {
+            cl_request_t *slot = &svc->queue[(svc->head + svc->len) % svc->queue_max];
+            if (cl_bus_recv_request(svc->router, slot, ZMQ_DONTWAIT) < 0)
+                break;
+            svc->len++;
+        } else {
+            cl_request_t req;
+            if (cl_bus_recv_request(svc->router, &req, ZMQ_DONTWAIT) < 0)
+                break;
+            s_overloaded(svc, &req);
+        }
+    }
+    return svc->len;
+}
+
+int cl_service_next(cl_service_t *svc, cl_request_t *req)
+{
+    if (svc->len == 0)
+        return -1;
+    cl_bus_request_move(req, &svc->queue[svc->head]);
+    svc->head = (svc->head + 1) % svc->queue_max;
+    svc->len--;
+    return 0;
 }
 
 void cl_service_destroy(cl_service_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    cl_request_t req;
+    while (cl_service_next(*self_p, &req) == 0) /* never started: their clients retry */
+        cl_bus_request_close(&req);
+    free((*self_p)->queue);
     free((*self_p)->counters);
     cl_buf_free(&(*self_p)->out);
     free(*self_p);
@@ -155,12 +215,13 @@ void cl_service_stats(cl_service_t *self, cl_request_t *req, const cl_env_t *env
     free(cp);
 }
 
-void cl_service_serve(cl_service_t *svc, size_t max_frame, const cl_handler_t *table, void *self, cl_db_t *db)
+void cl_service_serve(cl_service_t *svc, const cl_handler_t *table, void *self, cl_db_t *db)
 {
     cl_request_t req;
-    while (cl_bus_recv_request(svc->router, &req, ZMQ_DONTWAIT) == 0) {
+    cl_service_take(svc);
+    while (cl_service_next(svc, &req) == 0) {
         cl_service_count(svc, "requests", 1);
-        cl_env_t *env = cl_service_decode(svc, &req, max_frame);
+        cl_env_t *env = cl_service_decode(svc, &req, svc->max_frame);
         if (!env)
             continue;
         const cl_handler_t *h = table;

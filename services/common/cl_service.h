@@ -14,7 +14,7 @@
 typedef struct cl_service cl_service_t;
 
 /* The options every service has, for its configuration table; its config
-   struct has members db, migrations, log_level, notify_fd and shutdown_s, and
+   struct has members db, migrations, log_level, notify_fd, shutdown_s and queue_max, and
    the file defines CL_MIGRATIONS_DEFAULT. */
 #define CL_SERVICE_OPTIONS(st)                                                                                     \
     CL_CFG_STR("CL_DB", st, db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),              \
@@ -23,14 +23,18 @@ typedef struct cl_service cl_service_t;
         CL_CFG_INT("CL_NOTIFY_FD", st, notify_fd, "-1", -1, 65535,                                               \
                    "file descriptor that gets \"READY\\n\" once serving; -1 for none"),                               \
         CL_CFG_INT("CL_SHUTDOWN_S", st, shutdown_s, "8", 1, 300,                                                 \
-                   "seconds from SIGTERM to the end of the process, whatever is left to do")
+                   "seconds from SIGTERM to the end of the process, whatever is left to do"),                    \
+        CL_CFG_INT("CL_QUEUE_MAX", st, queue_max, "1024", 1, 1000000,                                            \
+                   "requests waiting to be served at most; past it a request is answered UNAVAILABLE at once")
 
 /* Connects db, waiting up to 30 s for a database that is still starting, and
    applies the migrations of dir. Returns 0, or -1 with err. */
 int cl_service_open_db(cl_db_t *db, const char *dir, cl_err_t *err) CL_WARN_UNUSED;
 
-/* A service named name ("intake") answering on router (which it does not own). NULL on no memory. */
-cl_service_t *cl_service_new(const char *name, void *router, cl_clock_t *clock);
+/* A service named name ("intake") answering on router (which it does not
+   own): request frames of at most max_frame bytes, at most queue_max
+   requests waiting (cl_service_take). NULL on no memory. */
+cl_service_t *cl_service_new(const char *name, void *router, cl_clock_t *clock, size_t max_frame, size_t queue_max);
 void cl_service_destroy(cl_service_t **self_p);
 
 /* Adds n to the counter name (made at 0 when new). */
@@ -79,11 +83,21 @@ typedef struct {
     cl_handler_fn fn;
 } cl_handler_t;
 
-/* Answers every request queued on the router: decoded and checked, then
-   given to the handler of its body (table ends with {0}); GetStats is
-   answered here (db tells whether the database is up); anything else is
-   UNIMPLEMENTED. */
-void cl_service_serve(cl_service_t *svc, size_t max_frame, const cl_handler_t *table, void *self, cl_db_t *db);
+/* Reads the requests waiting on the router into the service's queue, where
+   they wait to be served; past queue_max a request is answered at once with
+   UNAVAILABLE ("at capacity: retry later with the same request"), counted as
+   overloaded, instead of waiting in ZeroMQ's buffers. Returns how many are
+   queued. */
+size_t cl_service_take(cl_service_t *svc);
+
+/* Moves the oldest queued request into *req. Returns 0, or -1 when none. */
+int cl_service_next(cl_service_t *svc, cl_request_t *req);
+
+/* Answers the requests on the router, through the queue: each decoded and
+   checked, then given to the handler of its body (table ends with {0});
+   GetStats is answered here (db tells whether the database is up); anything
+   else is UNIMPLEMENTED. */
+void cl_service_serve(cl_service_t *svc, const cl_handler_t *table, void *self, cl_db_t *db);
 
 /* The most work a service does between two looks at its requests and signals. */
 #define CL_SERVICE_PASS_MS 100

@@ -938,7 +938,7 @@ static void s_serve(cl_dispatcher_t *self)
         {CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS, s_list_handovers},
         {0, NULL},
     };
-    cl_service_serve(self->svc, (size_t)self->cfg->max_frame, handlers, self, self->db);
+    cl_service_serve(self->svc, handlers, self, self->db);
 }
 
 
@@ -965,7 +965,7 @@ cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t
     self->sub = self->pub ? cl_bus_open(self->zctx, ZMQ_SUB, cfg->intake_pub, false, err) : NULL;
     if (!self->sub)
         goto err;
-    self->svc = cl_service_new(SENDER, self->router, clock);
+    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->max_frame, (size_t)cfg->queue_max);
     if (!self->svc) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;

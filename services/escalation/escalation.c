@@ -1294,7 +1294,7 @@ static void s_serve(cl_escalation_t *self)
         {CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES, s_list_breaches},
         {0, NULL},
     };
-    cl_service_serve(self->svc, (size_t)self->cfg->max_frame, handlers, self, self->db);
+    cl_service_serve(self->svc, handlers, self, self->db);
 }
 
 /* --- the loop ---------------------------------------------------------------------------- */
@@ -1411,7 +1411,7 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     /* One SUB connected to every endpoint it listens to. */
     if (*cfg->listen && !(self->sub = cl_bus_wakeup(self->zctx, cfg->listen, "CL_ESCALATION_LISTEN", err)))
         goto err;
-    self->svc = cl_service_new(SENDER, self->router, clock);
+    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->max_frame, (size_t)cfg->queue_max);
     if (!self->svc) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;

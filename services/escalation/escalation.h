@@ -15,6 +15,7 @@ typedef struct {
     const char *log_level;
     int64_t notify_fd;
     int64_t shutdown_s;
+    int64_t queue_max;
     int64_t max_frame;
     int64_t batch_max;
     int64_t idle_ms;

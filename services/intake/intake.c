@@ -368,8 +368,7 @@ static void s_drop_unknown(ProtobufCMessage *m)
 static void s_take(cl_intake_t *self, s_job_t *job)
 {
     job->n = 0;
-    while (job->n < (size_t)self->cfg->batch_max &&
-           cl_bus_recv_request(self->router, &job->reqs[job->n], ZMQ_DONTWAIT) == 0)
+    while (job->n < (size_t)self->cfg->batch_max && cl_service_next(self->svc, &job->reqs[job->n]) == 0)
         job->n++;
 }
 
@@ -494,7 +493,7 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     if (!self->pub)
         goto err;
     self->publisher = cl_publisher_new(self->pub);
-    self->svc = cl_service_new(SENDER, self->router, clock);
+    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->max_frame, (size_t)cfg->queue_max);
     if (!self->svc) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
@@ -555,23 +554,28 @@ int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
     zmq_pollitem_t *items = calloc(self->nworkers + 1, sizeof *items);
     if (!items)
         return -1;
+    size_t queued = 0;
     while (!*stop) {
-        /* Requests are taken only when a worker is free to store them: until
-           then they queue, and the next batch is the larger for it. */
+        /* Requests wait in the service's queue until a worker is free to store
+           them (the next batch is the larger for it); past the queue's size
+           they are answered at once. */
         s_worker_t *idle = NULL;
         for (size_t i = 0; i < self->nworkers && !idle; i++)
             if (!self->workers[i].busy)
                 idle = &self->workers[i];
-        items[0] = (zmq_pollitem_t){self->router, 0, idle ? ZMQ_POLLIN : 0, 0};
+        items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
         for (size_t i = 0; i < self->nworkers; i++)
             items[i + 1] = (zmq_pollitem_t){self->workers[i].main_pipe, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(items, (int)self->nworkers + 1, 500) <= 0)
+        if (zmq_poll(items, (int)self->nworkers + 1, idle && queued ? 0 : 500) < 0)
             continue;
         for (size_t i = 0; i < self->nworkers; i++)
             if (items[i + 1].revents & ZMQ_POLLIN)
                 s_collect(self, &self->workers[i]);
-        if (idle && (items[0].revents & ZMQ_POLLIN)) {
+        if (items[0].revents & ZMQ_POLLIN)
+            queued = cl_service_take(self->svc);
+        if (idle && queued) {
             s_take(self, &idle->job);
+            queued -= idle->job.n;
             s_prepare(self, &idle->job);
             if (idle->job.nsub > 0 && zmq_send(idle->main_pipe, "g", 1, 0) == 1)
                 idle->busy = true;

@@ -1206,6 +1206,98 @@ static void test_the_pub_carries_events_in_log_order_under_concurrent_submission
     assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
 }
 
+/* --- overload ----------------------------------------------------------------------- */
+
+/* The next reply on dealer within timeout_ms, or NULL. */
+static cl_env_t *s_reply(void *dealer, int timeout_ms)
+{
+    zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) != 1)
+        return NULL;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    cl_env_t *reply = NULL;
+    if (zmq_msg_recv(&msg, dealer, 0) >= 0) {
+        cl_err_t err;
+        reply = cl_codec_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), SIZE_MAX, &err);
+    }
+    zmq_msg_close(&msg);
+    return reply;
+}
+
+/* Past its queue, intake answers at once. Its one worker is held up by a lock on
+   the cases table; of twenty submissions sent together, one is with the worker
+   and the queue holds five (at most one of them was taken before the rest came),
+   so fourteen or fifteen are answered UNAVAILABLE while the lock is held. Once it
+   is released, the rest are stored. */
+static void test_past_its_queue_intake_answers_at_once(void **state)
+{
+    (void)state;
+    enum { SENT = 20, QUEUE = 5 };
+    static const char *env[] = {"CL_STORE_WORKERS=1", "CL_BATCH_MAX=1", "CL_QUEUE_MAX=5", NULL};
+    cl_svc_t svc;
+    assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
+    PGconn *lock = PQconnectdb(cl_test_db());
+    assert_int_equal(PQstatus(lock), CONNECTION_OK);
+    PGresult *res = PQexec(lock, "BEGIN; LOCK TABLE cases IN EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+
+    void *dealer = cl_test_dealer(svc.router);
+    cl_buf_t frame = {0};
+    for (long k = 0; k < SENT; k++) {
+        Caseloop__V1__Case c;
+        char id[32], mid[CL_ID_MAX + 1];
+        cl_test_case(&c, "A", "overload", id, sizeof id, k);
+        cl_env_t e;
+        cl_codec_init(&e, mid, "test", cl_clock_now(cl_clock_real()));
+        Caseloop__V1__SubmitCase body = CASELOOP__V1__SUBMIT_CASE__INIT;
+        body.details = &c;
+        e.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE;
+        e.submit_case = &body;
+        cl_buf_reset(&frame);
+        cl_codec_encode(&e, &frame);
+        assert_int_equal(zmq_send(dealer, frame.data, frame.len, 0), (int)frame.len);
+    }
+    cl_buf_free(&frame);
+    int refused = 0, created = 0;
+    int64_t t0 = cl_mono_us();
+    while (refused < SENT - QUEUE - 1) {
+        cl_env_t *r = s_reply(dealer, 5000);
+        if (!r)
+            fail_msg("%d answered UNAVAILABLE while the worker was held up; expected at least %d", refused,
+                     SENT - QUEUE - 1);
+        assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR); /* nothing is stored yet */
+        assert_int_equal(r->error->code, CASELOOP__V1__ERROR_CODE__UNAVAILABLE);
+        assert_non_null(strstr(r->error->message, "at capacity"));
+        cl_codec_free(r);
+        refused++;
+    }
+    assert_true(cl_mono_us() - t0 < 5 * 1000000);
+    res = PQexec(lock, "COMMIT");
+    PQclear(res);
+    PQfinish(lock);
+    while (refused + created < SENT) {
+        cl_env_t *r = s_reply(dealer, 10000);
+        if (!r)
+            fail_msg("%d refused and %d stored of %d", refused, created, SENT);
+        if (r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR) {
+            assert_int_equal(r->error->code, CASELOOP__V1__ERROR_CODE__UNAVAILABLE);
+            refused++;
+        } else {
+            assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+            assert_int_equal(r->submit_case_reply->outcome, OUTCOME(CREATED));
+            created++;
+        }
+        cl_codec_free(r);
+    }
+    assert_true(refused == SENT - QUEUE - 1 || refused == SENT - QUEUE);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'overload'"), created);
+    assert_int_equal(cl_test_counter(dealer, "overloaded"), refused);
+    cl_test_close(&dealer);
+    assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
+}
+
 /* Every submission answered is one batch item and one outcome, and no
    transaction is counted without one: ten new cases, their ten repeats and a
    further report of one of them, on an instance of its own. */
@@ -1255,6 +1347,7 @@ int main(void)
         cmocka_unit_test(test_the_promise_and_the_dedupe_window_are_the_site_policy),
         cmocka_unit_test(test_the_pub_carries_events_in_log_order_under_concurrent_submissions),
         cmocka_unit_test(test_the_counters_add_up),
+        cmocka_unit_test(test_past_its_queue_intake_answers_at_once),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
