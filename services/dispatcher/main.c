@@ -18,9 +18,12 @@ int main(int argc, char **argv)
     volatile sig_atomic_t *stop = cl_service_start(argv[0], "dispatcher", cfg.log_level, cfg.shutdown_s);
     if (!stop)
         return 2;
+    cl_clock_t *clock = cl_clock_process();
+    if (!clock)
+        return 2;
     cl_err_t err;
     cl_err_clear(&err);
-    cl_dispatcher_t *d = cl_dispatcher_new(&cfg, cl_clock_real(), &err);
+    cl_dispatcher_t *d = cl_dispatcher_new(&cfg, clock, &err);
     if (!d) {
         cl_log(CL_LOG_ERROR, NULL, "cannot start: %s", err.message);
         return 1;

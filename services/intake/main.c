@@ -16,9 +16,12 @@ int main(int argc, char **argv)
     volatile sig_atomic_t *stop = cl_service_start(argv[0], "intake", cfg.log_level, cfg.shutdown_s);
     if (!stop)
         return 2;
+    cl_clock_t *clock = cl_clock_process();
+    if (!clock)
+        return 2;
     cl_err_t err;
     cl_err_clear(&err);
-    cl_intake_t *intake = cl_intake_new(&cfg, cl_clock_real(), &err);
+    cl_intake_t *intake = cl_intake_new(&cfg, clock, &err);
     if (!intake) {
         cl_log(CL_LOG_ERROR, NULL, "cannot start: %s", err.message);
         return 1;

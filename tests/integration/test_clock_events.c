@@ -372,6 +372,30 @@ static void test_an_event_time_ahead_counts_within_the_skew_of_its_site(void **s
                         (unsigned long long)f, ahead - 1500LL * 1000000);
 }
 
+/* On the business clock a test moves, a day passes at once: a C3 of one day runs
+   through it and breaches once the services' time is 25 hours on. */
+static void test_a_day_passes_on_the_business_clock(void **state)
+{
+    (void)state;
+    static const char *const sites[] = {"site-h", NULL};
+    assert_int_equal(cl_test_load_policy_with(cl_trio.disp.router, sites, cl_test_clocks(86400, false)), 0);
+    uint64_t id = cl_trio_case("site-h", 1900, false);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 1"
+                        " AND due_at - armed_at = interval '1 day'",
+                        (unsigned long long)id);
+    int64_t before = cl_test_clock_now();
+    cl_test_clock_shift(INT64_C(25) * 3600 * 1000000);
+    assert_true(cl_test_clock_now() - before >= INT64_C(25) * 3600 * 1000000);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C3' AND state = 3",
+                        (unsigned long long)id);
+    char story[256];
+    int64_t late;
+    cl_trio_story(id, "C3", story, sizeof story, &late);
+    assert_non_null(strstr(story, "B")); /* told breached, on the business clock's day */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +408,7 @@ int main(void)
         cmocka_unit_test_setup(test_a_clock_met_while_paused_past_its_due_time_is_met_in_time, cl_trio_up),
         cmocka_unit_test_setup(test_paused_time_adds_up_over_pauses_and_a_retime_keeps_it, cl_trio_up),
         cmocka_unit_test_setup(test_one_record_clock_a_case_rearmed_by_a_later_callback, cl_trio_up),
+        cmocka_unit_test_setup(test_a_day_passes_on_the_business_clock, cl_trio_up), /* last: time moved on */
     };
     return cmocka_run_group_tests(tests, cl_trio_setup, cl_trio_teardown);
 }

@@ -1,5 +1,6 @@
 /* harness.c - integration test support. */
 #include "harness.h"
+#include <sys/mman.h>
 #include "policy_fixture.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -172,9 +173,52 @@ int cl_test_pgctl(const char *action)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* --- the business clock the services run on ------------------------------------------- */
+
+static char s_clock_path[64];
+static int64_t *s_clock_offset;
+
+static void s_clock_unlink(void)
+{
+    unlink(s_clock_path);
+}
+
+/* The file of the offset every service this program starts adds to real time. */
+static const char *s_clock_file(void)
+{
+    if (s_clock_offset)
+        return s_clock_path;
+    snprintf(s_clock_path, sizeof s_clock_path, "/tmp/cl-test-clock-XXXXXX");
+    int fd = mkstemp(s_clock_path);
+    if (fd < 0 || ftruncate(fd, sizeof(int64_t)) < 0) {
+        fprintf(stderr, "cannot make the clock file %s\n", s_clock_path);
+        abort();
+    }
+    void *map = mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        abort();
+    s_clock_offset = map;
+    atexit(s_clock_unlink);
+    return s_clock_path;
+}
+
+void cl_test_clock_shift(int64_t by_us)
+{
+    s_clock_file();
+    __atomic_store_n(s_clock_offset, *s_clock_offset + by_us, __ATOMIC_RELAXED);
+}
+
+int64_t cl_test_clock_now(void)
+{
+    s_clock_file();
+    return cl_clock_now(cl_clock_real()) + __atomic_load_n(s_clock_offset, __ATOMIC_RELAXED);
+}
+
 int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
 {
     memset(svc, 0, sizeof *svc);
+    const char *clock_file = s_clock_file();
     const char *bindir = getenv("CL_BIN_DIR");
     if (!bindir || !*bindir) {
         fprintf(stderr, "CL_BIN_DIR is not set\n");
@@ -199,6 +243,7 @@ int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that dies takes its service along */
         setenv("CL_DB", cl_test_db(), 1);
         setenv("CL_NOTIFY_FD", fd, 1);
+        setenv("CL_TEST_CLOCK_FILE", clock_file, 1);
         /* Each service binds its own names; extra_env points it at the others. */
         setenv("CL_INTAKE_ROUTER", svc->router, 1);
         setenv("CL_INTAKE_PUB", svc->pub, 1);

@@ -61,6 +61,12 @@ typedef struct {
 #define CL_SVC_READY_MS 20000
 #define CL_SVC_STOP_MS 20000
 
+/* The business clock of the services this program starts (CL_TEST_CLOCK_FILE,
+   set for each): real time plus an offset, 0 until a test moves it forward by
+   by_us; every service sees the move at once. cl_test_clock_now is their now. */
+void cl_test_clock_shift(int64_t by_us);
+int64_t cl_test_clock_now(void);
+
 /* Starts CL_BIN_DIR/<bin> with CL_DB set to the test database, its own ipc
    endpoints in a fresh folder (CL_INTAKE_ROUTER/PUB, CL_DISPATCHER_ROUTER/PUB and
    CL_ESCALATION_ROUTER/PUB all name them), and extra "NAME=value" settings after those (NULL-terminated
