@@ -21,6 +21,7 @@
  * ran out of time (the last line is printed when there is a figure); 2 on a usage error.
  * Only local endpoints (ipc://, inproc://, loopback tcp) and a local database. */
 #include "cl.h"
+#include "cl_client.h"
 #include "bench_common.h"
 #include "policy_fixture.h"
 #include <errno.h>
@@ -94,7 +95,7 @@ static int s_load_policy(void *dealer)
     env.load_policy = &body;
     cl_err_t err;
     cl_err_clear(&err);
-    cl_env_t *reply = cl_bus_call(dealer, &env, 10000, &err);
+    cl_env_t *reply = cl_client_exchange(dealer, &env, 10000, &err);
     cl_buf_free(&doc);
     int rc = -1;
     if (!reply)
@@ -291,7 +292,7 @@ static int s_ping(void *dealer, int timeout_ms)
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
     env.get_stats = &body;
     cl_err_t err;
-    cl_env_t *reply = cl_bus_call(dealer, &env, timeout_ms, &err);
+    cl_env_t *reply = cl_client_exchange(dealer, &env, timeout_ms, &err);
     int rc = reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY ? 0 : -1;
     cl_codec_free(reply);
     return rc;
@@ -653,7 +654,7 @@ static s_dstats_t s_dispatcher_stats(void *dealer)
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
     env.get_stats = &body;
     cl_err_t err;
-    cl_env_t *reply = cl_bus_call(dealer, &env, 10000, &err);
+    cl_env_t *reply = cl_client_exchange(dealer, &env, 10000, &err);
     if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY && reply->stats_reply) {
         const Caseloop__V1__StatsReply *r = reply->stats_reply;
         for (size_t i = 0; i < r->n_counters; i++) {

@@ -28,6 +28,7 @@
  * Exit status: 0; 1 when a clock was not fired or the run failed or ran out of time; 2 on a
  * usage error. Only local endpoints (ipc://, inproc://, loopback tcp) and a local database. */
 #include "cl.h"
+#include "cl_client.h"
 #include "bench_common.h"
 #include <errno.h>
 #include <getopt.h>
@@ -251,7 +252,7 @@ static void s_print_stats(void *zctx)
     Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
     env.get_stats = &body;
-    cl_env_t *reply = cl_bus_call(dealer, &env, 5000, &err);
+    cl_env_t *reply = cl_client_exchange(dealer, &env, 5000, &err);
     if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY && reply->stats_reply) {
         const Caseloop__V1__StatsReply *r = reply->stats_reply;
         printf("  caseloop-escalation counters since its start:");

@@ -15,6 +15,7 @@
  * CREATED (the line is printed all the same), or when the run failed or ran out of time.
  * Only local endpoints: ipc://, inproc:// or loopback tcp, and a local database. */
 #include "cl.h"
+#include "cl_client.h"
 #include "bench_common.h"
 #include <errno.h>
 #include <getopt.h>
@@ -313,7 +314,7 @@ static int s_client_connect(s_client_t *w)
     Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
     env.get_stats = &body;
-    cl_env_t *reply = cl_bus_call(w->dealer, &env, 10000, &err);
+    cl_env_t *reply = cl_client_exchange(w->dealer, &env, 10000, &err);
     if (!reply) {
         s_sample(w, "intake did not answer GetStats: %s", err.message);
         return -1;
@@ -430,7 +431,7 @@ static int s_intake_stats(void *dealer, s_istats_t *st)
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
     env.get_stats = &body;
     cl_err_t err;
-    cl_env_t *reply = cl_bus_call(dealer, &env, 10000, &err);
+    cl_env_t *reply = cl_client_exchange(dealer, &env, 10000, &err);
     if (!reply)
         return -1;
     int rc = -1;

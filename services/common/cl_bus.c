@@ -1,6 +1,5 @@
 /* cl_bus.c - ZeroMQ helpers. */
 #include "cl_bus.h"
-#include "cl_clock.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,46 +163,6 @@ bool cl_bus_drain(void *sock)
         any = true;
     zmq_msg_close(&msg);
     return any;
-}
-
-cl_env_t *cl_bus_call(void *dealer, const cl_env_t *env, int timeout_ms, cl_err_t *err)
-{
-    cl_buf_t out = {0};
-    cl_codec_encode(env, &out);
-    int rc = zmq_send(dealer, out.data, out.len, 0);
-    cl_buf_free(&out);
-    if (rc < 0) {
-        cl_err_set(err, CL_UNAVAILABLE, "", "could not send request: %s", zmq_strerror(errno));
-        return NULL;
-    }
-    int64_t deadline = cl_mono_us() + (int64_t)timeout_ms * 1000;
-    for (;;) {
-        int64_t left = (deadline - cl_mono_us()) / 1000;
-        zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
-        if (left <= 0 || zmq_poll(&item, 1, (long)left) <= 0) {
-            cl_err_set(err, CL_UNAVAILABLE, "", "no reply within %d ms", timeout_ms);
-            return NULL;
-        }
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, dealer, 0) < 0) {
-            zmq_msg_close(&msg);
-            continue;
-        }
-        /* A REQ-style empty delimiter may precede the body: skip to the last frame. */
-        while (zmq_msg_more(&msg)) {
-            zmq_msg_close(&msg);
-            zmq_msg_init(&msg);
-            zmq_msg_recv(&msg, dealer, 0);
-        }
-        cl_env_t *reply = cl_codec_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), SIZE_MAX, err);
-        zmq_msg_close(&msg);
-        if (!reply)
-            return NULL;
-        if (reply->correlation_id && strcmp(reply->correlation_id, env->message_id) == 0)
-            return reply;
-        cl_codec_free(reply); /* a late reply to an earlier call */
-    }
 }
 
 struct cl_consumer {

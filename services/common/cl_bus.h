@@ -61,11 +61,6 @@ int cl_bus_publish(void *pub, const char *topic, const void *data, size_t len);
    Returns true when there was any. */
 bool cl_bus_drain(void *sock);
 
-/* Client side: sends request env on a DEALER and waits up to timeout_ms for the
-   envelope whose correlation_id matches; other replies are dropped. Returns the
-   decoded reply (free with cl_codec_free) or NULL with err (UNAVAILABLE on timeout). */
-cl_env_t *cl_bus_call(void *dealer, const cl_env_t *env, int timeout_ms, cl_err_t *err);
-
 /* --- consumer: applies events in position order, once, filling gaps ------- */
 
 typedef struct cl_consumer cl_consumer_t;

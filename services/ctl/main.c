@@ -1,5 +1,6 @@
 /* main.c - caseloop: the command-line tool for operators and scripts. */
 #include "cl.h"
+#include "cl_client.h"
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -84,7 +85,7 @@ static cl_env_t *s_call(cl_env_t *env)
 {
     cl_err_t err;
     cl_err_clear(&err);
-    cl_env_t *reply = cl_bus_call(s_dealer, env, (int)s_cfg.timeout_ms, &err);
+    cl_env_t *reply = cl_client_exchange(s_dealer, env, (int)s_cfg.timeout_ms, &err);
     if (!reply) {
         fprintf(stderr, "caseloop: %s %s (is the service running at %s?)\n", cl_err_code_name(err.code), err.message,
                 s_endpoint ? s_endpoint : s_cfg.router);

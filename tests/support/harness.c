@@ -351,7 +351,7 @@ cl_env_t *cl_test_call(void *dealer, cl_env_t *env, int timeout_ms)
     env->has_schema_version = 1;
     env->schema_version = CL_SCHEMA_VERSION;
     cl_err_t err;
-    cl_env_t *reply = cl_bus_call(dealer, env, timeout_ms, &err);
+    cl_env_t *reply = cl_client_exchange(dealer, env, timeout_ms, &err);
     env->message_id = NULL;
     return reply;
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 #include "cl.h"
+#include "cl_client.h"
 
 /* The test database's conninfo (CL_TEST_DB); the program exits with a message if unset. */
 const char *cl_test_db(void);

@@ -1,0 +1,277 @@
+/* test_client.c - the client library against a fake service in this process: timeouts, retries, what is never retried. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "cl.h"
+#include "cl_client.h"
+#include "fake_service.h"
+
+/* Slack for a wait measured on two busy cores under the sanitizers. */
+#define SLACK_MS 1500
+
+/* What the fake answers: `unavailable` UNAVAILABLE replies first, then a
+   StatsReply of service "fresh"; with hold_first, it keeps the first request
+   unanswered and, when the second comes, answers the first ("late") and then
+   the second. */
+typedef struct {
+    int unavailable;
+    bool hold_first;
+    bool silent;      /* answers nothing at all */
+} s_script_t;
+
+typedef struct {
+    void *ctx;
+    s_script_t script;
+    cl_fake_t *fake;
+    cl_client_t *client;
+} s_fix_t;
+
+static void s_stats_reply(cl_fake_t *fake, cl_request_t *req, const char *correlation_id, const char *service)
+{
+    cl_env_t reply = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__StatsReply body = CASELOOP__V1__STATS_REPLY__INIT;
+    body.service = (char *)service;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY;
+    reply.stats_reply = &body;
+    cl_fake_reply(fake, req, correlation_id, &reply);
+}
+
+static void s_answer(void *arg, cl_fake_t *fake, cl_request_t *req, const cl_env_t *env, int seq)
+{
+    const s_script_t *script = arg;
+    if (script->silent)
+        return;
+    if (script->hold_first && seq == 1) {
+        cl_fake_hold(fake, req, env);
+        return;
+    }
+    const char *late_id;
+    cl_request_t *late = cl_fake_held(fake, &late_id);
+    if (late)
+        s_stats_reply(fake, late, late_id, "late");
+    if (seq <= script->unavailable)
+        cl_fake_refuse(fake, req, env->message_id, CL_UNAVAILABLE);
+    else
+        s_stats_reply(fake, req, env->message_id, "fresh");
+}
+
+static int s_setup(void **state)
+{
+    s_fix_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    *state = f;
+    f->ctx = zmq_ctx_new();
+    return f->ctx ? 0 : -1;
+}
+
+static int s_teardown(void **state)
+{
+    s_fix_t *f = *state;
+    cl_client_destroy(&f->client);
+    cl_client_destroy(&f->client); /* safe twice */
+    cl_fake_destroy(&f->fake);
+    zmq_ctx_term(f->ctx);
+    free(f);
+    return 0;
+}
+
+/* Starts the fake with the fixture's script and a client of it. */
+static void s_start(s_fix_t *f)
+{
+    f->fake = cl_fake_new(f->ctx, "client-test", s_answer, &f->script);
+    assert_non_null(f->fake);
+    cl_err_t err;
+    f->client = cl_client_new(f->ctx, cl_fake_router(f->fake), "test-client", &err);
+    assert_non_null(f->client);
+}
+
+/* A request of type body_case, its body empty (enough for the fake). */
+static void s_request(cl_env_t *env, int body_case, Caseloop__V1__GetStats *stats, Caseloop__V1__CaseCommand *cmd)
+{
+    caseloop__v1__envelope__init(env);
+    caseloop__v1__get_stats__init(stats);
+    caseloop__v1__case_command__init(cmd);
+    env->body_case = (Caseloop__V1__Envelope__BodyCase)body_case;
+    if (body_case == CASELOOP__V1__ENVELOPE__BODY_GET_STATS)
+        env->get_stats = stats;
+    else
+        env->case_command = cmd;
+}
+
+static void s_assert_service(const cl_env_t *reply, const char *service)
+{
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY);
+    assert_string_equal(reply->stats_reply->service, service);
+}
+
+static void test_a_call_gets_its_reply_with_the_envelope_filled_in(void **state)
+{
+    s_fix_t *f = *state;
+    s_start(f);
+    cl_env_t env;
+    Caseloop__V1__GetStats stats;
+    Caseloop__V1__CaseCommand cmd;
+    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    cl_err_t err;
+    cl_env_t *reply = cl_client_call(f->client, &env, 5000, &err);
+    s_assert_service(reply, "fresh");
+    assert_string_equal(reply->correlation_id, cl_fake_message_id(f->fake, 1));
+    assert_true(strlen(cl_fake_message_id(f->fake, 1)) > 0);
+    assert_null(env.message_id); /* filled in on the frame, not in the caller's envelope */
+    cl_codec_free(reply);
+    reply = cl_client_stats(f->client, 5000, &err);
+    s_assert_service(reply, "fresh");
+    assert_string_not_equal(cl_fake_message_id(f->fake, 2), cl_fake_message_id(f->fake, 1));
+    cl_codec_free(reply);
+}
+
+static void test_a_service_that_never_answers_is_unavailable_within_the_timeout(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.silent = true;
+    s_start(f);
+    cl_env_t env;
+    Caseloop__V1__GetStats stats;
+    Caseloop__V1__CaseCommand cmd;
+    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    cl_err_t err;
+    cl_err_clear(&err);
+    int64_t t0 = cl_mono_us();
+    cl_env_t *reply = cl_client_call(f->client, &env, 300, &err);
+    int64_t took_ms = (cl_mono_us() - t0) / 1000;
+    assert_null(reply);
+    assert_int_equal(err.code, CL_UNAVAILABLE);
+    assert_non_null(strstr(err.message, "300 ms"));
+    assert_true(took_ms >= 300);
+    assert_true(took_ms < 300 + SLACK_MS);
+    assert_int_equal(cl_fake_requests(f->fake), 1);
+}
+
+static void test_a_read_is_retried_after_unavailable_until_it_gets_through(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.unavailable = 2;
+    s_start(f);
+    cl_env_t env;
+    Caseloop__V1__GetStats stats;
+    Caseloop__V1__CaseCommand cmd;
+    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    cl_err_t err;
+    cl_env_t *reply = cl_client_call_retry(f->client, &env, 2000, 10000, &err);
+    s_assert_service(reply, "fresh");
+    assert_int_equal(cl_fake_requests(f->fake), 3);
+    /* one request, sent three times: the same message_id, on the same DEALER */
+    assert_string_equal(cl_fake_message_id(f->fake, 2), cl_fake_message_id(f->fake, 1));
+    assert_string_equal(cl_fake_message_id(f->fake, 3), cl_fake_message_id(f->fake, 1));
+    assert_string_equal(cl_fake_peer(f->fake, 3), cl_fake_peer(f->fake, 1));
+    cl_codec_free(reply);
+}
+
+static void test_a_command_is_never_sent_twice(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.unavailable = 2;
+    s_start(f);
+    assert_false(cl_client_idempotent(CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND));
+    assert_false(cl_client_idempotent(CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY));
+    assert_true(cl_client_idempotent(CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE));
+    cl_env_t env;
+    Caseloop__V1__GetStats stats;
+    Caseloop__V1__CaseCommand cmd;
+    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND, &stats, &cmd);
+    cl_err_t err;
+    cl_env_t *reply = cl_client_call_retry(f->client, &env, 2000, 10000, &err);
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(reply->error->code, CL_UNAVAILABLE);
+    assert_int_equal(cl_client_expect(reply, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY, &err), -1);
+    assert_int_equal(err.code, CL_UNAVAILABLE);
+    assert_int_equal(cl_fake_requests(f->fake), 1);
+    cl_codec_free(reply);
+}
+
+static void test_a_retry_after_no_reply_never_takes_the_late_reply(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.hold_first = true;
+    s_start(f);
+    cl_env_t env;
+    Caseloop__V1__GetStats stats;
+    Caseloop__V1__CaseCommand cmd;
+    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    cl_err_t err;
+    cl_env_t *reply = cl_client_call_retry(f->client, &env, 200, 10000, &err);
+    /* The first request's reply, sent late with the same correlation, went to
+       the DEALER that gave up on it; the retry came on a fresh one. */
+    s_assert_service(reply, "fresh");
+    assert_int_equal(cl_fake_requests(f->fake), 2);
+    assert_string_equal(cl_fake_message_id(f->fake, 2), cl_fake_message_id(f->fake, 1));
+    assert_string_not_equal(cl_fake_peer(f->fake, 2), cl_fake_peer(f->fake, 1));
+    cl_codec_free(reply);
+}
+
+static void test_retries_end_at_the_deadline_with_the_last_answer(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.unavailable = 1000;
+    s_start(f);
+    cl_env_t env;
+    Caseloop__V1__GetStats stats;
+    Caseloop__V1__CaseCommand cmd;
+    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    cl_err_t err;
+    int64_t t0 = cl_mono_us();
+    cl_env_t *reply = cl_client_call_retry(f->client, &env, 2000, 600, &err);
+    int64_t took_ms = (cl_mono_us() - t0) / 1000;
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(reply->error->code, CL_UNAVAILABLE);
+    assert_true(took_ms < 600 + SLACK_MS);
+    /* backoff: 50, 100, 200 ms less up to half: at least 3 attempts, few more */
+    assert_in_range(cl_fake_requests(f->fake), 3, 8);
+    cl_codec_free(reply);
+}
+
+static void test_retries_without_any_reply_end_unavailable_at_the_deadline(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.silent = true;
+    s_start(f);
+    cl_env_t env;
+    Caseloop__V1__GetStats stats;
+    Caseloop__V1__CaseCommand cmd;
+    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    cl_err_t err;
+    cl_err_clear(&err);
+    int64_t t0 = cl_mono_us();
+    cl_env_t *reply = cl_client_call_retry(f->client, &env, 200, 700, &err);
+    int64_t took_ms = (cl_mono_us() - t0) / 1000;
+    assert_null(reply);
+    assert_int_equal(err.code, CL_UNAVAILABLE);
+    assert_true(took_ms >= 400);
+    assert_true(took_ms < 700 + SLACK_MS);
+    assert_true(cl_fake_requests(f->fake) >= 2);
+    assert_string_not_equal(cl_fake_peer(f->fake, 2), cl_fake_peer(f->fake, 1));
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_a_call_gets_its_reply_with_the_envelope_filled_in),
+        T(test_a_service_that_never_answers_is_unavailable_within_the_timeout),
+        T(test_a_read_is_retried_after_unavailable_until_it_gets_through),
+        T(test_a_command_is_never_sent_twice),
+        T(test_a_retry_after_no_reply_never_takes_the_late_reply),
+        T(test_retries_end_at_the_deadline_with_the_last_answer),
+        T(test_retries_without_any_reply_end_unavailable_at_the_deadline),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
