@@ -74,12 +74,20 @@ cl_env_t *cl_client_exchange(void *dealer, const cl_env_t *env, int timeout_ms, 
     }
     int64_t deadline = cl_mono_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
-        int64_t left = (deadline - cl_mono_us()) / 1000;
-        zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
-        if (left <= 0 || zmq_poll(&item, 1, (long)left) <= 0) {
+        int64_t left_us = deadline - cl_mono_us();
+        if (left_us <= 0) {
             cl_err_set(err, CL_UNAVAILABLE, "", "no reply within %d ms", timeout_ms);
             return NULL;
         }
+        /* rounded up: the poll's own clock may end it a little early */
+        zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
+        int ready = zmq_poll(&item, 1, (long)((left_us + 999) / 1000));
+        if (ready < 0 && errno != EINTR) {
+            cl_err_set(err, CL_UNAVAILABLE, "", "could not wait for a reply: %s", zmq_strerror(errno));
+            return NULL;
+        }
+        if (ready <= 0)
+            continue;
         zmq_msg_t msg;
         zmq_msg_init(&msg);
         if (zmq_msg_recv(&msg, dealer, 0) < 0) {
