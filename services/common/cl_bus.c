@@ -2,7 +2,6 @@
 #include "cl_bus.h"
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 void *cl_bus_open(void *ctx, int type, const char *endpoint, bool bind, cl_err_t *err)
@@ -163,109 +162,4 @@ bool cl_bus_drain(void *sock)
         any = true;
     zmq_msg_close(&msg);
     return any;
-}
-
-struct cl_consumer {
-    void *sub;
-    uint64_t applied;
-    uint64_t gaps;
-    cl_apply_fn apply;
-    cl_backfill_fn backfill;
-    void *arg;
-};
-
-cl_consumer_t *cl_consumer_new(void *sub, uint64_t applied, cl_apply_fn apply, cl_backfill_fn backfill, void *arg)
-{
-    cl_consumer_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->sub = sub;
-    c->applied = applied;
-    c->apply = apply;
-    c->backfill = backfill;
-    c->arg = arg;
-    return c;
-}
-
-void cl_consumer_destroy(cl_consumer_t **c_p)
-{
-    if (c_p && *c_p) {
-        free(*c_p);
-        *c_p = NULL;
-    }
-}
-
-int cl_consumer_offer(cl_consumer_t *c, const cl_env_t *event)
-{
-    if (event->position <= c->applied)
-        return 0;
-    if (event->position != c->applied + 1)
-        return 1;
-    if (c->apply(c->arg, event) < 0)
-        return -1;
-    c->applied = event->position;
-    return 0;
-}
-
-int cl_consumer_catch_up(cl_consumer_t *c)
-{
-    for (;;) {
-        uint64_t before = c->applied;
-        int n = c->backfill(c->arg, c, c->applied);
-        if (n < 0)
-            return -1;
-        if (n == 0 || c->applied == before)
-            return 0;
-    }
-}
-
-int cl_consumer_poll(cl_consumer_t *c, int timeout_ms)
-{
-    zmq_pollitem_t item = {c->sub, 0, ZMQ_POLLIN, 0};
-    int rc = zmq_poll(&item, 1, timeout_ms);
-    if (rc < 0)
-        return errno == EINTR ? 0 : -1;
-    if (rc == 0) {
-        /* Quiet: an event dropped at the end of a burst shows no gap until
-           the next one arrives, so look at the log now. */
-        uint64_t before = c->applied;
-        if (cl_consumer_catch_up(c) < 0)
-            return -1;
-        return c->applied != before;
-    }
-    zmq_msg_t topic, body;
-    zmq_msg_init(&topic);
-    zmq_msg_init(&body);
-    if (zmq_msg_recv(&topic, c->sub, 0) < 0 || !zmq_msg_more(&topic) || zmq_msg_recv(&body, c->sub, 0) < 0) {
-        zmq_msg_close(&topic);
-        zmq_msg_close(&body);
-        return 0;
-    }
-    cl_err_t err;
-    cl_env_t *ev = cl_codec_decode(zmq_msg_data(&body), zmq_msg_size(&body), SIZE_MAX, &err);
-    zmq_msg_close(&topic);
-    zmq_msg_close(&body);
-    if (!ev)
-        return 0; /* not ours to answer; the log has the truth */
-    int result = 1;
-    int r = cl_consumer_offer(c, ev);
-    if (r == 1) {
-        c->gaps++;
-        if (cl_consumer_catch_up(c) < 0 || cl_consumer_offer(c, ev) < 0)
-            result = -1;
-    } else if (r < 0) {
-        result = -1;
-    }
-    cl_codec_free(ev);
-    return result;
-}
-
-uint64_t cl_consumer_position(const cl_consumer_t *c)
-{
-    return c->applied;
-}
-
-uint64_t cl_consumer_gaps(const cl_consumer_t *c)
-{
-    return c->gaps;
 }

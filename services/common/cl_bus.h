@@ -1,5 +1,5 @@
 /* cl_bus.h - ZeroMQ helpers: the one way to open a socket, the ROUTER request
-   loop, the PUB publisher and the SUB consumer that finds gaps by position. */
+   loop, the PUB publisher. (What calls a service is services/client.) */
 #ifndef CL_BUS_H
 #define CL_BUS_H
 
@@ -60,41 +60,5 @@ int cl_bus_publish(void *pub, const char *topic, const void *data, size_t len);
 /* Takes and drops every message waiting on sock (a wake-up subscription).
    Returns true when there was any. */
 bool cl_bus_drain(void *sock);
-
-/* --- consumer: applies events in position order, once, filling gaps ------- */
-
-typedef struct cl_consumer cl_consumer_t;
-
-/* Applies one event; returns 0, or -1 to stop (the position does not advance). */
-typedef int (*cl_apply_fn)(void *arg, const cl_env_t *event);
-
-/* Reads from the event log the events after position `after` and offers each
-   to c with cl_consumer_offer; returns how many it read, or -1 on failure. */
-typedef int (*cl_backfill_fn)(void *arg, cl_consumer_t *c, uint64_t after);
-
-/* A consumer reading live events from sub (which it does not own), starting
-   after position applied. */
-cl_consumer_t *cl_consumer_new(void *sub, uint64_t applied, cl_apply_fn apply, cl_backfill_fn backfill, void *arg);
-void cl_consumer_destroy(cl_consumer_t **c_p);
-
-/* Offers one event: applied if it is the next position, ignored if already
-   applied. Returns 0, 1 when it is past a gap (not applied), -1 when apply failed. */
-int cl_consumer_offer(cl_consumer_t *c, const cl_env_t *event);
-
-/* Reads the log after the applied position until it is exhausted (at start,
-   and after a gap). Returns 0 or -1. */
-int cl_consumer_catch_up(cl_consumer_t *c);
-
-/* Waits up to timeout_ms for one live event and applies it, catching up from
-   the log first when its position shows a gap; when none comes, catches up
-   from the log (a dropped last event shows no gap). Returns 1 when anything
-   was applied, 0 when nothing was, -1 on failure. */
-int cl_consumer_poll(cl_consumer_t *c, int timeout_ms);
-
-/* The last position applied. */
-uint64_t cl_consumer_position(const cl_consumer_t *c);
-
-/* How many times a gap sent the consumer to the log. */
-uint64_t cl_consumer_gaps(const cl_consumer_t *c);
 
 #endif

@@ -1,6 +1,7 @@
 /* main.c - caseloop: the command-line tool for operators and scripts. */
 #include "cl.h"
 #include "cl_client.h"
+#include "cl_consumer.h"
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -727,35 +728,6 @@ static int s_print_event(void *arg, const cl_env_t *ev)
     return 0;
 }
 
-/* Reads the log through intake's ReadEvents, offering each event to c. */
-static int s_backfill(void *arg, cl_consumer_t *c, uint64_t after)
-{
-    uint64_t *head = arg;
-    cl_env_t env;
-    char mid[CL_ID_MAX + 1];
-    cl_codec_init(&env, mid, "caseloop-cli", cl_clock_now(cl_clock_real()));
-    Caseloop__V1__ReadEvents body = CASELOOP__V1__READ_EVENTS__INIT;
-    body.has_after_position = 1, body.after_position = after;
-    body.has_max_count = 1, body.max_count = 1000;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS;
-    env.read_events = &body;
-    cl_env_t *reply = s_call(&env);
-    if (!reply || reply->body_case != CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY) {
-        cl_codec_free(reply);
-        return -1;
-    }
-    const Caseloop__V1__ReadEventsReply *r = reply->read_events_reply;
-    *head = r->head_position;
-    int n = (int)r->n_events;
-    for (size_t i = 0; i < r->n_events; i++)
-        if (cl_consumer_offer(c, r->events[i]) < 0) {
-            n = -1;
-            break;
-        }
-    cl_codec_free(reply);
-    return n;
-}
-
 static void s_on_signal(int sig)
 {
     (void)sig;
@@ -795,38 +767,28 @@ static int s_events_tail(int argc, char **argv)
         default: return 2;
         }
     }
-    if (s_connect() < 0)
-        return 1;
     cl_err_t err;
-    void *sub = cl_bus_open(s_zctx, ZMQ_SUB, s_cfg.pub, false, &err);
-    if (!sub) {
-        fprintf(stderr, "caseloop: %s\n", err.message);
-        s_disconnect();
-        return 1;
-    }
-    uint64_t head = 0;
-    int rc = 0;
-    if (from < 0) {
-        /* Start at the head: a read past the end tells where it is. */
-        if (s_backfill(&head, NULL, INT64_MAX) < 0)
-            rc = 1;
-        from = (int64_t)head;
-    }
-    cl_consumer_t *c = cl_consumer_new(sub, (uint64_t)from, s_print_event, s_backfill, &head);
-    if (rc == 0 && cl_consumer_catch_up(c) < 0)
-        rc = 1;
+    cl_err_clear(&err);
+    cl_client_t *intake = cl_client_new(NULL, s_cfg.router, "caseloop-cli", &err);
+    cl_consumer_t *c = NULL;
+    if (intake)
+        c = cl_consumer_new(intake, s_cfg.pub, from < 0 ? CL_CONSUMER_FROM_HEAD : (uint64_t)from,
+                            (int)s_cfg.timeout_ms, s_print_event, NULL, &err);
+    int rc = c && cl_consumer_catch_up(c, &err) == 0 ? 0 : 1;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     while (rc == 0 && follow && !s_stop) {
-        if (cl_consumer_poll(c, 500) < 0)
+        if (cl_consumer_poll(c, 500, &err) < 0)
             rc = 1;
     }
+    if (rc)
+        fprintf(stderr, "caseloop: %s%s%s: %s\n", cl_err_code_name(err.code), *err.field ? " " : "", err.field,
+                err.message);
     cl_consumer_destroy(&c);
-    cl_bus_close(&sub);
-    s_disconnect();
+    cl_client_destroy(&intake);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /* test_eventlog.c - event positions under concurrent writers, migrations started together, live events with gap recovery. */
 #include "harness.h"
+#include "cl_consumer.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,7 +27,8 @@ typedef struct {
     pthread_t threads[WRITERS]; /* threads started and not yet joined */
     int nthreads;
     cl_svc_t svc;               /* a service, when a test starts one */
-    void *dealer, *sub;
+    void *dealer;
+    cl_client_t *client;
     cl_consumer_t *consumer;
 } s_fix_t;
 
@@ -64,7 +66,7 @@ static int s_teardown(void **state)
     while (f->nthreads > 0)
         pthread_join(f->threads[--f->nthreads], NULL);
     cl_consumer_destroy(&f->consumer);
-    cl_test_close(&f->sub);
+    cl_client_destroy(&f->client);
     cl_test_close(&f->dealer);
     int rc = f->svc.pid > 0 && cl_svc_stop(&f->svc, SIGTERM, 0) != 0 ? -1 : 0;
     free(f);
@@ -380,36 +382,6 @@ static int s_apply(void *arg, const cl_env_t *ev)
     return 0;
 }
 
-typedef struct {
-    s_applied_t applied;
-    void *dealer;
-} s_live_t;
-
-static int s_read_events(void *arg, cl_consumer_t *c, uint64_t after)
-{
-    s_live_t *l = arg;
-    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
-    Caseloop__V1__ReadEvents body = CASELOOP__V1__READ_EVENTS__INIT;
-    body.has_after_position = 1, body.after_position = after;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS;
-    env.read_events = &body;
-    cl_env_t *reply = cl_test_call(l->dealer, &env, 5000);
-    if (!reply || reply->body_case != CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY) {
-        cl_codec_free(reply);
-        return -1;
-    }
-    int n = (int)reply->read_events_reply->n_events;
-    for (int i = 0; i < n; i++)
-        cl_consumer_offer(c, reply->read_events_reply->events[i]);
-    cl_codec_free(reply);
-    return n;
-}
-
-static int s_live_apply(void *arg, const cl_env_t *ev)
-{
-    return s_apply(&((s_live_t *)arg)->applied, ev);
-}
-
 static void s_submit(void *dealer, long n)
 {
     Caseloop__V1__Case c;
@@ -423,51 +395,48 @@ static void s_submit(void *dealer, long n)
     cl_codec_free(reply);
 }
 
+/* Polls c (up to 20 s) until it has applied through position want. */
+static void s_poll_until(cl_consumer_t *c, uint64_t want)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    for (int polled = 0; cl_consumer_position(c) < want && polled < 100; polled++)
+        if (cl_consumer_poll(c, 200, &err) < 0)
+            fail_msg("consumer failed: %s", err.message);
+    assert_int_equal(cl_consumer_position(c), want);
+}
+
 static void test_subscriber_fills_a_gap_from_the_log_and_applies_in_order(void **state)
 {
     s_fix_t *f = *state;
     assert_int_equal(cl_test_reset_db(), 0);
     assert_int_equal(cl_svc_start(&f->svc, "caseloop-intake", NULL), 0);
-    s_live_t l = {{{0}, 0}, f->dealer = cl_test_dealer(f->svc.router)};
-    void *sub = f->sub = cl_test_sub(f->svc.pub);
-    /* The subscription is live once a published event arrives (PUB drops to late joiners). */
+    void *dealer = f->dealer = cl_test_dealer(f->svc.router);
+    cl_err_t err;
+    f->client = cl_client_new(NULL, f->svc.router, "test", &err);
+    assert_non_null(f->client);
+    s_applied_t applied = {{0}, 0};
+    cl_consumer_t *c = f->consumer = cl_consumer_new(f->client, f->svc.pub, 0, 5000, s_apply, &applied, &err);
+    assert_non_null(c);
+    /* The subscription is live once a published event arrives (PUB drops to
+       late joiners); until then each event is read from the log. */
     long n = 0;
-    int got = 0;
-    while (!got && n < 100) {
-        s_submit(l.dealer, n++);
-        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
-        got = zmq_poll(&item, 1, 200) == 1;
+    while (cl_consumer_heard(c) == 0 && n < 50) {
+        s_submit(dealer, n++);
+        s_poll_until(c, (uint64_t)n);
     }
-    assert_true(got);
-    /* Take every live event up to the last one published (position n), so
-       that what arrives next is past positions this consumer never saw. */
-    uint64_t seen = 0;
-    while (seen < (uint64_t)n) {
-        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
-        assert_int_equal(zmq_poll(&item, 1, 10000), 1);
-        zmq_msg_t topic, body;
-        zmq_msg_init(&topic);
-        zmq_msg_init(&body);
-        assert_true(zmq_msg_recv(&topic, sub, 0) >= 0 && zmq_msg_recv(&body, sub, 0) >= 0);
-        cl_err_t err;
-        cl_env_t *ev = cl_codec_decode(zmq_msg_data(&body), zmq_msg_size(&body), SIZE_MAX, &err);
-        assert_non_null(ev);
-        seen = ev->position;
-        cl_codec_free(ev);
-        zmq_msg_close(&topic);
-        zmq_msg_close(&body);
-    }
-    /* A consumer that has applied nothing: the next live event shows a gap. */
-    cl_consumer_t *c = f->consumer = cl_consumer_new(sub, 0, s_live_apply, s_read_events, &l);
-    s_submit(l.dealer, n++);
-    int polled = 0;
-    while (cl_consumer_position(c) < (uint64_t)n && polled++ < 20) /* up to 20 s */
-        assert_true(cl_consumer_poll(c, 1000) >= 0);
-    assert_int_equal(cl_consumer_position(c), (uint64_t)n);
-    assert_true(cl_consumer_gaps(c) >= 1);
-    assert_int_equal(l.applied.n, n); /* each event once */
-    for (int i = 0; i < l.applied.n && i < 16; i++)
-        assert_int_equal(l.applied.applied[i], (uint64_t)i + 1);
+    assert_true(cl_consumer_heard(c) > 0);
+    assert_int_equal(cl_consumer_gaps(c), 0);
+    /* An event committed but never published (as when a service stops between
+       its commit and its publish): the next live one shows the gap. */
+    s_append_assigned(f->db);
+    s_submit(dealer, n++);
+    uint64_t last = (uint64_t)n + 1;
+    s_poll_until(c, last);
+    assert_int_equal(cl_consumer_gaps(c), 1);
+    assert_int_equal(applied.n, (int)last); /* each event once */
+    for (int i = 0; i < applied.n && i < 16; i++)
+        assert_int_equal(applied.applied[i], (uint64_t)i + 1);
     assert_int_equal(cl_svc_stop(&f->svc, SIGTERM, 0), 0);
 }
 
