@@ -81,13 +81,11 @@ static bool s_expired(void)
 
 static const char *const s_sites[] = {"site-a", "site-b", "site-c", NULL};
 
-static int s_load_policy(void *dealer)
+static int s_load_policy(cl_client_t *dispatcher)
 {
     cl_buf_t doc = {0};
     cl_fixture_policy(&doc, s_sites, NULL, NULL);
-    cl_env_t env;
-    char id[CL_ID_MAX + 1];
-    cl_codec_init(&env, id, SENDER, cl_clock_now(cl_clock_real()));
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
     Caseloop__V1__LoadPolicy body = CASELOOP__V1__LOAD_POLICY__INIT;
     body.document = doc.data;
     body.source = "caseloop-bench-dispatch";
@@ -95,7 +93,7 @@ static int s_load_policy(void *dealer)
     env.load_policy = &body;
     cl_err_t err;
     cl_err_clear(&err);
-    cl_env_t *reply = cl_client_exchange(dealer, &env, 10000, &err);
+    cl_env_t *reply = cl_client_call(dispatcher, &env, 10000, &err);
     cl_buf_free(&doc);
     int rc = -1;
     if (!reply)
@@ -196,7 +194,8 @@ typedef struct {
     long n;
     s_slot_t *slots;
     size_t nslots, used;
-    void *dealers[MAX_CLIENTS];
+    cl_client_t *clients[MAX_CLIENTS];
+    void *dealers[MAX_CLIENTS];  /* each client's DEALER, which the generator pipelines on */
     int nclients;
     void *sub;
     /* counters over the requests [from, to) of the loop running */
@@ -273,8 +272,10 @@ static void s_release(s_gen_t *g)
         cl_buf_free(&g->reqs[k].frame);
     free(g->reqs);
     free(g->slots);
-    for (int i = 0; i < g->nclients; i++)
-        cl_bus_close(&g->dealers[i]);
+    for (int i = 0; i < g->nclients; i++) {
+        cl_client_destroy(&g->clients[i]);
+        g->dealers[i] = NULL;
+    }
     if (g->sub)
         zmq_close(g->sub);
     g->reqs = NULL;
@@ -283,35 +284,29 @@ static void s_release(s_gen_t *g)
 }
 
 /* One GetStats round trip: the DEALER is connected before anything is measured. */
-static int s_ping(void *dealer, int timeout_ms)
+static int s_ping(cl_client_t *client, int timeout_ms)
 {
-    cl_env_t env;
-    char id[CL_ID_MAX + 1];
-    cl_codec_init(&env, id, SENDER, cl_clock_now(cl_clock_real()));
-    Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
-    env.get_stats = &body;
     cl_err_t err;
-    cl_env_t *reply = cl_client_exchange(dealer, &env, timeout_ms, &err);
-    int rc = reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY ? 0 : -1;
+    cl_env_t *reply = cl_client_stats(client, timeout_ms, &err);
     cl_codec_free(reply);
-    return rc;
+    return reply ? 0 : -1;
 }
 
 static int s_connect_clients(s_gen_t *g, int n)
 {
     for (int i = 0; i < n; i++) {
         cl_err_t err;
-        g->dealers[i] = cl_bus_open(s_zctx, ZMQ_DEALER, s_opt.intake, false, &err);
-        if (!g->dealers[i]) {
+        g->clients[i] = cl_client_new(s_zctx, s_opt.intake, SENDER, &err);
+        if (!g->clients[i]) {
             fprintf(stderr, "bench dispatch: %s\n", err.message);
             return -1;
         }
         g->nclients = i + 1;
-        if (s_ping(g->dealers[i], 10000) < 0) {
+        if (s_ping(g->clients[i], 10000) < 0) {
             fprintf(stderr, "bench dispatch: intake does not answer on %s\n", s_opt.intake);
             return -1;
         }
+        g->dealers[i] = cl_client_socket(g->clients[i]);
     }
     return 0;
 }
@@ -642,30 +637,18 @@ typedef struct {
     bool ok;
 } s_dstats_t;
 
-static s_dstats_t s_dispatcher_stats(void *dealer)
+static s_dstats_t s_dispatcher_stats(cl_client_t *dispatcher)
 {
     s_dstats_t st = {0, 0, 0, false};
-    if (!dealer)
+    if (!dispatcher)
         return st;
-    cl_env_t env;
-    char id[CL_ID_MAX + 1];
-    cl_codec_init(&env, id, SENDER, cl_clock_now(cl_clock_real()));
-    Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
-    env.get_stats = &body;
     cl_err_t err;
-    cl_env_t *reply = cl_client_exchange(dealer, &env, 10000, &err);
-    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY && reply->stats_reply) {
+    cl_env_t *reply = cl_client_stats(dispatcher, 10000, &err);
+    if (reply) {
         const Caseloop__V1__StatsReply *r = reply->stats_reply;
-        for (size_t i = 0; i < r->n_counters; i++) {
-            const char *name = r->counters[i]->name ? r->counters[i]->name : "";
-            if (strcmp(name, "events_applied") == 0)
-                st.events_applied = r->counters[i]->value;
-            else if (strcmp(name, "cases_dispatched") == 0)
-                st.cases_dispatched = r->counters[i]->value;
-            else if (strcmp(name, "cases_queued") == 0)
-                st.cases_queued = r->counters[i]->value;
-        }
+        st.events_applied = cl_client_counter(r, "events_applied");
+        st.cases_dispatched = cl_client_counter(r, "cases_dispatched");
+        st.cases_queued = cl_client_counter(r, "cases_queued");
         st.ok = true;
     }
     cl_codec_free(reply);
@@ -697,7 +680,7 @@ static void s_print_batches(PGconn *pg, const char *where, int n, const char *co
 static int s_latency(PGconn *pg)
 {
     cl_err_t err;
-    void *ctl = cl_bus_open(s_zctx, ZMQ_DEALER, s_opt.dispatcher, false, &err);
+    cl_client_t *ctl = cl_client_new(s_zctx, s_opt.dispatcher, SENDER, &err);
     if (!ctl || s_ping(ctl, 10000) < 0) {
         fprintf(stderr, "bench dispatch: the dispatcher does not answer on %s\n", s_opt.dispatcher);
         return 1;
@@ -845,7 +828,7 @@ static int s_latency(PGconn *pg)
         printf("WARNING: not every case was CREATED and dispatched (see above)\n");
     printf("latency p50_ms=%.2f p99_ms=%.2f\n", dfinal.p50, dfinal.p99);
     s_release(&g);
-    cl_bus_close(&ctl);
+    cl_client_destroy(&ctl);
     return clean && dfinal.n ? 0 : 1;
 }
 
@@ -987,16 +970,15 @@ static int s_drain(PGconn *pg)
         printf("\n");
     }
     PQclear(res);
-    void *ctl = NULL;
     if (s_opt.dispatcher) {
         cl_err_t err;
-        ctl = cl_bus_open(s_zctx, ZMQ_DEALER, s_opt.dispatcher, false, &err);
+        cl_client_t *ctl = cl_client_new(s_zctx, s_opt.dispatcher, SENDER, &err);
         s_dstats_t d = s_dispatcher_stats(ctl);
         if (d.ok)
             printf("  dispatcher counters since its start: events_applied %" PRIu64 ", cases_dispatched %" PRIu64
                    ", cases_queued %" PRIu64 "\n",
                    d.events_applied, d.cases_dispatched, d.cases_queued);
-        cl_bus_close(&ctl);
+        cl_client_destroy(&ctl);
     }
     if (disp_cpu0 >= 0 && disp_cpu1 >= 0)
         b.disp = disp_cpu1, a.disp = disp_cpu0;

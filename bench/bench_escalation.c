@@ -243,17 +243,11 @@ static void s_print_stats(void *zctx)
         return;
     cl_err_t err;
     cl_err_clear(&err);
-    void *dealer = cl_bus_open(zctx, ZMQ_DEALER, s_opt.router, false, &err);
-    if (!dealer)
+    cl_client_t *escalation = cl_client_new(zctx, s_opt.router, SENDER, &err);
+    if (!escalation)
         return;
-    cl_env_t env;
-    char id[CL_ID_MAX + 1];
-    cl_codec_init(&env, id, SENDER, s_real_us());
-    Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
-    env.get_stats = &body;
-    cl_env_t *reply = cl_client_exchange(dealer, &env, 5000, &err);
-    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY && reply->stats_reply) {
+    cl_env_t *reply = cl_client_stats(escalation, 5000, &err);
+    if (reply) {
         const Caseloop__V1__StatsReply *r = reply->stats_reply;
         printf("  caseloop-escalation counters since its start:");
         for (size_t i = 0; i < r->n_counters; i++)
@@ -262,7 +256,7 @@ static void s_print_stats(void *zctx)
         printf("\n");
     }
     cl_codec_free(reply);
-    cl_bus_close(&dealer);
+    cl_client_destroy(&escalation);
 }
 
 /* Firing transactions among the ClockBreached events recorded from `from_us` (each

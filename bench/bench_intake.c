@@ -158,7 +158,8 @@ typedef struct {
     long n;
     s_req_t *reqs;
     uint64_t first_ctr;
-    void *dealer;
+    cl_client_t *client;
+    void *dealer;          /* the client's DEALER, which the thread pipelines on */
     int64_t lat_t0_us;     /* latency: the schedule's origin */
     /* results */
     long sent, answered, created, not_created, errors, unmatched;
@@ -219,7 +220,8 @@ static void s_client_release(s_client_t *w)
             cl_buf_free(&w->reqs[k].frame);
     free(w->reqs);
     w->reqs = NULL;
-    cl_bus_close(&w->dealer);
+    cl_client_destroy(&w->client);
+    w->dealer = NULL;
 }
 
 /* One reply: matched to its request by correlation_id, checked to be CREATED. */
@@ -303,23 +305,18 @@ static void s_client_drain(s_client_t *w)
 static int s_client_connect(s_client_t *w)
 {
     cl_err_t err;
-    w->dealer = cl_bus_open(s_zctx, ZMQ_DEALER, s_opt.router, false, &err);
-    if (!w->dealer) {
+    w->client = cl_client_new(s_zctx, s_opt.router, SENDER, &err);
+    if (!w->client) {
         s_sample(w, "%s", err.message);
         return -1;
     }
-    cl_env_t env;
-    char id[CL_ID_MAX + 1];
-    cl_codec_init(&env, id, SENDER, cl_clock_now(cl_clock_real()));
-    Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
-    env.get_stats = &body;
-    cl_env_t *reply = cl_client_exchange(w->dealer, &env, 10000, &err);
+    cl_env_t *reply = cl_client_stats(w->client, 10000, &err);
     if (!reply) {
         s_sample(w, "intake did not answer GetStats: %s", err.message);
         return -1;
     }
     cl_codec_free(reply);
+    w->dealer = cl_client_socket(w->client);
     return 0;
 }
 
@@ -421,35 +418,18 @@ typedef struct {
     uint64_t batches, batch_items, requests;
 } s_istats_t;
 
-static int s_intake_stats(void *dealer, s_istats_t *st)
+static int s_intake_stats(cl_client_t *intake, s_istats_t *st)
 {
     memset(st, 0, sizeof *st);
-    cl_env_t env;
-    char id[CL_ID_MAX + 1];
-    cl_codec_init(&env, id, SENDER, cl_clock_now(cl_clock_real()));
-    Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
-    env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
-    env.get_stats = &body;
     cl_err_t err;
-    cl_env_t *reply = cl_client_exchange(dealer, &env, 10000, &err);
+    cl_env_t *reply = cl_client_stats(intake, 10000, &err);
     if (!reply)
         return -1;
-    int rc = -1;
-    if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY && reply->stats_reply) {
-        const Caseloop__V1__StatsReply *r = reply->stats_reply;
-        for (size_t i = 0; i < r->n_counters; i++) {
-            const char *name = r->counters[i]->name ? r->counters[i]->name : "";
-            if (strcmp(name, "batches") == 0)
-                st->batches = r->counters[i]->value;
-            else if (strcmp(name, "batch_items") == 0)
-                st->batch_items = r->counters[i]->value;
-            else if (strcmp(name, "requests") == 0)
-                st->requests = r->counters[i]->value;
-        }
-        rc = 0;
-    }
+    st->batches = cl_client_counter(reply->stats_reply, "batches");
+    st->batch_items = cl_client_counter(reply->stats_reply, "batch_items");
+    st->requests = cl_client_counter(reply->stats_reply, "requests");
     cl_codec_free(reply);
-    return rc;
+    return 0;
 }
 
 /* CPU seconds of a process (user + system), -1 when it cannot be read. */
@@ -933,7 +913,7 @@ int main(int argc, char **argv)
     PQclear(s_sql(pg, "SET client_min_messages = warning"));
     s_zctx = zmq_ctx_new();
     cl_err_t err;
-    void *ctl = cl_bus_open(s_zctx, ZMQ_DEALER, s_opt.router, false, &err);
+    cl_client_t *ctl = cl_client_new(s_zctx, s_opt.router, SENDER, &err);
     s_istats_t is0, is1, is2;
     if (!ctl || s_intake_stats(ctl, &is0) < 0) {
         fprintf(stderr, "bench intake: intake does not answer on %s\n", s_opt.router);
@@ -1037,7 +1017,7 @@ int main(int argc, char **argv)
         printf("WARNING: not every request was acknowledged as CREATED (see the replies lines above)\n");
     printf("bench intake rate=%.0f ceiling=%.0f ratio=%.2f ack_p50_ms=%.2f ack_p99_ms=%.2f\n", rate, ceiling, ratio,
            lr.p50_ms, lr.p99_ms);
-    cl_bus_close(&ctl);
+    cl_client_destroy(&ctl);
     zmq_ctx_term(s_zctx);
     PQfinish(pg);
     return clean ? 0 : 1;

@@ -414,10 +414,7 @@ long long cl_test_counter(void *dealer, const char *name)
         cl_codec_free(reply);
         return -1;
     }
-    long long v = 0;
-    for (size_t i = 0; i < reply->stats_reply->n_counters; i++)
-        if (strcmp(reply->stats_reply->counters[i]->name, name) == 0)
-            v = (long long)reply->stats_reply->counters[i]->value;
+    long long v = (long long)cl_client_counter(reply->stats_reply, name);
     cl_codec_free(reply);
     return v;
 }
