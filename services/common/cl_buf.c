@@ -1,5 +1,6 @@
 /* cl_buf.c - growable byte buffer and PostgreSQL array literals. */
 #include "cl_buf.h"
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,25 @@ void cl_buf_printf(cl_buf_t *b, const char *fmt, ...)
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
+}
+
+int cl_buf_read_file(cl_buf_t *b, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char chunk[8192];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        cl_buf_append(b, chunk, got);
+    int failed = ferror(f);
+    fclose(f);
+    cl_buf_append(b, "", 0); /* NUL-terminated, an empty file too */
+    if (failed) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
 }
 
 void cl_pgarr_begin(cl_buf_t *b)

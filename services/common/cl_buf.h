@@ -21,6 +21,11 @@ void cl_buf_append(cl_buf_t *b, const void *data, size_t len);
 void cl_buf_puts(cl_buf_t *b, const char *s);
 void cl_buf_printf(cl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Appends the whole file at path (b->data is then NUL-terminated, an empty
+   file too). Returns 0, or -1 with errno set when it cannot be opened or read
+   (what was read stays in b). */
+int cl_buf_read_file(cl_buf_t *b, const char *path);
+
 /* PostgreSQL array literal ("{...}") for one $n parameter of type text[],
    bigint[], bool[] or bytea[]. Call cl_pgarr_begin, add elements, then
    cl_pgarr_end; the literal is b->data. */

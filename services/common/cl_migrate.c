@@ -175,22 +175,6 @@ static int s_list(const char *dir, char ***names_p, cl_err_t *err)
     return n;
 }
 
-static char *s_read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    cl_buf_t b = {0};
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        cl_buf_append(&b, chunk, got);
-    fclose(f);
-    if (!b.data)
-        cl_buf_append(&b, "", 0);
-    return b.data;
-}
-
 /* Applies one file unless recorded. Returns 1 applied, 0 already there, -1. */
 static int s_apply(cl_db_t *db, const char *dir, const char *name, cl_err_t *err)
 {
@@ -205,14 +189,17 @@ static int s_apply(cl_db_t *db, const char *dir, const char *name, cl_err_t *err
         return 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *sql = s_read_file(path);
-    if (!sql)
-        return cl_err_set(err, CL_INTERNAL, "CL_MIGRATIONS", "cannot read migration \"%s\": %s", path, strerror(errno));
+    cl_buf_t sql = {0};
+    if (cl_buf_read_file(&sql, path) < 0) {
+        int e = errno;
+        cl_buf_free(&sql);
+        return cl_err_set(err, CL_INTERNAL, "CL_MIGRATIONS", "cannot read migration \"%s\": %s", path, strerror(e));
+    }
     s_exec_ctx_t ctx = {db, err};
     int rc = -1;
     if (cl_db_begin(db, err) < 0)
         goto out;
-    if (cl_sql_split(sql, s_exec_stmt, &ctx) < 0 ||
+    if (cl_sql_split(sql.data, s_exec_stmt, &ctx) < 0 ||
         cl_db_cmd(db, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, p, err) < 0 ||
         cl_db_commit(db, err) < 0) {
         cl_db_rollback(db);
@@ -224,7 +211,7 @@ static int s_apply(cl_db_t *db, const char *dir, const char *name, cl_err_t *err
     cl_log(CL_LOG_INFO, NULL, "applied migration %s", name);
     rc = 1;
 out:
-    free(sql);
+    cl_buf_free(&sql);
     return rc;
 }
 

@@ -29,6 +29,17 @@ static void s_submit_usage(FILE *out)
                  "  --source SYS --id ID   idempotency key (default: caseloop-cli and a fresh id)\n");
 }
 
+static int s_print_submitted(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    const Caseloop__V1__SubmitCaseReply *r = reply->submit_case_reply;
+    char t[64], o[32];
+    printf("case %" PRIu64 " %s; reports %" PRIu32 "; customer hears back by %s\n", r->case_id,
+           cl_codec_enum_name(&caseloop__v1__submit_outcome__descriptor, r->outcome, o, sizeof o), r->report_count,
+           r->has_respond_by_us ? ctl_time(r->respond_by_us, t, sizeof t) : CTL_NO_PROMISE);
+    return 0;
+}
+
 static int s_submit(ctl_t *ctl, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -77,12 +88,8 @@ static int s_submit(ctl_t *ctl, int argc, char **argv)
             const ProtobufCEnumDescriptor *d = o == 'k'   ? &caseloop__v1__kind__descriptor
                                                : o == 'v' ? &caseloop__v1__severity__descriptor
                                                           : &caseloop__v1__channel__descriptor;
-            if ((v = ctl_enum_parse(d, optarg)) < 0) {
-                fprintf(stderr, "caseloop submit: \"%s\" is not one of ", optarg);
-                ctl_enum_list(stderr, d);
-                fprintf(stderr, "\n");
+            if ((v = ctl_enum_option("submit", d, optarg, optarg)) < 0)
                 return 2;
-            }
             if (o == 'k')
                 c.has_kind = 1, c.kind = (Caseloop__V1__Kind)v;
             else if (o == 'v')
@@ -105,24 +112,54 @@ static int s_submit(ctl_t *ctl, int argc, char **argv)
     body.details = &c;
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE;
     env.submit_case = &body;
-    cl_env_t *reply = ctl_call(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
-    int rc = 1;
-    if (reply) {
-        const Caseloop__V1__SubmitCaseReply *r = reply->submit_case_reply;
-        char t[64], o2[32];
-        printf("case %" PRIu64 " %s; reports %" PRIu32 "; customer hears back by %s\n", r->case_id,
-               cl_codec_enum_name(&caseloop__v1__submit_outcome__descriptor, r->outcome, o2, sizeof o2), r->report_count,
-               r->has_respond_by_us ? ctl_time(r->respond_by_us, t, sizeof t) : CTL_NO_PROMISE);
-        rc = 0;
-    } else {
+    int rc = ctl_request(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY, s_print_submitted, NULL);
+    if (rc)
         fprintf(stderr, "caseloop submit: to try again without risk of a second case, use the same key:"
                         " --source %s --id %s\n", c.external_source, c.external_id);
-    }
-    cl_codec_free(reply);
     return rc;
 }
 
 /* --- case show ------------------------------------------------------------------ */
+
+static int s_print_case(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    const Caseloop__V1__Case *c = reply->get_case_reply->details;
+    char t[64], e[64];
+    printf("case %" PRIu64 "\n", c->case_id);
+    printf("  site:            %s\n", c->site);
+    printf("  state:           %s\n", cl_codec_enum_name(&caseloop__v1__case_state__descriptor, c->state, e, sizeof e));
+    printf("  kind:            %s\n", cl_codec_enum_name(&caseloop__v1__kind__descriptor, c->kind, e, sizeof e));
+    printf("  severity:        %s\n", cl_codec_enum_name(&caseloop__v1__severity__descriptor, c->severity, e, sizeof e));
+    printf("  channel:         %s\n", cl_codec_enum_name(&caseloop__v1__channel__descriptor, c->channel, e, sizeof e));
+    printf("  customer:        %s%s%s%s\n", c->anonymous ? "(anonymous) " : "", c->customer_name,
+           *c->customer_contact ? ", " : "", c->customer_contact);
+    printf("  location:        %s\n", c->location);
+    printf("  description:     %s\n", c->description);
+    if (c->has_occurred_at_us)
+        printf("  occurred at:     %s\n", ctl_time(c->occurred_at_us, t, sizeof t));
+    printf("  received at:     %s\n", ctl_time(c->received_at_us, t, sizeof t));
+    printf("  respond by:      %s\n", c->has_respond_by_us ? ctl_time(c->respond_by_us, t, sizeof t) : CTL_NO_PROMISE);
+    printf("  first receiver:  %s\n", c->first_receiver);
+    printf("  reply letter:    %s\n", c->reply_letter_only ? "only" : "no");
+    if (c->has_raised_in_callback_of)
+        printf("  raised in the callback of case %" PRIu64 "\n", c->raised_in_callback_of);
+    printf("  submitted as:    %s / %s\n", c->external_source, c->external_id);
+    printf("  reports:         %" PRIu32 "\n", c->report_count);
+    for (size_t i = 0; i < reply->get_case_reply->n_reports; i++) {
+        const Caseloop__V1__Report *r = reply->get_case_reply->reports[i];
+        printf("  report %" PRIu64 " at %s via %s: %s%s%s: %s\n", r->report_id,
+               ctl_time(r->received_at_us, t, sizeof t),
+               cl_codec_enum_name(&caseloop__v1__channel__descriptor, r->channel, e, sizeof e), r->customer_name,
+               *r->customer_contact ? ", " : "", r->customer_contact, r->description);
+    }
+    printf("history:\n");
+    for (size_t i = 0; i < reply->get_case_reply->n_history; i++) {
+        const Caseloop__V1__HistoryEntry *h = reply->get_case_reply->history[i];
+        printf("  %s  %-14s %s\n", ctl_time(h->at_us, t, sizeof t), h->actor, h->text);
+    }
+    return 0;
+}
 
 static int s_case_show(ctl_t *ctl, int argc, char **argv)
 {
@@ -144,47 +181,7 @@ static int s_case_show(ctl_t *ctl, int argc, char **argv)
     body.has_case_id = 1, body.case_id = id;
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE;
     env.get_case = &body;
-    cl_env_t *reply = ctl_call(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_GET_CASE_REPLY);
-    int rc = 1;
-    if (reply) {
-        const Caseloop__V1__Case *c = reply->get_case_reply->details;
-        char t[64], e[64];
-        printf("case %" PRIu64 "\n", c->case_id);
-        printf("  site:            %s\n", c->site);
-        printf("  state:           %s\n", cl_codec_enum_name(&caseloop__v1__case_state__descriptor, c->state, e, sizeof e));
-        printf("  kind:            %s\n", cl_codec_enum_name(&caseloop__v1__kind__descriptor, c->kind, e, sizeof e));
-        printf("  severity:        %s\n", cl_codec_enum_name(&caseloop__v1__severity__descriptor, c->severity, e, sizeof e));
-        printf("  channel:         %s\n", cl_codec_enum_name(&caseloop__v1__channel__descriptor, c->channel, e, sizeof e));
-        printf("  customer:        %s%s%s%s\n", c->anonymous ? "(anonymous) " : "", c->customer_name,
-               *c->customer_contact ? ", " : "", c->customer_contact);
-        printf("  location:        %s\n", c->location);
-        printf("  description:     %s\n", c->description);
-        if (c->has_occurred_at_us)
-            printf("  occurred at:     %s\n", ctl_time(c->occurred_at_us, t, sizeof t));
-        printf("  received at:     %s\n", ctl_time(c->received_at_us, t, sizeof t));
-        printf("  respond by:      %s\n", c->has_respond_by_us ? ctl_time(c->respond_by_us, t, sizeof t) : CTL_NO_PROMISE);
-        printf("  first receiver:  %s\n", c->first_receiver);
-        printf("  reply letter:    %s\n", c->reply_letter_only ? "only" : "no");
-        if (c->has_raised_in_callback_of)
-            printf("  raised in the callback of case %" PRIu64 "\n", c->raised_in_callback_of);
-        printf("  submitted as:    %s / %s\n", c->external_source, c->external_id);
-        printf("  reports:         %" PRIu32 "\n", c->report_count);
-        for (size_t i = 0; i < reply->get_case_reply->n_reports; i++) {
-            const Caseloop__V1__Report *r = reply->get_case_reply->reports[i];
-            printf("  report %" PRIu64 " at %s via %s: %s%s%s: %s\n", r->report_id,
-                   ctl_time(r->received_at_us, t, sizeof t),
-                   cl_codec_enum_name(&caseloop__v1__channel__descriptor, r->channel, e, sizeof e), r->customer_name,
-                   *r->customer_contact ? ", " : "", r->customer_contact, r->description);
-        }
-        printf("history:\n");
-        for (size_t i = 0; i < reply->get_case_reply->n_history; i++) {
-            const Caseloop__V1__HistoryEntry *h = reply->get_case_reply->history[i];
-            printf("  %s  %-14s %s\n", ctl_time(h->at_us, t, sizeof t), h->actor, h->text);
-        }
-        rc = 0;
-    }
-    cl_codec_free(reply);
-    return rc;
+    return ctl_request(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_GET_CASE_REPLY, s_print_case, NULL);
 }
 
 /* --- case actions, transfer -------------------------------------------------------- */
@@ -219,6 +216,27 @@ static void s_case_usage(FILE *out)
         fprintf(out, "  %-18s %s\n", s_actions[i].name, s_actions[i].help);
     fprintf(out, "  %-18s move it to another department or person (the dispatcher picks the person\n"
                  "                     when only --department is given)\n", "transfer");
+}
+
+/* The state a case command left case *arg in. */
+static int s_print_state(const cl_env_t *reply, void *arg)
+{
+    char e[32];
+    printf("case %" PRIu64 " is %s\n", *(const uint64_t *)arg,
+           cl_codec_enum_name(&caseloop__v1__case_state__descriptor, reply->case_command_reply->state, e, sizeof e));
+    return 0;
+}
+
+/* Where a transfer sent case *arg. */
+static int s_print_transferred(const cl_env_t *reply, void *arg)
+{
+    const Caseloop__V1__TransferCaseReply *r = reply->transfer_case_reply;
+    uint64_t id = *(const uint64_t *)arg;
+    if (r->queued)
+        printf("case %" PRIu64 " moved to %s; it waits on the queue: nobody is on shift\n", id, r->department);
+    else
+        printf("case %" PRIu64 " moved to %s, assigned to %s\n", id, r->department, r->assignee);
+    return 0;
 }
 
 static int s_case_action(ctl_t *ctl, int argc, char **argv)
@@ -273,24 +291,10 @@ static int s_case_action(ctl_t *ctl, int argc, char **argv)
         env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
         env.case_command = &cmd;
     }
-    int rc = 1;
-    cl_env_t *reply = transfer ? ctl_call(ctl, CTL_DISPATCHER, &env, CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE_REPLY)
-                               : ctl_call(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY);
-    char e[32];
-    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY) {
-        printf("case %" PRIu64 " is %s\n", id,
-               cl_codec_enum_name(&caseloop__v1__case_state__descriptor, reply->case_command_reply->state, e, sizeof e));
-        rc = 0;
-    } else if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE_REPLY) {
-        const Caseloop__V1__TransferCaseReply *r = reply->transfer_case_reply;
-        if (r->queued)
-            printf("case %" PRIu64 " moved to %s; it waits on the queue: nobody is on shift\n", id, r->department);
-        else
-            printf("case %" PRIu64 " moved to %s, assigned to %s\n", id, r->department, r->assignee);
-        rc = 0;
-    }
-    cl_codec_free(reply);
-    return rc;
+    if (transfer)
+        return ctl_request(ctl, CTL_DISPATCHER, &env, CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE_REPLY,
+                           s_print_transferred, &id);
+    return ctl_request(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY, s_print_state, &id);
 }
 
 static int s_case(ctl_t *ctl, int argc, char **argv)
@@ -314,6 +318,27 @@ static void s_cases_usage(FILE *out)
                  "list a site's cases, newest first, a page at a time; --queue lists the department\n"
                  "queue (dispatched, nobody on shift to take it); a last line \"next page: --page-after N\"\n"
                  "says how to go on; TIME is YYYY-MM-DD[ HH:MM[:SS]] (local time) or seconds since 1970\n");
+}
+
+static int s_print_cases(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    const Caseloop__V1__ListCasesReply *r = reply->list_cases_reply;
+    printf("%-8s %-12s %-10s %-9s %-16s %-14s %-12s %s\n", "case", "state", "kind", "severity", "department",
+           "assignee", "tracker", "description");
+    for (size_t i = 0; i < r->n_cases; i++) {
+        const Caseloop__V1__CaseSummary *c = r->cases[i];
+        char st[32], k[32], sv[32];
+        printf("%-8" PRIu64 " %-12s %-10s %-9s %-16s %-14s %-12s %s\n", c->case_id,
+               cl_codec_enum_name(&caseloop__v1__case_state__descriptor, c->state, st, sizeof st),
+               cl_codec_enum_name(&caseloop__v1__kind__descriptor, c->kind, k, sizeof k),
+               cl_codec_enum_name(&caseloop__v1__severity__descriptor, c->severity, sv, sizeof sv),
+               *c->department ? c->department : "-", *c->assignee ? c->assignee : "-",
+               *c->tracker ? c->tracker : "-", c->description);
+    }
+    if (r->next_page)
+        printf("next page: --page-after %" PRIu64 "\n", r->next_page);
+    return 0;
 }
 
 static int s_cases(ctl_t *ctl, int argc, char **argv)
@@ -379,12 +404,8 @@ static int s_cases(ctl_t *ctl, int argc, char **argv)
                 q.has_open_only = 1, q.open_only = 1;
                 break;
             }
-            if ((v = ctl_enum_parse(d, name)) < 0) {
-                fprintf(stderr, "caseloop cases: \"%s\" is not one of ", optarg);
-                ctl_enum_list(stderr, d);
-                fprintf(stderr, "\n");
+            if ((v = ctl_enum_option("cases", d, name, optarg)) < 0)
                 return 2;
-            }
             if (o == 'S')
                 q.has_state = 1, q.state = (Caseloop__V1__CaseState)v;
             else if (o == 'k')
@@ -404,28 +425,7 @@ static int s_cases(ctl_t *ctl, int argc, char **argv)
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_CASES;
     env.list_cases = &q;
-    int rc = 1;
-    cl_env_t *reply = ctl_call(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_LIST_CASES_REPLY);
-    if (reply) {
-        const Caseloop__V1__ListCasesReply *r = reply->list_cases_reply;
-        printf("%-8s %-12s %-10s %-9s %-16s %-14s %-12s %s\n", "case", "state", "kind", "severity", "department",
-               "assignee", "tracker", "description");
-        for (size_t i = 0; i < r->n_cases; i++) {
-            const Caseloop__V1__CaseSummary *c = r->cases[i];
-            char st[32], k[32], sv[32];
-            printf("%-8" PRIu64 " %-12s %-10s %-9s %-16s %-14s %-12s %s\n", c->case_id,
-                   cl_codec_enum_name(&caseloop__v1__case_state__descriptor, c->state, st, sizeof st),
-                   cl_codec_enum_name(&caseloop__v1__kind__descriptor, c->kind, k, sizeof k),
-                   cl_codec_enum_name(&caseloop__v1__severity__descriptor, c->severity, sv, sizeof sv),
-                   *c->department ? c->department : "-", *c->assignee ? c->assignee : "-",
-                   *c->tracker ? c->tracker : "-", c->description);
-        }
-        if (r->next_page)
-            printf("next page: --page-after %" PRIu64 "\n", r->next_page);
-        rc = 0;
-    }
-    cl_codec_free(reply);
-    return rc;
+    return ctl_request(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_LIST_CASES_REPLY, s_print_cases, NULL);
 }
 
 const ctl_command_t ctl_cases_commands[] = {

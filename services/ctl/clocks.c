@@ -16,6 +16,20 @@ static void s_print_clock(const Caseloop__V1__Clock *c)
            c->has_paused_at_us ? ctl_time(c->paused_at_us, p, sizeof p) : "", c->name);
 }
 
+/* The clocks of a GetClocks or ListBreaches reply, or a line saying there are none. */
+static int s_print_clocks(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    bool breaches = reply->body_case == CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES_REPLY;
+    size_t n = breaches ? reply->list_breaches_reply->n_clocks : reply->get_clocks_reply->n_clocks;
+    Caseloop__V1__Clock **clocks = breaches ? reply->list_breaches_reply->clocks : reply->get_clocks_reply->clocks;
+    for (size_t i = 0; i < n; i++)
+        s_print_clock(clocks[i]);
+    if (!n)
+        printf(breaches ? "no breaches\n" : "no clocks\n");
+    return 0;
+}
+
 static int s_clocks(ctl_t *ctl, int argc, char **argv)
 {
     bool breaches = strcmp(argv[0], "breaches") == 0;
@@ -61,25 +75,10 @@ static int s_clocks(ctl_t *ctl, int argc, char **argv)
         env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS;
         env.get_clocks = &g;
     }
-    int rc = 1;
-    cl_env_t *reply = ctl_call(ctl, CTL_ESCALATION, &env,
-                               breaches ? CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES_REPLY
-                                        : CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS_REPLY);
-    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS_REPLY) {
-        for (size_t i = 0; i < reply->get_clocks_reply->n_clocks; i++)
-            s_print_clock(reply->get_clocks_reply->clocks[i]);
-        if (!reply->get_clocks_reply->n_clocks)
-            printf("no clocks\n");
-        rc = 0;
-    } else if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES_REPLY) {
-        for (size_t i = 0; i < reply->list_breaches_reply->n_clocks; i++)
-            s_print_clock(reply->list_breaches_reply->clocks[i]);
-        if (!reply->list_breaches_reply->n_clocks)
-            printf("no breaches\n");
-        rc = 0;
-    }
-    cl_codec_free(reply);
-    return rc;
+    return ctl_request(ctl, CTL_ESCALATION, &env,
+                       breaches ? CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES_REPLY
+                                : CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS_REPLY,
+                       s_print_clocks, NULL);
 }
 
 const ctl_command_t ctl_clocks_commands[] = {

@@ -65,6 +65,14 @@ cl_env_t *ctl_call(ctl_t *ctl, ctl_service_t service, const cl_env_t *env, int w
     return reply;
 }
 
+int ctl_request(ctl_t *ctl, ctl_service_t service, const cl_env_t *env, int want, ctl_print_fn print, void *arg)
+{
+    cl_env_t *reply = ctl_call(ctl, service, env, want);
+    int rc = reply ? print(reply, arg) : 1;
+    cl_codec_free(reply);
+    return rc;
+}
+
 void ctl_fail(const cl_err_t *err)
 {
     fprintf(stderr, "caseloop: %s%s%s: %s\n", cl_err_code_name(err->code), *err->field ? " " : "", err->field,

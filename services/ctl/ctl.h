@@ -60,6 +60,16 @@ cl_client_t *ctl_client(ctl_t *ctl, ctl_service_t service);
    message") and returns NULL. */
 cl_env_t *ctl_call(ctl_t *ctl, ctl_service_t service, const cl_env_t *env, int want);
 
+/* What a command shows of the reply it wanted (arg is the command's);
+   returns the exit status: 0, or 1 when the reply says the thing asked for
+   is not well. */
+typedef int (*ctl_print_fn)(const cl_env_t *reply, void *arg);
+
+/* A command's request: sends env to service as ctl_call does and shows its
+   reply with print(reply, arg). Returns print's status, or 1 when no reply it
+   wants came (said on stderr). */
+int ctl_request(ctl_t *ctl, ctl_service_t service, const cl_env_t *env, int want, ctl_print_fn print, void *arg);
+
 /* Says err on stderr as "caseloop: CODE field: message". */
 void ctl_fail(const cl_err_t *err);
 
@@ -78,8 +88,11 @@ int ctl_case_number(const char *text, uint64_t *id);
    "2026-11-22") or whole seconds since 1970, into microseconds. Returns 0 or -1. */
 int ctl_parse_time(const char *text, int64_t *us);
 
-/* The value of d named name as people read it ("complaint"); -1 when none is. */
-int ctl_enum_parse(const ProtobufCEnumDescriptor *d, const char *name);
+/* The value of d that an option of command cmd names: name as people read
+   it ("complaint", "in_progress"), text as it was given. When no value has
+   that name, says on stderr "caseloop CMD: "TEXT" is not one of a|b|c" and
+   returns -1. */
+int ctl_enum_option(const char *cmd, const ProtobufCEnumDescriptor *d, const char *name, const char *text);
 
 /* The names of d's values, "a|b|c", to out. */
 void ctl_enum_list(FILE *out, const ProtobufCEnumDescriptor *d);

@@ -24,6 +24,21 @@ static void s_print_handover(const Caseloop__V1__Handover *h)
                                   sizeof st));
 }
 
+/* The handover just made (HandOverReply), or those listed, or a line saying there are none. */
+static int s_print_handovers(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_HAND_OVER_REPLY) {
+        s_print_handover(reply->hand_over_reply->handover);
+        return 0;
+    }
+    for (size_t i = 0; i < reply->list_handovers_reply->n_handovers; i++)
+        s_print_handover(reply->list_handovers_reply->handovers[i]);
+    if (reply->list_handovers_reply->n_handovers == 0)
+        printf("no handovers\n");
+    return 0;
+}
+
 static int s_shift(ctl_t *ctl, int argc, char **argv)
 {
     static const struct option opts[] = {{"site", 1, 0, 's'}, {"from", 1, 0, 'f'}, {"to", 1, 0, 't'},
@@ -68,22 +83,10 @@ static int s_shift(ctl_t *ctl, int argc, char **argv)
         env.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS;
         env.list_handovers = &l;
     }
-    int rc = 1;
-    cl_env_t *reply = ctl_call(ctl, CTL_DISPATCHER, &env,
-                               handover ? CASELOOP__V1__ENVELOPE__BODY_HAND_OVER_REPLY
-                                        : CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS_REPLY);
-    if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_HAND_OVER_REPLY) {
-        s_print_handover(reply->hand_over_reply->handover);
-        rc = 0;
-    } else if (reply && reply->body_case == CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS_REPLY) {
-        for (size_t i = 0; i < reply->list_handovers_reply->n_handovers; i++)
-            s_print_handover(reply->list_handovers_reply->handovers[i]);
-        if (reply->list_handovers_reply->n_handovers == 0)
-            printf("no handovers\n");
-        rc = 0;
-    }
-    cl_codec_free(reply);
-    return rc;
+    return ctl_request(ctl, CTL_DISPATCHER, &env,
+                       handover ? CASELOOP__V1__ENVELOPE__BODY_HAND_OVER_REPLY
+                                : CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS_REPLY,
+                       s_print_handovers, NULL);
 }
 
 const ctl_command_t ctl_handover_commands[] = {

@@ -107,12 +107,15 @@ int ctl_parse_time(const char *text, int64_t *us)
     return 0;
 }
 
-int ctl_enum_parse(const ProtobufCEnumDescriptor *d, const char *name)
+int ctl_enum_option(const char *cmd, const ProtobufCEnumDescriptor *d, const char *name, const char *text)
 {
     char buf[64];
     for (unsigned i = 0; i < d->n_values; i++)
         if (strcmp(cl_codec_enum_name(d, d->values[i].value, buf, sizeof buf), name) == 0 && d->values[i].value != 0)
             return d->values[i].value;
+    fprintf(stderr, "caseloop %s: \"%s\" is not one of ", cmd, text);
+    ctl_enum_list(stderr, d);
+    fprintf(stderr, "\n");
     return -1;
 }
 

@@ -11,20 +11,25 @@ static const char s_policy_usage[] =
     "the next version, or print the version in force for a site; a refused document\n"
     "changes nothing and the error names the line or field\n";
 
+/* The version just loaded (arg: the name of the file it came from). */
+static int s_print_loaded(const cl_env_t *reply, void *arg)
+{
+    const Caseloop__V1__LoadPolicyReply *r = reply->load_policy_reply;
+    printf("policy version %" PRIu32 " loaded from %s; sites:", r->version, (const char *)arg);
+    for (size_t i = 0; i < r->n_sites; i++)
+        printf(" %s", r->sites[i]);
+    printf("\n");
+    return 0;
+}
+
 static int s_policy_load(ctl_t *ctl, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    cl_buf_t doc = {0};
+    if (cl_buf_read_file(&doc, path) < 0) {
         fprintf(stderr, "caseloop policy load: cannot open \"%s\": %s\n", path, strerror(errno));
+        cl_buf_free(&doc);
         return 1;
     }
-    cl_buf_t doc = {0};
-    char chunk[8192];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        cl_buf_append(&doc, chunk, got);
-    fclose(f);
-    cl_buf_append(&doc, "", 0);
     const char *base = strrchr(path, '/');
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
     Caseloop__V1__LoadPolicy body = CASELOOP__V1__LOAD_POLICY__INIT;
@@ -32,19 +37,20 @@ static int s_policy_load(ctl_t *ctl, const char *path)
     body.source = (char *)(base ? base + 1 : path);
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY;
     env.load_policy = &body;
-    int rc = 1;
-    cl_env_t *reply = ctl_call(ctl, CTL_DISPATCHER, &env, CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY_REPLY);
-    if (reply) {
-        const Caseloop__V1__LoadPolicyReply *r = reply->load_policy_reply;
-        printf("policy version %" PRIu32 " loaded from %s; sites:", r->version, body.source);
-        for (size_t i = 0; i < r->n_sites; i++)
-            printf(" %s", r->sites[i]);
-        printf("\n");
-        rc = 0;
-    }
-    cl_codec_free(reply);
+    int rc = ctl_request(ctl, CTL_DISPATCHER, &env, CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY_REPLY, s_print_loaded,
+                         body.source);
     cl_buf_free(&doc);
     return rc;
+}
+
+/* The version in force (arg: the site asked for). */
+static int s_print_policy(const cl_env_t *reply, void *arg)
+{
+    const Caseloop__V1__GetPolicyReply *r = reply->get_policy_reply;
+    char t[64];
+    printf("site %s: policy version %" PRIu32 ", loaded %s from %s\n%s\n", (const char *)arg, r->version,
+           ctl_time(r->loaded_at_us, t, sizeof t), r->source, r->document);
+    return 0;
 }
 
 static int s_policy_show(ctl_t *ctl, const char *site)
@@ -54,17 +60,8 @@ static int s_policy_show(ctl_t *ctl, const char *site)
     body.site = (char *)site;
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_POLICY;
     env.get_policy = &body;
-    int rc = 1;
-    cl_env_t *reply = ctl_call(ctl, CTL_DISPATCHER, &env, CASELOOP__V1__ENVELOPE__BODY_GET_POLICY_REPLY);
-    if (reply) {
-        const Caseloop__V1__GetPolicyReply *r = reply->get_policy_reply;
-        char t[64];
-        printf("site %s: policy version %" PRIu32 ", loaded %s from %s\n%s\n", site, r->version,
-               ctl_time(r->loaded_at_us, t, sizeof t), r->source, r->document);
-        rc = 0;
-    }
-    cl_codec_free(reply);
-    return rc;
+    return ctl_request(ctl, CTL_DISPATCHER, &env, CASELOOP__V1__ENVELOPE__BODY_GET_POLICY_REPLY, s_print_policy,
+                       (void *)site);
 }
 
 static int s_policy(ctl_t *ctl, int argc, char **argv)

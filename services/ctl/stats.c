@@ -3,6 +3,19 @@
 #include <inttypes.h>
 #include <string.h>
 
+/* The counters, one a line; 1 when the service cannot reach its database. */
+static int s_print_stats(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    const Caseloop__V1__StatsReply *r = reply->stats_reply;
+    char t[64];
+    printf("service\t%s\nstarted\t%s\ndatabase\t%s\nhead_position\t%" PRIu64 "\n", r->service,
+           ctl_time(r->started_at_us, t, sizeof t), r->database_up ? "up" : "DOWN", r->head_position);
+    for (size_t i = 0; i < r->n_counters; i++)
+        printf("%s\t%" PRIu64 "\n", r->counters[i]->name, r->counters[i]->value);
+    return r->database_up ? 0 : 1;
+}
+
 static int s_stats(ctl_t *ctl, int argc, char **argv)
 {
     static const char *const names[CTL_N_SERVICES] = {"intake", "dispatcher", "escalation"};
@@ -21,19 +34,8 @@ static int s_stats(ctl_t *ctl, int argc, char **argv)
     Caseloop__V1__GetStats body = CASELOOP__V1__GET_STATS__INIT;
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_STATS;
     env.get_stats = &body;
-    cl_env_t *reply = ctl_call(ctl, (ctl_service_t)service, &env, CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY);
-    int rc = 1;
-    if (reply) {
-        const Caseloop__V1__StatsReply *r = reply->stats_reply;
-        char t[64];
-        printf("service\t%s\nstarted\t%s\ndatabase\t%s\nhead_position\t%" PRIu64 "\n", r->service,
-               ctl_time(r->started_at_us, t, sizeof t), r->database_up ? "up" : "DOWN", r->head_position);
-        for (size_t i = 0; i < r->n_counters; i++)
-            printf("%s\t%" PRIu64 "\n", r->counters[i]->name, r->counters[i]->value);
-        rc = r->database_up ? 0 : 1;
-    }
-    cl_codec_free(reply);
-    return rc;
+    return ctl_request(ctl, (ctl_service_t)service, &env, CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY, s_print_stats,
+                       NULL);
 }
 
 const ctl_command_t ctl_stats_commands[] = {

@@ -1,9 +1,13 @@
-/* test_buf.c - PostgreSQL array literals for text[], bigint[], bool[] and bytea[] parameters. */
+/* test_buf.c - PostgreSQL array literals for text[], bigint[], bool[] and bytea[] parameters; files read whole. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "cl.h"
 
@@ -126,6 +130,35 @@ static void test_large_array_grows_the_buffer(void **state)
     assert_int_equal(b->data[b->len], '\0');
 }
 
+static void test_a_file_is_read_whole_and_ends_in_nul(void **state)
+{
+    cl_buf_t *b = *state;
+    char path[] = "/tmp/cl-test-buf-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char big[20000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 26);
+    assert_int_equal(write(fd, big, sizeof big), (ssize_t)sizeof big);
+    close(fd);
+    assert_int_equal(cl_buf_read_file(b, path), 0);
+    assert_int_equal(b->len, sizeof big);
+    assert_memory_equal(b->data, big, sizeof big);
+    assert_int_equal(b->data[b->len], '\0');
+
+    /* empty: "" */
+    cl_buf_free(b);
+    assert_int_equal(truncate(path, 0), 0);
+    assert_int_equal(cl_buf_read_file(b, path), 0);
+    assert_non_null(b->data);
+    assert_string_equal(b->data, "");
+    unlink(path);
+
+    /* gone: -1, and errno says why */
+    assert_int_equal(cl_buf_read_file(b, path), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
 
 int main(void)
@@ -140,6 +173,7 @@ int main(void)
         T(test_bytea_elements_are_hex),
         T(test_begin_starts_a_fresh_literal),
         T(test_large_array_grows_the_buffer),
+        T(test_a_file_is_read_whole_and_ends_in_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,6 +28,10 @@ typedef struct {
     s_script_t script;
     cl_fake_t *fake;
     cl_client_t *client;
+    cl_env_t env;                   /* the test's request, its body empty (enough for the fake) */
+    Caseloop__V1__GetStats stats;
+    Caseloop__V1__CaseCommand cmd;
+    int64_t took_ms;                /* how long the last s_call took */
 } s_fix_t;
 
 static void s_stats_reply(cl_fake_t *fake, cl_request_t *req, const char *correlation_id, const char *service)
@@ -80,27 +84,34 @@ static int s_teardown(void **state)
     return 0;
 }
 
-/* Starts the fake with the fixture's script and a client of it. */
-static void s_start(s_fix_t *f)
+/* Starts the fake with the fixture's script and a client of it, and makes the
+   fixture's request of type body_case (GetStats or CaseCommand). */
+static void s_start(s_fix_t *f, int body_case)
 {
     f->fake = cl_fake_new(f->ctx, "client-test", s_answer, &f->script);
     assert_non_null(f->fake);
     cl_err_t err;
     f->client = cl_client_new(f->ctx, cl_fake_router(f->fake), "test-client", &err);
     assert_non_null(f->client);
+    caseloop__v1__envelope__init(&f->env);
+    caseloop__v1__get_stats__init(&f->stats);
+    caseloop__v1__case_command__init(&f->cmd);
+    f->env.body_case = (Caseloop__V1__Envelope__BodyCase)body_case;
+    if (body_case == CASELOOP__V1__ENVELOPE__BODY_GET_STATS)
+        f->env.get_stats = &f->stats;
+    else
+        f->env.case_command = &f->cmd;
 }
 
-/* A request of type body_case, its body empty (enough for the fake). */
-static void s_request(cl_env_t *env, int body_case, Caseloop__V1__GetStats *stats, Caseloop__V1__CaseCommand *cmd)
+/* cl_client_call_retry of the fixture's request, or cl_client_call when deadline_ms is 0; times it. */
+static cl_env_t *s_call(s_fix_t *f, int timeout_ms, int deadline_ms, cl_err_t *err)
 {
-    caseloop__v1__envelope__init(env);
-    caseloop__v1__get_stats__init(stats);
-    caseloop__v1__case_command__init(cmd);
-    env->body_case = (Caseloop__V1__Envelope__BodyCase)body_case;
-    if (body_case == CASELOOP__V1__ENVELOPE__BODY_GET_STATS)
-        env->get_stats = stats;
-    else
-        env->case_command = cmd;
+    cl_err_clear(err);
+    int64_t t0 = cl_mono_us();
+    cl_env_t *reply = deadline_ms ? cl_client_call_retry(f->client, &f->env, timeout_ms, deadline_ms, err)
+                                  : cl_client_call(f->client, &f->env, timeout_ms, err);
+    f->took_ms = (cl_mono_us() - t0) / 1000;
+    return reply;
 }
 
 static void s_assert_service(const cl_env_t *reply, const char *service)
@@ -113,17 +124,13 @@ static void s_assert_service(const cl_env_t *reply, const char *service)
 static void test_a_call_gets_its_reply_with_the_envelope_filled_in(void **state)
 {
     s_fix_t *f = *state;
-    s_start(f);
-    cl_env_t env;
-    Caseloop__V1__GetStats stats;
-    Caseloop__V1__CaseCommand cmd;
-    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
     cl_err_t err;
-    cl_env_t *reply = cl_client_call(f->client, &env, 5000, &err);
+    cl_env_t *reply = s_call(f, 5000, 0, &err);
     s_assert_service(reply, "fresh");
     assert_string_equal(reply->correlation_id, cl_fake_message_id(f->fake, 1));
     assert_true(strlen(cl_fake_message_id(f->fake, 1)) > 0);
-    assert_null(env.message_id); /* filled in on the frame, not in the caller's envelope */
+    assert_null(f->env.message_id); /* filled in on the frame, not in the caller's envelope */
     cl_codec_free(reply);
     reply = cl_client_stats(f->client, 5000, &err);
     s_assert_service(reply, "fresh");
@@ -135,21 +142,14 @@ static void test_a_service_that_never_answers_is_unavailable_within_the_timeout(
 {
     s_fix_t *f = *state;
     f->script.silent = true;
-    s_start(f);
-    cl_env_t env;
-    Caseloop__V1__GetStats stats;
-    Caseloop__V1__CaseCommand cmd;
-    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
     cl_err_t err;
-    cl_err_clear(&err);
-    int64_t t0 = cl_mono_us();
-    cl_env_t *reply = cl_client_call(f->client, &env, 300, &err);
-    int64_t took_ms = (cl_mono_us() - t0) / 1000;
+    cl_env_t *reply = s_call(f, 300, 0, &err);
     assert_null(reply);
     assert_int_equal(err.code, CL_UNAVAILABLE);
     assert_non_null(strstr(err.message, "300 ms"));
-    assert_true(took_ms >= 300);
-    assert_true(took_ms < 300 + SLACK_MS);
+    assert_true(f->took_ms >= 300);
+    assert_true(f->took_ms < 300 + SLACK_MS);
     assert_int_equal(cl_fake_requests(f->fake), 1);
 }
 
@@ -157,13 +157,9 @@ static void test_a_read_is_retried_after_unavailable_until_it_gets_through(void 
 {
     s_fix_t *f = *state;
     f->script.unavailable = 2;
-    s_start(f);
-    cl_env_t env;
-    Caseloop__V1__GetStats stats;
-    Caseloop__V1__CaseCommand cmd;
-    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
     cl_err_t err;
-    cl_env_t *reply = cl_client_call_retry(f->client, &env, 2000, 10000, &err);
+    cl_env_t *reply = s_call(f, 2000, 10000, &err);
     s_assert_service(reply, "fresh");
     assert_int_equal(cl_fake_requests(f->fake), 3);
     /* one request, sent three times: the same message_id, on the same DEALER */
@@ -177,16 +173,12 @@ static void test_a_command_is_never_sent_twice(void **state)
 {
     s_fix_t *f = *state;
     f->script.unavailable = 2;
-    s_start(f);
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND);
     assert_false(cl_client_idempotent(CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND));
     assert_false(cl_client_idempotent(CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY));
     assert_true(cl_client_idempotent(CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE));
-    cl_env_t env;
-    Caseloop__V1__GetStats stats;
-    Caseloop__V1__CaseCommand cmd;
-    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND, &stats, &cmd);
     cl_err_t err;
-    cl_env_t *reply = cl_client_call_retry(f->client, &env, 2000, 10000, &err);
+    cl_env_t *reply = s_call(f, 2000, 10000, &err);
     assert_non_null(reply);
     assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
     assert_int_equal(reply->error->code, CL_UNAVAILABLE);
@@ -200,13 +192,9 @@ static void test_a_retry_after_no_reply_never_takes_the_late_reply(void **state)
 {
     s_fix_t *f = *state;
     f->script.hold_first = true;
-    s_start(f);
-    cl_env_t env;
-    Caseloop__V1__GetStats stats;
-    Caseloop__V1__CaseCommand cmd;
-    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
     cl_err_t err;
-    cl_env_t *reply = cl_client_call_retry(f->client, &env, 200, 10000, &err);
+    cl_env_t *reply = s_call(f, 200, 10000, &err);
     /* The first request's reply, sent late with the same correlation, went to
        the DEALER that gave up on it; the retry came on a fresh one. */
     s_assert_service(reply, "fresh");
@@ -220,19 +208,13 @@ static void test_retries_end_at_the_deadline_with_the_last_answer(void **state)
 {
     s_fix_t *f = *state;
     f->script.unavailable = 1000;
-    s_start(f);
-    cl_env_t env;
-    Caseloop__V1__GetStats stats;
-    Caseloop__V1__CaseCommand cmd;
-    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
     cl_err_t err;
-    int64_t t0 = cl_mono_us();
-    cl_env_t *reply = cl_client_call_retry(f->client, &env, 2000, 600, &err);
-    int64_t took_ms = (cl_mono_us() - t0) / 1000;
+    cl_env_t *reply = s_call(f, 2000, 600, &err);
     assert_non_null(reply);
     assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
     assert_int_equal(reply->error->code, CL_UNAVAILABLE);
-    assert_true(took_ms < 600 + SLACK_MS);
+    assert_true(f->took_ms < 600 + SLACK_MS);
     /* backoff: 50, 100, 200 ms less up to half: at least 3 attempts, few more */
     assert_in_range(cl_fake_requests(f->fake), 3, 8);
     cl_codec_free(reply);
@@ -242,20 +224,13 @@ static void test_retries_without_any_reply_end_unavailable_at_the_deadline(void 
 {
     s_fix_t *f = *state;
     f->script.silent = true;
-    s_start(f);
-    cl_env_t env;
-    Caseloop__V1__GetStats stats;
-    Caseloop__V1__CaseCommand cmd;
-    s_request(&env, CASELOOP__V1__ENVELOPE__BODY_GET_STATS, &stats, &cmd);
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
     cl_err_t err;
-    cl_err_clear(&err);
-    int64_t t0 = cl_mono_us();
-    cl_env_t *reply = cl_client_call_retry(f->client, &env, 200, 700, &err);
-    int64_t took_ms = (cl_mono_us() - t0) / 1000;
+    cl_env_t *reply = s_call(f, 200, 700, &err);
     assert_null(reply);
     assert_int_equal(err.code, CL_UNAVAILABLE);
-    assert_true(took_ms >= 400);
-    assert_true(took_ms < 700 + SLACK_MS);
+    assert_true(f->took_ms >= 400);
+    assert_true(f->took_ms < 700 + SLACK_MS);
     assert_true(cl_fake_requests(f->fake) >= 2);
     assert_string_not_equal(cl_fake_peer(f->fake, 2), cl_fake_peer(f->fake, 1));
 }
