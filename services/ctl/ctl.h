@@ -76,7 +76,7 @@ void ctl_fail(const cl_err_t *err);
 /* Local time us (microseconds since 1970) as "2026-11-22 14:30:05 +0800", written into buf. */
 const char *ctl_time(int64_t us, char *buf, size_t len);
 
-/* What a case received while its site had no policy was promised. */
+/* What a case was promised when its site's policy promised nothing. */
 #define CTL_NO_PROMISE "(nothing promised: the site had no policy or no active promise clock)"
 
 /* --- reading options (main.c) ------------------------------------------------------- */
