@@ -215,6 +215,30 @@ void cl_service_stats(cl_service_t *self, cl_request_t *req, const cl_env_t *env
     free(cp);
 }
 
+const cl_handler_t *cl_service_route(cl_service_t *svc, const cl_handler_t *table, void *self, cl_db_t *db,
+                                     cl_request_t *req, const cl_env_t *env)
+{
+    const cl_handler_t *h = table;
+    while (h->body && h->body != (int)env->body_case)
+        h++;
+    cl_err_t err;
+    cl_err_clear(&err);
+    if (!h->body) {
+        if (env->body_case == CASELOOP__V1__ENVELOPE__BODY_GET_STATS) {
+            cl_service_stats(svc, req, env, db);
+            return NULL;
+        }
+        cl_err_set(&err, CL_UNIMPLEMENTED, "body", "%s is not served by %s", cl_codec_body_name(env), svc->name);
+        cl_service_refuse(svc, req, env, &err);
+        return NULL;
+    }
+    if (h->authorize && h->authorize(self, env, &err) < 0) {
+        cl_service_refuse(svc, req, env, &err);
+        return NULL;
+    }
+    return h;
+}
+
 void cl_service_serve(cl_service_t *svc, const cl_handler_t *table, void *self, cl_db_t *db)
 {
     cl_request_t req;
@@ -224,18 +248,9 @@ void cl_service_serve(cl_service_t *svc, const cl_handler_t *table, void *self, 
         cl_env_t *env = cl_service_decode(svc, &req, svc->max_frame);
         if (!env)
             continue;
-        const cl_handler_t *h = table;
-        while (h->fn && h->body != (int)env->body_case)
-            h++;
-        if (h->fn) {
+        const cl_handler_t *h = cl_service_route(svc, table, self, db, &req, env);
+        if (h && h->fn)
             h->fn(self, &req, env);
-        } else if (env->body_case == CASELOOP__V1__ENVELOPE__BODY_GET_STATS) {
-            cl_service_stats(svc, &req, env, db);
-        } else {
-            cl_err_t err;
-            cl_err_set(&err, CL_UNIMPLEMENTED, "body", "%s is not served by %s", cl_codec_body_name(env), svc->name);
-            cl_service_refuse(svc, &req, env, &err);
-        }
         cl_codec_free(env);
     }
 }

@@ -78,10 +78,23 @@ int cl_service_thread(pthread_t *thread, void *(*fn)(void *), void *arg);
 /* A request handler: self is the service's own state. */
 typedef void (*cl_handler_fn)(void *self, cl_request_t *req, const cl_env_t *env);
 
+/* Whether the sender of env may make this request: 0, or -1 with err (the
+   refusal answered, e.g. PERMISSION_DENIED naming the site). */
+typedef int (*cl_authorize_fn)(void *self, const cl_env_t *env, cl_err_t *err);
+
 typedef struct {
     int body;                /* CASELOOP__V1__ENVELOPE__BODY_... */
-    cl_handler_fn fn;
+    cl_handler_fn fn;        /* NULL: the caller of cl_service_route handles it (a batched body) */
+    cl_authorize_fn authorize; /* NULL: every sender may */
 } cl_handler_t;
+
+/* Routes a decoded request: the entry of table (ending with {0}) for env's
+   body once its authorization hook let it through; NULL when the request is
+   answered already: GetStats (unless the table has it; db tells whether the
+   database is up), a body the table lacks (UNIMPLEMENTED), or a refusal of
+   the hook. */
+const cl_handler_t *cl_service_route(cl_service_t *svc, const cl_handler_t *table, void *self, cl_db_t *db,
+                                     cl_request_t *req, const cl_env_t *env);
 
 /* Reads the requests waiting on the router into the service's queue, where
    they wait to be served; past queue_max a request is answered at once with
@@ -94,9 +107,7 @@ size_t cl_service_take(cl_service_t *svc);
 int cl_service_next(cl_service_t *svc, cl_request_t *req);
 
 /* Answers the requests on the router, through the queue: each decoded and
-   checked, then given to the handler of its body (table ends with {0});
-   GetStats is answered here (db tells whether the database is up); anything
-   else is UNIMPLEMENTED. */
+   checked, then routed (cl_service_route) to its handler. */
 void cl_service_serve(cl_service_t *svc, const cl_handler_t *table, void *self, cl_db_t *db);
 
 /* The most work a service does between two looks at its requests and signals. */

@@ -931,12 +931,12 @@ static void s_catch_up(cl_dispatcher_t *self)
 static void s_serve(cl_dispatcher_t *self)
 {
     static const cl_handler_t handlers[] = {
-        {CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY, s_load_policy},
-        {CASELOOP__V1__ENVELOPE__BODY_GET_POLICY, s_get_policy},
-        {CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE, s_transfer_case},
-        {CASELOOP__V1__ENVELOPE__BODY_HAND_OVER, s_hand_over_request},
-        {CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS, s_list_handovers},
-        {0, NULL},
+        {CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY, s_load_policy, NULL},
+        {CASELOOP__V1__ENVELOPE__BODY_GET_POLICY, s_get_policy, NULL},
+        {CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE, s_transfer_case, NULL},
+        {CASELOOP__V1__ENVELOPE__BODY_HAND_OVER, s_hand_over_request, NULL},
+        {CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS, s_list_handovers, NULL},
+        {0, NULL, NULL},
     };
     cl_service_serve(self->svc, handlers, self, self->db);
 }

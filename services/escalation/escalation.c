@@ -1290,9 +1290,9 @@ static void s_list_breaches(void *arg, cl_request_t *req, const cl_env_t *env)
 static void s_serve(cl_escalation_t *self)
 {
     static const cl_handler_t handlers[] = {
-        {CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS, s_get_clocks},
-        {CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES, s_list_breaches},
-        {0, NULL},
+        {CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS, s_get_clocks, NULL},
+        {CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES, s_list_breaches, NULL},
+        {0, NULL, NULL},
     };
     cl_service_serve(self->svc, handlers, self, self->db);
 }

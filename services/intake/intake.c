@@ -245,8 +245,9 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
 
 /* --- reads ---------------------------------------------------------------------- */
 
-static void s_get_case(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_get_case(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_intake_t *self = arg;
     cl_err_t err;
     cl_err_clear(&err);
     if (!env->get_case->has_case_id || env->get_case->case_id == 0) {
@@ -270,8 +271,9 @@ static void s_get_case(cl_intake_t *self, cl_request_t *req, const cl_env_t *env
 
 /* A command is applied at once on the main thread's connection: one case,
    one short transaction, in the order commands arrive. */
-static void s_case_command(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_case_command(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_intake_t *self = arg;
     cl_err_t err;
     cl_err_clear(&err);
     const Caseloop__V1__CaseCommand *cmd = env->case_command;
@@ -296,8 +298,9 @@ static void s_case_command(cl_intake_t *self, cl_request_t *req, const cl_env_t 
     cl_service_count(self->svc, "case_commands", 1);
 }
 
-static void s_list_cases(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_list_cases(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_intake_t *self = arg;
     cl_err_t err;
     cl_err_clear(&err);
     Caseloop__V1__ListCasesReply *body = NULL;
@@ -314,8 +317,9 @@ static void s_list_cases(cl_intake_t *self, cl_request_t *req, const cl_env_t *e
     caseloop__v1__list_cases_reply__free_unpacked(body, NULL);
 }
 
-static void s_read_events(cl_intake_t *self, cl_request_t *req, const cl_env_t *env)
+static void s_read_events(void *arg, cl_request_t *req, const cl_env_t *env)
 {
+    cl_intake_t *self = arg;
     cl_err_t err;
     cl_err_clear(&err);
     const Caseloop__V1__ReadEvents *q = env->read_events;
@@ -386,41 +390,32 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
         cl_env_t *env = cl_service_decode(self->svc, req, (size_t)self->cfg->max_frame);
         if (!env)
             continue;
-        switch (env->body_case) {
-        case CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE:
+        static const cl_handler_t handlers[] = {
+            {CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE, NULL, NULL}, /* batched below */
+            {CASELOOP__V1__ENVELOPE__BODY_GET_CASE, s_get_case, NULL},
+            {CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND, s_case_command, NULL},
+            {CASELOOP__V1__ENVELOPE__BODY_LIST_CASES, s_list_cases, NULL},
+            {CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS, s_read_events, NULL},
+            {0, NULL, NULL},
+        };
+        const cl_handler_t *h = cl_service_route(self->svc, handlers, self, self->db, req, env);
+        if (h && h->fn) {
+            h->fn(self, req, env);
+        } else if (h) {
             /* A case raised in a callback names an existing case of its site: looked up here,
                as a refusal is answered before the batch is stored. */
             if (cl_validate_case(env->submit_case->details, &err) < 0 ||
                 (env->submit_case->details->has_raised_in_callback_of &&
                  cl_store_check_callback_of(self->db, env->submit_case->details, &err) < 0)) {
                 cl_service_refuse(self->svc, req, env, &err);
-                break;
+            } else {
+                s_drop_unknown(&env->submit_case->details->base);
+                memset(&job->subs[job->nsub], 0, sizeof job->subs[job->nsub]);
+                job->subs[job->nsub].in = env->submit_case->details;
+                job->sub_req[job->nsub++] = i;
+                job->envs[i] = env; /* kept until answered: the events point into it */
+                continue;
             }
-            s_drop_unknown(&env->submit_case->details->base);
-            memset(&job->subs[job->nsub], 0, sizeof job->subs[job->nsub]);
-            job->subs[job->nsub].in = env->submit_case->details;
-            job->sub_req[job->nsub++] = i;
-            job->envs[i] = env; /* kept until answered: the events point into it */
-            continue;
-        case CASELOOP__V1__ENVELOPE__BODY_GET_CASE:
-            s_get_case(self, req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND:
-            s_case_command(self, req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_LIST_CASES:
-            s_list_cases(self, req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS:
-            s_read_events(self, req, env);
-            break;
-        case CASELOOP__V1__ENVELOPE__BODY_GET_STATS:
-            cl_service_stats(self->svc, req, env, self->db);
-            break;
-        default:
-            cl_err_set(&err, CL_UNIMPLEMENTED, "body", "%s is not served by intake", cl_codec_body_name(env));
-            cl_service_refuse(self->svc, req, env, &err);
-            break;
         }
         cl_codec_free(env);
     }
