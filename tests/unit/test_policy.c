@@ -964,15 +964,21 @@ static void test_role_names_round_trip(void **state)
 
 /* --- calendar and clocks ------------------------------------------------------------ */
 
-static json_t *s_with_clock(const char *clock_json)
+/* SMALL with member `member` of its site set to the JSON text value. */
+static json_t *s_with_member(const char *member, const char *value)
 {
     json_t *doc = s_small();
     json_error_t jerr;
-    json_t *clocks = json_loads(clock_json, 0, &jerr);
-    if (!clocks)
-        fail_msg("clock JSON: %s", jerr.text);
-    json_object_set_new(s_site(doc), "clocks", clocks);
+    json_t *v = json_loads(value, JSON_DECODE_ANY, &jerr);
+    if (!v)
+        fail_msg("%s JSON: %s", member, jerr.text);
+    json_object_set_new(s_site(doc), member, v);
     return doc;
+}
+
+static json_t *s_with_clock(const char *clock_json)
+{
+    return s_with_member("clocks", clock_json);
 }
 
 static void test_clocks_default_to_c1_to_c7_of_the_rules(void **state)
@@ -1135,13 +1141,7 @@ static void test_bad_clocks_and_calendars_are_refused_by_path(void **state)
 /* SMALL with member "intake" of the site set to intake_json. */
 static json_t *s_with_intake(const char *intake_json)
 {
-    json_t *doc = s_small();
-    json_error_t jerr;
-    json_t *in = json_loads(intake_json, 0, &jerr);
-    if (!in)
-        fail_msg("intake JSON: %s", jerr.text);
-    json_object_set_new(s_site(doc), "intake", in);
-    return doc;
+    return s_with_member("intake", intake_json);
 }
 
 static void test_intake_terms_default_to_c3_a_week_half_alike_and_five_minutes(void **state)
