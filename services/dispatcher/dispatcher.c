@@ -30,6 +30,13 @@ const cl_cfg_option_t cl_dispatcher_options[] = {
     {0},
 };
 
+/* What the dispatcher keeps of one site in force between cases. */
+typedef struct {
+    uint32_t *open;             /* workloads: open cases per staff of its policy; NULL when not known */
+    int64_t local_at;           /* the time (UTC, us) `local` is of; 0 for none */
+    struct tm local;            /* the site's local time then (who is on shift) */
+} s_site_state_t;
+
 struct cl_dispatcher {
     const cl_dispatcher_config_t *cfg;
     cl_clock_t *clock;
@@ -41,17 +48,95 @@ struct cl_dispatcher {
     cl_service_t *svc;
     cl_policies_t policies;     /* in force */
     bool recheck_waiting;       /* a policy came: cases that waited for one may go now */
+    /* Per site in force (policies.sites[i]): state[i]. Its workloads, which
+       assignment balances (R-RT-2), are kept between batches so that a batch
+       needs no query for them: state[i].open[j] = open cases of staff j, or
+       open NULL when not known. They hold as of the consumer position
+       `known`, the one this process committed last (none when !has_known); a
+       batch that starts elsewhere forgets them all, and one that reads an
+       event changing a site's workloads (which this process did not count
+       itself) forgets that site's. A forgotten site is read again
+       (s_open_counts) at its next case. */
+    s_site_state_t *state;
+    size_t nstate;              /* = policies.n */
+    bool has_known;
+    uint64_t known;
+    /* The positions this process appended in its batches (their CaseAssigned
+       are counted in open already) that its reads may still meet: spans
+       [lo, hi] beyond the position it last started a batch from. */
+    struct { uint64_t lo, hi; } *own;
+    size_t nown, own_cap;
 };
+
+/* --- workloads kept in memory (R-RT-2) ------------------------------------------------ */
+
+/* Forgets the workloads of site i in force. */
+static void s_forget_site(cl_dispatcher_t *self, size_t i)
+{
+    if (i < self->nstate) {
+        free(self->state[i].open);
+        self->state[i].open = NULL;
+    }
+}
+
+/* Forgets every workload and the position they held as of. */
+static void s_forget_workloads(cl_dispatcher_t *self)
+{
+    for (size_t i = 0; i < self->nstate; i++)
+        s_forget_site(self, i);
+    self->has_known = false;
+}
+
+/* Makes room for the sites in force now, knowing nothing of them (their
+   staff lists and time zones may have changed). */
+static void s_state_resize(cl_dispatcher_t *self)
+{
+    s_forget_workloads(self);
+    free(self->state);
+    self->nstate = self->policies.n;
+    self->state = calloc(self->nstate + 1, sizeof *self->state);
+    if (!self->state)
+        abort();
+}
+
+/* Remembers that this process appended the events evs (consecutive positions) and committed them. */
+static void s_own_add(cl_dispatcher_t *self, const cl_event_t *evs, size_t n)
+{
+    if (n == 0)
+        return;
+    if (self->nown == self->own_cap) {
+        self->own_cap = self->own_cap ? self->own_cap * 2 : 8;
+        self->own = realloc(self->own, self->own_cap * sizeof *self->own);
+        if (!self->own)
+            abort();
+    }
+    self->own[self->nown].lo = evs[0].env->position;
+    self->own[self->nown].hi = evs[n - 1].env->position;
+    self->nown++;
+}
+
+/* Drops the spans at or before position `from`: no read of this process meets them again. */
+static void s_own_prune(cl_dispatcher_t *self, uint64_t from)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < self->nown; i++)
+        if (self->own[i].hi > from)
+            self->own[k++] = self->own[i];
+    self->nown = k;
+}
 
 /* --- policies in force ------------------------------------------------------------ */
 
 /* Loads each site's newest policy when a newer version exists; then cases
-   that waited for a policy are looked at again. */
+   that waited for a policy are looked at again, and the workloads kept
+   (indexed by the staff of the policies) are read again when needed. */
 static int s_load_policies(cl_dispatcher_t *self, cl_err_t *err)
 {
     int rc = cl_policies_refresh(&self->policies, self->db, err);
-    if (rc > 0)
+    if (rc > 0) {
         self->recheck_waiting = true;
+        s_state_resize(self);
+    }
     return rc < 0 ? -1 : 0;
 }
 
@@ -334,6 +419,9 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     env.case_transferred = &t;
     if (s_append_commit(self, &env, (int64_t)q->case_id, now, err) < 0)
         goto err;
+    /* Two workloads changed: read them again at the site's next case (the
+       next batch also meets CaseTransferred in the log, maybe after a case). */
+    s_forget_site(self, (size_t)(ps - self->policies.sites));
     out->has_case_id = 1, out->case_id = q->case_id;
     out->department = dept_buf;
     out->assignee = who_buf;
@@ -627,11 +715,109 @@ static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint3
     return 0;
 }
 
-/* Decides one case: department, person, whom to tell. open[i] holds the
-   workloads of self->policies.sites[i] for this batch, read at its first case there
-   and kept up to date by the batch's own assignments. */
-static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t now, s_dispatch_t *d,
-                    uint32_t **open, cl_err_t *err)
+/* The workloads of site si in force (policy s), from memory, or read once
+   (s_open_counts) when not known; the caller's batch keeps them up to date
+   with its own assignments (R-RT-2). NULL with err when the read fails. */
+static uint32_t *s_workloads(cl_dispatcher_t *self, size_t si, const cl_site_policy_t *s, cl_err_t *err)
+{
+    if (si >= self->nstate) { /* cannot happen: nstate follows the policies */
+        cl_err_set(err, CL_INTERNAL, "", "no room for the workloads of site \"%s\"", s->code);
+        return NULL;
+    }
+    if (!self->state[si].open) {
+        uint32_t *open = calloc(s->nstaff + 1, sizeof *open);
+        if (!open)
+            abort();
+        if (s_open_counts(self, s, open, err) < 0) {
+            free(open);
+            return NULL;
+        }
+        self->state[si].open = open;
+        cl_service_count(self->svc, "workloads_read", 1);
+    }
+    return self->state[si].open;
+}
+
+/* True when some site's workloads are known. */
+static bool s_workloads_known(const cl_dispatcher_t *self)
+{
+    for (size_t i = 0; i < self->nstate; i++)
+        if (self->state[i].open)
+            return true;
+    return false;
+}
+
+/* Forgets the workloads of each site that an event in (from, upto] changed,
+   unless this process appended it (and counted it as it did): a case
+   assigned (by another instance, or before a restart) or transferred, or
+   closed or reopened (CaseUpdated to or from CLOSED). Every change of
+   dispatches.assignee or of a case to or from CLOSED comes with one of these
+   events in its transaction. A site read again after such an event's commit
+   and forgotten for it once more costs a read, nothing else. Returns 0, or
+   -1 with err. */
+static int s_forget_changed(cl_dispatcher_t *self, uint64_t from, uint64_t upto, cl_err_t *err)
+{
+    if (upto <= from || !s_workloads_known(self))
+        return 0;
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%" PRIu64, from);
+    snprintf(b, sizeof b, "%" PRIu64, upto);
+    cl_buf_t types = {0}, lo = {0}, hi = {0};
+    cl_pgarr_begin(&types);
+    cl_pgarr_text(&types, "CaseAssigned");
+    cl_pgarr_text(&types, "CaseTransferred");
+    cl_pgarr_text(&types, "CaseUpdated");
+    cl_pgarr_end(&types);
+    cl_pgarr_begin(&lo);
+    cl_pgarr_begin(&hi);
+    for (size_t i = 0; i < self->nown; i++) {
+        cl_pgarr_i64(&lo, (int64_t)self->own[i].lo);
+        cl_pgarr_i64(&hi, (int64_t)self->own[i].hi);
+    }
+    cl_pgarr_end(&lo);
+    cl_pgarr_end(&hi);
+    const char *p[] = {a, b, types.data, lo.data, hi.data, "CaseUpdated"};
+    /* Binary: the envelope as stored (only a CaseUpdated's is needed). */
+    PGresult *res = cl_db_exec(self->db,
+                               "SELECT e.site, CASE WHEN e.type = $6 THEN e.envelope END FROM events e"
+                               " WHERE e.position > $1::bigint AND e.position <= $2::bigint AND e.type = ANY ($3::text[])"
+                               " AND NOT EXISTS (SELECT 1 FROM unnest($4::bigint[], $5::bigint[]) AS o(lo, hi)"
+                               " WHERE e.position BETWEEN o.lo AND o.hi)",
+                               6, p, true, err);
+    cl_buf_free(&types);
+    cl_buf_free(&lo);
+    cl_buf_free(&hi);
+    if (!res)
+        return -1;
+    for (int r = 0; r < PQntuples(res); r++) {
+        const cl_site_in_force_t *site = s_site(self, PQgetvalue(res, r, 0));
+        if (!site)
+            continue;
+        size_t si = (size_t)(site - self->policies.sites);
+        if (si >= self->nstate || !self->state[si].open)
+            continue;
+        bool changed = true;
+        if (!PQgetisnull(res, r, 1)) {
+            cl_err_t derr;
+            cl_env_t *ev = cl_codec_decode(PQgetvalue(res, r, 1), (size_t)PQgetlength(res, r, 1), SIZE_MAX, &derr);
+            /* unreadable: assume the worst */
+            if (ev && ev->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED && ev->case_updated) {
+                const Caseloop__V1__CaseUpdated *u = ev->case_updated;
+                changed = (u->has_state_before && u->state_before == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED) ||
+                          (u->has_state_after && u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+            }
+            cl_codec_free(ev);
+        }
+        if (changed)
+            s_forget_site(self, si);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* Decides one case: department, person, whom to tell, by the workloads of
+   its site (s_workloads), which its assignment adds to. */
+static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t now, s_dispatch_t *d, cl_err_t *err)
 {
     d->case_id = c->case_id;
     d->site = c->site;
@@ -651,17 +837,18 @@ static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t 
         d->classified = true;
     }
     size_t si = (size_t)(site - self->policies.sites);
-    if (!open[si]) {
-        open[si] = calloc(s->nstaff + 1, sizeof *open[si]);
-        if (!open[si])
-            abort();
-        if (s_open_counts(self, s, open[si], err) < 0)
-            return -1;
+    uint32_t *open = s_workloads(self, si, s, err);
+    if (!open)
+        return -1;
+    /* A batch decides at one time: the site's local time is worked out once
+       (cl_tz_localtime reads the zone file). */
+    s_site_state_t *st = &self->state[si];
+    if (st->local_at != now) {
+        cl_tz_localtime(s->time_zone, now, &st->local);
+        st->local_at = now;
     }
-    struct tm local;
-    cl_tz_localtime(s->time_zone, now, &local);
     cl_dispatch_t out;
-    if (cl_dispatch_decide(s, d->kind, d->severity, &local, open[si], &out) < 0) {
+    if (cl_dispatch_decide(s, d->kind, d->severity, &st->local, open, &out) < 0) {
         cl_log_ctx_t ctx = {(int64_t)c->case_id, c->site, NULL, NULL};
         cl_log(CL_LOG_ERROR, &ctx, "no department takes kind %d: the case waits undispatched", d->kind);
         return 0;
@@ -670,7 +857,7 @@ static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t 
     d->special = out.special;
     if (out.assignee >= 0) {
         d->assignee = s->staff[out.assignee].id;
-        open[si][out.assignee]++;
+        open[out.assignee]++;
     }
     if (out.notify >= 0)
         d->notified = s->staff[out.notify].id;
@@ -780,8 +967,8 @@ static int s_store(cl_dispatcher_t *self, s_dispatch_t *ds, size_t n, bool waite
 /* Cases that came while their site had no policy, for the sites that have
    one now: decided into ds from *nd on, at most room. The rows stay in
    *res_p until the batch ends (ds points into them). Returns how many, -1. */
-static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t room, int64_t now, uint32_t **open,
-                     PGresult **res_p, cl_err_t *err)
+static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t room, int64_t now, PGresult **res_p,
+                     cl_err_t *err)
 {
     cl_buf_t sites = {0};
     cl_pgarr_begin(&sites);
@@ -812,7 +999,7 @@ static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t
         s_dispatch_t *d = &ds[*nd];
         d->position = strtoull(PQgetvalue(res, r, 5), NULL, 10);
         d->waited = true;
-        if (s_decide(self, &c, now, d, open, err) < 0)
+        if (s_decide(self, &c, now, d, err) < 0)
             return -1;
         (*nd)++;
     }
@@ -830,8 +1017,6 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     cl_event_t *evs = calloc((size_t)self->cfg->batch_max * 2, sizeof *evs);
     if (!events || !ds || !evs)
         abort();
-    uint32_t **open = NULL; /* per site in force, once the policies are loaded */
-    size_t nopen = 0;
     size_t nd = 0, nevs = 0;
     int rc = -1;
     PGresult *waiting = NULL;
@@ -845,15 +1030,21 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     }
     if (s_load_policies(self, err) < 0)
         goto out;
-    nopen = self->policies.n;
-    open = calloc(nopen + 1, sizeof *open);
-    if (!open)
-        abort();
+    /* The workloads in memory hold as of the position this process committed
+       last: if the log was applied from elsewhere since (another instance), or
+       never, they are read again; then each site that the events to apply now
+       changed is (events that lie beyond a shortened batch's end, once more
+       next time: forgetting twice costs a read). */
+    if (!self->has_known || from != self->known)
+        s_forget_workloads(self);
+    s_own_prune(self, from);
+    if (s_forget_changed(self, from, upto, err) < 0)
+        goto out;
     /* First the cases that waited for a policy, then the log's new events. */
     int n = 0;
     if (self->recheck_waiting) {
         size_t room = self->cfg->batch_max > 1 ? (size_t)self->cfg->batch_max / 2 : 1;
-        n = s_waiting(self, ds, &nd, room, now, open, &waiting, err);
+        n = s_waiting(self, ds, &nd, room, now, &waiting, err);
         if (n < 0)
             goto out;
         if ((size_t)n < room)
@@ -870,6 +1061,8 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
     if (nev == 0 && nd == 0) {
         /* none of its kind: the position still moves on past the others */
         rc = (upto > from ? cl_eventlog_consumed(self->db, CONSUMER, upto, err) : cl_db_commit(self->db, err)) < 0 ? -1 : 0;
+        if (rc == 0)
+            self->has_known = true, self->known = upto;
         goto out;
     }
     for (int i = 0; i < nev; i++) {
@@ -877,7 +1070,7 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
         if (ev->body_case != CASELOOP__V1__ENVELOPE__BODY_CASE_RECEIVED || !ev->case_received->details)
             continue;
         ds[nd].position = ev->position;
-        if (s_decide(self, ev->case_received->details, now, &ds[nd], open, err) < 0)
+        if (s_decide(self, ev->case_received->details, now, &ds[nd], err) < 0)
             goto out;
         nd++;
     }
@@ -892,6 +1085,9 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
         cl_eventlog_append(self->db, evs, nevs, now, err) < 0 ||
         cl_eventlog_consumed(self->db, CONSUMER, upto, err) < 0)
         goto out;
+    /* Committed: the workloads, with this batch's assignments, hold as of upto. */
+    self->has_known = true, self->known = upto;
+    s_own_add(self, evs, nevs);
     cl_eventlog_publish(self->pub, evs, nevs);
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);
     cl_service_count(self->svc, "cases_dispatched", nd);
@@ -900,8 +1096,10 @@ static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
             cl_service_count(self->svc, "cases_queued", 1);
     rc = nev + n;
 out:
-    if (rc < 0)
+    if (rc < 0) {
         cl_db_rollback(self->db);
+        s_forget_workloads(self); /* they may count this batch's assignments */
+    }
     PQclear(waiting);
     cl_eventlog_release(evs, nevs);
     for (int i = 0; i < nev; i++)
@@ -909,9 +1107,6 @@ out:
     free(events);
     free(ds);
     free(evs);
-    for (size_t i = 0; i < nopen; i++)
-        free(open[i]);
-    free(open);
     return rc;
 }
 
@@ -988,6 +1183,9 @@ void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
         zmq_ctx_term(self->zctx);
     cl_db_destroy(&self->db);
     cl_service_destroy(&self->svc);
+    s_forget_workloads(self);
+    free(self->state);
+    free(self->own);
     cl_policies_free(&self->policies);
     free(self);
     *self_p = NULL;

@@ -1,4 +1,4 @@
-/* test_dispatcher.c - cases reach the right department and person, exactly once, across a crash and two instances. */
+/* test_dispatcher.c - cases reach the right department and person, exactly once and by exact workloads, across a crash and two instances. */
 #include "harness.h"
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +34,10 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     (void)state;
+    if (s_second.pid > 0) /* a failed test may have left them frozen (SIGSTOP) */
+        kill(s_second.pid, SIGCONT);
+    if (s_disp.pid > 0)
+        kill(s_disp.pid, SIGCONT);
     int second = s_second.pid > 0 ? cl_svc_stop(&s_second, SIGTERM, 0) : 0; /* left by a failed test */
     int a = cl_svc_stop(&s_disp, SIGTERM, 0), b = cl_svc_stop(&s_intake, SIGTERM, 0);
     return a == 0 && b == 0 && second == 0 ? 0 : -1;
@@ -43,6 +47,10 @@ static int s_teardown(void **state)
 static int s_dispatcher_up(void **state)
 {
     (void)state;
+    if (s_disp.pid > 0) /* a failed test may have left it frozen (SIGSTOP) */
+        kill(s_disp.pid, SIGCONT);
+    if (s_second.pid > 0 && cl_svc_stop(&s_second, SIGKILL, 0) < 0)
+        return -1;
     return s_disp.pid > 0 ? 0 : s_start_dispatcher(&s_disp);
 }
 
@@ -260,6 +268,260 @@ static void test_cases_that_came_before_their_policy_are_dispatched_when_it_come
                      3);
 }
 
+/* --- workloads: kept in memory, exact across closes, transfers, restarts and instances (R-RT-2) --- */
+
+#define A(x) CASELOOP__V1__CASE_ACTION__CASE_ACTION_##x
+#define SECOND_APP "caseloop-dispatcher-2" /* the second instance's connection, as pg_stat_activity names it */
+
+/* Starts the second instance under its own connection name; with idle_ms
+   "60000" and deaf, it hears no new case and reads the log only as it
+   starts (it serves requests, applies nothing). */
+static int s_start_second(const char *idle_ms, bool deaf)
+{
+    static char db_env[600], pub_env[300], idle_env[40];
+    snprintf(db_env, sizeof db_env, "CL_DB=%s application_name=%s", cl_test_db(), SECOND_APP);
+    snprintf(pub_env, sizeof pub_env, "CL_INTAKE_PUB=%s", deaf ? "ipc:///tmp/cl-test-nobody-publishes-here" : s_intake_pub);
+    snprintf(idle_env, sizeof idle_env, "CL_IDLE_MS=%s", idle_ms);
+    const char *env[] = {db_env, pub_env, idle_env, NULL};
+    return cl_svc_start(&s_second, "caseloop-dispatcher", env);
+}
+
+/* Loads the test policy for one fresh site only: its staff carry nothing yet. */
+static void s_fresh_site(const char *site)
+{
+    const char *const sites[] = {site, NULL};
+    assert_int_equal(cl_test_load_policy_for(s_disp.router, sites), 0);
+}
+
+/* Submits an inquiry to site (customer service takes it: cs1 and cs2, ties
+   to cs1), waits until it is dispatched and checks that it went to `want`.
+   Returns its case number. */
+static uint64_t s_inquiry_goes_to(const char *site, const char *want)
+{
+    static long n = 0;
+    void *dealer = cl_test_dealer(s_intake.router);
+    Caseloop__V1__Case c;
+    char id[32], contact[32], descr[64];
+    cl_test_case(&c, site, "workload", id, sizeof id, n);
+    c.kind = CASELOOP__V1__KIND__KIND_INQUIRY;
+    snprintf(contact, sizeof contact, "1390000%05ld", n);
+    c.customer_contact = contact;
+    snprintf(descr, sizeof descr, "when is the pool open, question %ld", n);
+    c.description = descr;
+    n++;
+    cl_env_t *reply = cl_test_submit(dealer, &c, TIMEOUT_MS);
+    cl_test_close(&dealer);
+    assert_non_null(reply);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY);
+    uint64_t case_id = reply->submit_case_reply->case_id;
+    cl_codec_free(reply);
+    cl_test_wait_scalar(1, TIMEOUT_MS, "SELECT count(*) FROM dispatches WHERE case_id = %llu AND department <> ''",
+                        (unsigned long long)case_id);
+    PGconn *conn = PQconnectdb(cl_test_db());
+    char cid[24], got[128];
+    snprintf(cid, sizeof cid, "%llu", (unsigned long long)case_id);
+    const char *p[] = {cid};
+    PGresult *res = PQexecParams(conn, "SELECT coalesce(assignee, '(the queue)') FROM dispatches WHERE case_id = $1::bigint",
+                                 1, NULL, p, NULL, NULL, 0);
+    snprintf(got, sizeof got, "%s",
+             PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : PQerrorMessage(conn));
+    PQclear(res);
+    PQfinish(conn);
+    if (strcmp(got, want) != 0)
+        fail_msg("case %llu of %s went to %s, not to %s who carried fewer open cases", (unsigned long long)case_id, site,
+                 got, want);
+    return case_id;
+}
+
+/* Sends a lifecycle command to intake; it must be taken. */
+static void s_command(uint64_t case_id, Caseloop__V1__CaseAction action, const char *text)
+{
+    void *dealer = cl_test_dealer(s_intake.router);
+    cl_env_t *r = cl_test_command(dealer, case_id, action, "cs-sup", text, -1);
+    cl_test_close(&dealer);
+    if (r->body_case != CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY)
+        fail_msg("command %d on case %llu refused: %s", (int)action, (unsigned long long)case_id,
+                 r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR ? r->error->message : "?");
+    cl_codec_free(r);
+}
+
+/* Takes a received case through to CLOSED. */
+static void s_close(uint64_t case_id)
+{
+    s_command(case_id, A(ACKNOWLEDGE), NULL);
+    s_command(case_id, A(FIRST_CONTACT), "we call back at 3 pm");
+    s_command(case_id, A(RESOLVE), "answered");
+    s_command(case_id, A(CLOSE), NULL);
+}
+
+/* Transfers case_id, through the dispatcher at router, to department or person. */
+static void s_transfer(const char *router, uint64_t case_id, const char *dept, const char *who)
+{
+    void *dealer = cl_test_dealer(router);
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__TransferCase t = CASELOOP__V1__TRANSFER_CASE__INIT;
+    t.has_case_id = 1, t.case_id = case_id;
+    t.department = (char *)dept;
+    t.assignee = (char *)who;
+    t.actor = "cs-sup";
+    t.reason = "not theirs";
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE;
+    env.transfer_case = &t;
+    cl_env_t *r = cl_test_call(dealer, &env, TIMEOUT_MS);
+    cl_test_close(&dealer);
+    assert_non_null(r);
+    if (r->body_case != CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE_REPLY)
+        fail_msg("transfer of case %llu refused: %s", (unsigned long long)case_id,
+                 r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR ? r->error->message : "?");
+    cl_codec_free(r);
+}
+
+/* Waits until the dispatchers' position has reached the end of the log (an
+   instance reads it at least every CL_IDLE_MS): what is in the log is applied. */
+static void s_wait_log_applied(void)
+{
+    cl_test_wait_scalar(1, TIMEOUT_MS,
+                        "SELECT (position >= (SELECT max(position) FROM events))::int FROM consumer_positions"
+                        " WHERE consumer = 'dispatcher'");
+}
+
+typedef struct {
+    pid_t pid;
+    const char *app;
+} s_pause_t;
+
+/* Stops p->pid (SIGSTOP) if its connection has no statement running and no
+   transaction open then; otherwise lets it go on, to try again. */
+static bool s_stopped_outside_a_transaction(void *arg)
+{
+    s_pause_t *p = arg;
+    kill(p->pid, SIGSTOP);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND state <> 'idle'",
+             p->app);
+    /* twice: a statement sent just before the stop shows once the server has it */
+    if (cl_test_scalar(sql) == 0 && cl_test_scalar(sql) == 0)
+        return true;
+    kill(p->pid, SIGCONT);
+    return false;
+}
+
+/* Freezes a dispatcher instance (connection named app) between two
+   transactions, so that the other one applies the log meanwhile. */
+static void s_pause(cl_svc_t *svc, const char *app)
+{
+    s_pause_t p = {svc->pid, app};
+    if (!cl_test_poll(s_stopped_outside_a_transaction, &p, TIMEOUT_MS))
+        fail_msg("dispatcher %d was always inside a transaction", (int)svc->pid);
+}
+
+static void s_resume(cl_svc_t *svc)
+{
+    kill(svc->pid, SIGCONT);
+}
+
+/* The dispatcher's counter of workload reads (one site's open cases per staff, from the database). */
+static long long s_workload_reads(void)
+{
+    void *dealer = cl_test_dealer(s_disp.router);
+    long long n = cl_test_counter(dealer, "workloads_read");
+    cl_test_close(&dealer);
+    assert_true(n >= 0);
+    return n;
+}
+
+static void test_a_site_workloads_are_read_once_then_again_only_after_a_change(void **state)
+{
+    (void)state;
+    s_fresh_site("site-i");
+    long long before = s_workload_reads();
+    s_inquiry_goes_to("site-i", "cs1");
+    assert_int_equal(s_workload_reads(), before + 1);
+    /* the next cases, each its own batch: the workloads are in memory */
+    uint64_t second = s_inquiry_goes_to("site-i", "cs2");
+    uint64_t third = s_inquiry_goes_to("site-i", "cs1");
+    s_inquiry_goes_to("site-i", "cs2");
+    assert_int_equal(s_workload_reads(), before + 1);
+    /* a case taken in hand stays open: its assignee carries it still */
+    s_command(second, A(ACKNOWLEDGE), NULL);
+    s_command(second, A(FIRST_CONTACT), "we call back at 3 pm");
+    s_wait_log_applied();
+    s_inquiry_goes_to("site-i", "cs1"); /* cs1 2, cs2 2 */
+    assert_int_equal(s_workload_reads(), before + 1);
+    /* a case closed changes them: read once more */
+    s_close(third);
+    s_inquiry_goes_to("site-i", "cs1"); /* cs1 2, cs2 2 */
+    s_inquiry_goes_to("site-i", "cs2"); /* cs1 3, cs2 2 */
+    assert_int_equal(s_workload_reads(), before + 2);
+}
+
+static void test_closing_a_case_lightens_the_load_of_its_assignee_and_reopening_it_weighs_again(void **state)
+{
+    (void)state;
+    s_fresh_site("site-e");
+    s_inquiry_goes_to("site-e", "cs1");
+    uint64_t second = s_inquiry_goes_to("site-e", "cs2");
+    /* cs2's case closed through intake, and read by the dispatcher before the next case comes */
+    s_close(second);
+    s_wait_log_applied();
+    s_inquiry_goes_to("site-e", "cs2"); /* cs1 1, cs2 0 */
+    s_inquiry_goes_to("site-e", "cs1"); /* cs1 1, cs2 1: the tie goes to cs1 */
+    s_command(second, A(REOPEN), "the customer asks again");
+    s_inquiry_goes_to("site-e", "cs1"); /* cs1 2, cs2 2 with the reopened case */
+}
+
+static void test_a_transferred_case_moves_its_weight_to_the_new_assignee(void **state)
+{
+    (void)state;
+    s_fresh_site("site-f");
+    s_inquiry_goes_to("site-f", "cs1");
+    uint64_t second = s_inquiry_goes_to("site-f", "cs2");
+    s_transfer(s_disp.router, second, "security", NULL); /* through the dispatcher that dispatches */
+    uint64_t third = s_inquiry_goes_to("site-f", "cs2"); /* cs1 1, cs2 0 */
+    /* Through another instance that applies nothing: the transfer is only in the log. */
+    s_wait_log_applied();
+    assert_int_equal(s_start_second("60000", true), 0);
+    s_transfer(s_second.router, third, NULL, "cs1");
+    s_inquiry_goes_to("site-f", "cs2"); /* cs1 2, cs2 0 */
+    assert_int_equal(cl_svc_stop(&s_second, SIGTERM, 0), 0);
+}
+
+static void test_a_restarted_dispatcher_counts_the_cases_given_out_before(void **state)
+{
+    (void)state;
+    s_fresh_site("site-g");
+    s_inquiry_goes_to("site-g", "cs1");
+    s_inquiry_goes_to("site-g", "cs2");
+    s_inquiry_goes_to("site-g", "cs1");
+    assert_int_equal(cl_svc_stop(&s_disp, SIGTERM, 0), 0);
+    assert_int_equal(s_start_dispatcher(&s_disp), 0);
+    s_inquiry_goes_to("site-g", "cs2"); /* cs1 2, cs2 1 */
+    s_inquiry_goes_to("site-g", "cs1");
+}
+
+static void test_two_dispatchers_taking_turns_count_each_others_cases(void **state)
+{
+    (void)state;
+    s_fresh_site("site-h");
+    assert_int_equal(s_start_second("200", false), 0);
+    s_pause(&s_second, SECOND_APP);
+    s_inquiry_goes_to("site-h", "cs1"); /* the first instance */
+    s_inquiry_goes_to("site-h", "cs2");
+    s_pause(&s_disp, "caseloop-dispatcher");
+    s_resume(&s_second);
+    s_inquiry_goes_to("site-h", "cs1"); /* the second: cs1 1, cs2 1 */
+    s_wait_log_applied();               /* past its own events */
+    s_pause(&s_second, SECOND_APP);
+    s_resume(&s_disp);
+    s_inquiry_goes_to("site-h", "cs2"); /* the first again: cs1 2, cs2 1 */
+    s_wait_log_applied();
+    s_pause(&s_disp, "caseloop-dispatcher");
+    s_resume(&s_second);
+    s_inquiry_goes_to("site-h", "cs1"); /* the second again: cs1 2, cs2 2 */
+    s_resume(&s_disp);
+    assert_int_equal(cl_svc_stop(&s_second, SIGTERM, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +530,12 @@ int main(void)
         cmocka_unit_test_setup(test_two_dispatchers_never_dispatch_a_case_twice, s_dispatcher_up),
         cmocka_unit_test_setup(test_a_bad_policy_is_refused_and_changes_nothing, s_dispatcher_up),
         cmocka_unit_test_setup(test_cases_that_came_before_their_policy_are_dispatched_when_it_comes, s_dispatcher_up),
+        cmocka_unit_test_setup(test_a_site_workloads_are_read_once_then_again_only_after_a_change, s_dispatcher_up),
+        cmocka_unit_test_setup(test_closing_a_case_lightens_the_load_of_its_assignee_and_reopening_it_weighs_again,
+                               s_dispatcher_up),
+        cmocka_unit_test_setup(test_a_transferred_case_moves_its_weight_to_the_new_assignee, s_dispatcher_up),
+        cmocka_unit_test_setup(test_a_restarted_dispatcher_counts_the_cases_given_out_before, s_dispatcher_up),
+        cmocka_unit_test_setup(test_two_dispatchers_taking_turns_count_each_others_cases, s_dispatcher_up),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
