@@ -8,6 +8,13 @@
 
 #define BACKOFF_MIN_US (100 * 1000)
 #define BACKOFF_MAX_US (5 * CL_US_PER_S)
+#define PREPARED_MAX 256   /* statements prepared on one connection; past it the rest run unprepared */
+
+/* A statement prepared on the connection: parsed once, planned by the server's cache. */
+typedef struct {
+    uint64_t hash;
+    char *sql;
+} s_prepared_t;
 
 struct cl_db {
     char *conninfo;
@@ -17,7 +24,17 @@ struct cl_db {
     int64_t backoff_us;
     bool was_up;           /* to log the change of state once */
     char sqlstate[6];
+    s_prepared_t prepared[PREPARED_MAX]; /* named "s<index>" on this connection */
+    size_t nprepared;
 };
+
+/* Forgets the statements prepared on a connection that is gone. */
+static void s_forget_prepared(cl_db_t *db)
+{
+    for (size_t i = 0; i < db->nprepared; i++)
+        free(db->prepared[i].sql);
+    db->nprepared = 0;
+}
 
 cl_db_t *cl_db_new(const char *conninfo, const char *application_name)
 {
@@ -41,6 +58,7 @@ void cl_db_destroy(cl_db_t **db_p)
     cl_db_t *db = *db_p;
     if (db->conn)
         PQfinish(db->conn);
+    s_forget_prepared(db);
     free(db->conninfo);
     free(db->appname);
     free(db);
@@ -52,6 +70,7 @@ static void s_drop(cl_db_t *db, const char *why)
     if (db->conn)
         PQfinish(db->conn);
     db->conn = NULL;
+    s_forget_prepared(db);
     db->next_try_us = cl_mono_us() + db->backoff_us;
     if (db->was_up)
         cl_log(CL_LOG_ERROR, NULL, "database connection lost: %s", why);
@@ -130,13 +149,52 @@ PGresult *cl_db_exec(cl_db_t *db, const char *sql, int n, const char *const *par
     return cl_db_exec_formats(db, sql, n, params, NULL, NULL, binary, err);
 }
 
+static uint64_t s_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Runs sql as a statement prepared on this connection (prepared at its first
+   run) when it takes parameters, which is where parsing and planning cost;
+   unprepared when it takes none (transaction control, migrations) or once
+   PREPARED_MAX are. A failed preparation is the statement's failure: its
+   result is returned. */
+static PGresult *s_exec(cl_db_t *db, const char *sql, int n, const char *const *params, const int *lengths,
+                        const int *formats, int result_format)
+{
+    if (n == 0)
+        return PQexecParams(db->conn, sql, n, NULL, params, lengths, formats, result_format);
+    uint64_t h = s_hash(sql);
+    size_t i = 0;
+    while (i < db->nprepared && (db->prepared[i].hash != h || strcmp(db->prepared[i].sql, sql) != 0))
+        i++;
+    char name[24];
+    snprintf(name, sizeof name, "s%zu", i);
+    if (i == db->nprepared) {
+        if (i == PREPARED_MAX)
+            return PQexecParams(db->conn, sql, n, NULL, params, lengths, formats, result_format);
+        PGresult *res = PQprepare(db->conn, name, sql, n, NULL);
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+            return res;
+        PQclear(res);
+        char *copy = strdup(sql);
+        if (!copy)
+            abort();
+        db->prepared[db->nprepared++] = (s_prepared_t){h, copy};
+    }
+    return PQexecPrepared(db->conn, name, n, params, lengths, formats, result_format);
+}
+
 PGresult *cl_db_exec_formats(cl_db_t *db, const char *sql, int n, const char *const *params, const int *lengths,
                              const int *formats, bool binary, cl_err_t *err)
 {
     db->sqlstate[0] = '\0';
     if (cl_db_connect(db, err) < 0)
         return NULL;
-    PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, lengths, formats, binary ? 1 : 0);
+    PGresult *res = s_exec(db, sql, n, params, lengths, formats, binary ? 1 : 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return res;

@@ -23,7 +23,10 @@ int cl_db_connect(cl_db_t *db, cl_err_t *err) CL_WARN_UNUSED;
 bool cl_db_up(const cl_db_t *db);
 
 /* Runs one statement with text parameters ($1..$n; NULL is SQL NULL) and
-   returns its result, in text (binary false) or binary form. On failure
+   returns its result, in text (binary false) or binary form. A statement
+   with parameters is prepared on the connection the first time it runs, so
+   that the server parses it once (and caches its plan); a new connection
+   prepares again. On failure
    returns NULL with err: UNAVAILABLE when the connection is lost (so also
    when libpq, not the server, reports the failure: no SQLSTATE), the server
    is shutting down, read-only (after a failover) or out of resources (the

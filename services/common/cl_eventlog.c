@@ -207,14 +207,24 @@ int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, const char *const *types,
 int cl_eventlog_consume(cl_db_t *db, const char *consumer, const char *const *types, uint32_t max, cl_env_t **out,
                         uint64_t *from, uint64_t *upto, cl_err_t *err)
 {
+    static const char lock[] = "SELECT position FROM consumer_positions WHERE consumer = $1 FOR UPDATE";
     const char *p[] = {consumer};
-    if (cl_db_cmd(db, "INSERT INTO consumer_positions (consumer, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", 1,
-                  p, err) < 0 ||
-        cl_db_begin(db, err) < 0)
+    if (cl_db_begin(db, err) < 0)
         return -1;
-    PGresult *res = cl_db_exec(db, "SELECT position FROM consumer_positions WHERE consumer = $1 FOR UPDATE", 1, p,
-                               false, err);
+    PGresult *res = cl_db_exec(db, lock, 1, p, false, err);
+    if (res && PQntuples(res) == 0) { /* the consumer's first batch ever */
+        PQclear(res);
+        res = cl_db_cmd(db, "INSERT INTO consumer_positions (consumer, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+                        1, p, err) < 0
+                  ? NULL
+                  : cl_db_exec(db, lock, 1, p, false, err);
+    }
     int n = -1;
+    if (res && PQntuples(res) != 1) {
+        PQclear(res);
+        res = NULL;
+        cl_err_set(err, CL_INTERNAL, "", "consumer \"%s\" has no position", consumer);
+    }
     if (res) {
         *from = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
