@@ -1009,8 +1009,9 @@ static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t
 /* Applies the next events of the log in one transaction, holding the
    consumer's position row so that another instance waits. Returns how many
    events it applied, 0 at the end of the log, -1 on failure. */
-static int s_apply_batch(cl_dispatcher_t *self, cl_err_t *err)
+static int s_apply_batch(void *arg, cl_err_t *err)
 {
+    cl_dispatcher_t *self = arg;
     cl_env_t **events = calloc((size_t)self->cfg->batch_max, sizeof *events);
     int nev = 0;
     s_dispatch_t *ds = calloc((size_t)self->cfg->batch_max, sizeof *ds);
@@ -1110,16 +1111,6 @@ out:
     return rc;
 }
 
-/* Applies the log up to its end. */
-static void s_catch_up(cl_dispatcher_t *self)
-{
-    cl_err_t err;
-    int n;
-    while ((n = s_apply_batch(self, &err)) > 0)
-        ;
-    if (n < 0)
-        cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
-}
 
 /* --- the loop ------------------------------------------------------------------------ */
 
@@ -1197,16 +1188,23 @@ int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, hearing intake at %s", self->cfg->router,
            self->cfg->pub, self->cfg->intake_pub);
     int64_t last_read = 0;
+    bool more = false;
     while (!*stop) {
         /* Read the log when a new case was heard of, and at least every idle period
-           (requests never hold it off, and a missed message is caught). */
+           (a missed message is caught); a pass is bounded, and the next follows at
+           once once the requests are answered. */
         bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
-        if (heard || cl_mono_us() - last_read >= self->cfg->idle_ms * 1000) {
-            s_catch_up(self);
+        if (heard || more || cl_mono_us() - last_read >= self->cfg->idle_ms * 1000) {
+            cl_err_t err;
+            int applied = 0;
+            int rc = cl_service_apply(s_apply_batch, self, stop, CL_SERVICE_PASS_MS, &applied, &err);
+            if (rc < 0)
+                cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
+            more = rc > 0;
             last_read = cl_mono_us();
         }
         zmq_pollitem_t items[] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->sub, 0, ZMQ_POLLIN, 0}};
-        int64_t left = (last_read + self->cfg->idle_ms * 1000 - cl_mono_us()) / 1000 + 1;
+        int64_t left = more ? 0 : (last_read + self->cfg->idle_ms * 1000 - cl_mono_us()) / 1000 + 1;
         if (zmq_poll(items, 2, (long)(left > 0 ? left : 0)) > 0 && (items[0].revents & ZMQ_POLLIN))
             s_serve(self);
     }
