@@ -73,11 +73,12 @@ int cl_buf_read_file(cl_buf_t *b, const char *path)
     size_t got;
     while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
         cl_buf_append(b, chunk, got);
-    int failed = ferror(f);
+    /* the failed fread set errno (EISDIR for a folder): keep it for the caller */
+    int failed = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     cl_buf_append(b, "", 0); /* NUL-terminated, an empty file too */
     if (failed) {
-        errno = EIO;
+        errno = failed;
         return -1;
     }
     return 0;

@@ -157,6 +157,15 @@ static void test_a_file_is_read_whole_and_ends_in_nul(void **state)
     /* gone: -1, and errno says why */
     assert_int_equal(cl_buf_read_file(b, path), -1);
     assert_int_equal(errno, ENOENT);
+
+    /* a folder opens but cannot be read: errno says so ("policy load DIR") */
+    char dir[] = "/tmp/cl-test-buf-dir-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int rc = cl_buf_read_file(b, dir);
+    int read_errno = errno;
+    rmdir(dir);
+    assert_int_equal(rc, -1);
+    assert_int_equal(read_errno, EISDIR);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
