@@ -29,6 +29,7 @@ typedef struct {
     cl_fake_t *fake;
     cl_client_t *client;
     cl_consumer_t *c;
+    cl_consumer_t *c2;  /* a second consumer of the same client, when a test makes one */
 } fixture_t;
 
 static int s_apply(void *arg, const cl_env_t *event)
@@ -97,6 +98,8 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     fixture_t *f = *state;
+    /* consumers before their client, and every SUB closed before zmq_ctx_term, which waits for them */
+    cl_consumer_destroy(&f->c2);
     cl_consumer_destroy(&f->c);
     assert_null(f->c);
     cl_consumer_destroy(&f->c); /* safe twice */
@@ -165,14 +168,13 @@ static void test_consumer_resumes_after_its_stored_position(void **state)
 {
     fixture_t *f = *state;
     cl_err_t err;
-    cl_consumer_t *c = cl_consumer_new(f->client, cl_fake_pub(f->fake), 5, 5000, s_apply, f, &err);
+    cl_consumer_t *c = f->c2 = cl_consumer_new(f->client, cl_fake_pub(f->fake), 5, 5000, s_apply, f, &err);
     assert_non_null(c);
     assert_int_equal(cl_consumer_position(c), 5);
     assert_int_equal(cl_consumer_offer(c, &f->log[3]), 0);
     assert_int_equal(f->n_applied, 0);
     assert_int_equal(cl_consumer_catch_up(c, &err), 0);
     s_assert_applied(f, 6, N_EVENTS);
-    cl_consumer_destroy(&c);
 }
 
 static void test_duplicates_are_ignored(void **state)
@@ -295,8 +297,8 @@ static void test_a_consumer_from_the_head_applies_only_what_comes_after(void **s
     fixture_t *f = *state;
     cl_err_t err;
     atomic_store(&f->head, 4);
-    cl_consumer_t *c = cl_consumer_new(f->client, cl_fake_pub(f->fake), CL_CONSUMER_FROM_HEAD, 5000, s_apply, f,
-                                       &err);
+    cl_consumer_t *c = f->c2 = cl_consumer_new(f->client, cl_fake_pub(f->fake), CL_CONSUMER_FROM_HEAD, 5000,
+                                               s_apply, f, &err);
     assert_non_null(c);
     assert_int_equal(cl_consumer_position(c), 4);
     assert_int_equal(cl_consumer_catch_up(c, &err), 0);
@@ -304,7 +306,6 @@ static void test_a_consumer_from_the_head_applies_only_what_comes_after(void **s
     atomic_store(&f->head, 6);
     assert_int_equal(cl_consumer_catch_up(c, &err), 0);
     s_assert_applied(f, 5, 6);
-    cl_consumer_destroy(&c);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
