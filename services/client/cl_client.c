@@ -175,7 +175,7 @@ cl_env_t *cl_client_call_retry(cl_client_t *self, const cl_env_t *env, int timeo
     char id[CL_ID_MAX + 1];
     s_stamp(self, env, &stamped, id);
     if (!cl_client_idempotent((int)env->body_case))
-        return s_attempt(self, &stamped, timeout_ms, err);
+        return s_attempt(self, &stamped, deadline_ms < timeout_ms ? deadline_ms : timeout_ms, err);
     int64_t deadline = cl_mono_us() + (int64_t)deadline_ms * 1000;
     int backoff_ms = CL_CLIENT_BACKOFF_MS;
     for (;;) {

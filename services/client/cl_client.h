@@ -40,7 +40,8 @@ cl_env_t *cl_client_call(cl_client_t *self, const cl_env_t *env, int timeout_ms,
    UNAVAILABLE reply or no reply at all (then on a fresh DEALER), pausing a
    bounded backoff between attempts, until it gets another answer or
    deadline_ms have passed since the call began; each attempt waits up to
-   timeout_ms, and never past the deadline. Any other request is sent once.
+   timeout_ms, and never past the deadline. Any other request is sent once
+   and waits up to the smaller of timeout_ms and deadline_ms.
    Returns the last reply (an UNAVAILABLE Error reply when that is what the
    service still said at the deadline), or NULL with err as cl_client_call. */
 cl_env_t *cl_client_call_retry(cl_client_t *self, const cl_env_t *env, int timeout_ms, int deadline_ms,

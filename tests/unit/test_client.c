@@ -188,6 +188,21 @@ static void test_a_command_is_never_sent_twice(void **state)
     cl_codec_free(reply);
 }
 
+static void test_a_command_without_a_reply_waits_no_longer_than_the_deadline(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.silent = true;
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND);
+    cl_err_t err;
+    cl_env_t *reply = s_call(f, 10000, 300, &err);
+    assert_null(reply);
+    assert_int_equal(err.code, CL_UNAVAILABLE);
+    assert_non_null(strstr(err.message, "300 ms"));
+    assert_true(f->took_ms >= 300);
+    assert_true(f->took_ms < 300 + SLACK_MS);
+    assert_int_equal(cl_fake_requests(f->fake), 1);
+}
+
 static void test_a_retry_after_no_reply_never_takes_the_late_reply(void **state)
 {
     s_fix_t *f = *state;
@@ -244,6 +259,7 @@ int main(void)
         T(test_a_service_that_never_answers_is_unavailable_within_the_timeout),
         T(test_a_read_is_retried_after_unavailable_until_it_gets_through),
         T(test_a_command_is_never_sent_twice),
+        T(test_a_command_without_a_reply_waits_no_longer_than_the_deadline),
         T(test_a_retry_after_no_reply_never_takes_the_late_reply),
         T(test_retries_end_at_the_deadline_with_the_last_answer),
         T(test_retries_without_any_reply_end_unavailable_at_the_deadline),
