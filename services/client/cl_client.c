@@ -106,6 +106,12 @@ cl_env_t *cl_client_exchange(void *dealer, const cl_env_t *env, int timeout_ms, 
             return NULL;
         if (reply->correlation_id && strcmp(reply->correlation_id, env->message_id) == 0)
             return reply;
+        /* An Error without a correlation_id answers a request the service could
+           not read (a frame over its size limit); the DEALER has one request
+           outstanding, and a call without a reply leaves it, so it is this one's. */
+        if ((!reply->correlation_id || !*reply->correlation_id) &&
+            reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
+            return reply;
         cl_codec_free(reply); /* a late reply to an earlier call */
     }
 }

@@ -20,13 +20,15 @@ cl_client_t *cl_client_new(void *ctx, const char *endpoint, const char *sender, 
 void cl_client_destroy(cl_client_t **self_p);
 
 /* Sends request env and waits up to timeout_ms for the envelope whose
-   correlation_id is its message_id; other replies are dropped. What env
-   leaves unset is filled in on the frame sent, never in env: a fresh
-   message_id, the schema version, the client's sender, sent_at (now). A call
-   that gets no reply replaces the DEALER, so that a late reply never reaches a
-   later call. Returns the reply, an Error reply included (free with
-   cl_codec_free), or NULL with err: UNAVAILABLE when none came in time or the
-   request could not be sent, or the reason the reply could not be read. */
+   correlation_id is its message_id, or for an Error without a correlation_id
+   (the service could not read the request: a frame over its size limit);
+   other replies are dropped. What env leaves unset is filled in on the frame
+   sent, never in env: a fresh message_id, the schema version, the client's
+   sender, sent_at (now). A call that gets no reply replaces the DEALER, so
+   that a late reply never reaches a later call. Returns the reply, an Error
+   reply included (free with cl_codec_free), or NULL with err: UNAVAILABLE
+   when none came in time or the request could not be sent, or the reason the
+   reply could not be read. */
 cl_env_t *cl_client_call(cl_client_t *self, const cl_env_t *env, int timeout_ms, cl_err_t *err);
 
 /* The first pause between two attempts of cl_client_call_retry, and the
@@ -78,9 +80,10 @@ void *cl_client_context(const cl_client_t *self);
    on self gets no reply, or self is destroyed. */
 void *cl_client_socket(const cl_client_t *self);
 
-/* One request/reply on a DEALER the caller owns: sends env as it is (its
-   message_id set) and waits up to timeout_ms for the envelope correlated to
-   it, dropping others. cl_client_call is this on the client's DEALER. Returns
+/* One request/reply on a DEALER the caller owns, with one request outstanding
+   at a time: sends env as it is (its message_id set) and waits up to
+   timeout_ms for the envelope correlated to it, or an uncorrelated Error,
+   dropping others. cl_client_call is this on the client's DEALER. Returns
    the reply or NULL with err, as cl_client_call. */
 cl_env_t *cl_client_exchange(void *dealer, const cl_env_t *env, int timeout_ms, cl_err_t *err);
 

@@ -21,6 +21,8 @@ typedef struct {
     int unavailable;
     bool hold_first;
     bool silent;      /* answers nothing at all */
+    bool unreadable;  /* answers each request RESOURCE_EXHAUSTED without a correlation_id,
+                         as a service answers a frame over its size limit */
 } s_script_t;
 
 typedef struct {
@@ -49,6 +51,10 @@ static void s_answer(void *arg, cl_fake_t *fake, cl_request_t *req, const cl_env
     const s_script_t *script = arg;
     if (script->silent)
         return;
+    if (script->unreadable) {
+        cl_fake_refuse(fake, req, NULL, CL_RESOURCE_EXHAUSTED);
+        return;
+    }
     if (script->hold_first && seq == 1) {
         cl_fake_hold(fake, req, env);
         return;
@@ -203,6 +209,28 @@ static void test_a_command_without_a_reply_waits_no_longer_than_the_deadline(voi
     assert_int_equal(cl_fake_requests(f->fake), 1);
 }
 
+static void test_an_error_without_correlation_is_the_answer_at_once(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.unreadable = true;
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
+    cl_err_t err;
+    cl_env_t *reply = s_call(f, 10000, 0, &err);
+    assert_non_null(reply);
+    assert_true(f->took_ms < SLACK_MS);
+    assert_int_equal(cl_client_expect(reply, CASELOOP__V1__ENVELOPE__BODY_STATS_REPLY, &err), -1);
+    assert_int_equal(err.code, CL_RESOURCE_EXHAUSTED);
+    cl_codec_free(reply);
+    /* nor is a read that is safe to repeat sent again */
+    reply = s_call(f, 10000, 30000, &err);
+    assert_non_null(reply);
+    assert_true(f->took_ms < SLACK_MS);
+    assert_int_equal(reply->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(reply->error->code, CL_RESOURCE_EXHAUSTED);
+    assert_int_equal(cl_fake_requests(f->fake), 2);
+    cl_codec_free(reply);
+}
+
 static void test_a_retry_after_no_reply_never_takes_the_late_reply(void **state)
 {
     s_fix_t *f = *state;
@@ -260,6 +288,7 @@ int main(void)
         T(test_a_read_is_retried_after_unavailable_until_it_gets_through),
         T(test_a_command_is_never_sent_twice),
         T(test_a_command_without_a_reply_waits_no_longer_than_the_deadline),
+        T(test_an_error_without_correlation_is_the_answer_at_once),
         T(test_a_retry_after_no_reply_never_takes_the_late_reply),
         T(test_retries_end_at_the_deadline_with_the_last_answer),
         T(test_retries_without_any_reply_end_unavailable_at_the_deadline),
