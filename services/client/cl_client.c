@@ -14,6 +14,7 @@ struct cl_client {
     char *endpoint;
     char *sender;
     uint64_t rand;  /* state of the backoff's random part */
+    volatile sig_atomic_t *stop;  /* calls end once it is set; NULL: never */
 };
 
 /* (Re)opens the DEALER when there is none. Returns 0, or -1 with err. */
@@ -62,7 +63,20 @@ void cl_client_destroy(cl_client_t **self_p)
     *self_p = NULL;
 }
 
-cl_env_t *cl_client_exchange(void *dealer, const cl_env_t *env, int timeout_ms, cl_err_t *err)
+void cl_client_stop_on(cl_client_t *self, volatile sig_atomic_t *stop)
+{
+    self->stop = stop;
+}
+
+static bool s_stopped(volatile sig_atomic_t *stop)
+{
+    return stop && *stop;
+}
+
+/* cl_client_exchange whose wait ends, CL_CANCELLED, once *stop (when not
+   NULL) is set, looking at it at least every CL_CLIENT_STOP_MS. */
+static cl_env_t *s_exchange(void *dealer, const cl_env_t *env, int timeout_ms, volatile sig_atomic_t *stop,
+                            cl_err_t *err)
 {
     cl_buf_t out = {0};
     cl_codec_encode(env, &out);
@@ -74,14 +88,21 @@ cl_env_t *cl_client_exchange(void *dealer, const cl_env_t *env, int timeout_ms, 
     }
     int64_t deadline = cl_mono_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
+        if (s_stopped(stop)) {
+            cl_err_set(err, CL_CANCELLED, "", "stopped while waiting for a reply");
+            return NULL;
+        }
         int64_t left_us = deadline - cl_mono_us();
         if (left_us <= 0) {
             cl_err_set(err, CL_UNAVAILABLE, "", "no reply within %d ms", timeout_ms);
             return NULL;
         }
         /* rounded up: the poll's own clock may end it a little early */
+        long wait_ms = (long)((left_us + 999) / 1000);
+        if (stop && wait_ms > CL_CLIENT_STOP_MS)
+            wait_ms = CL_CLIENT_STOP_MS;
         zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
-        int ready = zmq_poll(&item, 1, (long)((left_us + 999) / 1000));
+        int ready = zmq_poll(&item, 1, wait_ms);
         if (ready < 0 && errno != EINTR) {
             cl_err_set(err, CL_UNAVAILABLE, "", "could not wait for a reply: %s", zmq_strerror(errno));
             return NULL;
@@ -116,6 +137,11 @@ cl_env_t *cl_client_exchange(void *dealer, const cl_env_t *env, int timeout_ms, 
     }
 }
 
+cl_env_t *cl_client_exchange(void *dealer, const cl_env_t *env, int timeout_ms, cl_err_t *err)
+{
+    return s_exchange(dealer, env, timeout_ms, NULL, err);
+}
+
 /* env with what it leaves unset filled in, into *out (a shallow copy: the
    body stays env's); id holds a fresh message_id when it needs one. */
 static void s_stamp(const cl_client_t *self, const cl_env_t *env, cl_env_t *out, char id[CL_ID_MAX + 1])
@@ -134,15 +160,20 @@ static void s_stamp(const cl_client_t *self, const cl_env_t *env, cl_env_t *out,
 }
 
 /* One attempt of a stamped request: waits up to timeout_ms; without a reply
-   the DEALER is replaced (its queue and any late reply go with the old one). */
+   (none in time, or the caller stopped the wait) the DEALER is replaced (its
+   queue and any late reply go with the old one). */
 static cl_env_t *s_attempt(cl_client_t *self, const cl_env_t *stamped, int timeout_ms, cl_err_t *err)
 {
+    if (s_stopped(self->stop)) {
+        cl_err_set(err, CL_CANCELLED, "", "stopped before the request was sent");
+        return NULL;
+    }
     if (s_open(self, err) < 0)
         return NULL;
     cl_err_t e;
     cl_err_clear(&e);
-    cl_env_t *reply = cl_client_exchange(self->dealer, stamped, timeout_ms, &e);
-    if (!reply && e.code == CL_UNAVAILABLE) {
+    cl_env_t *reply = s_exchange(self->dealer, stamped, timeout_ms, self->stop, &e);
+    if (!reply && (e.code == CL_UNAVAILABLE || e.code == CL_CANCELLED)) {
         cl_err_t reopen;
         cl_bus_close(&self->dealer);
         (void)s_open(self, &reopen); /* a failure shows at the next call */
@@ -164,6 +195,18 @@ static bool s_unavailable(const cl_env_t *reply)
 {
     return reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR && reply->error &&
            reply->error->code == CL_UNAVAILABLE;
+}
+
+/* Pauses pause_us, or until the caller's stop is set (looked at every CL_CLIENT_STOP_MS). */
+static void s_pause_for(const cl_client_t *self, int64_t pause_us)
+{
+    int64_t end = cl_mono_us() + pause_us, left;
+    while (!s_stopped(self->stop) && (left = end - cl_mono_us()) > 0) {
+        if (self->stop && left > CL_CLIENT_STOP_MS * 1000)
+            left = CL_CLIENT_STOP_MS * 1000;
+        struct timespec ts = {left / CL_US_PER_S, (left % CL_US_PER_S) * 1000};
+        nanosleep(&ts, NULL); /* interrupted: the loop looks at stop and the time left */
+    }
 }
 
 /* The pause before the next attempt: backoff_ms less a random part of its second half. */
@@ -195,14 +238,12 @@ cl_env_t *cl_client_call_retry(cl_client_t *self, const cl_env_t *env, int timeo
         if (reply && !s_unavailable(reply))
             return reply;
         if (!reply && e.code != CL_UNAVAILABLE)
-            return NULL; /* a reply that cannot be read: sending it again would not mend it */
+            return NULL; /* stopped, or a reply that cannot be read: sending it again would not mend it */
         int64_t pause_us = s_pause_us(self, backoff_ms);
         if (cl_mono_us() + pause_us >= deadline)
             return reply;
         cl_codec_free(reply);
-        struct timespec ts = {pause_us / CL_US_PER_S, (pause_us % CL_US_PER_S) * 1000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
+        s_pause_for(self, pause_us); /* stopped: the next attempt is not sent */
         backoff_ms = backoff_ms * 2 < CL_CLIENT_BACKOFF_MAX_MS ? backoff_ms * 2 : CL_CLIENT_BACKOFF_MAX_MS;
     }
 }

@@ -2,6 +2,7 @@
 #ifndef CL_CLIENT_H
 #define CL_CLIENT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "cl_codec.h"
@@ -19,6 +20,17 @@ cl_client_t *cl_client_new(void *ctx, const char *endpoint, const char *sender, 
 /* Closes the DEALER (and the client's own context); *self_p may be NULL; sets it to NULL. */
 void cl_client_destroy(cl_client_t **self_p);
 
+/* Lets the caller stop self's calls: once *stop is non-zero (set by a signal
+   handler, Ctrl-C), a call waiting for its reply, or pausing between two
+   attempts, ends within CL_CLIENT_STOP_MS (at once when the signal interrupts
+   its wait), and a call made then is not sent: NULL with err CL_CANCELLED.
+   stop NULL (the default): a call waits on through any signal. */
+void cl_client_stop_on(cl_client_t *self, volatile sig_atomic_t *stop);
+
+/* The longest a call looks away from its stop flag: a signal that comes just
+   before the call's wait begins does not interrupt it. */
+#define CL_CLIENT_STOP_MS 100
+
 /* Sends request env and waits up to timeout_ms for the envelope whose
    correlation_id is its message_id, or for an Error without a correlation_id
    (the service could not read the request: a frame over its size limit);
@@ -27,8 +39,9 @@ void cl_client_destroy(cl_client_t **self_p);
    sender, sent_at (now). A call that gets no reply replaces the DEALER, so
    that a late reply never reaches a later call. Returns the reply, an Error
    reply included (free with cl_codec_free), or NULL with err: UNAVAILABLE
-   when none came in time or the request could not be sent, or the reason the
-   reply could not be read. */
+   when none came in time or the request could not be sent, CL_CANCELLED when
+   the caller stopped it (cl_client_stop_on), or the reason the reply could
+   not be read. */
 cl_env_t *cl_client_call(cl_client_t *self, const cl_env_t *env, int timeout_ms, cl_err_t *err);
 
 /* The first pause between two attempts of cl_client_call_retry, and the
@@ -45,7 +58,8 @@ cl_env_t *cl_client_call(cl_client_t *self, const cl_env_t *env, int timeout_ms,
    timeout_ms, and never past the deadline. Any other request is sent once
    and waits up to the smaller of timeout_ms and deadline_ms.
    Returns the last reply (an UNAVAILABLE Error reply when that is what the
-   service still said at the deadline), or NULL with err as cl_client_call. */
+   service still said at the deadline), or NULL with err as cl_client_call (a
+   call stopped by the caller is not tried again). */
 cl_env_t *cl_client_call_retry(cl_client_t *self, const cl_env_t *env, int timeout_ms, int deadline_ms,
                                cl_err_t *err);
 

@@ -40,7 +40,8 @@ int cl_consumer_offer(cl_consumer_t *self, const cl_env_t *event);
 
 /* Reads the log after the applied position until it is exhausted (at start,
    and after a gap). Returns 0, or -1 with err: the read failed (the
-   service's refusal, or no reply), or apply stopped (INTERNAL, naming the
+   service's refusal, no reply, or CL_CANCELLED when the client's caller
+   stopped it: cl_client_stop_on), or apply stopped (INTERNAL, naming the
    position). */
 int cl_consumer_catch_up(cl_consumer_t *self, cl_err_t *err);
 

@@ -23,6 +23,8 @@ void cl_err_clear(cl_err_t *err)
 
 const char *cl_err_code_name(cl_code_t code)
 {
+    if (code == CL_CANCELLED)
+        return "CANCELLED";
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&caseloop__v1__error_code__descriptor, (int)code);
     return v ? v->name : "UNKNOWN";

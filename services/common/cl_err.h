@@ -17,6 +17,8 @@ typedef Caseloop__V1__ErrorCode cl_code_t;
 #define CL_RESOURCE_EXHAUSTED CASELOOP__V1__ERROR_CODE__RESOURCE_EXHAUSTED
 #define CL_UNIMPLEMENTED CASELOOP__V1__ERROR_CODE__UNIMPLEMENTED
 #define CL_INTERNAL CASELOOP__V1__ERROR_CODE__INTERNAL
+/* Not a code of the wire, never in a reply: a wait its caller stopped (cl_client_stop_on). */
+#define CL_CANCELLED ((cl_code_t)100)
 
 typedef struct {
     cl_code_t code;     /* CL_OK when no error */

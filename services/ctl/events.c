@@ -83,22 +83,26 @@ static int s_events(ctl_t *ctl, int argc, char **argv)
     cl_client_t *intake = ctl_client(ctl, CTL_INTAKE);
     if (!intake)
         return 1;
+    /* Ctrl-C stops the command wherever it waits, a request to intake included */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    cl_client_stop_on(intake, &s_stop);
     const ctl_config_t *cfg = ctl_config(ctl);
     cl_err_t err;
     cl_err_clear(&err);
     cl_consumer_t *c = cl_consumer_new(intake, cfg->intake_pub, from < 0 ? CL_CONSUMER_FROM_HEAD : (uint64_t)from,
                                        (int)cfg->timeout_ms, s_print_event, NULL, &err);
     int rc = c && cl_consumer_catch_up(c, &err) == 0 ? 0 : 1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     while (rc == 0 && follow && !s_stop) {
         if (cl_consumer_poll(c, 500, &err) < 0)
             rc = 1;
     }
-    if (rc)
+    if (rc && err.code == CL_CANCELLED)
+        rc = 0; /* stopped as asked: a clean end */
+    else if (rc)
         ctl_fail(&err);
     cl_consumer_destroy(&c);
     return rc;

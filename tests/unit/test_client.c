@@ -2,9 +2,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <cmocka.h>
 #include "cl.h"
 #include "cl_client.h"
@@ -79,9 +81,40 @@ static int s_setup(void **state)
     return f->ctx ? 0 : -1;
 }
 
+/* A timer's signal (SIGALRM every 20 ms, as Ctrl-C would come): each one
+   counted in s_ticks, and the stop flag set at tick s_stop_at (0: never). */
+static volatile sig_atomic_t s_stop, s_ticks, s_stop_at;
+
+static void s_on_tick(int sig)
+{
+    (void)sig;
+    s_ticks++;
+    if (s_stop_at && s_ticks >= s_stop_at)
+        s_stop = 1;
+}
+
+/* Starts the ticks, the stop flag cleared; the handler does not ask for restarts. */
+static void s_ticks_start(int stop_at)
+{
+    s_stop = 0, s_ticks = 0, s_stop_at = stop_at;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_tick;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval every = {{0, 20000}, {0, 20000}};
+    setitimer(ITIMER_REAL, &every, NULL);
+}
+
+static void s_ticks_stop(void)
+{
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+}
+
 static int s_teardown(void **state)
 {
     s_fix_t *f = *state;
+    s_ticks_stop();
     cl_client_destroy(&f->client);
     cl_client_destroy(&f->client); /* safe twice */
     cl_fake_destroy(&f->fake);
@@ -278,6 +311,65 @@ static void test_retries_without_any_reply_end_unavailable_at_the_deadline(void 
     assert_string_not_equal(cl_fake_peer(f->fake, 2), cl_fake_peer(f->fake, 1));
 }
 
+static void test_a_stopped_call_ends_at_once_cancelled(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.silent = true;
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
+    cl_client_stop_on(f->client, &s_stop);
+    s_ticks_start(3);
+    cl_err_t err;
+    cl_env_t *reply = s_call(f, 10000, 0, &err);
+    assert_null(reply);
+    assert_int_equal(err.code, CL_CANCELLED);
+    assert_string_equal(cl_err_code_name(err.code), "CANCELLED");
+    assert_true(s_ticks >= 3);
+    assert_true(f->took_ms < SLACK_MS);
+    /* once stopped, a call is not even sent */
+    reply = s_call(f, 10000, 0, &err);
+    assert_null(reply);
+    assert_int_equal(err.code, CL_CANCELLED);
+    assert_non_null(strstr(err.message, "before the request was sent"));
+}
+
+static void test_a_stopped_retry_is_not_tried_again(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.unavailable = 1000;
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
+    cl_client_stop_on(f->client, &s_stop);
+    s_ticks_start(3);
+    cl_err_t err;
+    cl_env_t *reply = s_call(f, 2000, 30000, &err);
+    assert_null(reply);
+    assert_int_equal(err.code, CL_CANCELLED);
+    assert_true(f->took_ms < SLACK_MS);
+}
+
+static void test_signals_do_not_end_a_call_that_is_not_stopped(void **state)
+{
+    s_fix_t *f = *state;
+    f->script.silent = true;
+    s_start(f, CASELOOP__V1__ENVELOPE__BODY_GET_STATS);
+    cl_err_t err;
+    /* no stop flag: the call waits through the signals, as before there was one */
+    s_ticks_start(0);
+    cl_env_t *reply = s_call(f, 300, 0, &err);
+    assert_null(reply);
+    assert_int_equal(err.code, CL_UNAVAILABLE);
+    assert_true(f->took_ms >= 300);
+    assert_true(s_ticks >= 5);
+    /* a stop flag never set: the same */
+    cl_client_stop_on(f->client, &s_stop);
+    s_ticks_start(0);
+    reply = s_call(f, 300, 0, &err);
+    assert_null(reply);
+    assert_int_equal(err.code, CL_UNAVAILABLE);
+    assert_true(f->took_ms >= 300);
+    assert_true(f->took_ms < 300 + SLACK_MS);
+    assert_true(s_ticks >= 5);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
 
 int main(void)
@@ -292,6 +384,9 @@ int main(void)
         T(test_a_retry_after_no_reply_never_takes_the_late_reply),
         T(test_retries_end_at_the_deadline_with_the_last_answer),
         T(test_retries_without_any_reply_end_unavailable_at_the_deadline),
+        T(test_a_stopped_call_ends_at_once_cancelled),
+        T(test_a_stopped_retry_is_not_tried_again),
+        T(test_signals_do_not_end_a_call_that_is_not_stopped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
