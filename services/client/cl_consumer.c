@@ -16,9 +16,9 @@ struct cl_consumer {
 };
 
 /* One ReadEvents after position `after`: each event offered, *head set to
-   the log's head (0 when the reply does not say). Returns how many events
-   came, or -1 with err. */
-static int s_read(cl_consumer_t *self, uint64_t after, uint64_t *head, cl_err_t *err)
+   the log's head and *has_head to whether the reply said it (else *head is
+   0). Returns how many events came, or -1 with err. */
+static int s_read(cl_consumer_t *self, uint64_t after, uint64_t *head, bool *has_head, cl_err_t *err)
 {
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
     Caseloop__V1__ReadEvents body = CASELOOP__V1__READ_EVENTS__INIT;
@@ -34,6 +34,7 @@ static int s_read(cl_consumer_t *self, uint64_t after, uint64_t *head, cl_err_t 
         return -1;
     }
     const Caseloop__V1__ReadEventsReply *r = reply->read_events_reply;
+    *has_head = r->has_head_position;
     *head = r->has_head_position ? r->head_position : 0;
     int n = (int)r->n_events;
     for (size_t i = 0; i < r->n_events; i++)
@@ -64,8 +65,14 @@ cl_consumer_t *cl_consumer_new(cl_client_t *client, const char *pub, uint64_t af
         goto err;
     if (after == CL_CONSUMER_FROM_HEAD) {
         /* A read past the end offers nothing and tells where the end is. */
-        if (s_read(self, INT64_MAX, &self->applied, err) < 0)
+        bool has_head;
+        if (s_read(self, INT64_MAX, &self->applied, &has_head, err) < 0)
             goto err;
+        if (!has_head) {
+            /* starting from 0 would replay the whole log to a reader that asked for none of it */
+            cl_err_set(err, CL_INTERNAL, "", "the reply to ReadEvents did not say where the log ends");
+            goto err;
+        }
     }
     return self;
 err:
@@ -98,10 +105,11 @@ int cl_consumer_catch_up(cl_consumer_t *self, cl_err_t *err)
 {
     for (;;) {
         uint64_t before = self->applied, head;
-        int n = s_read(self, self->applied, &head, err);
+        bool has_head;
+        int n = s_read(self, self->applied, &head, &has_head, err);
         if (n < 0)
             return -1;
-        if (n == 0 || self->applied == before || (head && self->applied >= head))
+        if (n == 0 || self->applied == before || (has_head && self->applied >= head))
             return 0;
     }
 }

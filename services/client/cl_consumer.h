@@ -26,7 +26,7 @@ typedef int (*cl_apply_fn)(void *arg, const cl_env_t *event);
    does not own), waiting up to timeout_ms for each reply. Its SUB lives in the
    client's context. After CL_CONSUMER_FROM_HEAD it first asks the log for its
    head. Returns NULL with err (the subscription could not be opened, the head
-   could not be read, no memory). */
+   could not be read or the reply did not say it, no memory). */
 cl_consumer_t *cl_consumer_new(cl_client_t *client, const char *pub, uint64_t after, int timeout_ms,
                                cl_apply_fn apply, void *arg, cl_err_t *err);
 

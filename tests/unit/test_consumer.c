@@ -22,6 +22,7 @@ typedef struct {
     Caseloop__V1__CaseUpdated bodies[N_EVENTS + 1];
     atomic_uint_fast64_t head;  /* the last position committed, as the service says */
     atomic_bool refuse;         /* the service answers UNAVAILABLE */
+    atomic_bool no_head;        /* the service's replies leave the head out */
     uint64_t applied[4 * N_EVENTS];
     size_t n_applied;
     uint64_t fail_at;   /* apply returns -1 for this position; 0 never */
@@ -65,7 +66,7 @@ static void s_read_events(void *arg, cl_fake_t *fake, cl_request_t *req, const c
     Caseloop__V1__ReadEventsReply body = CASELOOP__V1__READ_EVENTS_REPLY__INIT;
     body.n_events = n;
     body.events = events;
-    body.has_head_position = 1, body.head_position = head;
+    body.has_head_position = !atomic_load(&f->no_head), body.head_position = head;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY;
     reply.read_events_reply = &body;
     cl_fake_reply(fake, req, env->message_id, &reply);
@@ -308,6 +309,19 @@ static void test_a_consumer_from_the_head_applies_only_what_comes_after(void **s
     s_assert_applied(f, 5, 6);
 }
 
+static void test_a_consumer_from_the_head_needs_the_head(void **state)
+{
+    fixture_t *f = *state;
+    cl_err_t err;
+    atomic_store(&f->no_head, true);
+    f->c2 = cl_consumer_new(f->client, cl_fake_pub(f->fake), CL_CONSUMER_FROM_HEAD, 5000, s_apply, f, &err);
+    /* not a replay of the whole log from position 0 */
+    assert_null(f->c2);
+    assert_int_equal(err.code, CL_INTERNAL);
+    assert_non_null(strstr(err.message, "where the log ends"));
+    assert_int_equal(f->n_applied, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
 
 int main(void)
@@ -324,6 +338,7 @@ int main(void)
         T(test_a_refused_read_stops_catch_up_with_the_services_answer),
         T(test_live_events_are_applied_and_a_gap_is_read_from_the_log),
         T(test_a_consumer_from_the_head_applies_only_what_comes_after),
+        T(test_a_consumer_from_the_head_needs_the_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
