@@ -17,7 +17,10 @@ typedef struct cl_client cl_client_t;
    connected to, INTERNAL on no memory). */
 cl_client_t *cl_client_new(void *ctx, const char *endpoint, const char *sender, cl_err_t *err);
 
-/* Closes the DEALER (and the client's own context); *self_p may be NULL; sets it to NULL. */
+/* Closes the DEALER (and the client's own context); *self_p may be NULL; sets
+   it to NULL. Destroy the client's consumers (cl_consumer.h) first: their SUB
+   sockets live in its context, and ending a context waits for every socket
+   in it to close. */
 void cl_client_destroy(cl_client_t **self_p);
 
 /* Lets the caller stop self's calls: once *stop is non-zero (set by a signal

@@ -30,7 +30,9 @@ typedef int (*cl_apply_fn)(void *arg, const cl_env_t *event);
 cl_consumer_t *cl_consumer_new(cl_client_t *client, const char *pub, uint64_t after, int timeout_ms,
                                cl_apply_fn apply, void *arg, cl_err_t *err);
 
-/* Closes the subscription; *self_p may be NULL; sets it to NULL. */
+/* Closes the subscription; *self_p may be NULL; sets it to NULL. Call it
+   before cl_client_destroy of its client: the SUB lives in the client's
+   context, and a context ended with a socket still open waits forever. */
 void cl_consumer_destroy(cl_consumer_t **self_p);
 
 /* Offers one event however it came: applied if it is the next position,
