@@ -19,5 +19,6 @@
 #include "cl_calendar.h"
 #include "cl_policy.h"
 #include "cl_policies.h"
+#include "cl_timer.h"
 
 #endif
