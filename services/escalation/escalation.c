@@ -1,6 +1,7 @@
 /* escalation.c - response clocks: armed, met and cancelled from the event log, fired by their due time. */
 #include "escalation.h"
 #include "clockplan.h"
+#include "firing.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -806,32 +807,45 @@ out:
 
 /* --- firing --------------------------------------------------------------------------------- */
 
-/* The person a ladder role names for a case of department dept: that
-   department's supervisor for supervisors, else the first of that role; the
-   role itself when the policy names nobody. Who a missed clock climbs to (R-CL-2). */
-static const char *s_person(const cl_site_policy_t *s, cl_role_t role, const char *dept)
+/* The event of step st of claimed row r told as f decided, and what it changes in the
+   row: its state (breached), level and who is responsible now. */
+static void s_tell(s_out_t *out, const PGresult *res, int r, int64_t now, const cl_clock_step_t *st, const cl_fire_t *f,
+                   int *state, int *level, const char **who)
 {
-    const char *first = NULL;
-    for (size_t i = 0; s && i < s->nstaff; i++) {
-        const cl_staff_t *st = &s->staff[i];
-        if (st->role != role)
-            continue;
-        if (role != CL_ROLE_SUPERVISOR || (st->department >= 0 && dept && strcmp(s->departments[st->department].code, dept) == 0))
-            return st->id;
-        if (!first)
-            first = st->id;
+    union body *b;
+    Caseloop__V1__Clock *c;
+    cl_env_t *env = s_out_add(out, res, r, now, &b, &c);
+    if (st->kind == CL_STEP_WARNING) {
+        caseloop__v1__clock_warning__init(&b->warning);
+        b->warning.has_percent = 1, b->warning.percent = (uint32_t)st->arg;
+        b->warning.has_late_us = 1, b->warning.late_us = f->late_us;
+        env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING;
+    } else if (st->kind == CL_STEP_BREACH) {
+        *state = CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED;
+        caseloop__v1__clock_breached__init(&b->breached);
+        b->breached.has_late_us = 1, b->breached.late_us = f->late_us;
+        env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED;
+    } else {
+        *level = st->arg;
+        *who = f->responsible;
+        caseloop__v1__escalation_raised__init(&b->raised);
+        b->raised.has_level = 1, b->raised.level = (uint32_t)*level;
+        b->raised.role = (char *)cl_role_name(st->role);
+        b->raised.responsible = (char *)*who;
+        b->raised.has_deadline_us = 1, b->raised.deadline_us = f->next_us >= 0 ? f->next_us : 0;
+        b->raised.has_late_us = 1, b->raised.late_us = f->late_us;
+        c->has_level = 1, c->level = (uint32_t)*level;
+        c->responsible = (char *)*who;
+        env->body_case = CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED;
     }
-    return first ? first : cl_role_name(role);
+    c->has_state = 1, c->state = (Caseloop__V1__ClockState)*state;
 }
 
 /* Claims the clocks due by now that no other worker or instance holds (SKIP LOCKED),
-   fires the next step of each, and moves it on, in one transaction. A
-   warning or ladder step that comes outside the site's working hours waits
-   for them (unless the case is major and the site exempts those); a breach
-   keeps its true time. The events go to the main thread to publish once
-   committed. Returns how many rows it claimed, -1. Warnings urge the
-   department (R-CL-1); breaches and ladder levels escalate a missed clock
-   (R-CL-2). */
+   decides what the next step of each does (cl_fire_decide: told, passed over or held
+   for working hours), and moves each on, in one transaction. The events go to the
+   main thread to publish once committed. Returns how many rows it claimed, 0 when
+   none moved on (all held), -1. */
 static int s_fire_batch(s_worker_t *w, cl_err_t *err)
 {
     cl_escalation_t *self = w->owner;
@@ -889,76 +903,37 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
         int state = atoi(PQgetvalue(res, r, 5));
         const char *who = PQgetvalue(res, r, 10);
         int64_t next = -1;
-        cl_clock_step_t st;
-        if (stage >= nsteps || cl_clock_step_decode(whats[stage], &st) < 0) {
+        cl_fire_clock_t c = {.due_us = due, .major = major, .department = dept};
+        if (stage >= nsteps || cl_clock_step_decode(whats[stage], &c.step) < 0) {
             if (stage < nsteps || nsteps == 0)
                 cl_log(CL_LOG_ERROR, &(cl_log_ctx_t){strtoll(PQgetvalue(res, r, 1), NULL, 10), site, NULL, NULL},
                        "clock %s has no readable step %d: it stops", PQgetvalue(res, r, 3), stage);
             stage = nsteps; /* nothing more to fire */
         } else {
-            int64_t moment = step_at[stage];
-            int64_t late = now - moment > 0 ? now - moment : 0;
-            bool to_people = st.kind != CL_STEP_BREACH;
-            bool quiet = to_people && sp && sp->calendar && !(major && sp->quiet_major_exempt) &&
-                         !cl_calendar_is_working(sp->calendar, now);
-            if (st.kind == CL_STEP_WARNING && now >= due) {
-                stage++; /* a warning after the due time (a service that was down) is of no use */
-                moved++;
-            } else if (quiet && cl_calendar_next_working(sp->calendar, now, &next) == 0) {
-                /* waits for working hours, the stage unchanged; a warning no later than the
-                   breach, which keeps its true time */
-                if (st.kind == CL_STEP_WARNING && due < next)
-                    next = due;
-            } else {
-                union body *b;
-                Caseloop__V1__Clock *c;
-                cl_env_t *env = s_out_add(&out, res, r, now, &b, &c);
-                if (st.kind == CL_STEP_WARNING) {
-                    caseloop__v1__clock_warning__init(&b->warning);
-                    b->warning.has_percent = 1, b->warning.percent = (uint32_t)st.arg;
-                    b->warning.has_late_us = 1, b->warning.late_us = late;
-                    env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_WARNING;
-                } else if (st.kind == CL_STEP_BREACH) {
-                    state = CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED;
-                    caseloop__v1__clock_breached__init(&b->breached);
-                    b->breached.has_late_us = 1, b->breached.late_us = late;
-                    c->has_state = 1, c->state = CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED;
-                    env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_BREACHED;
-                } else {
-                    level = st.arg;
-                    who = s_person(sp, st.role, dept);
-                    caseloop__v1__escalation_raised__init(&b->raised);
-                    b->raised.has_level = 1, b->raised.level = (uint32_t)level;
-                    b->raised.role = (char *)cl_role_name(st.role);
-                    b->raised.responsible = (char *)who;
-                    int64_t deadline = stage + 1 < nsteps ? step_at[stage + 1] : 0;
-                    b->raised.has_deadline_us = 1, b->raised.deadline_us = deadline;
-                    b->raised.has_late_us = 1, b->raised.late_us = late;
-                    c->has_level = 1, c->level = (uint32_t)level;
-                    c->responsible = (char *)who;
-                    env->body_case = CASELOOP__V1__ENVELOPE__BODY_ESCALATION_RAISED;
-                    /* Told late (working hours, a service down): the next levels keep their
-                       full time after this one, rather than all being told at once. */
-                    if (late > 0) {
-                        shifted = true;
-                        for (int k = stage + 1; k < nsteps; k++)
-                            step_at[k] += late;
-                        if (stage + 1 < nsteps)
-                            b->raised.deadline_us = step_at[stage + 1];
-                    }
+            c.step.at_us = step_at[stage];
+            c.next_at_us = stage + 1 < nsteps ? step_at[stage + 1] : -1;
+            cl_fire_t f;
+            cl_fire_decide(sp, &c, now, &f);
+            next = f.next_us;
+            if (f.action == CL_FIRE_TELL) {
+                s_tell(&out, res, r, now, &c.step, &f, &state, &level, &who);
+                /* A level told late: the steps after it move on (cl_fire_respace). */
+                if (f.shift_us > 0) {
+                    shifted = true;
+                    for (int k = stage + 1; k < nsteps; k++)
+                        step_at[k] += f.shift_us;
                 }
-                c->has_state = 1, c->state = (Caseloop__V1__ClockState)state;
-                if (late > CL_US_PER_S && st.kind != CL_STEP_WARNING) {
+                if (f.late_us > CL_US_PER_S && c.step.kind != CL_STEP_WARNING) {
                     nlate++;
-                    if (late > max_late)
-                        max_late = late, latest = r;
+                    if (f.late_us > max_late)
+                        max_late = f.late_us, latest = r;
                 }
+            }
+            if (f.action != CL_FIRE_HOLD) {
                 stage++;
                 moved++;
             }
         }
-        if (next < 0 && stage < nsteps)
-            next = step_at[stage];
         if (shifted) {
             cl_buf_t lit = {0};
             cl_pgarr_begin(&lit);
