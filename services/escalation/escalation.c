@@ -41,7 +41,8 @@ const cl_cfg_option_t cl_escalation_options[] = {
    [type][envelope] per event; an empty frame alone says it has ended. The main thread wakes it
    with any message and stops it by setting stop, then a wake-up. */
 typedef struct {
-    cl_escalation_t *owner;     /* cfg, clock and the ticket counter: nothing else */
+    cl_escalation_t *owner;     /* cfg, clock, the timers and the ticket counter: nothing else */
+    size_t index;               /* its number among the timers' workers */
     cl_db_t *db;
     cl_policies_t policies;
     void *pipe;                 /* PAIR, worker end */
@@ -69,6 +70,8 @@ struct cl_escalation {
     void *sub;
     cl_service_t *svc;
     cl_policies_t policies;     /* in force: each site's clocks, calendar and staff (main thread's copy) */
+    cl_timer_t *timer;          /* the clocks as timers: next_fire_at, claimed by the workers */
+    int64_t armed_earliest;     /* in a pass over the log: the earliest moment a clock it armed fires */
     s_worker_t *workers;
     size_t nworkers;
     /* Publication in commit order. A transaction that appends events takes the
@@ -128,7 +131,14 @@ typedef struct {
     } *bodies;
     PGresult **results;          /* kept until the events are published */
     size_t n, cap, nres, capres;
+    int64_t earliest;            /* the earliest next_fire_at it armed; INT64_MAX for none */
 } s_out_t;
+
+static void s_out_begin(s_out_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->earliest = INT64_MAX;
+}
 
 static void s_out_keep(s_out_t *o, PGresult *res)
 {
@@ -421,8 +431,8 @@ static void s_arm(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const ch
     }
 }
 
-/* Stores the armed clocks (a case's clock is armed once) with their ClockArmed,
-   and starts the next columns. */
+/* Stores the armed clocks (a case's clock is armed once) with their ClockArmed, and
+   the earliest moment they fire in out->earliest, and starts the next columns. */
 static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t now, cl_err_t *err)
 {
     const char *p[NARM + 4];
@@ -461,7 +471,7 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
                          " pauses_on = excluded.pauses_on, resumes_on = excluded.resumes_on, paused_at = NULL,"
                          " paused_us = 0"
                          " WHERE clocks.state IN ($17::smallint, $18::smallint, $19::smallint)"
-                         " RETURNING " CLOCK_COLUMNS,
+                         " RETURNING " CLOCK_COLUMNS ", cl_ts_to_us(clocks.next_fire_at)",
                          NARM + 4, p, false, err);
     s_arms_free(a);
     s_arms_begin(a);
@@ -473,6 +483,10 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
         cl_env_t *env = s_out_add(out, res, r, now, &b, &c);
         caseloop__v1__clock_armed__init(&b->armed);
         env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED;
+        int64_t fires = PQgetisnull(res, r, NCLOCK_COLUMNS) ? INT64_MAX
+                                                            : strtoll(PQgetvalue(res, r, NCLOCK_COLUMNS), NULL, 10);
+        if (fires < out->earliest)
+            out->earliest = fires;
     }
     s_out_keep(out, res);
     return 0;
@@ -575,8 +589,9 @@ static int s_pause(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
 
 /* Lets the paused clocks of a case that action resumes count again at at_us:
    each step still ahead moves on by the time paused (working time counted on
-   the site's calendar for working-time clocks). */
-static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, cl_err_t *err)
+   the site's calendar for working-time clocks); the earliest moment they fire
+   goes to out->earliest. */
+static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, s_out_t *out, cl_err_t *err)
 {
     char id[24], bit[16], paused[8], breached[8];
     snprintf(id, sizeof id, "%" PRIu64, case_id);
@@ -623,6 +638,8 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
                        " steps_at = $3::bigint[], next_fire_at = cl_us_to_ts($4::bigint),"
                        " paused_us = paused_us + $6::bigint WHERE id = $1::bigint",
                        7, q, err);
+        if (rc == 0 && next >= 0 && next < out->earliest)
+            out->earliest = next;
         cl_buf_free(&lit);
         free(text);
     }
@@ -729,7 +746,7 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
         bool known = u->action > 0 && u->action < 20;
         if (known && (s_close(self, u->case_id, 1u << u->action, ev->sent_at_us, out, now, err) < 0 ||
                       s_pause(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0 ||
-                      s_resume(self, u->case_id, (int)u->action, ev->sent_at_us, err) < 0))
+                      s_resume(self, u->case_id, (int)u->action, ev->sent_at_us, out, err) < 0))
             return -1;
         if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN &&
             s_arm_later(self, arms, u->case_id, CL_CLOCK_ON_REOPENED, ev->sent_at_us, err) < 0)
@@ -748,10 +765,13 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, s_arms_t *arms, s_
 }
 
 /* Applies the next events of the log in one transaction holding the
-   consumer's position row. Returns how many, 0 at the end, -1 (a cl_batch_fn). */
+   consumer's position row; lowers self->armed_earliest to the earliest moment a
+   clock it armed or resumed fires, once committed. Returns how many, 0 at the
+   end, -1 (a cl_batch_fn). */
 static int s_apply_batch(void *arg, cl_err_t *err)
 {
     cl_escalation_t *self = arg;
+    int64_t *earliest = &self->armed_earliest;
     int64_t now = cl_clock_now(self->clock);
     cl_env_t **events = calloc((size_t)self->cfg->batch_max, sizeof *events);
     if (!events)
@@ -759,7 +779,7 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     s_arms_t arms;
     s_arms_begin(&arms);
     s_out_t out;
-    memset(&out, 0, sizeof out);
+    s_out_begin(&out);
     int nev = 0, rc = -1;
     /* Only the events that arm, meet, pause or resume clocks: not the clock events it writes itself. */
     static const char *const types[] = {"CaseReceived", "CaseDispatched", "CaseTransferred", "CaseUpdated",
@@ -791,6 +811,8 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     if (cl_eventlog_consumed(self->db, CONSUMER, upto, err) < 0)
         goto out;
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);
+    if (out.earliest < *earliest)
+        *earliest = out.earliest;
     rc = nev;
 out:
     if (rc < 0)
@@ -857,7 +879,7 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
     if (cl_db_begin(w->db, err) < 0)
         return -1;
     s_out_t out;
-    memset(&out, 0, sizeof out);
+    s_out_begin(&out);
     int rc = -1;
     uint64_t ticket = 0;
     bool ticketed = false;
@@ -1100,19 +1122,6 @@ err:
     return -1;
 }
 
-/* The earliest moment anything fires, as worker w's connection sees it;
-   INT64_MAX for none. */
-static int64_t s_next_due(s_worker_t *w)
-{
-    cl_err_t err;
-    PGresult *res = cl_db_exec(w->db, "SELECT cl_ts_to_us(min(next_fire_at)) FROM clocks", 0, NULL, false, &err);
-    if (!res)
-        return cl_clock_now(w->owner->clock) + w->owner->cfg->idle_ms * 1000;
-    int64_t due = PQgetisnull(res, 0, 0) ? INT64_MAX : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return due;
-}
-
 /* True when the main thread has sent worker w a wake-up not yet taken. */
 static bool s_woken(s_worker_t *w)
 {
@@ -1123,7 +1132,8 @@ static bool s_woken(s_worker_t *w)
 
 /* A fire worker: takes the policies in force, fires while clocks are due
    (until woken, to take them again), then sleeps until the next due moment,
-   a wake-up or the idle period. */
+   a wake-up or the idle period. While it fires nothing armed wakes it; asleep,
+   only a clock armed to fire before it would wake by itself does (cl_timer_armed). */
 static void *s_worker_main(void *arg)
 {
     s_worker_t *w = arg;
@@ -1143,6 +1153,7 @@ static void *s_worker_main(void *arg)
             looked = now;
             int n;
             int64_t asked;
+            cl_timer_busy(self->timer, w->index);
             do {
                 asked = cl_clock_now(self->clock);
                 n = s_fire_batch(w, &err);
@@ -1156,7 +1167,10 @@ static void *s_worker_main(void *arg)
                 backoff_ms = backoff_ms * 2 < self->cfg->idle_ms ? backoff_ms * 2 : self->cfg->idle_ms;
             } else {
                 backoff_ms = 50;
-                next_due = n > 0 ? now : s_next_due(w);
+                if (n > 0)
+                    next_due = now;
+                else if (cl_timer_next_due(self->timer, w->index, w->db, &next_due, &err) < 0)
+                    next_due = now + self->cfg->idle_ms * 1000;
                 /* Rows due when the last batch asked, yet none claimed: another worker or
                    instance holds them: back off a little rather than spin. Rows that came
                    due since are fired at once. */
@@ -1170,6 +1184,7 @@ static void *s_worker_main(void *arg)
             if (until < wait_ms)
                 wait_ms = until < 0 ? 0 : until;
         }
+        cl_timer_sleep(self->timer, w->index, now + wait_ms * 1000);
         zmq_pollitem_t item = {w->pipe, 0, ZMQ_POLLIN, 0};
         if (wait_ms > 0 && zmq_poll(&item, 1, (long)wait_ms) < 0 && errno == ETERM)
             break; /* the context is ending */
@@ -1279,6 +1294,7 @@ static int s_worker_open(cl_escalation_t *self, size_t i, cl_err_t *err)
 {
     s_worker_t *w = &self->workers[i];
     w->owner = self;
+    w->index = i;
     atomic_init(&w->stop, false);
     cl_policies_init(&w->policies, self->cfg->tz_dir);
     char name[48];
@@ -1305,12 +1321,19 @@ static int s_workers_start(cl_escalation_t *self, cl_err_t *err)
     return 0;
 }
 
-/* Wakes every worker: clocks may be due sooner, or the policies changed. */
+/* Wakes worker i (cl_timer_armed's wake). */
+static void s_wake_one(void *arg, size_t i)
+{
+    cl_escalation_t *self = arg;
+    if (self->workers[i].started)
+        zmq_send(self->workers[i].main_pipe, "w", 1, ZMQ_DONTWAIT); /* a full queue has wake-ups enough */
+}
+
+/* Wakes every worker: the policies changed. */
 static void s_wake(cl_escalation_t *self)
 {
     for (size_t i = 0; i < self->nworkers; i++)
-        if (self->workers[i].started)
-            zmq_send(self->workers[i].main_pipe, "w", 1, ZMQ_DONTWAIT); /* a full queue has wake-ups enough */
+        s_wake_one(self, i);
 }
 
 /* Stops the workers that run: each ends after its batch; what they committed
@@ -1373,7 +1396,8 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     self->zctx = zmq_ctx_new();
     self->nworkers = (size_t)cfg->fire_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
-    if (!self->db || !self->zctx || !self->workers) {
+    self->timer = cl_timer_new("clocks", "id", "next_fire_at", self->nworkers);
+    if (!self->db || !self->zctx || !self->workers || !self->timer) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
@@ -1425,6 +1449,7 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
     cl_db_destroy(&self->db);
     cl_service_destroy(&self->svc);
     cl_policies_free(&self->policies);
+    cl_timer_destroy(&self->timer);
     free(self);
     *self_p = NULL;
 }
@@ -1476,13 +1501,15 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
         bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
         if (heard || more || now - last_read >= self->cfg->idle_ms * 1000) {
             int applied = 0;
+            self->armed_earliest = INT64_MAX;
             int rc = cl_service_apply(s_apply_batch, self, stop, CL_SERVICE_PASS_MS, &applied, &err);
             if (rc < 0)
                 cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
             more = rc > 0;
             last_read = now;
-            if (applied > 0)
-                s_wake(self); /* armed or resumed clocks may be due sooner */
+            /* Clocks armed or resumed wake the workers that would sleep past them. */
+            if (self->armed_earliest != INT64_MAX)
+                cl_timer_armed(self->timer, self->armed_earliest, s_wake_one, self);
         }
         /* Sleep until a request, an event, a worker's batch or the next read of the log. */
         int64_t wait_ms = more ? 0 : self->cfg->idle_ms - (cl_clock_now(self->clock) - last_read) / 1000;

@@ -1,5 +1,6 @@
 /* test_escalation.c - response clocks with second-long durations: met in time, warned, breached,
-   the ladder at its pace, quiet hours, a new policy, a killed service, two instances, three workers. */
+   the ladder at its pace, quiet hours, a new policy, a killed service, two instances, three workers,
+   workers woken by a clock armed while they sleep. */
 #include "trio.h"
 #include <signal.h>
 #include <stdio.h>
@@ -405,6 +406,30 @@ static void test_a_backlog_holds_up_neither_requests_nor_a_stop(void **state)
                         "SELECT count(*) FROM clocks k, " BACKLOG_CASES " AND k.case_id = c.id AND k.code = 'C2'");
 }
 
+static void test_a_clock_armed_while_the_workers_sleep_wakes_them_in_time(void **state)
+{
+    (void)state;
+    /* An idle period of a minute: with nothing due sooner, the workers sleep that long
+       unless a clock armed to fire before then wakes them. */
+    static const char *const sites[] = {"site-a", NULL};
+    assert_int_equal(cl_test_load_policy_with(cl_trio.disp.router, sites, cl_test_clocks(4, false)), 0);
+    assert_int_equal(cl_svc_stop(&cl_trio.esc, SIGTERM, 0), 0);
+    const char *env[] = {cl_trio.listen, "CL_IDLE_MS=60000", NULL};
+    assert_int_equal(cl_svc_start(&cl_trio.esc, "caseloop-escalation", env), 0);
+    uint64_t id = cl_trio_case("site-a", 1800, false);
+    cl_test_wait_scalar(2, CL_TRIO_WAIT_MS, "SELECT count(*) FROM clocks WHERE case_id = %llu AND level = 3",
+                        (unsigned long long)id);
+    char story[256];
+    int64_t late;
+    for (int k = 0; k < 2; k++) {
+        cl_trio_story(id, k ? "C3" : "C2", story, sizeof story, &late);
+        assert_string_equal(story, FULL);
+        assert_true(late < 1000000); /* told on time, not at the end of a minute's sleep */
+    }
+    assert_int_equal(cl_svc_stop(&cl_trio.esc, SIGTERM, 0), 0);
+    assert_int_equal(cl_trio_start_escalation(&cl_trio.esc), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +443,7 @@ int main(void)
         cmocka_unit_test_setup(test_a_major_case_climbs_the_major_ladder_at_its_pace, cl_trio_up),
         cmocka_unit_test_setup(test_three_fire_workers_fire_each_step_once_and_publish_in_position_order, cl_trio_up),
         cmocka_unit_test_setup(test_a_backlog_holds_up_neither_requests_nor_a_stop, cl_trio_up),
+        cmocka_unit_test_setup(test_a_clock_armed_while_the_workers_sleep_wakes_them_in_time, cl_trio_up),
     };
     return cmocka_run_group_tests(tests, cl_trio_setup, cl_trio_teardown);
 }
