@@ -327,7 +327,9 @@ static int s_seed_cases(PGconn *pg, long first, long last)
 
 /* INSERT INTO clocks ... SELECT ... FROM <rows of g (case id) and d (due time)>. A clock's next
    step is its breach: at stage 2 of the fixed plan of 005_clocks.sql, or, where the clock keeps
-   its own steps (columns steps and steps_at), a single step 'B' at d, stage 0. */
+   its own steps, a single step, the breach at d, stage 0: typed (column steps of type
+   clock_step[], 012_typed_clock_steps.sql), or as text with its time (columns steps and
+   steps_at, 006_clock_steps.sql). */
 static char s_clock_insert[1024];
 
 static int s_clock_sql(PGconn *pg)
@@ -336,16 +338,24 @@ static int s_clock_sql(PGconn *pg)
                              "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
                              " AND table_name = 'clocks' AND column_name IN ('steps', 'steps_at')",
                              0, NULL);
-    if (own < 0)
+    long long typed = s_scalar(pg,
+                               "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+                               " AND table_name = 'clocks' AND column_name = 'steps' AND udt_name = '_clock_step'",
+                               0, NULL);
+    if (own < 0 || typed < 0)
         return -1;
+    const char *cols = typed == 1 ? ", steps" : own == 2 ? ", steps_at, steps" : "";
+    const char *vals = typed == 1  ? ", ARRAY[ROW(cl_ts_to_us(d), 'breach', NULL, NULL, NULL)::clock_step]"
+                       : own == 2 ? ", ARRAY[cl_ts_to_us(d)], ARRAY['B']"
+                                  : "";
     snprintf(s_clock_insert, sizeof s_clock_insert,
              "INSERT INTO clocks (case_id, site, code, name, state, major, armed_at, due_at, stage, level, responsible,"
              " next_fire_at%s) SELECT g, 'site-a', 'C2', 'feedback form reaches the responsible department', 1, false,"
              " d - interval '1 hour', d, %s, 0, '', d%s FROM ",
-             own == 2 ? ", steps_at, steps" : "", own == 2 ? "0" : "2",
-             own == 2 ? ", ARRAY[cl_ts_to_us(d)], ARRAY['B']" : "");
-    if (own == 2)
-        printf("  (clocks keep their own steps: each is seeded with the single step 'B', its breach, at due_at)\n");
+             cols, *cols ? "0" : "2", vals);
+    if (*cols)
+        printf("  (clocks keep their own steps%s: each is seeded with the single step 'B', its breach, at due_at)\n",
+               typed == 1 ? ", typed" : "");
     return 0;
 }
 

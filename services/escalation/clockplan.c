@@ -75,6 +75,21 @@ int cl_clock_retime(const cl_clock_def_t *d, const cl_calendar_t *cal, bool majo
     return n;
 }
 
+static const char *const S_KIND_NAMES[] = {NULL, "warning", "breach", "level"};
+
+const char *cl_clock_step_kind_name(cl_step_kind_t kind)
+{
+    return kind >= CL_STEP_WARNING && kind <= CL_STEP_LEVEL ? S_KIND_NAMES[kind] : "unknown";
+}
+
+int cl_clock_step_kind_parse(const char *name)
+{
+    for (int k = CL_STEP_WARNING; name && k <= CL_STEP_LEVEL; k++)
+        if (strcmp(name, S_KIND_NAMES[k]) == 0)
+            return k;
+    return -1;
+}
+
 void cl_clock_step_encode(const cl_clock_step_t *st, char *buf, size_t len)
 {
     switch (st->kind) {

@@ -51,7 +51,14 @@ void cl_clock_resume(const cl_calendar_t *cal, int64_t since_us, int64_t until_u
 int cl_clock_retime(const cl_clock_def_t *d, const cl_calendar_t *cal, bool major, int64_t armed_us, int64_t paused_us,
                     int64_t at_us, int told_pct, int64_t *due_us, cl_clock_step_t out[CL_CLOCK_MAX_STEPS], int *stage);
 
-/* A step as stored ("W50", "B", "L1:supervisor") and back; parse returns -1 when malformed. */
+/* A step's kind as the database names it (type clock_step_kind: "warning", "breach",
+   "level"; "unknown" out of range), and back (-1 if unknown). */
+const char *cl_clock_step_kind_name(cl_step_kind_t kind);
+int cl_clock_step_kind_parse(const char *name);
+
+/* A step's short name ("W50", "B", "L1:supervisor") and back; decode returns -1 when
+   malformed. A way to write steps for people; clocks store theirs typed
+   (clock_step, deploy/sql/012). */
 void cl_clock_step_encode(const cl_clock_step_t *st, char *buf, size_t len);
 int cl_clock_step_decode(const char *text, cl_clock_step_t *st);
 

@@ -352,7 +352,7 @@ static void s_collect(cl_escalation_t *self, s_worker_t *w)
 
 /* --- applying the event log ----------------------------------------------------------- */
 
-#define NARM 15
+#define NARM 14
 
 /* The clocks a batch arms, as columns. */
 typedef struct {
@@ -373,19 +373,25 @@ static void s_arms_free(s_arms_t *a)
         cl_buf_free(&a->col[k]);
 }
 
-/* A clock's steps as the two array literals its row keeps. */
-static void s_steps_literals(const cl_clock_step_t *st, int n, cl_buf_t *at, cl_buf_t *what)
+/* A clock's steps as one parameter of type clock_step[] (deploy/sql/012): each step a
+   composite (at_us, kind, percent, level, role), its fields NULL where they do not apply. */
+static void s_steps_param(const cl_clock_step_t *st, int n, cl_buf_t *out)
 {
-    char text[48];
-    cl_pgarr_begin(at);
-    cl_pgarr_begin(what);
+    cl_buf_t one = {0};
+    cl_pgarr_begin(out);
     for (int i = 0; i < n; i++) {
-        cl_pgarr_i64(at, st[i].at_us);
-        cl_clock_step_encode(&st[i], text, sizeof text);
-        cl_pgarr_text(what, text);
+        cl_buf_reset(&one);
+        cl_buf_printf(&one, "(%" PRId64 ",%s,", st[i].at_us, cl_clock_step_kind_name(st[i].kind));
+        if (st[i].kind == CL_STEP_WARNING)
+            cl_buf_printf(&one, "%d,,)", st[i].arg);
+        else if (st[i].kind == CL_STEP_LEVEL)
+            cl_buf_printf(&one, ",%d,%s)", st[i].arg, cl_role_name(st[i].role));
+        else
+            cl_buf_puts(&one, ",,)");
+        cl_pgarr_text(out, one.data);
     }
-    cl_pgarr_end(at);
-    cl_pgarr_end(what);
+    cl_pgarr_end(out);
+    cl_buf_free(&one);
 }
 
 /* Arms every active clock of the case's site that `starts` starts, at armed_us. */
@@ -408,8 +414,8 @@ static void s_arm(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const ch
         int n = cl_clock_schedule(d, s->calendar, major, armed_us, &due, st);
         if (n < 1)
             continue;
-        cl_buf_t at = {0}, what = {0};
-        s_steps_literals(st, n, &at, &what);
+        cl_buf_t steps = {0};
+        s_steps_param(st, n, &steps);
         cl_pgarr_i64(&a->col[0], (int64_t)case_id);
         cl_pgarr_text(&a->col[1], site);
         cl_pgarr_text(&a->col[2], d->code);
@@ -418,15 +424,13 @@ static void s_arm(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const ch
         cl_pgarr_i64(&a->col[5], due);
         cl_pgarr_i64(&a->col[6], st[0].at_us);
         cl_pgarr_bool(&a->col[7], major);
-        cl_pgarr_text(&a->col[8], at.data);
-        cl_pgarr_text(&a->col[9], what.data);
-        cl_pgarr_i64(&a->col[10], d->met_by);
-        cl_pgarr_i64(&a->col[11], in->version);
-        cl_pgarr_i64(&a->col[12], 0);
-        cl_pgarr_i64(&a->col[13], d->pauses_on);
-        cl_pgarr_i64(&a->col[14], d->resumes_on);
-        cl_buf_free(&at);
-        cl_buf_free(&what);
+        cl_pgarr_text(&a->col[8], steps.data);
+        cl_pgarr_i64(&a->col[9], d->met_by);
+        cl_pgarr_i64(&a->col[10], in->version);
+        cl_pgarr_i64(&a->col[11], 0);
+        cl_pgarr_i64(&a->col[12], d->pauses_on);
+        cl_pgarr_i64(&a->col[13], d->resumes_on);
+        cl_buf_free(&steps);
         a->n++;
     }
 }
@@ -454,23 +458,23 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
     if (n)
         res = cl_db_exec(self->db,
                          "INSERT INTO clocks (case_id, site, code, name, state, major, armed_at, due_at, stage,"
-                         " next_fire_at, steps_at, steps, met_by, policy_version, pauses_on, resumes_on)"
-                         " SELECT c, s, k, n, $16::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), z, cl_us_to_ts(f),"
-                         " sa::bigint[], st::text[], mb, v, po, ro"
+                         " next_fire_at, steps, met_by, policy_version, pauses_on, resumes_on)"
+                         " SELECT c, s, k, n, $15::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), z, cl_us_to_ts(f),"
+                         " st::clock_step[], mb, v, po, ro"
                          " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
-                         " $7::bigint[], $8::bool[], $9::text[], $10::text[], $11::int[], $12::int[], $13::smallint[],"
-                         " $14::int[], $15::int[])"
-                         " AS u(c, s, k, n, a, d, f, m, sa, st, mb, v, z, po, ro)"
+                         " $7::bigint[], $8::bool[], $9::text[], $10::int[], $11::int[], $12::smallint[],"
+                         " $13::int[], $14::int[])"
+                         " AS u(c, s, k, n, a, d, f, m, st, mb, v, z, po, ro)"
                          /* A clock that can start again (a second return, transfer, reopening)
                             starts afresh once the earlier one is over; a running one stays. */
                          " ON CONFLICT (case_id, code) DO UPDATE SET name = excluded.name, state = excluded.state,"
                          " major = excluded.major, armed_at = excluded.armed_at, due_at = excluded.due_at,"
                          " closed_at = NULL, stage = excluded.stage, level = 0, responsible = '',"
-                         " next_fire_at = excluded.next_fire_at, steps_at = excluded.steps_at, steps = excluded.steps,"
+                         " next_fire_at = excluded.next_fire_at, steps = excluded.steps,"
                          " met_by = excluded.met_by, policy_version = excluded.policy_version,"
                          " pauses_on = excluded.pauses_on, resumes_on = excluded.resumes_on, paused_at = NULL,"
                          " paused_us = 0"
-                         " WHERE clocks.state IN ($17::smallint, $18::smallint, $19::smallint)"
+                         " WHERE clocks.state IN ($16::smallint, $17::smallint, $18::smallint)"
                          " RETURNING " CLOCK_COLUMNS ", cl_ts_to_us(clocks.next_fire_at)",
                          NARM + 4, p, false, err);
     s_arms_free(a);
@@ -549,20 +553,6 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, uint32_t meets, int6
     return 0;
 }
 
-/* Reads a PostgreSQL array's text ("{1,2,3}", elements with no commas or
-   quotes) into items (NUL-terminated in place); returns how many, at most max. */
-static int s_array_items(char *text, char **items, int max)
-{
-    int n = 0;
-    size_t len = strlen(text);
-    if (len < 2)
-        return 0;
-    text[len - 1] = '\0';
-    for (char *p = text + 1, *save = NULL, *tok = strtok_r(p, ",", &save); tok && n < max; tok = strtok_r(NULL, ",", &save))
-        items[n++] = tok;
-    return n;
-}
-
 /* Stops the clocks of a case that action pauses, at at_us: a running clock
    is paused; a breached one stays breached but its ladder stops climbing
    (from its due time at the earliest: the firing loop may have told the
@@ -587,6 +577,10 @@ static int s_pause(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
                      6, p, err);
 }
 
+/* What a resumed clock's row takes besides its next moment (cl_timer_rearm). */
+static const cl_timer_col_t s_resumed_cols[] = {
+    {"state", "smallint"}, {"due_at", "bigint"}, {"steps_at", "text"}, {"paused", "bigint"}, {NULL, NULL}};
+
 /* Lets the paused clocks of a case that action resumes count again at at_us:
    each step still ahead moves on by the time paused (working time counted on
    the site's calendar for working-time clocks); the earliest moment they fire
@@ -599,51 +593,64 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
     snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
     snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
     const char *p[] = {id, bit, paused, breached};
+    /* One row a step, in order (a clock without steps: one row, its step NULL). */
     PGresult *res = cl_db_exec(self->db,
-                               "SELECT id, site, code, cl_ts_to_us(paused_at), cl_ts_to_us(due_at), stage, steps_at::text"
-                               " FROM clocks WHERE case_id = $1::bigint AND state IN ($3::smallint, $4::smallint)"
-                               " AND paused_at IS NOT NULL AND resumes_on & $2::int <> 0 ORDER BY id FOR UPDATE",
+                               "SELECT c.id, c.site, c.code, cl_ts_to_us(c.paused_at), cl_ts_to_us(c.due_at), c.stage,"
+                               " c.state, s.at_us FROM clocks c LEFT JOIN LATERAL unnest(c.steps) WITH ORDINALITY"
+                               " AS s(at_us, kind, percent, level, role, o) ON true WHERE c.case_id = $1::bigint AND c.state IN ($3::smallint, $4::smallint)"
+                               " AND c.paused_at IS NOT NULL AND c.resumes_on & $2::int <> 0 ORDER BY c.id, s.o"
+                               " FOR UPDATE OF c",
                                4, p, false, err);
     if (!res)
         return -1;
-    int rc = 0;
-    for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+    cl_timer_batch_t b;
+    cl_timer_batch_begin(&b, s_resumed_cols);
+    int rows = PQntuples(res);
+    for (int r = 0, next_row; r < rows; r = next_row) {
+        const char *key = PQgetvalue(res, r, 0);
         const cl_site_in_force_t *in = cl_policies_site(&self->policies, PQgetvalue(res, r, 1));
         const cl_site_policy_t *sp = in ? &in->policy->sites[0] : NULL;
         const cl_clock_def_t *d = sp ? cl_policy_clock(sp, PQgetvalue(res, r, 2)) : NULL;
         const cl_calendar_t *cal = d && d->working_time ? sp->calendar : NULL;
-        int64_t since = strtoll(PQgetvalue(res, r, 3), NULL, 10);
-        int stage = atoi(PQgetvalue(res, r, 5));
-        char *text = cl_db_strdup(res, r, 6), *items[CL_CLOCK_MAX_STEPS];
-        int n = s_array_items(text, items, CL_CLOCK_MAX_STEPS);
-        int64_t steps[CL_CLOCK_MAX_STEPS], due = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-        for (int k = 0; k < n; k++)
-            steps[k] = strtoll(items[k], NULL, 10);
+        int64_t since = strtoll(PQgetvalue(res, r, 3), NULL, 10), due = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+        int stage = atoi(PQgetvalue(res, r, 5)), state = atoi(PQgetvalue(res, r, 6));
+        int64_t steps[CL_CLOCK_MAX_STEPS];
+        bool known[CL_CLOCK_MAX_STEPS];
+        int n = 0;
+        for (next_row = r; next_row < rows && strcmp(PQgetvalue(res, next_row, 0), key) == 0; next_row++) {
+            if (n == CL_CLOCK_MAX_STEPS)
+                continue;
+            known[n] = !PQgetisnull(res, next_row, 7);
+            steps[n] = known[n] ? strtoll(PQgetvalue(res, next_row, 7), NULL, 10) : INT64_MIN;
+            n++;
+        }
         cl_clock_resume(cal, since, at_us, &due, steps, n, stage);
         cl_buf_t lit = {0};
         cl_pgarr_begin(&lit);
         for (int k = 0; k < n; k++)
-            cl_pgarr_i64(&lit, steps[k]);
+            if (known[k])
+                cl_pgarr_i64(&lit, steps[k]);
+            else
+                cl_pgarr_text(&lit, NULL);
         cl_pgarr_end(&lit);
-        int64_t next = stage < n ? steps[stage] : -1;
-        char dues[24], nexts[24], running[8], span[24];
-        snprintf(dues, sizeof dues, "%" PRId64, due);
-        snprintf(nexts, sizeof nexts, "%" PRId64, next);
-        snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
-        snprintf(span, sizeof span, "%" PRId64, d ? cl_clock_paused_span(d, cal, since, at_us) : at_us - since);
-        const char *q[] = {PQgetvalue(res, r, 0), dues, lit.data, next >= 0 ? nexts : NULL, running, span, paused};
-        rc = cl_db_cmd(self->db,
-                       "UPDATE clocks SET state = CASE WHEN state = $7::smallint THEN $5::smallint ELSE state END,"
-                       " paused_at = NULL, due_at = cl_us_to_ts($2::bigint),"
-                       " steps_at = $3::bigint[], next_fire_at = cl_us_to_ts($4::bigint),"
-                       " paused_us = paused_us + $6::bigint WHERE id = $1::bigint",
-                       7, q, err);
-        if (rc == 0 && next >= 0 && next < out->earliest)
-            out->earliest = next;
+        cl_buf_t *col = cl_timer_batch_add(&b, strtoll(key, NULL, 10), stage < n && known[stage] ? steps[stage] : -1);
+        cl_pgarr_i64(&col[0], state == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED
+                                  ? CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING
+                                  : state);
+        cl_pgarr_i64(&col[1], due);
+        cl_pgarr_text(&col[2], lit.data);
+        cl_pgarr_i64(&col[3], d ? cl_clock_paused_span(d, cal, since, at_us) : at_us - since);
         cl_buf_free(&lit);
-        free(text);
     }
     PQclear(res);
+    int rc = cl_timer_rearm(self->timer, self->db, &b,
+                            "state = u.state, paused_at = NULL, due_at = cl_us_to_ts(u.due_at),"
+                            " steps = clock_steps_at(clocks.steps, u.steps_at::bigint[]),"
+                            " paused_us = clocks.paused_us + u.paused",
+                            err);
+    if (rc == 0 && b.earliest < out->earliest)
+        out->earliest = b.earliest;
+    cl_timer_batch_free(&b);
     return rc;
 }
 
@@ -829,6 +836,38 @@ out:
 
 /* --- firing --------------------------------------------------------------------------------- */
 
+/* Columns of a claimed clock: the clock's, then its step due (kind, moment, percent,
+   level, role), the next step's moment, how many steps it has, the case's department. */
+#define FIRE_COLUMNS                                                                                                  \
+    CLOCK_COLUMNS ", (steps[stage + 1]).kind, (steps[stage + 1]).at_us, (steps[stage + 1]).percent,"                  \
+                  " (steps[stage + 1]).level, (steps[stage + 1]).role, (steps[stage + 2]).at_us, cardinality(steps),"  \
+                  " (SELECT department FROM dispatches d WHERE d.case_id = clocks.case_id)"
+enum { F_KIND = NCLOCK_COLUMNS, F_AT, F_PERCENT, F_LEVEL, F_ROLE, F_NEXT_AT, F_NSTEPS, F_DEPT };
+
+/* The step due of claimed row r; -1 when it has none that can be read. */
+static int s_step_from(const PGresult *res, int r, cl_clock_step_t *st)
+{
+    memset(st, 0, sizeof *st);
+    int kind = PQgetisnull(res, r, F_KIND) ? -1 : cl_clock_step_kind_parse(PQgetvalue(res, r, F_KIND));
+    if (kind < 0 || PQgetisnull(res, r, F_AT))
+        return -1;
+    st->kind = (cl_step_kind_t)kind;
+    st->at_us = strtoll(PQgetvalue(res, r, F_AT), NULL, 10);
+    int field = kind == CL_STEP_WARNING ? F_PERCENT : kind == CL_STEP_LEVEL ? F_LEVEL : -1;
+    if (field >= 0) {
+        if (PQgetisnull(res, r, field))
+            return -1;
+        st->arg = atoi(PQgetvalue(res, r, field));
+    }
+    if (kind == CL_STEP_LEVEL) {
+        int role = PQgetisnull(res, r, F_ROLE) ? -1 : cl_role_parse(PQgetvalue(res, r, F_ROLE));
+        if (role < 0)
+            return -1;
+        st->role = (cl_role_t)role;
+    }
+    return 0;
+}
+
 /* The event of step st of claimed row r told as f decided, and what it changes in the
    row: its state (breached), level and who is responsible now. */
 static void s_tell(s_out_t *out, const PGresult *res, int r, int64_t now, const cl_clock_step_t *st, const cl_fire_t *f,
@@ -863,32 +902,29 @@ static void s_tell(s_out_t *out, const PGresult *res, int r, int64_t now, const 
     c->has_state = 1, c->state = (Caseloop__V1__ClockState)*state;
 }
 
-/* Claims the clocks due by now that no other worker or instance holds (SKIP LOCKED),
-   decides what the next step of each does (cl_fire_decide: told, passed over or held
-   for working hours), and moves each on, in one transaction. The events go to the
-   main thread to publish once committed. Returns how many rows it claimed, 0 when
-   none moved on (all held), -1. */
+/* What a fired clock's row takes besides its next moment (cl_timer_rearm). */
+static const cl_timer_col_t s_fired_cols[] = {{"stage", "smallint"}, {"level", "smallint"}, {"state", "smallint"},
+                                              {"responsible", "text"}, {"shift", "bigint"}, {NULL, NULL}};
+
+/* Claims the clocks due by now that no other worker or instance holds, decides
+   what the next step of each does (cl_fire_decide: told, passed over or held for
+   working hours), and moves each on, in one transaction. The events go to the main
+   thread to publish once committed. Returns how many rows it claimed, 0 when none
+   moved on (all held), -1. */
 static int s_fire_batch(s_worker_t *w, cl_err_t *err)
 {
     cl_escalation_t *self = w->owner;
     int64_t now = cl_clock_now(self->clock);
-    char at[24], lim[16];
-    snprintf(at, sizeof at, "%" PRId64, now);
-    snprintf(lim, sizeof lim, "%" PRId64, self->cfg->batch_max);
-    const char *p[] = {at, lim};
     if (cl_db_begin(w->db, err) < 0)
         return -1;
     s_out_t out;
     s_out_begin(&out);
+    cl_timer_batch_t moves;
+    cl_timer_batch_begin(&moves, s_fired_cols);
     int rc = -1;
     uint64_t ticket = 0;
     bool ticketed = false;
-    PGresult *res = cl_db_exec(w->db,
-                               "SELECT " CLOCK_COLUMNS ", cl_ts_to_us(next_fire_at), steps_at::text, steps::text,"
-                               " (SELECT department FROM dispatches d WHERE d.case_id = clocks.case_id)"
-                               " FROM clocks WHERE next_fire_at <= cl_us_to_ts($1::bigint)"
-                               " ORDER BY next_fire_at LIMIT $2::int FOR UPDATE OF clocks SKIP LOCKED",
-                               2, p, false, err);
+    PGresult *res = cl_timer_claim(self->timer, w->db, FIRE_COLUMNS, now, self->cfg->batch_max, err);
     if (!res)
         goto out;
     s_out_keep(&out, res);
@@ -896,55 +932,32 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
     /* Steps told more than a second late (a service that was down, a backlog): one log line a batch. */
     int nlate = 0, latest = -1, moved = 0; /* moved: rows whose next step changed */
     int64_t max_late = 0;
-    enum { NUPD = 7 };
-    cl_buf_t col[NUPD];
-    memset(col, 0, sizeof col);
-    for (int k = 0; k < NUPD; k++)
-        cl_pgarr_begin(&col[k]);
     for (int r = 0; r < rows; r++) {
-        char *at_text = strdup(PQgetvalue(res, r, NCLOCK_COLUMNS + 1)),
-             *what_text = strdup(PQgetvalue(res, r, NCLOCK_COLUMNS + 2));
-        char *ats[CL_CLOCK_MAX_STEPS], *whats[CL_CLOCK_MAX_STEPS];
-        if (!at_text || !what_text)
-            abort();
-        int nat = s_array_items(at_text, ats, CL_CLOCK_MAX_STEPS);
-        int nsteps = s_array_items(what_text, whats, CL_CLOCK_MAX_STEPS);
-        if (nat < nsteps)
-            nsteps = nat;
-        int64_t step_at[CL_CLOCK_MAX_STEPS];
-        for (int k = 0; k < nsteps; k++)
-            step_at[k] = strtoll(ats[k], NULL, 10);
-        bool shifted = false;
         const char *site = PQgetvalue(res, r, 2);
-        const char *dept = PQgetisnull(res, r, NCLOCK_COLUMNS + 3) ? NULL : PQgetvalue(res, r, NCLOCK_COLUMNS + 3);
         const cl_site_in_force_t *in = cl_policies_site(&w->policies, site);
-        const cl_site_policy_t *sp = in ? &in->policy->sites[0] : NULL;
-        bool major = PQgetvalue(res, r, 12)[0] == 't';
-        int64_t due = strtoll(PQgetvalue(res, r, 7), NULL, 10);
+        int nsteps = atoi(PQgetvalue(res, r, F_NSTEPS));
         int stage = atoi(PQgetvalue(res, r, 13)), level = atoi(PQgetvalue(res, r, 9));
         int state = atoi(PQgetvalue(res, r, 5));
         const char *who = PQgetvalue(res, r, 10);
-        int64_t next = -1;
-        cl_fire_clock_t c = {.due_us = due, .major = major, .department = dept};
-        if (stage >= nsteps || cl_clock_step_decode(whats[stage], &c.step) < 0) {
+        int64_t next = -1, shift = 0;
+        cl_fire_clock_t c = {
+            .next_at_us = PQgetisnull(res, r, F_NEXT_AT) ? -1 : strtoll(PQgetvalue(res, r, F_NEXT_AT), NULL, 10),
+            .due_us = strtoll(PQgetvalue(res, r, 7), NULL, 10),
+            .major = PQgetvalue(res, r, 12)[0] == 't',
+            .department = PQgetisnull(res, r, F_DEPT) ? NULL : PQgetvalue(res, r, F_DEPT),
+        };
+        if (stage >= nsteps || s_step_from(res, r, &c.step) < 0) {
             if (stage < nsteps || nsteps == 0)
                 cl_log(CL_LOG_ERROR, &(cl_log_ctx_t){strtoll(PQgetvalue(res, r, 1), NULL, 10), site, NULL, NULL},
                        "clock %s has no readable step %d: it stops", PQgetvalue(res, r, 3), stage);
             stage = nsteps; /* nothing more to fire */
         } else {
-            c.step.at_us = step_at[stage];
-            c.next_at_us = stage + 1 < nsteps ? step_at[stage + 1] : -1;
             cl_fire_t f;
-            cl_fire_decide(sp, &c, now, &f);
+            cl_fire_decide(in ? &in->policy->sites[0] : NULL, &c, now, &f);
             next = f.next_us;
             if (f.action == CL_FIRE_TELL) {
                 s_tell(&out, res, r, now, &c.step, &f, &state, &level, &who);
-                /* A level told late: the steps after it move on (cl_fire_respace). */
-                if (f.shift_us > 0) {
-                    shifted = true;
-                    for (int k = stage + 1; k < nsteps; k++)
-                        step_at[k] += f.shift_us;
-                }
+                shift = f.shift_us;
                 if (f.late_us > CL_US_PER_S && c.step.kind != CL_STEP_WARNING) {
                     nlate++;
                     if (f.late_us > max_late)
@@ -956,45 +969,19 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
                 moved++;
             }
         }
-        if (shifted) {
-            cl_buf_t lit = {0};
-            cl_pgarr_begin(&lit);
-            for (int k = 0; k < nsteps; k++)
-                cl_pgarr_i64(&lit, step_at[k]);
-            cl_pgarr_end(&lit);
-            cl_pgarr_text(&col[6], lit.data);
-            cl_buf_free(&lit);
-        } else {
-            cl_pgarr_text(&col[6], NULL);
-        }
-        cl_pgarr_i64(&col[0], strtoll(PQgetvalue(res, r, 0), NULL, 10));
-        cl_pgarr_i64(&col[1], stage);
-        cl_pgarr_i64(&col[2], level);
-        cl_pgarr_i64(&col[3], state);
-        cl_pgarr_text(&col[4], who);
-        if (next >= 0)
-            cl_pgarr_i64(&col[5], next);
-        else
-            cl_pgarr_text(&col[5], NULL);
-        free(at_text);
-        free(what_text);
+        cl_buf_t *col = cl_timer_batch_add(&moves, strtoll(PQgetvalue(res, r, 0), NULL, 10), next);
+        cl_pgarr_i64(&col[0], stage);
+        cl_pgarr_i64(&col[1], level);
+        cl_pgarr_i64(&col[2], state);
+        cl_pgarr_text(&col[3], who);
+        cl_pgarr_i64(&col[4], shift);
     }
-    const char *q[NUPD];
-    for (int k = 0; k < NUPD; k++) {
-        cl_pgarr_end(&col[k]);
-        q[k] = col[k].data;
-    }
-    int urc = rows ? cl_db_cmd(w->db,
-                               "UPDATE clocks SET stage = u.s, level = u.l, state = u.st, responsible = u.w,"
-                               " next_fire_at = cl_us_to_ts(u.n), steps_at = coalesce(u.sa::bigint[], clocks.steps_at)"
-                               " FROM unnest($1::bigint[], $2::smallint[], $3::smallint[], $4::smallint[],"
-                               " $5::text[], $6::bigint[], $7::text[]) AS u(id, s, l, st, w, n, sa)"
-                               " WHERE clocks.id = u.id",
-                               NUPD, q, err)
-                   : 0;
-    for (int k = 0; k < NUPD; k++)
-        cl_buf_free(&col[k]);
-    if (urc < 0)
+    /* A level told late moves the steps after it on (clock_steps_moved, deploy/sql/012). */
+    if (cl_timer_rearm(self->timer, w->db, &moves,
+                       "stage = u.stage, level = u.level, state = u.state, responsible = u.responsible,"
+                       " steps = CASE WHEN u.shift = 0 THEN clocks.steps"
+                       " ELSE clock_steps_moved(clocks.steps, u.stage, u.shift) END",
+                       err) < 0)
         goto out;
     s_out_seal(&out);
     if (cl_eventlog_append(w->db, out.evs, out.n, now, err) < 0)
@@ -1017,9 +1004,15 @@ out:
         cl_db_rollback(w->db);
     if (ticketed)
         s_hand_in(w, ticket, out.evs, rc < 0 ? 0 : out.n);
+    cl_timer_batch_free(&moves);
     s_out_free(&out);
     return rc;
 }
+
+/* What a re-timed clock's row takes besides its next moment (cl_timer_rearm). */
+static const cl_timer_col_t s_retimed_cols[] = {
+    {"due_at", "bigint"}, {"steps", "text"},     {"stage", "smallint"},   {"version", "int"},
+    {"met_by", "int"},    {"pauses_on", "int"}, {"resumes_on", "int"}, {NULL, NULL}};
 
 /* A new policy version: clocks armed under an older one stop when their
    clock is no longer active, take the new times when it says retime (from
@@ -1056,62 +1049,55 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
             if (!d->retime)
                 continue;
             /* Running and paused clocks: a paused one takes its new times and stays paused,
-               its steps moving on when it resumes. */
+               its steps moving on when it resumes. The warnings told so far (the highest
+               percent among the steps fired) are not told again. */
             PGresult *res = cl_db_exec(self->db,
                                        "SELECT id, cl_ts_to_us(armed_at), major, cl_ts_to_us(paused_at), paused_us,"
-                                       " stage, steps::text FROM clocks WHERE site = $1 AND code = $2"
+                                       " coalesce((SELECT max(s.percent) FROM unnest(steps) WITH ORDINALITY"
+                                       " AS s(at_us, kind, percent, level, role, o) WHERE s.o <= stage), 0)"
+                                       " FROM clocks WHERE site = $1 AND code = $2"
                                        " AND state IN ($4::smallint, $5::smallint)"
                                        " AND coalesce(policy_version, 0) < $3::int ORDER BY id FOR UPDATE",
                                        5, (const char *[]){in->code, d->code, ver, running, paused}, false, err);
             if (!res)
                 goto err;
+            cl_timer_batch_t b;
+            cl_timer_batch_begin(&b, s_retimed_cols);
             for (int r = 0; r < PQntuples(res); r++) {
                 bool paused_now = !PQgetisnull(res, r, 3);
-                /* The warnings told so far are not told again. */
-                int told = 0, fired = atoi(PQgetvalue(res, r, 5));
-                char *text = cl_db_strdup(res, r, 6), *items[CL_CLOCK_MAX_STEPS];
-                int nold = s_array_items(text, items, CL_CLOCK_MAX_STEPS);
-                for (int k = 0; k < fired && k < nold; k++) {
-                    cl_clock_step_t old;
-                    if (cl_clock_step_decode(items[k], &old) == 0 && old.kind == CL_STEP_WARNING && old.arg > told)
-                        told = old.arg;
-                }
-                free(text);
                 cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
                 int64_t due;
                 int stage;
                 int n = cl_clock_retime(d, s->calendar, PQgetvalue(res, r, 2)[0] == 't',
                                         strtoll(PQgetvalue(res, r, 1), NULL, 10), strtoll(PQgetvalue(res, r, 4), NULL, 10),
-                                        paused_now ? strtoll(PQgetvalue(res, r, 3), NULL, 10) : now, told, &due, st, &stage);
+                                        paused_now ? strtoll(PQgetvalue(res, r, 3), NULL, 10) : now,
+                                        atoi(PQgetvalue(res, r, 5)), &due, st, &stage);
                 if (n < 1)
                     continue;
-                cl_buf_t sa = {0}, sw = {0};
-                s_steps_literals(st, n, &sa, &sw);
-                char dues[24], stg[16], next[24];
-                snprintf(dues, sizeof dues, "%" PRId64, due);
-                snprintf(stg, sizeof stg, "%d", stage);
-                snprintf(next, sizeof next, "%" PRId64, stage < n ? st[stage].at_us : due);
-                char mb[16], po[16], ro[16];
-                snprintf(mb, sizeof mb, "%" PRIu32, d->met_by);
-                snprintf(po, sizeof po, "%" PRIu32, d->pauses_on);
-                snprintf(ro, sizeof ro, "%" PRIu32, d->resumes_on);
-                const char *q[] = {PQgetvalue(res, r, 0), dues, sa.data, sw.data, stg, paused_now ? NULL : next, ver, mb, po, ro};
-                int rc = cl_db_cmd(self->db,
-                                   "UPDATE clocks SET due_at = cl_us_to_ts($2::bigint), steps_at = $3::bigint[],"
-                                   " steps = $4::text[], stage = $5::smallint, next_fire_at = cl_us_to_ts($6::bigint),"
-                                   " policy_version = $7::int, met_by = $8::int, pauses_on = $9::int,"
-                                   /* a paused clock still resumes on what would have resumed it */
-                                   " resumes_on = $10::int | CASE WHEN paused_at IS NULL THEN 0 ELSE resumes_on END"
-                                   " WHERE id = $1::bigint",
-                                   10, q, err);
-                cl_buf_free(&sa);
-                cl_buf_free(&sw);
-                if (rc < 0) {
-                    PQclear(res);
-                    goto err;
-                }
+                cl_buf_t steps = {0};
+                s_steps_param(st, n, &steps);
+                cl_buf_t *col = cl_timer_batch_add(&b, strtoll(PQgetvalue(res, r, 0), NULL, 10),
+                                                   paused_now ? -1 : stage < n ? st[stage].at_us : due);
+                cl_pgarr_i64(&col[0], due);
+                cl_pgarr_text(&col[1], steps.data);
+                cl_pgarr_i64(&col[2], stage);
+                cl_pgarr_i64(&col[3], in->version);
+                cl_pgarr_i64(&col[4], d->met_by);
+                cl_pgarr_i64(&col[5], d->pauses_on);
+                cl_pgarr_i64(&col[6], d->resumes_on);
+                cl_buf_free(&steps);
             }
             PQclear(res);
+            int rc = cl_timer_rearm(self->timer, self->db, &b,
+                                    "due_at = cl_us_to_ts(u.due_at), steps = u.steps::clock_step[], stage = u.stage,"
+                                    " policy_version = u.version, met_by = u.met_by, pauses_on = u.pauses_on,"
+                                    /* a paused clock still resumes on what would have resumed it */
+                                    " resumes_on = u.resumes_on"
+                                    " | CASE WHEN clocks.paused_at IS NULL THEN 0 ELSE clocks.resumes_on END",
+                                    err);
+            cl_timer_batch_free(&b);
+            if (rc < 0)
+                goto err;
         }
     }
     if (cl_db_commit(self->db, err) < 0)
