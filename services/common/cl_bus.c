@@ -43,8 +43,13 @@ void *cl_bus_wakeup(void *ctx, const char *endpoints, const char *option, cl_err
         const char *end = strchr(ep, ',');
         size_t len = end ? (size_t)(end - ep) : strlen(ep);
         char one[512];
-        if (len == 0 || len >= sizeof one) {
-            cl_err_set(err, CL_INVALID_ARGUMENT, option, "\"%s\" holds an empty or too long endpoint", endpoints);
+        if (len == 0) { /* nothing between two commas: none */
+            ep = end ? end + 1 : ep;
+            continue;
+        }
+        if (len >= sizeof one) {
+            cl_err_set(err, CL_INVALID_ARGUMENT, option, "an endpoint of %s is longer than %zu bytes", option,
+                       sizeof one - 1);
             zmq_close(s);
             return NULL;
         }

@@ -16,7 +16,7 @@
 void *cl_bus_open(void *ctx, int type, const char *endpoint, bool bind, cl_err_t *err);
 
 /* A wake-up subscription: a SUB connected to each of endpoints
-   (comma-separated), holding only a few messages (the event log, not this
+   (comma-separated; nothing between two commas is none), holding only a few messages (the event log, not this
    socket, is the queue: cl_bus_drain it every turn). Returns NULL with err
    (field `option`, the setting that named the endpoints) when one cannot be
    connected to. */
