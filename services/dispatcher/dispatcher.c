@@ -1148,7 +1148,7 @@ cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t
         goto err;
     self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
     self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err) : NULL;
-    self->sub = self->pub ? cl_bus_open(self->zctx, ZMQ_SUB, cfg->intake_pub, false, err) : NULL;
+    self->sub = self->pub ? cl_bus_wakeup(self->zctx, cfg->intake_pub, "CL_INTAKE_PUB", err) : NULL;
     if (!self->sub)
         goto err;
     self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->max_frame, (size_t)cfg->queue_max);
