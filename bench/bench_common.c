@@ -1,4 +1,4 @@
-/* bench_common.c - what the load generators of scripts/bench share: local-only checks, timing, percentiles. */
+/* bench_common.c - what the load generators of scripts/bench share: local-only checks, timing, percentiles, SQL, /proc. */
 #include "bench_common.h"
 #include <errno.h>
 #include <signal.h>
@@ -146,3 +146,68 @@ void bc_sleep_us(int64_t us)
     nanosleep(&ts, NULL);
 }
 
+PGresult *bc_sql(PGconn *pg, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        fprintf(stderr, "%s: %.120s: %s", s_name, sql, PQerrorMessage(pg));
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+int bc_cmd(PGconn *pg, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = bc_sql(pg, sql, n, params);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+long long bc_scalar(PGconn *pg, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = bc_sql(pg, sql, n, params);
+    long long v = res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
+                                                                         : -1;
+    PQclear(res);
+    return v;
+}
+
+double bc_proc_cpu(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+long bc_proc_kb(long pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    size_t flen = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            kb = strtol(line + flen + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}

@@ -1,10 +1,11 @@
-/* bench_common.h - what the load generators of scripts/bench share: local-only checks, timing, percentiles. */
+/* bench_common.h - what the load generators of scripts/bench share: local-only checks, timing, percentiles, SQL, /proc. */
 #ifndef CL_BENCH_COMMON_H
 #define CL_BENCH_COMMON_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <libpq-fe.h>
 
 /* True for an ipc://, inproc:// or loopback tcp endpoint: a bench sends nowhere else. */
 bool bc_local_endpoint(const char *ep);
@@ -39,5 +40,19 @@ typedef struct {
 int bc_cmp_i64(const void *a, const void *b);
 /* Nearest-rank percentiles of v[0..n) (microseconds) in ms; sorts v. */
 bc_dist_t bc_dist(int64_t *v, size_t n);
+
+/* Runs sql with its n text parameters. Returns the result (PQclear it), or NULL
+   after saying on stderr what failed (the program's name, the query's start, the
+   server's message). */
+PGresult *bc_sql(PGconn *pg, const char *sql, int n, const char *const *params);
+/* bc_sql for a statement whose rows do not matter. Returns 0, or -1. */
+int bc_cmd(PGconn *pg, const char *sql, int n, const char *const *params);
+/* The first value of a one-row query as a number; -1 on failure or NULL. */
+long long bc_scalar(PGconn *pg, const char *sql, int n, const char *const *params);
+
+/* CPU seconds of a process (user + system), -1 when it cannot be read. */
+double bc_proc_cpu(long pid);
+/* A field of /proc/PID/status in kB (VmRSS, VmHWM); -1 when it cannot be read. */
+long bc_proc_kb(long pid, const char *field);
 
 #endif

@@ -511,46 +511,6 @@ static void s_print_dist(const char *what, bc_dist_t d)
         printf("  %-44s no cases\n", what);
 }
 
-static PGresult *s_sql(PGconn *pg, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        fprintf(stderr, "bench dispatch: %s: %s", sql, PQerrorMessage(pg));
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
-/* The first value of a one-row query as a number; -1 on failure or NULL. */
-static long long s_scalar(PGconn *pg, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = s_sql(pg, sql, n, params);
-    long long v = res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
-                                                                         : -1;
-    PQclear(res);
-    return v;
-}
-
-/* CPU seconds of a process (user + system), -1 when it cannot be read. */
-static double s_proc_cpu(long pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* Where the CPU went: the services, their database backends (by application_name), the
    machine; and the writing transactions PostgreSQL committed. */
 typedef struct {
@@ -566,8 +526,8 @@ static void s_snap(PGconn *pg, long disp_pid, s_snap_t *s)
 {
     memset(s, 0, sizeof *s);
     s->mono = cl_mono_us();
-    s->disp = disp_pid > 0 ? s_proc_cpu(disp_pid) : -1;
-    s->intake = s_opt.intake_pid > 0 ? s_proc_cpu(s_opt.intake_pid) : -1;
+    s->disp = disp_pid > 0 ? bc_proc_cpu(disp_pid) : -1;
+    s->intake = s_opt.intake_pid > 0 ? bc_proc_cpu(s_opt.intake_pid) : -1;
     FILE *f = fopen("/proc/stat", "r");
     if (f) {
         unsigned long long v[8] = {0};
@@ -588,19 +548,19 @@ static void s_snap(PGconn *pg, long disp_pid, s_snap_t *s)
               (double)ru.ru_stime.tv_usec / 1e6;
     /* Every PostgreSQL process: client backends by application_name, ours, the rest
        (autovacuum, WAL writer, checkpointer, ...). */
-    PGresult *res = s_sql(pg,
-                          "SELECT pid, CASE WHEN pid = pg_backend_pid() THEN 'b'"
-                          " WHEN application_name = 'caseloop-dispatcher' THEN 'd'"
-                          " WHEN application_name = 'caseloop-intake' THEN 'i' ELSE '-' END FROM pg_stat_activity",
-                          0, NULL);
+    PGresult *res = bc_sql(pg,
+                           "SELECT pid, CASE WHEN pid = pg_backend_pid() THEN 'b'"
+                           " WHEN application_name = 'caseloop-dispatcher' THEN 'd'"
+                           " WHEN application_name = 'caseloop-intake' THEN 'i' ELSE '-' END FROM pg_stat_activity",
+                           0, NULL);
     for (int r = 0; res && r < PQntuples(res) && s->n < 64; r++) {
         s->pids[s->n] = strtol(PQgetvalue(res, r, 0), NULL, 10);
         s->app[s->n] = PQgetvalue(res, r, 1)[0];
-        s->cpu[s->n] = s_proc_cpu(s->pids[s->n]);
+        s->cpu[s->n] = bc_proc_cpu(s->pids[s->n]);
         s->n++;
     }
     PQclear(res);
-    s->xid = (double)s_scalar(pg, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint", 0, NULL);
+    s->xid = (double)bc_scalar(pg, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint", 0, NULL);
 }
 
 static void s_print_cpu(const s_snap_t *a, const s_snap_t *b)
@@ -665,7 +625,7 @@ static void s_print_batches(PGconn *pg, const char *where, int n, const char *co
              " coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY c), 0)"
              " FROM (SELECT count(*) c FROM dispatches WHERE %s GROUP BY dispatched_at) b",
              where);
-    PGresult *res = s_sql(pg, sql, n, params);
+    PGresult *res = bc_sql(pg, sql, n, params);
     if (res && PQntuples(res) == 1)
         printf("  dispatcher transactions (rows of dispatches sharing one dispatched_at): %s, cases per"
                " transaction: mean %s, median %s, max %s\n",
@@ -752,12 +712,12 @@ static int s_latency(PGconn *pg)
     const char *p[] = {ids.data};
     long long in_table = 0;
     int64_t give_up = cl_mono_us() + 20 * CL_US_PER_S;
-    while ((in_table = s_scalar(pg, "SELECT count(*) FROM dispatches WHERE case_id = ANY($1::bigint[])", 1, p)) >= 0 &&
+    while ((in_table = bc_scalar(pg, "SELECT count(*) FROM dispatches WHERE case_id = ANY($1::bigint[])", 1, p)) >= 0 &&
            in_table < g.created && cl_mono_us() < give_up && !s_expired())
         bc_sleep_us(20000);
-    PGresult *res = s_sql(pg, "SELECT case_id, cl_ts_to_us(dispatched_at) FROM dispatches"
+    PGresult *res = bc_sql(pg, "SELECT case_id, cl_ts_to_us(dispatched_at) FROM dispatches"
                               " WHERE case_id = ANY($1::bigint[])",
-                          1, p);
+                           1, p);
     if (res) {
         for (int r = 0; r < PQntuples(res); r++) {
             s_slot_t *s = s_slot(&g, strtoull(PQgetvalue(res, r, 0), NULL, 10), false);
@@ -882,9 +842,10 @@ static int s_backlog(void)
 
 static int s_drain(PGconn *pg)
 {
-    long long total = s_scalar(pg, "SELECT count(*) FROM cases", 0, NULL);
-    long long before = s_scalar(pg, "SELECT count(*) FROM dispatches", 0, NULL);
-    long long last_before = s_scalar(pg, "SELECT coalesce(max(cl_ts_to_us(dispatched_at)), 0) FROM dispatches", 0, NULL);
+    long long total = bc_scalar(pg, "SELECT count(*) FROM cases", 0, NULL);
+    long long before = bc_scalar(pg, "SELECT count(*) FROM dispatches", 0, NULL);
+    long long last_before =
+        bc_scalar(pg, "SELECT coalesce(max(cl_ts_to_us(dispatched_at)), 0) FROM dispatches", 0, NULL);
     if (total < 0 || before < 0 || last_before < 0)
         return 1;
     long long backlog = total - before;
@@ -919,13 +880,13 @@ static int s_drain(PGconn *pg)
             fclose(f);
         }
     }
-    double disp_cpu0 = disp_pid > 0 ? s_proc_cpu(disp_pid) : -1;
+    double disp_cpu0 = disp_pid > 0 ? bc_proc_cpu(disp_pid) : -1;
     s_snap_t a, b;
     s_snap(pg, 0, &a);
     long long done = before;
     int64_t t1 = 0;
     for (;;) {
-        done = s_scalar(pg, "SELECT count(*) FROM dispatches", 0, NULL);
+        done = bc_scalar(pg, "SELECT count(*) FROM dispatches", 0, NULL);
         t1 = cl_mono_us();
         if (done < 0 || done >= total || s_expired())
             break;
@@ -934,7 +895,7 @@ static int s_drain(PGconn *pg)
             bc_sleep_us(wait);
     }
     s_snap(pg, 0, &b);
-    double disp_cpu1 = disp_pid > 0 ? s_proc_cpu(disp_pid) : -1;
+    double disp_cpu1 = disp_pid > 0 ? bc_proc_cpu(disp_pid) : -1;
     if (done < total) {
         fprintf(stderr, "bench dispatch: aborted: %lld of %lld cases dispatched when the time ran out\n",
                 done - before, backlog);
@@ -950,10 +911,10 @@ static int s_drain(PGconn *pg)
     const char *where = "dispatched_at > cl_us_to_ts($1::bigint)";
     s_print_batches(pg, where, 1, p);
     /* Batch starts: how long after READY the first began, and how the time per batch grew. */
-    PGresult *res = s_sql(pg,
-                          "SELECT cl_ts_to_us(dispatched_at), count(*) FROM dispatches"
-                          " WHERE dispatched_at > cl_us_to_ts($1::bigint) GROUP BY 1 ORDER BY 1",
-                          1, p);
+    PGresult *res = bc_sql(pg,
+                           "SELECT cl_ts_to_us(dispatched_at), count(*) FROM dispatches"
+                           " WHERE dispatched_at > cl_us_to_ts($1::bigint) GROUP BY 1 ORDER BY 1",
+                           1, p);
     int nb = res ? PQntuples(res) : 0;
     if (nb >= 2) {
         int64_t first = strtoll(PQgetvalue(res, 0, 0), NULL, 10), last = strtoll(PQgetvalue(res, nb - 1, 0), NULL, 10);

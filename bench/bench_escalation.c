@@ -81,39 +81,6 @@ static int64_t s_real_us(void)
     return cl_clock_now(cl_clock_real());
 }
 
-/* --- database helpers -------------------------------------------------------------------- */
-
-static PGresult *s_sql(PGconn *pg, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        fprintf(stderr, "bench escalation: %.120s: %s", sql, PQerrorMessage(pg));
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
-static int s_cmd(PGconn *pg, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = s_sql(pg, sql, n, params);
-    if (!res)
-        return -1;
-    PQclear(res);
-    return 0;
-}
-
-/* The first value of a one-row query as a number; -1 on failure or NULL. */
-static long long s_scalar(PGconn *pg, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = s_sql(pg, sql, n, params);
-    long long v = res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
-                                                                         : -1;
-    PQclear(res);
-    return v;
-}
-
 /* --- figures ------------------------------------------------------------------------------- */
 
 static void s_print_dist(const char *what, bc_dist_t d)
@@ -123,43 +90,6 @@ static void s_print_dist(const char *what, bc_dist_t d)
                d.p99, d.max, d.n);
     else
         printf("  %-48s no clocks\n", what);
-}
-
-/* CPU seconds of a process (user + system), -1 when it cannot be read. */
-static double s_proc_cpu(long pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* A field of /proc/PID/status in kB (VmRSS, VmHWM); -1 when it cannot be read. */
-static long s_proc_kb(long pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long kb = -1;
-    size_t flen = strlen(field);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-            kb = strtol(line + flen + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb;
 }
 
 /* Where the CPU went: the service, its database backend (by application_name), the other
@@ -177,7 +107,7 @@ static void s_snap(PGconn *pg, long svc_pid, s_snap_t *s)
 {
     memset(s, 0, sizeof *s);
     s->mono = cl_mono_us();
-    s->svc = svc_pid > 0 ? s_proc_cpu(svc_pid) : -1;
+    s->svc = svc_pid > 0 ? bc_proc_cpu(svc_pid) : -1;
     FILE *f = fopen("/proc/stat", "r");
     if (f) {
         unsigned long long v[8] = {0};
@@ -196,18 +126,18 @@ static void s_snap(PGconn *pg, long svc_pid, s_snap_t *s)
     getrusage(RUSAGE_SELF, &ru);
     s->self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
               (double)ru.ru_stime.tv_usec / 1e6;
-    PGresult *res = s_sql(pg,
-                          "SELECT pid, CASE WHEN pid = pg_backend_pid() THEN 'b'"
-                          " WHEN application_name = 'caseloop-escalation' THEN 'e' ELSE '-' END FROM pg_stat_activity",
-                          0, NULL);
+    PGresult *res = bc_sql(pg,
+                           "SELECT pid, CASE WHEN pid = pg_backend_pid() THEN 'b'"
+                           " WHEN application_name = 'caseloop-escalation' THEN 'e' ELSE '-' END FROM pg_stat_activity",
+                           0, NULL);
     for (int r = 0; res && r < PQntuples(res) && s->n < 64; r++) {
         s->pids[s->n] = strtol(PQgetvalue(res, r, 0), NULL, 10);
         s->app[s->n] = PQgetvalue(res, r, 1)[0];
-        s->cpu[s->n] = s_proc_cpu(s->pids[s->n]);
+        s->cpu[s->n] = bc_proc_cpu(s->pids[s->n]);
         s->n++;
     }
     PQclear(res);
-    s->xid = (double)s_scalar(pg, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint", 0, NULL);
+    s->xid = (double)bc_scalar(pg, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint", 0, NULL);
 }
 
 static void s_print_cpu(const s_snap_t *a, const s_snap_t *b)
@@ -266,15 +196,15 @@ static void s_print_batches(PGconn *pg, int64_t from_us)
     char f[24];
     snprintf(f, sizeof f, "%" PRId64, from_us);
     const char *p[] = {f};
-    PGresult *res = s_sql(pg,
-                          "SELECT count(*), coalesce(round(avg(c), 1), 0), coalesce(max(c), 0),"
-                          " coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY c), 0),"
-                          " coalesce(round(avg(gap) / 1000.0, 1), 0), coalesce(round(max(gap) / 1000.0, 1), 0)"
-                          " FROM (SELECT c, t - lag(t) OVER (ORDER BY t) AS gap FROM"
-                          "  (SELECT cl_ts_to_us(recorded_at) t, count(*) c FROM events"
-                          "   WHERE type = 'ClockBreached' AND recorded_at >= cl_us_to_ts($1::bigint)"
-                          "   GROUP BY recorded_at) b) g",
-                          1, p);
+    PGresult *res = bc_sql(pg,
+                           "SELECT count(*), coalesce(round(avg(c), 1), 0), coalesce(max(c), 0),"
+                           " coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY c), 0),"
+                           " coalesce(round(avg(gap) / 1000.0, 1), 0), coalesce(round(max(gap) / 1000.0, 1), 0)"
+                           " FROM (SELECT c, t - lag(t) OVER (ORDER BY t) AS gap FROM"
+                           "  (SELECT cl_ts_to_us(recorded_at) t, count(*) c FROM events"
+                           "   WHERE type = 'ClockBreached' AND recorded_at >= cl_us_to_ts($1::bigint)"
+                           "   GROUP BY recorded_at) b) g",
+                           1, p);
     if (res && PQntuples(res) == 1)
         printf("  firing transactions (ClockBreached rows sharing one recorded_at): %s, clocks per transaction:"
                " mean %s, median %s, max %s; from one's start to the next: mean %s ms, max %s ms\n",
@@ -313,16 +243,16 @@ static int s_seed_cases(PGconn *pg, long first, long last)
     snprintf(a, sizeof a, "%ld", first);
     snprintf(b, sizeof b, "%ld", last);
     const char *p[] = {a, b};
-    if (s_cmd(pg,
-              "INSERT INTO cases (id, site, channel, kind, severity, state, customer_name, customer_contact, location,"
-              " description, anonymous, reply_letter_only, first_receiver, external_source, external_id, received_at,"
-              " respond_by)"
-              " SELECT g, 'site-a', 1, 1, 1, 1, 'bench customer', '', '', 'escalation bench case', false, false,"
-              " 'bench', 'bench-escalation', g::text, now() - interval '1 hour', now() + interval '1 day'"
-              " FROM generate_series($1::bigint, $2::bigint) g",
-              2, p) < 0)
+    if (bc_cmd(pg,
+               "INSERT INTO cases (id, site, channel, kind, severity, state, customer_name, customer_contact, location,"
+               " description, anonymous, reply_letter_only, first_receiver, external_source, external_id, received_at,"
+               " respond_by)"
+               " SELECT g, 'site-a', 1, 1, 1, 1, 'bench customer', '', '', 'escalation bench case', false, false,"
+               " 'bench', 'bench-escalation', g::text, now() - interval '1 hour', now() + interval '1 day'"
+               " FROM generate_series($1::bigint, $2::bigint) g",
+               2, p) < 0)
         return -1;
-    return s_cmd(pg, "SELECT setval('cases_id_seq', $1::bigint)", 1, (const char *[]){b});
+    return bc_cmd(pg, "SELECT setval('cases_id_seq', $1::bigint)", 1, (const char *[]){b});
 }
 
 /* INSERT INTO clocks ... SELECT ... FROM <rows of g (case id) and d (due time)>. A clock's next
@@ -334,11 +264,11 @@ static char s_clock_insert[1024];
 
 static int s_clock_sql(PGconn *pg)
 {
-    long long own = s_scalar(pg,
-                             "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+    long long own = bc_scalar(pg,
+                              "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
                              " AND table_name = 'clocks' AND column_name IN ('steps', 'steps_at')",
                              0, NULL);
-    long long typed = s_scalar(pg,
+    long long typed = bc_scalar(pg,
                                "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
                                " AND table_name = 'clocks' AND column_name = 'steps' AND udt_name = '_clock_step'",
                                0, NULL);
@@ -364,14 +294,14 @@ static int s_insert_clocks(PGconn *pg, const char *rows, int n, const char *cons
 {
     char sql[2048];
     snprintf(sql, sizeof sql, "%s%s", s_clock_insert, rows);
-    return s_cmd(pg, sql, n, params);
+    return bc_cmd(pg, sql, n, params);
 }
 
 static int s_tidy(PGconn *pg)
 {
     int64_t t = cl_mono_us();
-    if (s_cmd(pg, "VACUUM (ANALYZE) cases", 0, NULL) < 0 || s_cmd(pg, "VACUUM (ANALYZE) clocks", 0, NULL) < 0 ||
-        s_cmd(pg, "CHECKPOINT", 0, NULL) < 0)
+    if (bc_cmd(pg, "VACUUM (ANALYZE) cases", 0, NULL) < 0 || bc_cmd(pg, "VACUUM (ANALYZE) clocks", 0, NULL) < 0 ||
+        bc_cmd(pg, "CHECKPOINT", 0, NULL) < 0)
         return -1;
     printf("  VACUUM (ANALYZE) cases, clocks; CHECKPOINT: %.1f s\n", (double)(cl_mono_us() - t) / 1e6);
     return 0;
@@ -379,8 +309,8 @@ static int s_tidy(PGconn *pg)
 
 static bool s_empty(PGconn *pg)
 {
-    long long n = s_scalar(pg, "SELECT count(*) FROM cases", 0, NULL);
-    long long m = s_scalar(pg, "SELECT count(*) FROM clocks", 0, NULL);
+    long long n = bc_scalar(pg, "SELECT count(*) FROM cases", 0, NULL);
+    long long m = bc_scalar(pg, "SELECT count(*) FROM clocks", 0, NULL);
     if (n != 0 || m != 0) {
         fprintf(stderr, "bench escalation: the database is not empty (%lld cases, %lld clocks)\n", n, m);
         return false;
@@ -430,7 +360,8 @@ static int s_seed_armed(PGconn *pg)
     int64_t now = s_real_us();
     printf("  %ld clocks due at %ld/s over %ld s (the window): %.1f s; the window begins in %.1f s\n", w, s_opt.rate,
            s_opt.seconds, (double)(cl_mono_us() - t) / 1e6, (double)(t0 - now) / 1e6);
-    long long armed = s_scalar(pg, "SELECT count(*) FROM clocks WHERE state = 1 AND next_fire_at IS NOT NULL", 0, NULL);
+    long long armed =
+        bc_scalar(pg, "SELECT count(*) FROM clocks WHERE state = 1 AND next_fire_at IS NOT NULL", 0, NULL);
     printf("armed n=%lld window=%ld t0_us=%" PRId64 "\n", armed, w, t0);
     return armed == n ? 0 : 1;
 }
@@ -488,11 +419,12 @@ static s_wclock_t *s_find(s_table_t *t, int64_t id, bool add)
 
 static int s_lag(PGconn *pg, void *zctx)
 {
-    long long armed = s_scalar(pg, "SELECT count(*) FROM clocks WHERE state = 1 AND next_fire_at IS NOT NULL", 0, NULL);
-    PGresult *res = s_sql(pg,
-                          "SELECT id, cl_ts_to_us(due_at) FROM clocks WHERE due_at < now() + interval '1 hour'"
-                          " ORDER BY due_at",
-                          0, NULL);
+    long long armed =
+        bc_scalar(pg, "SELECT count(*) FROM clocks WHERE state = 1 AND next_fire_at IS NOT NULL", 0, NULL);
+    PGresult *res = bc_sql(pg,
+                           "SELECT id, cl_ts_to_us(due_at) FROM clocks WHERE due_at < now() + interval '1 hour'"
+                           " ORDER BY due_at",
+                           0, NULL);
     if (!res || armed < 0)
         return 1;
     size_t w = (size_t)PQntuples(res);
@@ -527,7 +459,7 @@ static int s_lag(PGconn *pg, void *zctx)
         return 1;
     }
     int64_t now = s_real_us();
-    long rss_ready = s_proc_kb(s_opt.pid, "VmRSS");
+    long rss_ready = bc_proc_kb(s_opt.pid, "VmRSS");
     printf("lag: %lld clocks armed; the window: %zu clocks due from %.1f s from now for %.1f s (%.0f/s);"
            " caseloop-escalation VmRSS %.1f MB now, before the window\n",
            armed, w, (double)(t0 - now) / 1e6, (double)(tlast - t0) / 1e6,
@@ -551,7 +483,7 @@ static int s_lag(PGconn *pg, void *zctx)
             snapped = true;
         }
         if (now >= next_sample) {
-            long kb = s_proc_kb(s_opt.pid, "VmRSS");
+            long kb = bc_proc_kb(s_opt.pid, "VmRSS");
             if (kb > rss_peak)
                 rss_peak = kb;
             if (kb < 0) {
@@ -605,17 +537,17 @@ static int s_lag(PGconn *pg, void *zctx)
         s_snap(pg, s_opt.pid, &a);
     if (!ended)
         s_snap(pg, s_opt.pid, &b);
-    long hwm_kb = s_proc_kb(s_opt.pid, "VmHWM");
+    long hwm_kb = bc_proc_kb(s_opt.pid, "VmHWM");
 
     /* The table: every clock of the window breached? When was its event recorded? */
     char f[24], l[24];
     snprintf(f, sizeof f, "%" PRId64, t0);
     snprintf(l, sizeof l, "%" PRId64, tlast);
-    res = s_sql(pg,
-                "SELECT c.id, c.state, cl_ts_to_us(e.recorded_at) FROM clocks c"
-                " LEFT JOIN events e ON e.case_id = c.case_id AND e.type = 'ClockBreached'"
-                " WHERE c.due_at BETWEEN cl_us_to_ts($1::bigint) AND cl_us_to_ts($2::bigint)",
-                2, (const char *[]){f, l});
+    res = bc_sql(pg,
+                 "SELECT c.id, c.state, cl_ts_to_us(e.recorded_at) FROM clocks c"
+                 " LEFT JOIN events e ON e.case_id = c.case_id AND e.type = 'ClockBreached'"
+                 " WHERE c.due_at BETWEEN cl_us_to_ts($1::bigint) AND cl_us_to_ts($2::bigint)",
+                 2, (const char *[]){f, l});
     if (!res)
         return 1;
     int64_t *lag = calloc(w + 1, sizeof *lag), *sub_lag = calloc(w + 1, sizeof *sub_lag),
@@ -697,8 +629,8 @@ static int s_drain(PGconn *pg, void *zctx)
     const char *p[] = {st};
     const char *due_sql = "SELECT count(*) FROM clocks WHERE next_fire_at <= cl_us_to_ts($1::bigint)";
     const char *any_sql = "SELECT EXISTS (SELECT 1 FROM clocks WHERE next_fire_at <= cl_us_to_ts($1::bigint))::int";
-    long long backlog = s_scalar(pg, due_sql, 1, p);
-    long long before = s_scalar(pg, "SELECT count(*) FROM clocks WHERE state = 3", 0, NULL);
+    long long backlog = bc_scalar(pg, due_sql, 1, p);
+    long long before = bc_scalar(pg, "SELECT count(*) FROM clocks WHERE state = 3", 0, NULL);
     if (backlog <= 0 || before < 0) {
         fprintf(stderr, "bench escalation: no overdue clock (run --mode seed-overdue first)\n");
         return 1;
@@ -736,7 +668,7 @@ static int s_drain(PGconn *pg, void *zctx)
     int64_t t1 = 0;
     for (;;) {
         int64_t tick = cl_mono_us();
-        left = s_scalar(pg, any_sql, 1, p);
+        left = bc_scalar(pg, any_sql, 1, p);
         t1 = cl_mono_us();
         if (left <= 0 || s_expired())
             break;
@@ -745,9 +677,9 @@ static int s_drain(PGconn *pg, void *zctx)
             bc_sleep_us(wait);
     }
     s_snap(pg, pid, &b);
-    left = s_scalar(pg, due_sql, 1, p);
-    long hwm_kb = pid > 0 ? s_proc_kb(pid, "VmHWM") : -1;
-    long long breached = s_scalar(pg, "SELECT count(*) FROM clocks WHERE state = 3", 0, NULL) - before;
+    left = bc_scalar(pg, due_sql, 1, p);
+    long hwm_kb = pid > 0 ? bc_proc_kb(pid, "VmHWM") : -1;
+    long long breached = bc_scalar(pg, "SELECT count(*) FROM clocks WHERE state = 3", 0, NULL) - before;
     if (left != 0) {
         fprintf(stderr, "bench escalation: aborted: %lld of %lld clocks still due when the time ran out\n", left,
                 backlog);

@@ -432,25 +432,6 @@ static int s_intake_stats(cl_client_t *intake, s_istats_t *st)
     return 0;
 }
 
-/* CPU seconds of a process (user + system), -1 when it cannot be read. */
-static double s_proc_cpu(long pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 typedef struct {
     long pids[64];
     double cpu[64];
@@ -475,7 +456,7 @@ static PGresult *s_sql(PGconn *pg, const char *sql)
 static void s_snap_cpu(PGconn *pg, s_snap_t *s)
 {
     memset(s, 0, sizeof *s);
-    s->intake = s_opt.intake_pid > 0 ? s_proc_cpu(s_opt.intake_pid) : -1;
+    s->intake = s_opt.intake_pid > 0 ? bc_proc_cpu(s_opt.intake_pid) : -1;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     s->self = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
@@ -506,7 +487,7 @@ static void s_snap_cpu(PGconn *pg, s_snap_t *s)
         if (PQgetvalue(res, r, 1)[0] == 't')
             s->backend_pid = pid;
         s->pids[s->n] = pid;
-        s->cpu[s->n++] = s_proc_cpu(pid);
+        s->cpu[s->n++] = bc_proc_cpu(pid);
     }
     PQclear(res);
 }
