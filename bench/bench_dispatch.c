@@ -17,6 +17,9 @@
  *                   dispatcher's CL_NOTIFY_FD), then polls SELECT count(*) FROM dispatches
  *                   every 20 ms until every case has one. rate = backlog / elapsed.
  *                   Last line: drain rate=<cases/s>
+ *   --mode policy   (dispatcher running) loads the policy of the latency mode and exits, for
+ *                   a run that makes a backlog without measuring the latency first.
+ *                   Last line: policy version=<N>
  * Exit status: 0; 1 when a case was refused, lost or never dispatched, or the run failed or
  * ran out of time (the last line is printed when there is a figure); 2 on a usage error.
  * Only local endpoints (ipc://, inproc://, loopback tcp) and a local database. */
@@ -42,7 +45,7 @@
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_CLIENTS 64
 
-typedef enum { MODE_NONE, MODE_LATENCY, MODE_BACKLOG, MODE_DRAIN } s_mode_t;
+typedef enum { MODE_NONE, MODE_LATENCY, MODE_BACKLOG, MODE_DRAIN, MODE_POLICY } s_mode_t;
 
 typedef struct {
     s_mode_t mode;
@@ -81,6 +84,7 @@ static bool s_expired(void)
 
 static const char *const s_sites[] = {"site-a", "site-b", "site-c", NULL};
 
+/* Loads the bench policy through the dispatcher. Returns its version, or -1 (said on stderr). */
 static int s_load_policy(cl_client_t *dispatcher)
 {
     cl_buf_t doc = {0};
@@ -102,7 +106,7 @@ static int s_load_policy(cl_client_t *dispatcher)
         printf("policy version %u loaded: %zu sites (site-a, site-b, site-c), 11 staff each, everybody on shift"
                " all day\n",
                reply->load_policy_reply->version, reply->load_policy_reply->n_sites);
-        rc = 0;
+        rc = (int)reply->load_policy_reply->version;
     } else if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR && reply->error)
         fprintf(stderr, "bench dispatch: the policy was refused: %s: %s\n",
                 reply->error->field ? reply->error->field : "", reply->error->message ? reply->error->message : "");
@@ -948,6 +952,21 @@ static int s_drain(PGconn *pg)
     return 0;
 }
 
+/* --- policy ------------------------------------------------------------------------------- */
+
+static int s_policy(void)
+{
+    cl_err_t err;
+    cl_client_t *ctl = cl_client_new(s_zctx, s_opt.dispatcher, SENDER, &err);
+    int version = ctl && s_ping(ctl, 10000) == 0 ? s_load_policy(ctl) : -1;
+    if (!ctl || version < 0)
+        fprintf(stderr, "bench dispatch: the policy was not loaded through %s\n", s_opt.dispatcher);
+    else
+        printf("policy version=%d\n", version);
+    cl_client_destroy(&ctl);
+    return version < 0 ? 1 : 0;
+}
+
 /* --- the run ------------------------------------------------------------------------------- */
 
 static const char s_usage[] =
@@ -959,6 +978,8 @@ static const char s_usage[] =
     "  backlog   submit --cases cases to intake (the dispatcher stopped); last line: backlog cases=\n"
     "  drain     started before the dispatcher: from READY until every case has a dispatch;\n"
     "            last line: drain rate=<cases/s>\n"
+    "  policy    load the bench policy and exit (for a backlog without the latency run);\n"
+    "            last line: policy version=<N>\n"
     "Options:\n"
     "  --intake ENDPOINT      intake's ROUTER (default: $CL_INTAKE_ROUTER)\n"
     "  --dispatcher ENDPOINT  the dispatcher's ROUTER (default: $CL_DISPATCHER_ROUTER)\n"
@@ -1002,9 +1023,10 @@ static void s_parse(int argc, char **argv)
             s_opt.mode = strcmp(optarg, "latency") == 0   ? MODE_LATENCY
                          : strcmp(optarg, "backlog") == 0 ? MODE_BACKLOG
                          : strcmp(optarg, "drain") == 0   ? MODE_DRAIN
+                         : strcmp(optarg, "policy") == 0  ? MODE_POLICY
                                                           : MODE_NONE;
             if (s_opt.mode == MODE_NONE) {
-                fprintf(stderr, "bench dispatch: --mode is latency, backlog or drain, not \"%s\"\n", optarg);
+                fprintf(stderr, "bench dispatch: --mode is latency, backlog, drain or policy, not \"%s\"\n", optarg);
                 exit(2);
             }
             break;
@@ -1033,7 +1055,7 @@ static void s_parse(int argc, char **argv)
         exit(2);
     }
     if (s_opt.mode == MODE_NONE) {
-        fprintf(stderr, "bench dispatch: give --mode latency, backlog or drain\n%s", s_usage);
+        fprintf(stderr, "bench dispatch: give --mode latency, backlog, drain or policy\n%s", s_usage);
         exit(2);
     }
     bc_need("--db (or CL_DB)", s_opt.db);
@@ -1045,8 +1067,9 @@ static void s_parse(int argc, char **argv)
         bc_need("--intake (or CL_INTAKE_ROUTER)", s_opt.intake);
         bc_need_local(s_opt.intake);
     }
-    if (s_opt.mode == MODE_LATENCY) {
+    if (s_opt.mode == MODE_LATENCY || s_opt.mode == MODE_POLICY)
         bc_need("--dispatcher (or CL_DISPATCHER_ROUTER)", s_opt.dispatcher);
+    if (s_opt.mode == MODE_LATENCY) {
         bc_need("--events (or CL_DISPATCHER_PUB)", s_opt.events);
         bc_need_local(s_opt.events);
     }
@@ -1085,7 +1108,10 @@ int main(int argc, char **argv)
     PQclear(PQexec(pg, "SET client_min_messages = warning"));
     PQclear(PQexec(pg, "SET application_name = 'caseloop-bench'"));
     s_zctx = zmq_ctx_new();
-    int rc = s_opt.mode == MODE_LATENCY ? s_latency(pg) : s_opt.mode == MODE_BACKLOG ? s_backlog() : s_drain(pg);
+    int rc = s_opt.mode == MODE_LATENCY   ? s_latency(pg)
+             : s_opt.mode == MODE_BACKLOG ? s_backlog()
+             : s_opt.mode == MODE_POLICY  ? s_policy()
+                                          : s_drain(pg);
     zmq_ctx_term(s_zctx);
     PQfinish(pg);
     return rc;

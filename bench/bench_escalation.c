@@ -25,6 +25,12 @@
  *                        --armed-file, waits for READY in --ready-file, then asks every 20 ms
  *                        whether a clock is still due (an index read) until none is; then
  *                        checks that every one is breached. Last line: fire rate=<clocks/s>
+ *   --mode apply         (started before the service; cases and their events in the log,
+ *                        put there by intake and the dispatcher) reads the log's head,
+ *                        creates --armed-file, waits for READY in --ready-file, then reads the
+ *                        service's position in the log (consumer_positions) every 20 ms until
+ *                        it reaches that head; then checks that every case has clocks.
+ *                        rate = cases / elapsed. Last line: apply rate=<cases/s>
  * Exit status: 0; 1 when a clock was not fired or the run failed or ran out of time; 2 on a
  * usage error. Only local endpoints (ipc://, inproc://, loopback tcp) and a local database. */
 #include "cl.h"
@@ -46,7 +52,7 @@
 #define SENDER "caseloop-bench"
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-typedef enum { MODE_NONE, MODE_MIGRATE, MODE_SEED_ARMED, MODE_LAG, MODE_SEED_OVERDUE, MODE_DRAIN } s_mode_t;
+typedef enum { MODE_NONE, MODE_MIGRATE, MODE_SEED_ARMED, MODE_LAG, MODE_SEED_OVERDUE, MODE_DRAIN, MODE_APPLY } s_mode_t;
 
 typedef struct {
     s_mode_t mode;
@@ -621,6 +627,39 @@ static int s_lag(PGconn *pg, void *zctx)
 
 /* --- drain ----------------------------------------------------------------------------------- */
 
+/* Waits for READY in the ready file (having created the armed file); returns 0, or -1 when
+   the time ran out. */
+static int s_await_ready(void)
+{
+    FILE *armed = fopen(s_opt.armed_file, "w");
+    if (!armed) {
+        fprintf(stderr, "bench escalation: cannot create %s\n", s_opt.armed_file);
+        return -1;
+    }
+    fclose(armed);
+    while (!bc_file_says_ready(s_opt.ready_file)) {
+        if (s_expired()) {
+            fprintf(stderr, "bench escalation: the service did not say READY in %s\n", s_opt.ready_file);
+            return -1;
+        }
+        bc_sleep_us(1000);
+    }
+    return 0;
+}
+
+/* The service's process id from --pid-file, 0 when there is none. */
+static long s_pid_from_file(void)
+{
+    long pid = 0;
+    FILE *f = s_opt.pid_file ? fopen(s_opt.pid_file, "r") : NULL;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return pid;
+}
+
 static int s_drain(PGconn *pg, void *zctx)
 {
     int64_t start = s_real_us();
@@ -638,30 +677,11 @@ static int s_drain(PGconn *pg, void *zctx)
     printf("fire rate: %lld clocks overdue; elapsed = from caseloop-escalation's READY until no clock is due"
            " any more (SELECT EXISTS (... WHERE next_fire_at <= start), an index read, every 20 ms)\n",
            backlog);
-    FILE *armed = fopen(s_opt.armed_file, "w");
-    if (!armed) {
-        fprintf(stderr, "bench escalation: cannot create %s\n", s_opt.armed_file);
+    if (s_await_ready() < 0)
         return 1;
-    }
-    fclose(armed);
-    while (!bc_file_says_ready(s_opt.ready_file)) {
-        if (s_expired()) {
-            fprintf(stderr, "bench escalation: the service did not say READY in %s\n", s_opt.ready_file);
-            return 1;
-        }
-        bc_sleep_us(1000);
-    }
     int64_t t0 = cl_mono_us();
     int64_t t0_real = s_real_us();
-    long pid = 0;
-    if (s_opt.pid_file) {
-        FILE *f = fopen(s_opt.pid_file, "r");
-        if (f) {
-            if (fscanf(f, "%ld", &pid) != 1)
-                pid = 0;
-            fclose(f);
-        }
-    }
+    long pid = s_pid_from_file();
     s_snap_t a, b;
     s_snap(pg, pid, &a);
     long long left = backlog;
@@ -702,6 +722,83 @@ static int s_drain(PGconn *pg, void *zctx)
     return 0;
 }
 
+/* --- apply ----------------------------------------------------------------------------------- */
+
+/* The service's position in the event log: where it has applied it up to (0 before its first start). */
+#define POSITION_SQL "SELECT coalesce((SELECT position FROM consumer_positions WHERE consumer = 'escalation'), 0)"
+
+static int s_apply(PGconn *pg, void *zctx)
+{
+    long long head = bc_scalar(pg, "SELECT position FROM event_head", 0, NULL);
+    long long cases = bc_scalar(pg, "SELECT count(*) FROM cases", 0, NULL);
+    long long from = bc_scalar(pg, POSITION_SQL, 0, NULL);
+    long long clocks0 = bc_scalar(pg, "SELECT count(*) FROM clocks", 0, NULL);
+    char f[24], h[24];
+    snprintf(f, sizeof f, "%lld", from);
+    snprintf(h, sizeof h, "%lld", head);
+    const char *p[] = {f, h};
+    /* The kinds it applies (escalation.c, s_apply_batch); it looks past the others. */
+    long long kinds = bc_scalar(pg,
+                                "SELECT count(*) FROM events WHERE position > $1::bigint AND position <= $2::bigint"
+                                " AND type IN ('CaseReceived', 'CaseDispatched', 'CaseTransferred', 'CaseUpdated',"
+                                " 'CallbackMade', 'CallbackRecorded')",
+                                2, p);
+    if (head < 0 || cases < 0 || from < 0 || clocks0 < 0 || kinds < 0)
+        return 1;
+    if (head <= from || cases == 0) {
+        fprintf(stderr, "bench escalation: nothing to apply: %lld cases, the log at %lld, the service at %lld\n",
+                cases, head, from);
+        return 1;
+    }
+    printf("apply: %lld events in the log after the service's position %lld, %lld of them of the kinds that arm"
+           " clocks (the rest it looks past), for %lld cases; elapsed = from caseloop-escalation's READY until its"
+           " position (consumer_positions) reaches %lld, read every 20 ms\n",
+           head - from, from, kinds, cases, head);
+    if (s_await_ready() < 0)
+        return 1;
+    int64_t t0 = cl_mono_us();
+    long pid = s_pid_from_file();
+    s_snap_t a, b;
+    s_snap(pg, pid, &a);
+    long long at = from;
+    int64_t t1 = 0;
+    for (;;) {
+        int64_t tick = cl_mono_us();
+        at = bc_scalar(pg, POSITION_SQL, 0, NULL);
+        t1 = cl_mono_us();
+        if (at < 0 || at >= head || s_expired())
+            break;
+        int64_t wait = 20000 - (t1 - tick);
+        if (wait > 0)
+            bc_sleep_us(wait);
+    }
+    s_snap(pg, pid, &b);
+    if (at < head) {
+        fprintf(stderr, "bench escalation: aborted: the service at position %lld of %lld when the time ran out\n",
+                at, head);
+        return 1;
+    }
+    long long armed = bc_scalar(pg, "SELECT count(*) FROM clocks", 0, NULL) - clocks0;
+    long long bare = bc_scalar(pg, "SELECT count(*) FROM cases c WHERE NOT EXISTS"
+                                   " (SELECT 1 FROM clocks k WHERE k.case_id = c.id)",
+                               0, NULL);
+    double elapsed = (double)(t1 - t0) / 1e6;
+    double rate = elapsed > 0 ? (double)cases / elapsed : 0;
+    printf("  %lld events (%lld of its kinds) applied in %.2f s = %.0f events/s (%.0f of its kinds); %lld clocks"
+           " armed = %.0f clocks/s, %.1f a case; %.0f cases/s\n",
+           head - from, kinds, elapsed, elapsed > 0 ? (double)(head - from) / elapsed : 0,
+           elapsed > 0 ? (double)kinds / elapsed : 0, armed, elapsed > 0 ? (double)armed / elapsed : 0,
+           (double)armed / (double)cases, rate);
+    s_print_stats(zctx);
+    s_print_cpu(&a, &b);
+    if (bare != 0) {
+        fprintf(stderr, "bench escalation: %lld of the %lld cases have no clock\n", bare, cases);
+        return 1;
+    }
+    printf("apply rate=%.0f\n", rate);
+    return 0;
+}
+
 /* --- the run --------------------------------------------------------------------------------- */
 
 static const char s_usage[] =
@@ -715,6 +812,8 @@ static const char s_usage[] =
     "                last line: lag armed= window= heard= p50_ms= p99_ms= max_ms= rss_mb= rss_ready_mb=\n"
     "  seed-overdue  (service stopped, fresh database) --clocks clocks already due; last line: overdue clocks=\n"
     "  drain         started before the service: from READY until no clock is due; last line: fire rate=\n"
+    "  apply         started before the service, cases and their events in the log: from READY until the\n"
+    "                service has applied the log up to its head; last line: apply rate=<cases/s>\n"
     "Options:\n"
     "  --db CONNINFO        the service's database (default: $CL_DB); a local one\n"
     "  --migrations DIR     migrate: the folder of SQL migrations\n"
@@ -727,9 +826,9 @@ static const char s_usage[] =
     "  --clocks N           seed-overdue: clocks already due (default 100000)\n"
     "  --grace S            lag: how long after the last due time to wait for events (default 15)\n"
     "  --pid PID            lag: the service's process (RSS, CPU)\n"
-    "  --ready-file FILE    drain: the file the service writes READY to (its CL_NOTIFY_FD)\n"
-    "  --armed-file FILE    drain: created once the backlog is counted; start the service then\n"
-    "  --pid-file FILE      drain: holds the service's process id (optional, for its CPU)\n"
+    "  --ready-file FILE    drain, apply: the file the service writes READY to (its CL_NOTIFY_FD)\n"
+    "  --armed-file FILE    drain, apply: created once the backlog is counted; start the service then\n"
+    "  --pid-file FILE      drain, apply: holds the service's process id (optional, for its CPU)\n"
     "  --timeout S          give up after S seconds in all (default 300)\n";
 
 static void s_parse(int argc, char **argv)
@@ -756,10 +855,12 @@ static void s_parse(int argc, char **argv)
                          : strcmp(optarg, "lag") == 0          ? MODE_LAG
                          : strcmp(optarg, "seed-overdue") == 0 ? MODE_SEED_OVERDUE
                          : strcmp(optarg, "drain") == 0        ? MODE_DRAIN
+                         : strcmp(optarg, "apply") == 0        ? MODE_APPLY
                                                                : MODE_NONE;
             if (s_opt.mode == MODE_NONE) {
                 fprintf(stderr,
-                        "bench escalation: --mode is migrate, seed-armed, lag, seed-overdue or drain, not \"%s\"\n",
+                        "bench escalation: --mode is migrate, seed-armed, lag, seed-overdue, drain or apply,"
+                        " not \"%s\"\n",
                         optarg);
                 exit(2);
             }
@@ -810,7 +911,7 @@ static void s_parse(int argc, char **argv)
         bc_need_local(s_opt.router);
     else
         s_opt.router = NULL;
-    if (s_opt.mode == MODE_DRAIN) {
+    if (s_opt.mode == MODE_DRAIN || s_opt.mode == MODE_APPLY) {
         bc_need("--ready-file", s_opt.ready_file);
         bc_need("--armed-file", s_opt.armed_file);
     }
@@ -843,6 +944,7 @@ int main(int argc, char **argv)
     case MODE_SEED_ARMED: rc = s_seed_armed(pg); break;
     case MODE_LAG: rc = s_lag(pg, zctx); break;
     case MODE_SEED_OVERDUE: rc = s_seed_overdue(pg); break;
+    case MODE_APPLY: rc = s_apply(pg, zctx); break;
     default: rc = s_drain(pg, zctx); break;
     }
     zmq_ctx_term(zctx);
