@@ -1,4 +1,4 @@
-/* bench_common.c - what the load generators of scripts/bench share: local-only checks, timing, percentiles, SQL, /proc. */
+/* bench_common.c - what the load generators of scripts/bench share: local-only checks, timing, percentiles, SQL, /proc, cases. */
 #include "bench_common.h"
 #include <errno.h>
 #include <signal.h>
@@ -210,4 +210,63 @@ long bc_proc_kb(long pid, const char *field)
         }
     fclose(f);
     return kb;
+}
+
+/* --- cases ---------------------------------------------------------------------------------- */
+
+static const char *const s_names[] = {"Wang Fang", "Li Wei",  "Zhang Min", "Liu Yang", "Chen Jing",
+                                      "Mrs Huang", "Mr Zhao", "Sun Li",    "Zhou Tao", "Wu Xia"};
+static const char *const s_problems[] = {
+    "water is leaking from the ceiling of the bathroom",
+    "the lift stops between the 7th and the 8th floor",
+    "the corridor light on the staircase has been off for three days",
+    "noise from the renovation next door starts before 7 in the morning",
+    "the parking barrier does not open for my resident card",
+    "garbage has not been collected from the bins behind the block",
+    "there is a strong smell of gas near the boiler room",
+    "thanks to the night guard who helped my mother carry her shopping home",
+    "could the gym open one hour earlier on weekdays",
+    "我家卫生间天花板漏水，已经三天了",
+    "电梯经常停在两层之间，很危险",
+};
+
+void bc_run_new(bc_run_t *run, const char *prefix)
+{
+    char id[CL_ID_MAX + 1];
+    cl_codec_new_id(id);
+    run->num = (unsigned)(strtoull(id + 26, NULL, 16) % 1000);
+    snprintf(run->tag, sizeof run->tag, "%.6s", id);
+    snprintf(run->source, sizeof run->source, "%s-%s", prefix, run->tag);
+}
+
+void bc_case_fill(bc_case_t *b, const bc_run_t *run, const char *const *sites, char phase, long seq, int64_t now_us)
+{
+    unsigned s = (unsigned)seq, nsites = 0;
+    while (sites[nsites])
+        nsites++;
+    caseloop__v1__case__init(&b->c);
+    b->c.site = (char *)sites[s % nsites];
+    if (s % 9 != 8)
+        b->c.has_kind = 1, b->c.kind = (Caseloop__V1__Kind)(1 + (s / 3) % 8);
+    b->c.has_channel = 1, b->c.channel = (Caseloop__V1__Channel)(1 + (s / 7) % 12);
+    b->c.has_severity = 1;
+    b->c.severity = s % 50 == 0   ? CASELOOP__V1__SEVERITY__SEVERITY_MAJOR
+                    : s % 10 == 0 ? CASELOOP__V1__SEVERITY__SEVERITY_IMPORTANT
+                                  : CASELOOP__V1__SEVERITY__SEVERITY_GENERAL;
+    b->c.customer_name = (char *)s_names[s % N_OF(s_names)];
+    if (s % 2)
+        snprintf(b->contact, sizeof b->contact, "+86 1%03u%07ld", run->num, seq % 10000000);
+    else
+        snprintf(b->contact, sizeof b->contact, "customer.%c%ld.%s@example.com", phase, seq, run->tag);
+    b->c.customer_contact = b->contact;
+    snprintf(b->location, sizeof b->location, "block %u, room %s-%c%ld", s % 40 + 1, run->tag, phase, seq);
+    b->c.location = b->location;
+    snprintf(b->description, sizeof b->description, "%s (ref %s-%c%ld)", s_problems[s % N_OF(s_problems)],
+             run->tag, phase, seq);
+    b->c.description = b->description;
+    b->c.has_occurred_at_us = 1, b->c.occurred_at_us = now_us - (int64_t)(s % 3600) * CL_US_PER_S;
+    b->c.first_receiver = "hotline";
+    b->c.external_source = (char *)run->source;
+    snprintf(b->xid, sizeof b->xid, "%c-%ld", phase, seq);
+    b->c.external_id = b->xid;
 }

@@ -1,4 +1,4 @@
-/* bench_common.h - what the load generators of scripts/bench share: local-only checks, timing, percentiles, SQL, /proc. */
+/* bench_common.h - what the load generators of scripts/bench share: local-only checks, timing, percentiles, SQL, /proc, cases. */
 #ifndef CL_BENCH_COMMON_H
 #define CL_BENCH_COMMON_H
 
@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <libpq-fe.h>
+#include "cl_codec.h"
 
 /* True for an ipc://, inproc:// or loopback tcp endpoint: a bench sends nowhere else. */
 bool bc_local_endpoint(const char *ep);
@@ -40,6 +41,30 @@ typedef struct {
 int bc_cmp_i64(const void *a, const void *b);
 /* Nearest-rank percentiles of v[0..n) (microseconds) in ms; sorts v. */
 bc_dist_t bc_dist(int64_t *v, size_t n);
+
+/* A run of a load generator: its tag (6 characters of a fresh id), in idempotency keys and
+   message ids, its number (0..999), in phone numbers, and the idempotency source of its
+   cases ("PREFIX-TAG"). */
+typedef struct {
+    char tag[16];
+    unsigned num;
+    char source[48];
+} bc_run_t;
+
+/* A fresh run whose cases come from source prefix-TAG. */
+void bc_run_new(bc_run_t *run, const char *prefix);
+
+typedef struct {
+    Caseloop__V1__Case c;
+    char contact[64], location[64], description[320], xid[48];
+} bc_case_t;
+
+/* Case seq of run in phase (a letter): its own idempotency key (run's source,
+   "PHASE-SEQ"), contact and location, so that nothing de-duplicates; sites (NULL-
+   terminated) in turn; every 9th without a kind (the keyword rules classify it); one in
+   10 important, one in 50 major (the special path); occurred up to an hour before now_us.
+   b->c points into b, at run and at the sites. */
+void bc_case_fill(bc_case_t *b, const bc_run_t *run, const char *const *sites, char phase, long seq, int64_t now_us);
 
 /* Runs sql with its n text parameters. Returns the result (PQclear it), or NULL
    after saying on stderr what failed (the program's name, the query's start, the

@@ -71,9 +71,7 @@ static s_opts_t s_opt = {.mode = MODE_NONE, .clients = 4, .rate = 2000, .seconds
                          .cases = 20000, .window = 64, .timeout_s = 120};
 static void *s_zctx;
 static int64_t s_deadline_us;  /* monotonic: the run gives up after this */
-static char s_run[16];         /* this run's tag: in idempotency keys and message ids */
-static unsigned s_run_num;     /* 0..999, in phone numbers */
-static char s_source[32];
+static bc_run_t s_run;         /* this run's tag: in idempotency keys and message ids */
 
 static bool s_expired(void)
 {
@@ -114,62 +112,6 @@ static int s_load_policy(cl_client_t *dispatcher)
         fprintf(stderr, "bench dispatch: LoadPolicy answered with %s\n", cl_codec_body_name(reply));
     cl_codec_free(reply);
     return rc;
-}
-
-/* --- the cases ------------------------------------------------------------------------- */
-
-static const char *const s_names[] = {"Wang Fang", "Li Wei",  "Zhang Min", "Liu Yang", "Chen Jing",
-                                      "Mrs Huang", "Mr Zhao", "Sun Li",    "Zhou Tao", "Wu Xia"};
-static const char *const s_problems[] = {
-    "water is leaking from the ceiling of the bathroom",
-    "the lift stops between the 7th and the 8th floor",
-    "the corridor light on the staircase has been off for three days",
-    "noise from the renovation next door starts before 7 in the morning",
-    "the parking barrier does not open for my resident card",
-    "garbage has not been collected from the bins behind the block",
-    "there is a strong smell of gas near the boiler room",
-    "thanks to the night guard who helped my mother carry her shopping home",
-    "could the gym open one hour earlier on weekdays",
-    "我家卫生间天花板漏水，已经三天了",
-    "电梯经常停在两层之间，很危险",
-};
-
-typedef struct {
-    Caseloop__V1__Case c;
-    char contact[64], location[64], description[320], xid[48];
-} s_case_t;
-
-/* Case seq of this run: its own idempotency key, contact and location, so nothing
-   de-duplicates. Sites in turn; every 9th without a kind (the keyword rules classify
-   it); one in 10 important, one in 50 major (the special path). */
-static void s_case_fill(s_case_t *b, char phase, long seq, int64_t now_us)
-{
-    unsigned s = (unsigned)seq;
-    caseloop__v1__case__init(&b->c);
-    b->c.site = (char *)s_sites[s % (N_OF(s_sites) - 1)];
-    if (s % 9 != 8)
-        b->c.has_kind = 1, b->c.kind = (Caseloop__V1__Kind)(1 + (s / 3) % 8);
-    b->c.has_channel = 1, b->c.channel = (Caseloop__V1__Channel)(1 + (s / 7) % 12);
-    b->c.has_severity = 1;
-    b->c.severity = s % 50 == 0   ? CASELOOP__V1__SEVERITY__SEVERITY_MAJOR
-                    : s % 10 == 0 ? CASELOOP__V1__SEVERITY__SEVERITY_IMPORTANT
-                                  : CASELOOP__V1__SEVERITY__SEVERITY_GENERAL;
-    b->c.customer_name = (char *)s_names[s % N_OF(s_names)];
-    if (s % 2)
-        snprintf(b->contact, sizeof b->contact, "+86 1%03u%07ld", s_run_num, seq % 10000000);
-    else
-        snprintf(b->contact, sizeof b->contact, "customer.%c%ld.%s@example.com", phase, seq, s_run);
-    b->c.customer_contact = b->contact;
-    snprintf(b->location, sizeof b->location, "block %u, room %s-%c%ld", s % 40 + 1, s_run, phase, seq);
-    b->c.location = b->location;
-    snprintf(b->description, sizeof b->description, "%s (ref %s-%c%ld)", s_problems[s % N_OF(s_problems)], s_run,
-             phase, seq);
-    b->c.description = b->description;
-    b->c.has_occurred_at_us = 1, b->c.occurred_at_us = now_us - (int64_t)(s % 3600) * CL_US_PER_S;
-    b->c.first_receiver = "hotline";
-    b->c.external_source = s_source;
-    snprintf(b->xid, sizeof b->xid, "%c-%ld", phase, seq);
-    b->c.external_id = b->xid;
 }
 
 /* --- requests, replies and events ---------------------------------------------------- */
@@ -244,7 +186,7 @@ static void s_prepare(s_gen_t *g, char phase, long n, long first_seq)
     memset(g, 0, sizeof *g);
     g->phase = phase;
     g->n = n;
-    snprintf(g->prefix, sizeof g->prefix, "bench-%s-%c", s_run, phase);
+    snprintf(g->prefix, sizeof g->prefix, "bench-%s-%c", s_run.tag, phase);
     g->reqs = calloc((size_t)n + 1, sizeof *g->reqs);
     g->nslots = 1024;
     while (g->nslots < (size_t)n * 4)
@@ -254,8 +196,8 @@ static void s_prepare(s_gen_t *g, char phase, long n, long first_seq)
         abort();
     int64_t now = cl_clock_now(cl_clock_real());
     for (long k = 0; k < n; k++) {
-        s_case_t b;
-        s_case_fill(&b, phase, first_seq + k, now);
+        bc_case_t b;
+        bc_case_fill(&b, &s_run, s_sites, phase, first_seq + k, now);
         cl_env_t env;
         char idbuf[CL_ID_MAX + 1], id[CL_ID_MAX + 1];
         cl_codec_init(&env, idbuf, SENDER, now);
@@ -1093,11 +1035,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);  /* wake-ups on schedule to the microsecond */
 
-    char id[CL_ID_MAX + 1];
-    cl_codec_new_id(id);
-    s_run_num = (unsigned)(strtoull(id + 26, NULL, 16) % 1000);
-    snprintf(s_run, sizeof s_run, "%.6s", id);
-    snprintf(s_source, sizeof s_source, "bench-dispatch-%s", s_run);
+    bc_run_new(&s_run, "bench-dispatch");
 
     PGconn *pg = PQconnectdb(s_opt.db);
     if (PQstatus(pg) != CONNECTION_OK) {
