@@ -26,6 +26,10 @@
 #                                  the log's last lines and the reason
 #   svc_stop PID [SECONDS]         SIGTERM, up to SECONDS (default 5) to exit, then SIGKILL;
 #                                  reaps it and returns its exit status (137 once killed)
+#   svc_run_shown FILE CMD...      run a program (a load generator) in the background, its
+#                                  output into FILE and shown as it comes, and wait for it;
+#                                  svc_gen_pid is its process id meanwhile, for the caller's
+#                                  EXIT trap to stop. Returns its exit status
 
 svc_prog=${svc_prog:-services}
 
@@ -115,4 +119,21 @@ svc_stop() {
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || rc=$?
   return "$rc"
+}
+
+# svc_run_shown FILE CMD...: CMD in the background, its standard output into FILE and shown as
+# it comes; waits for it. A signal interrupts the wait (a foreground program would hold the
+# traps back until it ends), and the caller's EXIT trap stops svc_gen_pid. Returns its status.
+svc_run_shown() {
+  local file=$1 st=0 tail_pid
+  shift
+  : >"$file"
+  "$@" >"$file" &
+  svc_gen_pid=$!
+  tail -n +1 -s 0.2 -f --pid="$svc_gen_pid" "$file" &
+  tail_pid=$!
+  wait "$svc_gen_pid" || st=$?
+  svc_gen_pid=""
+  wait "$tail_pid" 2>/dev/null || true
+  return "$st"
 }
