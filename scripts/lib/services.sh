@@ -12,6 +12,7 @@
 #                (hears intake's and the dispatcher's PUB)
 #
 # Functions:
+#   svc_positive NAME VALUE MAX    VALUE is a whole number in 1..MAX, or say so and exit 2
 #   svc_build REPO                 build REPO/build (RelWithDebInfo); sets svc_repo and svc_bin
 #   svc_have PROGRAM...            each is in svc_bin, or say which is not and return 1
 #   svc_endpoints DIR              set the endpoint variables above
@@ -34,6 +35,14 @@
 svc_prog=${svc_prog:-services}
 
 svc__say() { printf '%s\n' "$svc_prog: $*" >&2; }
+
+# svc_positive NAME VALUE MAX: VALUE is a whole number in 1..MAX; else a usage error (exit 2).
+svc_positive() {
+  if ! [[ $2 =~ ^[0-9]{1,9}$ ]] || (( 10#$2 < 1 || 10#$2 > $3 )); then
+    svc__say "$1 must be a whole number in 1..$3, not \"$2\""
+    exit 2
+  fi
+}
 
 # svc_build REPO: the release build in REPO/build; on failure, its last 40 lines.
 svc_build() {
