@@ -1,5 +1,8 @@
 -- 012: a clock's steps stored typed, one composite value a step, instead of two parallel
 -- arrays of which one held text ('W50', 'B', 'L1:supervisor') to be parsed again.
+-- Every escalation instance is stopped before a service that applies this one starts:
+-- an older escalation reads the columns it drops.
+SET LOCAL statement_timeout = 0; -- a large clocks table takes longer than a statement may
 CREATE TYPE clock_step_kind AS ENUM ('warning', 'breach', 'level');
 -- Roles of staff, lowest first (the escalation ladder climbs them), as policies name them.
 CREATE TYPE staff_role AS ENUM ('assistant', 'specialist', 'supervisor', 'project_head', 'manager', 'leadership');
@@ -27,8 +30,9 @@ CREATE FUNCTION clock_steps_at(steps clock_step[], times bigint[]) RETURNS clock
                                       (steps[o]).level, (steps[o]).role)::clock_step ORDER BY o), '{}')
         FROM generate_subscripts(steps, 1) AS o $$;
 
--- The clocks armed before: each text step with its time; a step not of that form
--- becomes NULL, which stops its clock when it comes to it (logged), as before.
+-- The open clocks armed before (a closed one's steps are never read again): each text step
+-- with its time; a step not of that form keeps its time with no kind, which stops its clock
+-- when it comes to it (logged), as before.
 ALTER TABLE clocks ADD COLUMN plan clock_step[] NOT NULL DEFAULT '{}';
 UPDATE clocks SET plan = ARRAY(
   SELECT CASE
@@ -37,10 +41,11 @@ UPDATE clocks SET plan = ARRAY(
     WHEN s ~ '^W[0-9]{1,4}$' THEN ROW(a, 'warning', substr(s, 2)::smallint, NULL, NULL)::clock_step
     WHEN s ~ '^L[0-9]{1,4}:(assistant|specialist|supervisor|project_head|manager|leadership)$'
       THEN ROW(a, 'level', NULL, split_part(substr(s, 2), ':', 1)::smallint, split_part(s, ':', 2)::staff_role)::clock_step
+    ELSE ROW(a, NULL, NULL, NULL, NULL)::clock_step
     END
   FROM unnest(steps_at, steps) WITH ORDINALITY AS t(a, s, o)
   WHERE o <= least(cardinality(steps_at), cardinality(steps))
   ORDER BY o)
-WHERE cardinality(steps) > 0;
+WHERE cardinality(steps) > 0 AND closed_at IS NULL;
 ALTER TABLE clocks DROP COLUMN steps_at, DROP COLUMN steps;
 ALTER TABLE clocks RENAME COLUMN plan TO steps;   -- stage counts those fired: steps[stage + 1] is next
