@@ -43,6 +43,10 @@ typedef struct {
     size_t n, nsub;
     cl_store_events_t *evs;     /* one per committed transaction: the batch's, or each item's */
     size_t nevs;
+    size_t *cmd_req;            /* request index of each lifecycle command, applied after the submissions */
+    cl_command_event_t *cmd_out;
+    cl_err_t *cmd_err;
+    size_t ncmd;
 } s_job_t;
 
 typedef struct {
@@ -166,6 +170,8 @@ static void s_store(s_worker_t *w)
     s_job_t *job = &w->job;
     cl_err_t err;
     job->nevs = 0;
+    if (job->nsub == 0)
+        return;
     s_refresh(&w->policies, w->db);
     int64_t now = cl_clock_now(w->clock);
     s_terms(&w->policies, job->subs, job->nsub, now);
@@ -190,17 +196,36 @@ static void s_store(s_worker_t *w)
     }
 }
 
+/* Worker side: the job's lifecycle commands, each in a transaction of its own,
+   in the order they came (a command waits for nothing but its case's row). */
+static void s_commands(s_worker_t *w)
+{
+    s_job_t *job = &w->job;
+    for (size_t k = 0; k < job->ncmd; k++) {
+        cl_err_clear(&job->cmd_err[k]);
+        const Caseloop__V1__CaseCommand *cmd = job->envs[job->cmd_req[k]]->case_command;
+        if (cl_store_command(w->db, cmd, cl_clock_now(w->clock), SENDER, w->publisher, &job->cmd_out[k],
+                             &job->cmd_err[k]) < 0 &&
+            job->cmd_err[k].code == CL_OK)
+            cl_err_set(&job->cmd_err[k], CL_INTERNAL, "", "the command failed");
+    }
+}
+
 static void *s_worker_main(void *arg)
 {
     s_worker_t *w = arg;
     char cmd;
     while (zmq_recv(w->pipe, &cmd, 1, 0) == 1 && cmd == 'g') {
         s_store(w);
+        s_commands(w);
         if (zmq_send(w->pipe, "d", 1, 0) < 0)
             break;
     }
     return NULL;
 }
+
+static void s_reply_command(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, cl_command_event_t *out,
+                            const cl_err_t *err);
 
 /* Main side, once the worker is done: acks (each one committed), counters,
    then the events, published after their commit. */
@@ -236,11 +261,14 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
         cl_store_events_release(&job->evs[i]);
     }
     job->nevs = 0;
+    for (size_t k = 0; k < job->ncmd; k++)
+        s_reply_command(self, &job->reqs[job->cmd_req[k]], job->envs[job->cmd_req[k]], &job->cmd_out[k],
+                        &job->cmd_err[k]);
     for (size_t i = 0; i < job->n; i++) {
         cl_codec_free(job->envs[i]);
         job->envs[i] = NULL;
     }
-    job->n = job->nsub = 0;
+    job->n = job->nsub = job->ncmd = 0;
 }
 
 /* --- reads ---------------------------------------------------------------------- */
@@ -271,30 +299,28 @@ static void s_get_case(void *arg, cl_request_t *req, const cl_env_t *env)
 
 /* A command is applied at once on the main thread's connection: one case,
    one short transaction, in the order commands arrive. */
-static void s_case_command(void *arg, cl_request_t *req, const cl_env_t *env)
+/* Main side: answers a lifecycle command a worker applied (err set when it
+   was refused), then publishes its event at its turn. */
+static void s_reply_command(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, cl_command_event_t *out,
+                            const cl_err_t *err)
 {
-    cl_intake_t *self = arg;
-    cl_err_t err;
-    cl_err_clear(&err);
-    const Caseloop__V1__CaseCommand *cmd = env->case_command;
-    cl_command_event_t out;
-    if (cl_command_validate(cmd, &err) < 0 ||
-        cl_store_command(self->db, cmd, cl_clock_now(self->clock), SENDER, self->publisher, &out, &err) < 0) {
-        cl_service_refuse(self->svc, req, env, &err);
+    if (err->code != CL_OK) {
+        cl_service_refuse(self->svc, req, env, err);
         return;
     }
+    const Caseloop__V1__CaseCommand *cmd = env->case_command;
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
     cl_service_reply_init(self->svc, &reply, id, env);
     Caseloop__V1__CaseCommandReply body = CASELOOP__V1__CASE_COMMAND_REPLY__INIT;
     body.has_case_id = 1, body.case_id = cmd->case_id;
-    body.has_state = 1, body.state = out.updated.state_after;
-    body.has_position = 1, body.position = out.env.position;
+    body.has_state = 1, body.state = out->updated.state_after;
+    body.has_position = 1, body.position = out->env.position;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY;
     reply.case_command_reply = &body;
     cl_service_reply(self->svc, req, &reply);
-    cl_publisher_put(self->publisher, out.turn, &out.ev, 1);
-    cl_command_event_release(&out);
+    cl_publisher_put(self->publisher, out->turn, &out->ev, 1);
+    cl_command_event_release(out);
     cl_service_count(self->svc, "case_commands", 1);
 }
 
@@ -392,8 +418,8 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
             continue;
         static const cl_handler_t handlers[] = {
             {CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE, NULL, NULL}, /* batched below */
+            {CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND, NULL, NULL}, /* applied by the worker, below */
             {CASELOOP__V1__ENVELOPE__BODY_GET_CASE, s_get_case, NULL},
-            {CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND, s_case_command, NULL},
             {CASELOOP__V1__ENVELOPE__BODY_LIST_CASES, s_list_cases, NULL},
             {CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS, s_read_events, NULL},
             {0, NULL, NULL},
@@ -401,6 +427,16 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
         const cl_handler_t *h = cl_service_route(self->svc, handlers, self, self->db, req, env);
         if (h && h->fn) {
             h->fn(self, req, env);
+        } else if (h && env->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND) {
+            /* Applied by the worker with the batch (its commit waits on the disk, which would
+               hold up this loop), answered when it is done. */
+            if (cl_command_validate(env->case_command, &err) < 0) {
+                cl_service_refuse(self->svc, req, env, &err);
+            } else {
+                job->cmd_req[job->ncmd++] = i;
+                job->envs[i] = env;
+                continue;
+            }
         } else if (h) {
             /* A case raised in a callback names an existing case of its site: looked up here,
                as a refusal is answered before the batch is stored. */
@@ -428,7 +464,13 @@ static int s_job_alloc(s_job_t *job, size_t bm)
     job->subs = calloc(bm, sizeof *job->subs);
     job->sub_req = calloc(bm, sizeof *job->sub_req);
     job->evs = calloc(bm, sizeof *job->evs);
-    return job->reqs && job->envs && job->subs && job->sub_req && job->evs ? 0 : -1;
+    job->cmd_req = calloc(bm, sizeof *job->cmd_req);
+    job->cmd_out = calloc(bm, sizeof *job->cmd_out);
+    job->cmd_err = calloc(bm, sizeof *job->cmd_err);
+    return job->reqs && job->envs && job->subs && job->sub_req && job->evs && job->cmd_req && job->cmd_out &&
+                   job->cmd_err
+               ? 0
+               : -1;
 }
 
 static void s_job_free(s_job_t *job)
@@ -438,6 +480,9 @@ static void s_job_free(s_job_t *job)
     free(job->subs);
     free(job->sub_req);
     free(job->evs);
+    free(job->cmd_req);
+    free(job->cmd_out);
+    free(job->cmd_err);
 }
 
 /* Opens a worker's pipe pair and starts its thread. Returns 0 or -1 with err. */
@@ -572,7 +617,7 @@ int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
             s_take(self, &idle->job);
             queued -= idle->job.n;
             s_prepare(self, &idle->job);
-            if (idle->job.nsub > 0 && zmq_send(idle->main_pipe, "g", 1, 0) == 1)
+            if (idle->job.nsub + idle->job.ncmd > 0 && zmq_send(idle->main_pipe, "g", 1, 0) == 1)
                 idle->busy = true;
             else
                 s_finish(self, &idle->job);
