@@ -865,7 +865,7 @@ static const char *s_step_of(const cl_env_t *env, char *buf, size_t len, uint64_
 }
 
 /* Every clock step due fired exactly once. The steps a clock was armed with are in clocks
-   (steps, steps_at); each fired step is one event (ClockWarning with its percent,
+   (steps, typed: at_us, kind, percent, level); each fired step is one event (ClockWarning with its percent,
    ClockBreached, EscalationRaised with its level) naming the clock. A step is due when its
    moment is more than EDGE_US before the clock closed (met or cancelled) or before until
    (escalation was told to stop); one more than EDGE_US after that must not have fired. */
@@ -927,9 +927,10 @@ static int s_check_steps(PGconn *pg)
     /* Each step of each clock, the moment its clock stopped counting (closed, or escalation
        stopped), and how many events fired it. */
     static const char steps_sql[] =
-        "WITH s AS (SELECT k.id, k.case_id, k.code, u.at, split_part(u.what, ':', 1) AS step,"
+        "WITH s AS (SELECT k.id, k.case_id, k.code, u.at_us AS at,"
+        "   CASE u.kind WHEN 'warning' THEN 'W' || u.percent WHEN 'breach' THEN 'B' ELSE 'L' || u.level END AS step,"
         "   least($1::bigint, coalesce(cl_ts_to_us(k.closed_at), $1::bigint)) AS cut"
-        "  FROM clocks k, unnest(k.steps_at, k.steps) AS u(at, what)),"
+        "  FROM clocks k, unnest(k.steps) AS u),"
         " f AS (SELECT clock_id, step, count(*) AS n FROM soak_fired GROUP BY 1, 2),"
         " j AS (SELECT s.*, coalesce(f.n, 0) AS n FROM s LEFT JOIN f ON f.clock_id = s.id AND f.step = s.step)";
     cl_buf_t sql = {0};
