@@ -73,14 +73,29 @@ uint64_t cl_publisher_commit(cl_publisher_t *p, cl_db_t *db, cl_event_t *evs, si
     return cl_publisher_unlock(p, ok);
 }
 
+/* Publishes n events given as [type][envelope] parts. Never blocks. */
+static void s_publish(cl_publisher_t *p, const void *const *data, const size_t *len, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (zmq_send(p->pub, data[2 * i], len[2 * i], ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+            zmq_send(p->pub, data[2 * i + 1], len[2 * i + 1], ZMQ_DONTWAIT);
+}
+
 static void s_publish_held(cl_publisher_t *p, s_held_t *h)
 {
-    for (size_t i = 0; i < h->n; i++)
-        cl_bus_publish(p->pub, h->parts[2 * i].data, h->parts[2 * i + 1].data, h->parts[2 * i + 1].len);
+    const void **data = calloc(2 * h->n + 1, sizeof *data);
+    size_t *len = calloc(2 * h->n + 1, sizeof *len);
+    if (!data || !len)
+        abort();
+    for (size_t i = 0; i < 2 * h->n; i++)
+        data[i] = h->parts[i].data, len[i] = h->parts[i].len;
+    s_publish(p, data, len, h->n);
+    free(data);
+    free(len);
     s_held_free(h);
 }
 
-void cl_publisher_put(cl_publisher_t *p, uint64_t turn, const cl_event_t *evs, size_t n)
+void cl_publisher_put_parts(cl_publisher_t *p, uint64_t turn, const void *const *data, const size_t *len, size_t n)
 {
     if (turn != p->next) {
         if (p->nheld == p->capheld) {
@@ -95,13 +110,11 @@ void cl_publisher_put(cl_publisher_t *p, uint64_t turn, const cl_event_t *evs, s
         h->parts = calloc(2 * n + 1, sizeof *h->parts);
         if (!h->parts)
             abort();
-        for (size_t i = 0; i < n; i++) {
-            cl_buf_puts(&h->parts[2 * i], cl_codec_body_name(evs[i].env));
-            cl_buf_append(&h->parts[2 * i + 1], evs[i].packed.data, evs[i].packed.len);
-        }
+        for (size_t i = 0; i < 2 * n; i++)
+            cl_buf_append(&h->parts[i], data[i], len[i]);
         return;
     }
-    cl_eventlog_publish(p->pub, evs, n);
+    s_publish(p, data, len, n);
     p->next++;
     /* The held turns that now follow, in order. */
     for (size_t i = 0; i < p->nheld;) {
@@ -114,6 +127,22 @@ void cl_publisher_put(cl_publisher_t *p, uint64_t turn, const cl_event_t *evs, s
         p->next++;
         i = 0;
     }
+}
+
+void cl_publisher_put(cl_publisher_t *p, uint64_t turn, const cl_event_t *evs, size_t n)
+{
+    const void **data = calloc(2 * n + 1, sizeof *data);
+    size_t *len = calloc(2 * n + 1, sizeof *len);
+    if (!data || !len)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const char *type = cl_codec_body_name(evs[i].env);
+        data[2 * i] = type, len[2 * i] = strlen(type);
+        data[2 * i + 1] = evs[i].packed.data, len[2 * i + 1] = evs[i].packed.len;
+    }
+    cl_publisher_put_parts(p, turn, data, len, n);
+    free(data);
+    free(len);
 }
 
 size_t cl_publisher_held(const cl_publisher_t *p)

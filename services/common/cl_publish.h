@@ -48,6 +48,11 @@ uint64_t cl_publisher_commit(cl_publisher_t *p, cl_db_t *db, cl_event_t *evs, si
    full queue drops (subscribers recover from the log). */
 void cl_publisher_put(cl_publisher_t *p, uint64_t turn, const cl_event_t *evs, size_t n);
 
+/* The same for events given as parts, [type][envelope] for each of n (as a
+   worker thread hands them over a pipe): data[2i], len[2i] its type,
+   data[2i+1], len[2i+1] its envelope. */
+void cl_publisher_put_parts(cl_publisher_t *p, uint64_t turn, const void *const *data, const size_t *len, size_t n);
+
 /* Turns handed in but still waiting for an earlier one. */
 size_t cl_publisher_held(const cl_publisher_t *p);
 

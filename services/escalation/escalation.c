@@ -2,6 +2,7 @@
 #include "escalation.h"
 #include "clockplan.h"
 #include "firing.h"
+#include "cl_publish.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -37,11 +38,11 @@ const cl_cfg_option_t cl_escalation_options[] = {
 
 /* A thread firing due clocks on its own connection, with its own copy of the
    policies in force. It hands each committed batch of events to the main
-   thread over its pipe, which publishes them: [ticket, frames] then
+   thread over its pipe, which publishes them: [turn, frames] then
    [type][envelope] per event; an empty frame alone says it has ended. The main thread wakes it
    with any message and stops it by setting stop, then a wake-up. */
 typedef struct {
-    cl_escalation_t *owner;     /* cfg, clock, the timers and the ticket counter: nothing else */
+    cl_escalation_t *owner;     /* cfg, clock, the timers and the publisher's turns: nothing else */
     size_t index;               /* its number among the timers' workers */
     cl_db_t *db;
     cl_policies_t policies;
@@ -52,13 +53,6 @@ typedef struct {
     bool ended;                 /* main side: its last message came */
     atomic_bool stop;
 } s_worker_t;
-
-/* A committed batch waiting for its turn to be published: [type][envelope] frames. */
-typedef struct {
-    uint64_t ticket;
-    zmq_msg_t *frames;
-    size_t n;
-} s_batch_t;
 
 struct cl_escalation {
     const cl_escalation_config_t *cfg;
@@ -74,14 +68,9 @@ struct cl_escalation {
     int64_t armed_earliest;     /* in a pass over the log: the earliest moment a clock it armed fires */
     s_worker_t *workers;
     size_t nworkers;
-    /* Publication in commit order. A transaction that appends events takes the
-       next ticket while it holds the log's head lock (cl_eventlog_append), so
-       tickets follow the order of commits; the main thread publishes batches in
-       ticket order, holding those that come early. */
-    atomic_uint_fast64_t tickets;
-    uint64_t next_ticket;
-    s_batch_t *held;
-    size_t nheld, capheld;
+    /* Publication in the order of the log: the main thread and the workers take
+       turns through it as they append and commit; the main thread publishes. */
+    cl_publisher_t *publisher;
 };
 
 /* Columns every clock query returns, in this order, for s_clock_from (of table t). */
@@ -212,79 +201,8 @@ static void s_out_free(s_out_t *o)
 
 /* --- publication in commit order ---------------------------------------------------------- */
 
-/* The ticket of a transaction that has just appended events: taken while it
-   holds the log's head lock, so in the order the appenders commit. */
-static uint64_t s_ticket(cl_escalation_t *self)
-{
-    return (uint64_t)atomic_fetch_add(&self->tickets, 1);
-}
-
-static void s_batch_free(s_batch_t *b)
-{
-    for (size_t i = 0; i < b->n; i++)
-        zmq_msg_close(&b->frames[i]);
-    free(b->frames);
-    b->frames = NULL;
-    b->n = 0;
-}
-
-/* Publishes a batch as [type][envelope] per event and frees it. Never blocks:
-   a full queue drops (subscribers recover from the log). */
-static void s_batch_publish(cl_escalation_t *self, s_batch_t *b)
-{
-    for (size_t i = 0; i + 1 < b->n; i += 2)
-        if (zmq_msg_send(&b->frames[i], self->pub, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-            zmq_msg_send(&b->frames[i + 1], self->pub, ZMQ_DONTWAIT);
-    s_batch_free(b);
-}
-
-/* Takes batch b (its frames): publishes it if its turn has come, then those
-   held that follow it; else holds it. */
-static void s_order_put(cl_escalation_t *self, s_batch_t *b)
-{
-    if (b->ticket != self->next_ticket) {
-        if (self->nheld == self->capheld) {
-            self->capheld = self->capheld ? self->capheld * 2 : 8;
-            self->held = realloc(self->held, self->capheld * sizeof *self->held);
-            if (!self->held)
-                abort();
-        }
-        self->held[self->nheld++] = *b;
-        return;
-    }
-    s_batch_publish(self, b);
-    self->next_ticket++;
-    for (size_t i = 0; i < self->nheld;) {
-        if (self->held[i].ticket != self->next_ticket) {
-            i++;
-            continue;
-        }
-        s_batch_publish(self, &self->held[i]);
-        self->held[i] = self->held[--self->nheld];
-        self->next_ticket++;
-        i = 0;
-    }
-}
-
-/* The main thread's own committed events (none when the transaction failed), under ticket. */
-static void s_order_events(cl_escalation_t *self, uint64_t ticket, const cl_event_t *evs, size_t n)
-{
-    s_batch_t b = {ticket, calloc(2 * n + 1, sizeof(zmq_msg_t)), 2 * n};
-    if (!b.frames)
-        abort();
-    for (size_t i = 0; i < n; i++) {
-        const char *type = cl_codec_body_name(evs[i].env);
-        if (zmq_msg_init_size(&b.frames[2 * i], strlen(type)) != 0 ||
-            zmq_msg_init_size(&b.frames[2 * i + 1], evs[i].packed.len) != 0)
-            abort();
-        memcpy(zmq_msg_data(&b.frames[2 * i]), type, strlen(type));
-        memcpy(zmq_msg_data(&b.frames[2 * i + 1]), evs[i].packed.data, evs[i].packed.len);
-    }
-    s_order_put(self, &b);
-}
-
-/* Worker side: hands the main thread the events of the transaction that took
-   ticket, committed (none when it failed): [ticket, frames] then the frames. */
+/* Worker side: hands the main thread the events its transaction committed in
+   turn `turn`: [turn, frames] then the frames. */
 static void s_pipe_send(void *pipe, const void *data, size_t len, int flags)
 {
     /* An inproc pipe only fails as its context ends (ETERM): then nothing is published any more. */
@@ -292,9 +210,9 @@ static void s_pipe_send(void *pipe, const void *data, size_t len, int flags)
         ;
 }
 
-static void s_hand_in(s_worker_t *w, uint64_t ticket, const cl_event_t *evs, size_t n)
+static void s_hand_in(s_worker_t *w, uint64_t turn, const cl_event_t *evs, size_t n)
 {
-    uint64_t head[2] = {ticket, 2 * n};
+    uint64_t head[2] = {turn, 2 * n};
     s_pipe_send(w->pipe, head, sizeof head, n ? ZMQ_SNDMORE : 0);
     for (size_t i = 0; i < n; i++) {
         const char *type = cl_codec_body_name(evs[i].env);
@@ -333,20 +251,28 @@ static void s_collect(cl_escalation_t *self, s_worker_t *w)
             continue;
         }
         /* The frames of a message arrive together: once the first is here, all are. */
-        s_batch_t b = {head[0], calloc(head[1] + 1, sizeof(zmq_msg_t)), 0};
-        if (!b.frames)
+        zmq_msg_t *frames = calloc(head[1] + 1, sizeof *frames);
+        const void **data = calloc(head[1] + 1, sizeof *data);
+        size_t *lens = calloc(head[1] + 1, sizeof *lens), n = 0;
+        if (!frames || !data || !lens)
             abort();
-        while (b.n < head[1]) {
-            zmq_msg_init(&b.frames[b.n]);
-            if (zmq_msg_recv(&b.frames[b.n], w->main_pipe, 0) < 0) {
-                zmq_msg_close(&b.frames[b.n]);
+        while (n < head[1]) {
+            zmq_msg_init(&frames[n]);
+            if (zmq_msg_recv(&frames[n], w->main_pipe, 0) < 0) {
+                zmq_msg_close(&frames[n]);
                 break;
             }
-            b.n++;
+            data[n] = zmq_msg_data(&frames[n]), lens[n] = zmq_msg_size(&frames[n]);
+            n++;
         }
         s_pipe_discard(w->main_pipe); /* the rest of a message not read whole */
-        cl_service_count(self->svc, "steps_fired", b.n / 2);
-        s_order_put(self, &b);
+        cl_service_count(self->svc, "steps_fired", n / 2);
+        cl_publisher_put_parts(self->publisher, head[0], data, lens, n / 2);
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&frames[i]);
+        free(frames);
+        free(data);
+        free(lens);
     }
 }
 
@@ -791,8 +717,8 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     /* Only the events that arm, meet, pause or resume clocks: not the clock events it writes itself. */
     static const char *const types[] = {"CaseReceived", "CaseDispatched", "CaseTransferred", "CaseUpdated",
                                         "CallbackMade", "CallbackRecorded", NULL};
-    uint64_t from, upto, ticket = 0;
-    bool ticketed = false;
+    uint64_t from, upto;
+    bool locked = false;
     nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->batch_max, events, &from, &upto, err);
     if (nev <= 0) {
         /* none of its kinds: the position still moves on past the others */
@@ -809,12 +735,10 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     if (s_arm_store(self, &arms, &out, now, err) < 0)
         goto out;
     s_out_seal(&out);
+    cl_publisher_lock(self->publisher);
+    locked = true;
     if (cl_eventlog_append(self->db, out.evs, out.n, now, err) < 0)
         goto out;
-    if (out.n) {
-        ticket = s_ticket(self);
-        ticketed = true;
-    }
     if (cl_eventlog_consumed(self->db, CONSUMER, upto, err) < 0)
         goto out;
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);
@@ -824,8 +748,11 @@ static int s_apply_batch(void *arg, cl_err_t *err)
 out:
     if (rc < 0)
         cl_db_rollback(self->db);
-    if (ticketed)
-        s_order_events(self, ticket, out.evs, rc < 0 ? 0 : out.n);
+    if (locked) {
+        uint64_t turn = cl_publisher_unlock(self->publisher, rc >= 0);
+        if (turn)
+            cl_publisher_put(self->publisher, turn, out.evs, out.n);
+    }
     s_out_free(&out);
     s_arms_free(&arms);
     for (int i = 0; i < nev; i++)
@@ -922,8 +849,7 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
     cl_timer_batch_t moves;
     cl_timer_batch_begin(&moves, s_fired_cols);
     int rc = -1;
-    uint64_t ticket = 0;
-    bool ticketed = false;
+    bool locked = false;
     PGresult *res = cl_timer_claim(self->timer, w->db, FIRE_COLUMNS, now, self->cfg->batch_max, err);
     if (!res)
         goto out;
@@ -984,12 +910,10 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
                        err) < 0)
         goto out;
     s_out_seal(&out);
+    cl_publisher_lock(self->publisher);
+    locked = true;
     if (cl_eventlog_append(w->db, out.evs, out.n, now, err) < 0)
         goto out;
-    if (out.n) {
-        ticket = s_ticket(self);
-        ticketed = true;
-    }
     if (cl_db_commit(w->db, err) < 0)
         goto out;
     if (nlate)
@@ -1002,8 +926,11 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
 out:
     if (rc < 0)
         cl_db_rollback(w->db);
-    if (ticketed)
-        s_hand_in(w, ticket, out.evs, rc < 0 ? 0 : out.n);
+    if (locked) {
+        uint64_t turn = cl_publisher_unlock(self->publisher, rc >= 0);
+        if (turn)
+            s_hand_in(w, turn, out.evs, out.n);
+    }
     cl_timer_batch_free(&moves);
     s_out_free(&out);
     return rc;
@@ -1376,7 +1303,6 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     }
     self->cfg = cfg;
     self->clock = clock;
-    atomic_init(&self->tickets, 0);
     cl_policies_init(&self->policies, cfg->tz_dir);
     self->db = cl_db_new(cfg->db, "caseloop-escalation");
     self->zctx = zmq_ctx_new();
@@ -1393,6 +1319,7 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err) : NULL;
     if (!self->pub)
         goto err;
+    self->publisher = cl_publisher_new(self->pub);
     /* One SUB connected to every endpoint it listens to. */
     if (*cfg->listen && !(self->sub = cl_bus_wakeup(self->zctx, cfg->listen, "CL_ESCALATION_LISTEN", err)))
         goto err;
@@ -1424,9 +1351,7 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
         cl_policies_free(&w->policies);
     }
     free(self->workers);
-    for (size_t i = 0; i < self->nheld; i++)
-        s_batch_free(&self->held[i]);
-    free(self->held);
+    cl_publisher_destroy(&self->publisher);
     cl_bus_close(&self->router);
     cl_bus_close(&self->pub);
     cl_bus_close(&self->sub);
