@@ -564,3 +564,45 @@ bool cl_calendar_is_working(const cl_calendar_t *self, int64_t at_us)
     int64_t next;
     return cl_calendar_add(self, at_us, 0, &next) == 0 && next == at_us;
 }
+
+int64_t cl_calendar_day(const cl_calendar_t *self, int64_t at_us)
+{
+    assert(self);
+    return s_local_day(self, at_us);
+}
+
+int cl_calendar_weekday(int64_t day)
+{
+    return s_weekday(day);
+}
+
+int64_t cl_calendar_local(const cl_calendar_t *self, int64_t day, int minute)
+{
+    assert(self);
+    s_frame_t f = s_frame(self, day);
+    return s_at(self, &f, minute);
+}
+
+bool cl_calendar_works_on(const cl_calendar_t *self, int64_t day)
+{
+    assert(self);
+    return s_hours(self, day)->n > 0;
+}
+
+const cl_calendar_hours_t *cl_calendar_week(const cl_calendar_t *self, int weekday)
+{
+    assert(self && weekday >= 0 && weekday < 7);
+    return &self->week[weekday];
+}
+
+void cl_calendar_localtime(const cl_calendar_t *self, int64_t at_us, struct tm *out)
+{
+    assert(self && out);
+    int64_t t = s_floor_div(at_us, CL_US_PER_S);
+    int64_t l = t + s_offset(self, t), day = s_floor_div(l, DAY_S), sec = l - day * DAY_S;
+    memset(out, 0, sizeof *out);
+    out->tm_wday = s_weekday(day);
+    out->tm_hour = (int)(sec / 3600);
+    out->tm_min = (int)(sec % 3600 / 60);
+    out->tm_sec = (int)(sec % 60);
+}

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "cl_err.h"
 
 /* A calendar says when a site works: its time zone (IANA name), its weekly
@@ -127,5 +128,29 @@ bool cl_calendar_is_working(const cl_calendar_t *self, int64_t at_us);
    outside the supported range. Same as cl_calendar_add with a zero duration. */
 int cl_calendar_next_working(const cl_calendar_t *self, int64_t at_us,
                              int64_t *next_us) CL_WARN_UNUSED;
+
+/* Local days: days since 1970-01-01 in the calendar's zone. */
+
+/* The local day of instant at_us. */
+int64_t cl_calendar_day(const cl_calendar_t *self, int64_t at_us);
+
+/* The weekday of local day `day`, 0 Sunday .. 6 Saturday. */
+int cl_calendar_weekday(int64_t day);
+
+/* The instant (UTC, us) of local minute `minute` (0..1440) of local day
+   `day`, a wall time in a gap or an overlap placed as working intervals are. */
+int64_t cl_calendar_local(const cl_calendar_t *self, int64_t day, int minute);
+
+/* Whether local day `day` has working hours: not a holiday, and its weekday
+   works or it is an extra working day. */
+bool cl_calendar_works_on(const cl_calendar_t *self, int64_t day);
+
+/* The wall-clock time of at_us in the calendar's zone: tm_wday, tm_hour,
+   tm_min and tm_sec only (the rest 0), from the calendar's cached offsets, so
+   without cl_tz_localtime's lock. */
+void cl_calendar_localtime(const cl_calendar_t *self, int64_t at_us, struct tm *out);
+
+/* The weekly hours of weekday (0 Sunday .. 6 Saturday). */
+const cl_calendar_hours_t *cl_calendar_week(const cl_calendar_t *self, int weekday);
 
 #endif

@@ -1,6 +1,7 @@
 /* cl_policy.c - reads and checks a policy document (deploy/policy/README.md) into plain structs. */
 #include "cl_policy.h"
 #include "caseloop/v1/lifecycle.pb-c.h"
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "caseloop/v1/callback.pb-c.h"
 #include "caseloop/v1/common.pb-c.h"
 
 /* Limits in bytes of UTF-8 text; a case's site and first receiver have the same (case.proto). */
@@ -1304,11 +1306,354 @@ static int s_intake(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
     return rc;
 }
 
+/* --------------------------------------------------------------------------------------------
+ * Callbacks
+ */
+
+/* The member key of obj: a list of names of d's values (without prefix), as
+   bits 1 << value into *bits; the member absent leaves *bits alone. */
+static int s_enum_bits(s_ctx_t *c, json_t *obj, const char *key, const ProtobufCEnumDescriptor *d,
+                       const char *prefix, const char *what, uint8_t *bits)
+{
+    char list[160], q[S_QUOTE_MAX + 4];
+    json_t *arr, *v;
+    size_t i;
+    if (s_list(c, obj, key, false, 1, what, &arr) < 0)
+        return -1;
+    if (!arr)
+        return 0;
+    *bits = 0;
+    json_array_foreach(arr, i, v) {
+        int x = json_is_string(v) ? s_enum_parse(d, prefix, json_string_value(v)) : -1;
+        if (x > 0 && x < 8) {
+            *bits |= (uint8_t)(1u << x);
+            continue;
+        }
+        size_t saved = s_push(c, ".%s[%zu]", key, i);
+        s_fail(c, "%s %s is not one of %s", what,
+               json_is_string(v) ? s_quote(json_string_value(v), q) : s_type_name(v),
+               s_enum_list(d, prefix, list, sizeof list));
+        s_pop(c, saved);
+        return -1;
+    }
+    return 0;
+}
+
+/* A whole number member from lo to hi into *out; absent leaves *out alone. */
+static int s_count(s_ctx_t *c, json_t *obj, const char *key, int lo, int hi, int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi) {
+        *out = (int)json_integer_value(v);
+        return 0;
+    }
+    size_t saved = s_push_key(c, key);
+    s_fail(c, "%s is %s; expected a whole number from %d to %d", key,
+           json_is_integer(v) ? "out of range" : s_type_name(v), lo, hi);
+    s_pop(c, saved);
+    return -1;
+}
+
+/* A boolean member into *out; absent leaves *out alone. */
+static int s_flag(s_ctx_t *c, json_t *obj, const char *key, bool *out)
+{
+    json_t *v;
+    if (s_member(c, obj, key, JSON_TRUE, false, &v) < 0)
+        return -1;
+    if (v)
+        *out = json_is_true(v);
+    return 0;
+}
+
+/* A mode rule {"from": N, "severities": [...], "modes": [...]}. */
+static int s_mode_rule(s_ctx_t *c, json_t *v, cl_cb_mode_rule_t *r)
+{
+    static const char *const members[] = {"from", "severities", "modes", NULL};
+    r->from_callback = 1;
+    r->severities = 0x0e; /* general, important, major */
+    r->modes = 0;
+    if (s_check_object(c, v, "a mode rule", members) < 0 || s_count(c, v, "from", 1, 100, &r->from_callback) < 0 ||
+        s_enum_bits(c, v, "severities", &caseloop__v1__severity__descriptor, S_SEVERITY_PREFIX, "severity",
+                    &r->severities) < 0)
+        return -1;
+    json_t *m;
+    if (s_member(c, v, "modes", JSON_ARRAY, true, &m) < 0 ||
+        s_enum_bits(c, v, "modes", &caseloop__v1__callback_mode__descriptor, "CALLBACK_MODE_", "mode", &r->modes) < 0)
+        return -1;
+    return 0;
+}
+
+/* The policy of one kind (member of "kinds"), over its defaults. */
+static int s_cb_kind(s_ctx_t *c, json_t *v, const cl_site_policy_t *s, cl_cb_kind_t *k)
+{
+    static const char *const members[] = {"within", "working_time", "share", "performer", "department",
+                                          "days_off", "modes", NULL};
+    json_t *x;
+    if (s_check_object(c, v, "a kind's callback policy", members) < 0)
+        return -1;
+    if ((x = json_object_get(v, "within"))) {
+        int64_t d = s_duration(x);
+        if (d < 0) {
+            size_t saved = s_push_key(c, "within");
+            s_fail(c, "within is not a duration; expected seconds or \"90s\", \"5m\", \"1h\", \"3d\", up to a year");
+            s_pop(c, saved);
+            return -1;
+        }
+        k->within_s = d;
+    }
+    if (s_flag(c, v, "working_time", &k->working_time) < 0 || s_flag(c, v, "days_off", &k->days_off) < 0)
+        return -1;
+    if ((x = json_object_get(v, "share"))) {
+        if (!json_is_number(x) || json_number_value(x) < 0 || json_number_value(x) > 1) {
+            size_t saved = s_push_key(c, "share");
+            s_fail(c, "share is %s; expected a number from 0 to 1", json_is_number(x) ? "out of range" : s_type_name(x));
+            s_pop(c, saved);
+            return -1;
+        }
+        k->share = json_number_value(x);
+    }
+    if ((x = json_object_get(v, "performer"))) {
+        static const char *const sev[] = {"general", "important", "major", NULL};
+        size_t at = s_push_key(c, "performer");
+        int rc = s_check_object(c, x, "performer", sev);
+        for (int i = 0; rc == 0 && sev[i]; i++) {
+            const char *name;
+            if ((rc = s_text(c, x, sev[i], false, 32, &name)) < 0 || !name)
+                continue;
+            int role = cl_role_parse(name);
+            if (role < 0) {
+                char q[S_QUOTE_MAX + 4];
+                size_t saved = s_push_key(c, sev[i]);
+                rc = s_fail(c, "%s \"%s\" is not a role; expected assistant, specialist, supervisor, project_head, "
+                               "manager or leadership", sev[i], s_quote(name, q));
+                s_pop(c, saved);
+            } else {
+                k->performer[i + 1] = (cl_role_t)role;
+            }
+        }
+        s_pop(c, at);
+        if (rc < 0)
+            return -1;
+    }
+    if (json_object_get(v, "department") && s_department_ref(c, s, v, "department", true, &k->department) < 0)
+        return -1;
+    if ((x = json_object_get(v, "modes"))) {
+        json_t *arr, *r;
+        size_t i;
+        if (s_list(c, v, "modes", true, 1, "mode rule", &arr) < 0)
+            return -1;
+        if (json_array_size(arr) > CL_CB_MAX_MODE_RULES) {
+            size_t saved = s_push_key(c, "modes");
+            s_fail(c, "modes has %zu rules; expected at most %d", json_array_size(arr), CL_CB_MAX_MODE_RULES);
+            s_pop(c, saved);
+            return -1;
+        }
+        k->nmodes = 0;
+        json_array_foreach(arr, i, r) {
+            size_t saved = s_push(c, ".modes[%zu]", i);
+            int rc = s_mode_rule(c, r, &k->modes[k->nmodes++]);
+            s_pop(c, saved);
+            if (rc < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The working time, in seconds, between minutes a and b of a plain week
+   (minute 0 is Monday 00:00; b may pass the week's end once). */
+static int64_t s_week_working_s(const cl_site_policy_t *s, int64_t a, int64_t b)
+{
+    int64_t total = 0;
+    for (int64_t d = a / 1440; d <= b / 1440; d++) {
+        const cl_calendar_hours_t *h = cl_calendar_week(s->calendar, (int)((d + 1) % 7));
+        for (int i = 0; i < h->n; i++) {
+            int64_t lo = d * 1440 + h->iv[i].from_min, hi = d * 1440 + h->iv[i].to_min;
+            lo = lo > a ? lo : a, hi = hi < b ? hi : b;
+            total += hi > lo ? (hi - lo) * 60 : 0;
+        }
+    }
+    return total;
+}
+
+/* The longest a closed case can wait for the next callback window that k
+   allows, in seconds of a plain week (no holidays), counted as k's deadline
+   counts (wall or working time): from the end of one window to the start of
+   the next on a day it may call; -1 when k may call on no day of the week. */
+static int64_t s_cb_longest_wait(const cl_site_policy_t *s, const cl_cb_kind_t *k, int *from_day, int *from_min)
+{
+    const cl_cb_policy_t *p = &s->callbacks;
+    int64_t longest = -1, last_end = -1, first_start = -1;
+    for (int d = 0; d < 7; d++) {
+        /* d counts from Monday; the calendar's weekday counts from Sunday */
+        bool open = k->days_off || cl_calendar_week(s->calendar, (d + 1) % 7)->n > 0;
+        for (size_t w = 0; open && w < p->nwindows; w++) {
+            int64_t start = (int64_t)d * 1440 + p->windows[w].from_min;
+            if (first_start < 0)
+                first_start = start;
+            int64_t gap = last_end < 0 ? -1 : k->working_time ? s_week_working_s(s, last_end, start) : (start - last_end) * 60;
+            if (gap > longest) {
+                longest = gap;
+                *from_day = (int)(last_end / 1440), *from_min = (int)(last_end % 1440);
+            }
+            last_end = (int64_t)d * 1440 + p->windows[w].to_min;
+        }
+    }
+    if (first_start < 0)
+        return -1;
+    int64_t wrap = k->working_time ? s_week_working_s(s, last_end, first_start + 7 * 1440)
+                                   : (first_start + 7 * 1440 - last_end) * 60; /* over the week's end */
+    if (wrap > longest) {
+        longest = wrap;
+        *from_day = (int)(last_end / 1440), *from_min = (int)(last_end % 1440);
+    }
+    return longest;
+}
+
+/* Member "callbacks" of a site (after its calendar and departments): when,
+   how and by whom closed cases are called back (R-CB-1's table and windows); the
+   defaults are those of docs/rules.md. When the member is given, a kind whose
+   deadline a closed case could miss in a plain week for want of a window is
+   refused. */
+static int s_callbacks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
+{
+    static const char *const members[] = {"windows", "per_window", "max_attempts", "aspects", "kinds", NULL};
+    static const char *const aspects[] = {"result", "service", "staff"};
+    cl_cb_policy_t *p = &s->callbacks;
+    p->windows[0] = (cl_calendar_interval_t){9 * 60 + 30, 10 * 60 + 30};
+    p->windows[1] = (cl_calendar_interval_t){14 * 60 + 30, 16 * 60 + 30};
+    p->nwindows = 2;
+    p->per_window = 4;
+    p->max_attempts = 3;
+    for (int i = 1; i < CL_CB_KINDS; i++) {
+        cl_cb_kind_t *k = &p->kinds[i];
+        bool complaint = i == CASELOOP__V1__KIND__KIND_COMPLAINT, repair = i == CASELOOP__V1__KIND__KIND_REPAIR;
+        k->within_s = complaint ? 3 * 86400 : 30 * 86400;
+        k->share = complaint ? 1.0 : repair ? 0.3 : 0.1;
+        k->department = s->customer_service;
+        for (int v = 0; v < CL_CB_SEVERITIES; v++)
+            k->performer[v] = CL_ROLE_ASSISTANT;
+        if (complaint) {
+            k->performer[CASELOOP__V1__SEVERITY__SEVERITY_IMPORTANT] = CL_ROLE_SUPERVISOR;
+            k->performer[CASELOOP__V1__SEVERITY__SEVERITY_MAJOR] = CL_ROLE_MANAGER;
+            /* R-CB-5: a visit first; from the second callback on, phone too unless major */
+            k->modes[0] = (cl_cb_mode_rule_t){1, 0x0e, 1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_VISIT};
+            k->modes[1] = (cl_cb_mode_rule_t){2, 0x06,
+                                              (1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_VISIT) |
+                                                  (1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE)};
+            k->nmodes = 2;
+        } else {
+            k->modes[0] = (cl_cb_mode_rule_t){1, 0x0e, 0x1e};
+            k->nmodes = 1;
+        }
+    }
+    json_t *cb = json_object_get(site, "callbacks"), *x;
+    size_t at = s_push_key(c, "callbacks");
+    int rc = cb ? s_check_object(c, cb, "callbacks", members) : 0;
+    if (rc == 0 && cb && (x = json_object_get(cb, "windows"))) {
+        cl_calendar_hours_t h;
+        size_t saved = s_push_key(c, "windows");
+        rc = json_is_array(x) && json_array_size(x) == 0
+                 ? s_fail(c, "windows is empty; expected at least one \"HH:MM-HH:MM\"")
+                 : s_hours(c, x, &h);
+        for (int i = 1; rc == 0 && i < h.n; i++)
+            if (h.iv[i].from_min < h.iv[i - 1].to_min) {
+                size_t k = s_push(c, "[%d]", i);
+                rc = s_fail(c, "window %d starts before the one before it ends; expected windows in order, apart", i);
+                s_pop(c, k);
+            }
+        s_pop(c, saved);
+        for (int i = 0; rc == 0 && i < h.n; i++)
+            p->windows[i] = h.iv[i];
+        if (rc == 0)
+            p->nwindows = (size_t)h.n;
+    }
+    if (rc == 0 && cb)
+        rc = s_count(c, cb, "per_window", 1, 1000, &p->per_window) < 0 ||
+                     s_count(c, cb, "max_attempts", 1, 20, &p->max_attempts) < 0
+                 ? -1
+                 : 0;
+    json_t *list = NULL, *v;
+    size_t i;
+    if (rc == 0 && cb && (rc = s_list(c, cb, "aspects", false, 1, "aspect", &list)) == 0 && list &&
+        json_array_size(list) > CL_CB_MAX_ASPECTS) {
+        size_t saved = s_push_key(c, "aspects");
+        rc = s_fail(c, "aspects has %zu items; expected at most %d", json_array_size(list), CL_CB_MAX_ASPECTS);
+        s_pop(c, saved);
+    }
+    if (rc == 0 && list) {
+        json_array_foreach(list, i, v) {
+            size_t saved = s_push(c, ".aspects[%zu]", i);
+            if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 64)
+                rc = s_fail(c, "aspect is %s; expected text of 1 to 64 bytes",
+                            json_is_string(v) ? "empty or too long" : s_type_name(v));
+            for (size_t j = 0; rc == 0 && j < i; j++)
+                if (strcmp(p->aspects[j], json_string_value(v)) == 0)
+                    rc = s_fail(c, "aspect \"%s\" is listed twice", json_string_value(v));
+            if (rc == 0)
+                rc = s_strdup(c, json_string_value(v), &p->aspects[p->naspects++]);
+            s_pop(c, saved);
+            if (rc < 0)
+                break;
+        }
+    } else if (rc == 0) {
+        for (size_t a = 0; rc == 0 && a < sizeof aspects / sizeof *aspects; a++)
+            rc = s_strdup(c, aspects[a], &p->aspects[p->naspects++]);
+    }
+    json_t *kinds = cb && rc == 0 ? json_object_get(cb, "kinds") : NULL;
+    if (kinds) {
+        const char *key;
+        size_t saved = s_push_key(c, "kinds");
+        if (!json_is_object(kinds))
+            rc = s_fail(c, "kinds is %s; expected an object whose members are kinds", s_type_name(kinds));
+        json_object_foreach(kinds, key, v) {
+            if (rc < 0)
+                break;
+            char q[S_QUOTE_MAX + 4];
+            size_t k = s_push_key(c, s_quote(key, q));
+            json_t *name = json_string(key);
+            int kind;
+            if (!name)
+                rc = s_no_memory(c);
+            else if ((rc = s_kind_value(c, name, "kind", &kind)) == 0)
+                rc = s_cb_kind(c, v, s, &p->kinds[kind]);
+            json_decref(name);
+            s_pop(c, k);
+        }
+        s_pop(c, saved);
+    }
+    /* A site that says nothing of callbacks takes the defaults as they come (a slot after a
+       deadline is flagged late); one that does is told when its windows cannot hold them. */
+    for (int k = 1; cb && rc == 0 && k < CL_CB_KINDS; k++) {
+        int day = 0, min = 0;
+        int64_t wait = s_cb_longest_wait(s, &p->kinds[k], &day, &min);
+        if (wait >= 0 && wait < p->kinds[k].within_s)
+            continue;
+        static const char *const days[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                                           "Sunday"};
+        char name[64];
+        s_enum_name(&caseloop__v1__kind__descriptor, S_KIND_PREFIX, k, name, sizeof name);
+        size_t saved = s_push(c, ".kinds.%s.within", name);
+        if (wait < 0)
+            rc = s_fail(c, "%s cases may be called back on no day: the calendar works on none and days_off is false",
+                        name);
+        else
+            rc = s_fail(c, "within (%" PRId64 "s) cannot hold: a %s case closed on %s at %02d:%02d waits %" PRId64
+                           "s for the next callback window; expected a longer deadline, more windows or days_off",
+                        p->kinds[k].within_s, name, days[day % 7], min / 60, min % 60, wait);
+        s_pop(c, saved);
+    }
+    s_pop(c, at);
+    return rc;
+}
+
 static int s_site(s_ctx_t *c, json_t *v, cl_policy_t *p, size_t i)
 {
     static const char *const members[] = {
         "code", "name", "time_zone", "customer_service", "departments", "staff", "routing", "keywords",
-        "calendar", "quiet_hours", "clocks", "intake", NULL};
+        "calendar", "quiet_hours", "clocks", "intake", "callbacks", NULL};
     cl_site_policy_t *s = &p->sites[i];
     char q[S_QUOTE_MAX + 4];
     json_t *staff;
@@ -1345,7 +1690,7 @@ static int s_site(s_ctx_t *c, json_t *v, cl_policy_t *p, size_t i)
         s_items(c, v, "keywords", false, 0, "keyword rule", sizeof *s->keywords, (void **)&s->keywords,
                 &s->nkeywords, s, s_keyword_item, NULL) < 0 ||
         s_check_gaps(c, s) < 0 || s_calendar(c, v, s) < 0 || s_clocks(c, v, s) < 0 ||
-        s_intake(c, v, s) < 0)
+        s_intake(c, v, s) < 0 || s_callbacks(c, v, s) < 0)
         return -1;
     s->document = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
     return s->document ? 0 : s_no_memory(c);
@@ -1437,6 +1782,8 @@ static void s_site_free(cl_site_policy_t *s)
         free(s->clocks[i].name);
     }
     free(s->clocks);
+    for (size_t i = 0; i < s->callbacks.naspects; i++)
+        free(s->callbacks.aspects[i]);
 }
 
 void cl_policy_destroy(cl_policy_t **p_p)
@@ -1506,6 +1853,38 @@ int cl_role_parse(const char *name)
         if (strcmp(S_ROLE_NAMES[i], name) == 0)
             return i;
     return -1;
+}
+
+/* Bit of a day in cl_shift_t.days (bit 0 Monday) from tm_wday (0 Sunday). */
+static uint8_t s_day_bit(int wday)
+{
+    return (uint8_t)(1u << ((wday + 6) % 7));
+}
+
+/* True when shift sh covers minute `min` of the day whose bit is `today`,
+   `yesterday` being the bit of the day before. */
+static bool s_shift_covers(const cl_shift_t *sh, uint8_t today, uint8_t yesterday, int min)
+{
+    if (sh->from_min < 0 || sh->from_min >= CL_CALENDAR_MINUTES_PER_DAY || sh->to_min < 0 || sh->to_min > CL_CALENDAR_MINUTES_PER_DAY)
+        return false;
+    if (sh->to_min > sh->from_min)
+        return (sh->days & today) && min >= sh->from_min && min < sh->to_min;
+    /* past midnight: the evening of a start day, or the morning after one */
+    return ((sh->days & today) && min >= sh->from_min) || ((sh->days & yesterday) && min < sh->to_min);
+}
+
+bool cl_on_shift(const cl_staff_t *st, const struct tm *local)
+{
+    if (!st || !local || local->tm_wday < 0 || local->tm_wday > 6 || local->tm_hour < 0 || local->tm_hour > 23 ||
+        local->tm_min < 0 || local->tm_min > 59)
+        return false;
+    int min = local->tm_hour * 60 + local->tm_min;
+    uint8_t today = s_day_bit(local->tm_wday);
+    uint8_t yesterday = s_day_bit((local->tm_wday + 6) % 7);
+    for (size_t i = 0; i < st->nshifts; i++)
+        if (s_shift_covers(&st->shifts[i], today, yesterday, min))
+            return true;
+    return false;
 }
 
 const cl_clock_def_t *cl_policy_clock(const cl_site_policy_t *s, const char *code)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "cl_err.h"
 #include "cl_calendar.h"
 
@@ -103,6 +104,44 @@ typedef struct {
     bool active;                     /* false: arms nothing, and armed clocks stop */
 } cl_clock_def_t;
 
+/* Callbacks (member "callbacks" of a site; RULES.md section 5). */
+#define CL_CB_MAX_WINDOWS 8
+#define CL_CB_MAX_MODE_RULES 8
+#define CL_CB_MAX_ASPECTS 16
+#define CL_CB_KINDS 9        /* caseloop.v1.Kind values, 0 unused */
+#define CL_CB_SEVERITIES 4   /* caseloop.v1.Severity values, 0 read as general */
+
+/* Which modes a callback may use: callbacks numbered from_callback on (1 is
+   the first) of the severities in `severities` (bits 1 << caseloop.v1.Severity)
+   may use `modes` (bits 1 << caseloop.v1.CallbackMode). */
+typedef struct {
+    int from_callback;
+    uint8_t severities;
+    uint8_t modes;
+} cl_cb_mode_rule_t;
+
+/* The callback policy of one kind of case. */
+typedef struct {
+    int64_t within_s;        /* the deadline, after the case is closed (R-CB-1's table) */
+    bool working_time;       /* within_s counted on the site's calendar */
+    double share;            /* of the cases closed in a month that are called back, 0..1 */
+    cl_role_t performer[CL_CB_SEVERITIES]; /* who calls back, by severity ([0] unused) */
+    int department;          /* the performers' department (index) when their role has one */
+    bool days_off;           /* callbacks also on days the site's calendar does not work */
+    cl_cb_mode_rule_t modes[CL_CB_MAX_MODE_RULES]; /* the last rule that matches decides */
+    size_t nmodes;
+} cl_cb_kind_t;
+
+typedef struct {
+    cl_calendar_interval_t windows[CL_CB_MAX_WINDOWS]; /* site local time, ascending, not overlapping */
+    size_t nwindows;
+    int per_window;          /* callbacks one performer takes in one window */
+    int max_attempts;        /* attempts before a callback ends unreachable */
+    char *aspects[CL_CB_MAX_ASPECTS]; /* what the customer scores 1-5 */
+    size_t naspects;
+    cl_cb_kind_t kinds[CL_CB_KINDS];  /* by caseloop.v1.Kind */
+} cl_cb_policy_t;
+
 typedef struct {
     char *code;              /* the site code cases carry */
     char *name;
@@ -127,6 +166,7 @@ typedef struct {
     int64_t dedupe_window_s; /* how long an open case takes further reports of its problem (R-IN-3); 7 days */
     double dedupe_similarity;/* how alike two descriptions are to be one problem, 0..1 (R-IN-3); 0.5 */
     int64_t future_skew_s;   /* how far an event's own time may lie after its receipt (clock skew); 5 minutes */
+    cl_cb_policy_t callbacks; /* who calls the customer back, when and how (member "callbacks") */
 } cl_site_policy_t;
 
 /* The intake numbers of a site that has no policy yet: no promise is made then. */
@@ -167,6 +207,11 @@ int cl_policy_route(const cl_site_policy_t *s, int kind, int severity, bool *spe
    and back (-1 if unknown). */
 const char *cl_role_name(cl_role_t role);
 int cl_role_parse(const char *name);
+
+/* True when staff member st is on one of its shifts at local time tm
+   (tm_wday, tm_hour, tm_min of the site's zone). A shift that ends after
+   midnight counts on the next day until its end. */
+bool cl_on_shift(const cl_staff_t *st, const struct tm *local);
 
 /* The site's clock with that code, or NULL. */
 const cl_clock_def_t *cl_policy_clock(const cl_site_policy_t *s, const char *code);

@@ -1,9 +1,7 @@
-/* route.c - where a case goes and who takes it: classification, shifts, assignment. */
+/* route.c - where a case goes and who takes it: classification and assignment. */
 #include "route.h"
 #include "caseloop/v1/common.pb-c.h"
 #include <string.h>
-
-#define S_DAY_MIN 1440
 
 /* ASCII letters folded to lower case; every other byte (UTF-8 included) as is. */
 static unsigned char s_fold(unsigned char c)
@@ -41,38 +39,6 @@ int cl_classify(const cl_site_policy_t *s, const char *description)
                 return rule->kind;
     }
     return CASELOOP__V1__KIND__KIND_OTHER;
-}
-
-/* Bit of a day in cl_shift_t.days (bit 0 Monday) from tm_wday (0 Sunday). */
-static uint8_t s_day_bit(int wday)
-{
-    return (uint8_t)(1u << ((wday + 6) % 7));
-}
-
-/* True when shift sh covers minute `min` of the day whose bit is `today`,
-   `yesterday` being the bit of the day before. */
-static bool s_shift_covers(const cl_shift_t *sh, uint8_t today, uint8_t yesterday, int min)
-{
-    if (sh->from_min < 0 || sh->from_min >= S_DAY_MIN || sh->to_min < 0 || sh->to_min > S_DAY_MIN)
-        return false;
-    if (sh->to_min > sh->from_min)
-        return (sh->days & today) && min >= sh->from_min && min < sh->to_min;
-    /* past midnight: the evening of a start day, or the morning after one */
-    return ((sh->days & today) && min >= sh->from_min) || ((sh->days & yesterday) && min < sh->to_min);
-}
-
-bool cl_on_shift(const cl_staff_t *st, const struct tm *local)
-{
-    if (!st || !local || local->tm_wday < 0 || local->tm_wday > 6 || local->tm_hour < 0 || local->tm_hour > 23 ||
-        local->tm_min < 0 || local->tm_min > 59)
-        return false;
-    int min = local->tm_hour * 60 + local->tm_min;
-    uint8_t today = s_day_bit(local->tm_wday);
-    uint8_t yesterday = s_day_bit((local->tm_wday + 6) % 7);
-    for (size_t i = 0; i < st->nshifts; i++)
-        if (s_shift_covers(&st->shifts[i], today, yesterday, min))
-            return true;
-    return false;
 }
 
 static bool s_has_skill(const cl_staff_t *st, int kind)

@@ -12,11 +12,6 @@
    KIND_OTHER when none matches (R-RT-1). */
 int cl_classify(const cl_site_policy_t *s, const char *description);
 
-/* True when staff member st is on one of its shifts at local time tm
-   (tm_wday, tm_hour, tm_min of the site's zone). A shift that ends after
-   midnight counts on the next day until its end. */
-bool cl_on_shift(const cl_staff_t *st, const struct tm *local);
-
 /* The normal rule within department dept (index): its staff below
    supervisor on shift with the fewest open cases (a skill for kind breaking
    ties, then the lower index), else its supervisors on shift; -1 (queued)

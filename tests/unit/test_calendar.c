@@ -421,6 +421,45 @@ static int64_t random_duration(void)
     }
 }
 
+
+static void test_local_days_minutes_and_times_agree_with_the_zone(void **state)
+{
+    cl_calendar_t *cal = busy_calendar(state);
+    /* Local day, weekday and days that work. 2026-03-09 (a Monday) is a holiday, 2026-03-07
+       (a Saturday) an extra day, 2026-03-08 (a Sunday) an extra day with the extra hours. */
+    int64_t mon = cl_calendar_day(cal, at(2026, 3, 9, 0, 30, EDT));
+    assert_int_equal(cl_calendar_day(cal, at(2026, 3, 9, 23, 59, EDT)), mon);
+    assert_int_equal(cl_calendar_day(cal, at(2026, 3, 10, 0, 0, EDT)), mon + 1);
+    assert_int_equal(cl_calendar_weekday(mon), 1);
+    assert_false(cl_calendar_works_on(cal, mon));
+    assert_true(cl_calendar_works_on(cal, mon + 1));
+    assert_true(cl_calendar_works_on(cal, mon - 2));
+    assert_true(cl_calendar_works_on(cal, mon - 1));
+    assert_false(cl_calendar_works_on(cal, mon + 6)); /* 2026-03-15, a plain Sunday */
+    assert_true(cl_calendar_works_on(cal, mon + 5));  /* a Saturday: the week's hours 10:00-14:00 */
+    /* Minutes of a day: the spring-forward Sunday (2026-03-08) has no 02:30, which moves to 03:00. */
+    assert_int_equal(cl_calendar_local(cal, mon, 9 * 60), at(2026, 3, 9, 9, 0, EDT));
+    assert_int_equal(cl_calendar_local(cal, mon - 1, 60), at(2026, 3, 8, 1, 0, EST));
+    assert_int_equal(cl_calendar_local(cal, mon - 1, 150), at(2026, 3, 8, 3, 0, EDT));
+    assert_int_equal(cl_calendar_local(cal, mon - 1, 1440), at(2026, 3, 9, 0, 0, EDT));
+    assert_int_equal(cl_calendar_week(cal, 6)->n, 1);
+    assert_int_equal(cl_calendar_week(cal, 6)->iv[0].from_min, 600);
+    assert_int_equal(cl_calendar_week(cal, 0)->n, 0);
+    /* The wall-clock time agrees with the C library's over random instants of two years. */
+    for (int i = 0; i < 3000; i++) {
+        int64_t t = random_instant();
+        struct tm want, got;
+        assert_int_equal(cl_tz_localtime("America/New_York", t, &want), 0);
+        cl_calendar_localtime(cal, t, &got);
+        if (got.tm_wday != want.tm_wday || got.tm_hour != want.tm_hour || got.tm_min != want.tm_min ||
+            got.tm_sec != want.tm_sec)
+            fail_msg("at %lld: %d %02d:%02d:%02d, expected %d %02d:%02d:%02d", (long long)t, got.tm_wday, got.tm_hour,
+                     got.tm_min, got.tm_sec, want.tm_wday, want.tm_hour, want.tm_min, want.tm_sec);
+        assert_int_equal(cl_calendar_day(cal, t), cl_calendar_day(cal, cl_calendar_local(cal, cl_calendar_day(cal, t),
+                                                                                            got.tm_hour * 60 + got.tm_min)));
+    }
+}
+
 static void test_elapsed_is_the_inverse_of_add(void **state)
 {
     cl_calendar_t *cal = busy_calendar(state);
@@ -629,6 +668,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_three_and_fifteen_working_days, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durations_longer_than_a_week_cross_dst_and_holidays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elapsed_is_the_inverse_of_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_days_minutes_and_times_agree_with_the_zone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elapsed_over_two_running_spans_adds_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_is_working_agrees_with_the_wall_clock_away_from_dst_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_is_working_and_next_working_at_boundaries, setup, teardown),

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "cl.h"
 #include "cl_policy.h"
+#include "caseloop/v1/callback.pb-c.h"
 
 #define KIND(k) CASELOOP__V1__KIND__KIND_##k
 #define SEVERITY(s) CASELOOP__V1__SEVERITY__SEVERITY_##s
@@ -1190,6 +1191,159 @@ static void test_intake_terms_are_read_and_refused_by_path(void **state)
     s_refused(s_with_intake("[]"), "sites[0].intake", "object");
 }
 
+
+/* --- callbacks ------------------------------------------------------------------------------- */
+
+#define K(x) CASELOOP__V1__KIND__KIND_##x
+#define MODE(x) (1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_##x)
+
+static void test_callbacks_default_to_the_rules_for_every_kind(void **state)
+{
+    (void)state;
+    cl_err_t err;
+    cl_policy_t *p = s_parse_doc(s_small(), &err);
+    if (!p)
+        fail_msg("refused: %s: %s", err.field, err.message);
+    const cl_cb_policy_t *cb = &p->sites[0].callbacks;
+    assert_int_equal(cb->nwindows, 2);
+    assert_int_equal(cb->windows[0].from_min, 570);
+    assert_int_equal(cb->windows[0].to_min, 630);
+    assert_int_equal(cb->windows[1].from_min, 870);
+    assert_int_equal(cb->windows[1].to_min, 990);
+    assert_int_equal(cb->per_window, 4);
+    assert_int_equal(cb->max_attempts, 3);
+    assert_int_equal(cb->naspects, 3);
+    assert_string_equal(cb->aspects[0], "result");
+    const cl_cb_kind_t *c = &cb->kinds[K(COMPLAINT)], *r = &cb->kinds[K(REPAIR)];
+    assert_int_equal(c->within_s, 3 * 86400);
+    assert_true(c->share == 1.0);
+    assert_int_equal(c->performer[CASELOOP__V1__SEVERITY__SEVERITY_GENERAL], CL_ROLE_ASSISTANT);
+    assert_int_equal(c->performer[CASELOOP__V1__SEVERITY__SEVERITY_IMPORTANT], CL_ROLE_SUPERVISOR);
+    assert_int_equal(c->performer[CASELOOP__V1__SEVERITY__SEVERITY_MAJOR], CL_ROLE_MANAGER);
+    assert_int_equal(c->department, s_department(&p->sites[0], "cs"));
+    assert_int_equal(c->nmodes, 2);
+    assert_int_equal(c->modes[0].modes, MODE(VISIT));
+    assert_int_equal(c->modes[1].from_callback, 2);
+    assert_int_equal(c->modes[1].modes, MODE(VISIT) | MODE(PHONE));
+    assert_int_equal(r->within_s, 30 * 86400);
+    assert_true(r->share == 0.3);
+    assert_int_equal(r->performer[CASELOOP__V1__SEVERITY__SEVERITY_MAJOR], CL_ROLE_ASSISTANT);
+    for (int k = K(INQUIRY); k <= K(OTHER); k++) {
+        assert_true(cb->kinds[k].share == 0.1);
+        assert_false(cb->kinds[k].days_off);
+        assert_false(cb->kinds[k].working_time);
+    }
+    cl_policy_destroy(&p);
+    /* default.json spells the same out */
+    p = s_parse_default();
+    const cl_cb_policy_t *d = &p->sites[0].callbacks;
+    for (int k = 1; k < CL_CB_KINDS; k++) {
+        char why[32];
+        snprintf(why, sizeof why, "kind %d", k);
+        if (d->kinds[k].share != (k == K(COMPLAINT) ? 1.0 : k == K(REPAIR) ? 0.3 : 0.1))
+            fail_msg("default.json: share of %s", why);
+        assert_int_equal(d->kinds[k].within_s, k == K(COMPLAINT) ? 3 * 86400 : 30 * 86400);
+    }
+    cl_policy_destroy(&p);
+}
+
+static void test_callbacks_are_read_over_their_defaults(void **state)
+{
+    (void)state;
+    cl_err_t err;
+    cl_policy_t *p = s_parse_doc(
+        s_with_member("callbacks",
+                      "{\"windows\": [\"10:00-11:00\"], \"per_window\": 2, \"max_attempts\": 5,"
+                      " \"aspects\": [\"speed\"], \"kinds\": {\"repair\": {\"within\": \"5d\", \"share\": 0.5,"
+                      " \"working_time\": true, \"days_off\": true, \"department\": \"eng\","
+                      " \"performer\": {\"major\": \"supervisor\"},"
+                      " \"modes\": [{\"from\": 1, \"modes\": [\"sms\"]}, {\"from\": 3, \"severities\": [\"major\"],"
+                      " \"modes\": [\"visit\", \"email\"]}]}}}"),
+        &err);
+    if (!p)
+        fail_msg("refused: %s: %s", err.field, err.message);
+    const cl_cb_policy_t *cb = &p->sites[0].callbacks;
+    assert_int_equal(cb->nwindows, 1);
+    assert_int_equal(cb->windows[0].from_min, 600);
+    assert_int_equal(cb->per_window, 2);
+    assert_int_equal(cb->max_attempts, 5);
+    assert_int_equal(cb->naspects, 1);
+    assert_string_equal(cb->aspects[0], "speed");
+    const cl_cb_kind_t *r = &cb->kinds[K(REPAIR)];
+    assert_int_equal(r->within_s, 5 * 86400);
+    assert_true(r->share == 0.5);
+    assert_true(r->working_time);
+    assert_true(r->days_off);
+    assert_int_equal(r->department, s_department(&p->sites[0], "eng"));
+    assert_int_equal(r->performer[CASELOOP__V1__SEVERITY__SEVERITY_MAJOR], CL_ROLE_SUPERVISOR);
+    assert_int_equal(r->performer[CASELOOP__V1__SEVERITY__SEVERITY_GENERAL], CL_ROLE_ASSISTANT);
+    assert_int_equal(r->nmodes, 2);
+    assert_int_equal(r->modes[0].modes, MODE(SMS));
+    assert_int_equal(r->modes[1].from_callback, 3);
+    assert_int_equal(r->modes[1].severities, 1u << CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
+    assert_int_equal(r->modes[1].modes, MODE(VISIT) | MODE(EMAIL));
+    /* the other kinds keep theirs */
+    assert_int_equal(cb->kinds[K(COMPLAINT)].within_s, 3 * 86400);
+    cl_policy_destroy(&p);
+}
+
+static void test_bad_callback_policies_are_refused_by_path(void **state)
+{
+    (void)state;
+#define CB(json) s_with_member("callbacks", json)
+    s_refused(CB("{\"windows\": [\"11:00-10:00\"]}"), "sites[0].callbacks.windows[0]", "interval");
+    s_refused(CB("{\"windows\": [\"10:00-11:00\", \"10:30-12:00\"]}"), "sites[0].callbacks.windows[1]", "in order");
+    s_refused(CB("{\"windows\": []}"), "sites[0].callbacks.windows", "empty");
+    s_refused(CB("{\"per_window\": 0}"), "sites[0].callbacks.per_window", "1 to 1000");
+    s_refused(CB("{\"max_attempts\": \"3\"}"), "sites[0].callbacks.max_attempts", "string");
+    s_refused(CB("{\"aspects\": [\"a\", \"a\"]}"), "sites[0].callbacks.aspects[1]", "twice");
+    s_refused(CB("{\"kinds\": {\"gossip\": {}}}"), "sites[0].callbacks.kinds.gossip", "not one of");
+    s_refused(CB("{\"kinds\": {\"repair\": {\"share\": 1.5}}}"), "sites[0].callbacks.kinds.repair.share", "0 to 1");
+    s_refused(CB("{\"kinds\": {\"repair\": {\"within\": \"soon\"}}}"), "sites[0].callbacks.kinds.repair.within",
+              "duration");
+    s_refused(CB("{\"kinds\": {\"repair\": {\"performer\": {\"general\": \"boss\"}}}}"),
+              "sites[0].callbacks.kinds.repair.performer.general", "not a role");
+    s_refused(CB("{\"kinds\": {\"repair\": {\"department\": \"nope\"}}}"),
+              "sites[0].callbacks.kinds.repair.department", "nope");
+    s_refused(CB("{\"kinds\": {\"repair\": {\"modes\": [{\"modes\": [\"fax\"]}]}}}"),
+              "sites[0].callbacks.kinds.repair.modes[0].modes[0]", "phone");
+    s_refused(CB("{\"kinds\": {\"repair\": {\"modes\": [{\"from\": 2}]}}}"),
+              "sites[0].callbacks.kinds.repair.modes[0].modes", "missing");
+    s_refused(CB("{\"kinds\": {\"repair\": {\"color\": 1}}}"), "sites[0].callbacks.kinds.repair.color", "within");
+    /* Windows that cannot hold a deadline: one a day on the working days of the default
+       calendar (Monday to Friday), a complaint due a day after closing: closed on Friday after
+       the window, it would wait until Monday. */
+    s_refused(CB("{\"windows\": [\"10:00-11:00\"], \"kinds\": {\"complaint\": {\"within\": \"1d\"}}}"),
+              "sites[0].callbacks.kinds.complaint.within", "Friday at 11:00");
+    /* The same day counted in working time (9 hours a day) holds: from Friday 11:00 to
+       Monday 10:00 is 8 working hours. */
+    cl_err_t err;
+    cl_policy_t *p = s_parse_doc(
+        CB("{\"windows\": [\"10:00-11:00\"], \"kinds\": {\"complaint\": {\"within\": \"9h\", \"working_time\": true}}}"),
+        &err);
+    if (!p)
+        fail_msg("refused: %s: %s", err.field, err.message);
+    cl_policy_destroy(&p);
+    /* ... and with days off callable, a day holds in wall time too. */
+    p = s_parse_doc(CB("{\"windows\": [\"10:00-11:00\"], \"kinds\": {\"complaint\": {\"within\": \"1d\","
+                       " \"days_off\": true}}}"),
+                    &err);
+    if (!p)
+        fail_msg("refused: %s: %s", err.field, err.message);
+    cl_policy_destroy(&p);
+    /* A site that says nothing of callbacks is not refused for the defaults: a calendar that
+       works one day a week cannot hold a complaint's 3 days, and its callbacks come late. */
+    json_t *doc = s_with_member("calendar", "{\"working_hours\": {\"wed\": [\"09:00-18:00\"]}}");
+    p = s_parse_doc(doc, &err);
+    if (!p)
+        fail_msg("refused: %s: %s", err.field, err.message);
+    cl_policy_destroy(&p);
+    doc = s_with_member("calendar", "{\"working_hours\": {\"wed\": [\"09:00-18:00\"]}}");
+    json_object_set_new(s_site(doc), "callbacks", json_object());
+    s_refused(doc, "sites[0].callbacks.kinds.complaint.within", "Wednesday at 16:30");
+#undef CB
+}
+
 /* 2026-12-04 is a Friday. */
 #define FRI_1730_SHANGHAI (INT64_C(1796376600) * 1000000) /* 2026-12-04 17:30 +08:00 */
 
@@ -1275,6 +1429,9 @@ int main(void)
         cmocka_unit_test(test_role_names_round_trip),
         cmocka_unit_test(test_intake_terms_default_to_c3_a_week_half_alike_and_five_minutes),
         cmocka_unit_test(test_intake_terms_are_read_and_refused_by_path),
+        cmocka_unit_test(test_callbacks_default_to_the_rules_for_every_kind),
+        cmocka_unit_test(test_callbacks_are_read_over_their_defaults),
+        cmocka_unit_test(test_bad_callback_policies_are_refused_by_path),
         cmocka_unit_test(test_the_promise_is_the_promise_clock_from_receipt_on_the_calendar),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
