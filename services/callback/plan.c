@@ -1,0 +1,192 @@
+/* plan.c - the callback-scheduler's decisions: whether a closed case is called back, by whom, when and how. */
+#include "plan.h"
+#include "caseloop/v1/common.pb-c.h"
+#include "cl_calendar.h"
+#include <sodium.h>
+#include <string.h>
+
+#define S_US 1000000LL
+
+cl_cb_skip_t cl_cb_skip(bool anonymous, bool reply_letter_only, bool do_not_call)
+{
+    return anonymous           ? CL_CB_SKIP_ANONYMOUS
+           : reply_letter_only ? CL_CB_SKIP_REPLY_LETTER
+           : do_not_call       ? CL_CB_SKIP_DO_NOT_CALL
+                               : CL_CB_CALL;
+}
+
+const char *cl_cb_skip_rule(cl_cb_skip_t why)
+{
+    switch (why) {
+    case CL_CB_SKIP_ANONYMOUS:
+    case CL_CB_SKIP_REPLY_LETTER: return "R-CB-7";
+    case CL_CB_SKIP_DO_NOT_CALL: return "do-not-call";
+    default: return "";
+    }
+}
+
+/* A uniform draw in [0, 1) of case_id under seed: SipHash-2-4 (keyed, so
+   that nobody without the seed can tell which cases will be called). */
+static double s_draw(const uint8_t seed[CL_CB_SEED_BYTES], uint64_t case_id)
+{
+    unsigned char in[8], h[crypto_shorthash_BYTES];
+    for (int i = 0; i < 8; i++)
+        in[i] = (unsigned char)(case_id >> (8 * i));
+    crypto_shorthash(h, in, sizeof in, seed);
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++)
+        x |= (uint64_t)h[i] << (8 * i);
+    return (double)(x >> 11) * 0x1.0p-53;
+}
+
+bool cl_cb_sampled(const uint8_t seed[CL_CB_SEED_BYTES], uint64_t case_id, double share, cl_cb_tally_t *t)
+{
+    bool call = s_draw(seed, case_id) < share;
+    double target = share * (double)(t->counted + 1), band = 0.01 * target > 1 ? 0.01 * target : 1;
+    if ((double)t->called + 1 > target + band)
+        call = false;
+    else if ((double)t->called < target - band)
+        call = true;
+    t->counted++;
+    t->called += call;
+    return call;
+}
+
+/* Severity 0 (not given) counts as general. */
+static int s_severity(int severity)
+{
+    return severity > 0 && severity < CL_CB_SEVERITIES ? severity : CASELOOP__V1__SEVERITY__SEVERITY_GENERAL;
+}
+
+static const cl_cb_kind_t *s_kind(const cl_site_policy_t *s, int kind)
+{
+    return &s->callbacks.kinds[kind > 0 && kind < CL_CB_KINDS ? kind : CASELOOP__V1__KIND__KIND_OTHER];
+}
+
+int cl_cb_deadline(const cl_site_policy_t *s, int kind, int64_t closed_us, int64_t *due_us)
+{
+    const cl_cb_kind_t *k = s_kind(s, kind);
+    if (!k->working_time) {
+        *due_us = closed_us + k->within_s * S_US;
+        return 0;
+    }
+    return cl_calendar_add(s->calendar, closed_us, k->within_s * S_US, due_us);
+}
+
+uint8_t cl_cb_modes(const cl_site_policy_t *s, int kind, int severity, int number)
+{
+    const cl_cb_kind_t *k = s_kind(s, kind);
+    uint8_t modes = 0;
+    for (size_t i = 0; i < k->nmodes; i++)
+        if (number >= k->modes[i].from_callback && (k->modes[i].severities & (1u << s_severity(severity))))
+            modes = k->modes[i].modes;
+    return modes;
+}
+
+int cl_cb_performer(const cl_site_policy_t *s, int kind, int severity, const struct tm *local, const uint32_t *open,
+                    cl_cb_load_fn load, void *arg, int64_t window_us)
+{
+    const cl_cb_kind_t *k = s_kind(s, kind);
+    cl_role_t role = k->performer[s_severity(severity)];
+    int best = -1;
+    for (size_t i = 0; i < s->nstaff; i++) {
+        const cl_staff_t *st = &s->staff[i];
+        if (st->role != role || (st->department >= 0 && st->department != k->department) || !cl_on_shift(st, local))
+            continue;
+        if (load(arg, (int)i, window_us) >= (uint32_t)s->callbacks.per_window)
+            continue;
+        if (best < 0 || open[i] < open[best])
+            best = (int)i;
+    }
+    return best;
+}
+
+/* The customer's local midnight before instant c (an offset change inside
+   that day is not followed). */
+static int64_t s_customer_midnight(const cl_cb_prefs_t *prefs, const cl_calendar_t *site, int64_t c)
+{
+    struct tm lt;
+    cl_calendar_localtime(prefs->zone ? prefs->zone : site, c, &lt);
+    int64_t sub = ((c % S_US) + S_US) % S_US;
+    return c - sub - ((int64_t)lt.tm_hour * 3600 + lt.tm_min * 60 + lt.tm_sec) * S_US;
+}
+
+/* Whether instant c lies in one of the customer's windows; *end is then where
+   that window ends (the latest, when two hold c). *next is the next start of
+   one of their windows after c (INT64_MAX for none within a day). */
+static bool s_preferred(const cl_cb_prefs_t *prefs, const cl_calendar_t *site, int64_t c, int64_t *end, int64_t *next)
+{
+    int64_t midnight = s_customer_midnight(prefs, site, c);
+    bool in = false;
+    *next = INT64_MAX;
+    for (int day = 0; day <= 1; day++) {
+        for (size_t i = 0; i < prefs->n; i++) {
+            int64_t pa = midnight + ((int64_t)day * 1440 + prefs->windows[i].from_min) * 60 * S_US;
+            int64_t pb = midnight + ((int64_t)day * 1440 + prefs->windows[i].to_min) * 60 * S_US;
+            if (pa <= c && c < pb && (!in || pb > *end))
+                *end = pb, in = true;
+            if (pa > c && pa < *next)
+                *next = pa;
+        }
+    }
+    return in;
+}
+
+/* The next moment after c, before `before`, at which a callback that could
+   not be placed at c might be: a shift of the kind's performers starting, or
+   one of the customer's windows (local day `day` of the site). */
+static int64_t s_next_moment(const cl_site_policy_t *s, cl_role_t role, const cl_cb_prefs_t *prefs, int64_t day,
+                             int64_t c, int64_t before)
+{
+    int64_t next = before, pref_next, end;
+    if (prefs && prefs->n && (s_preferred(prefs, s->calendar, c, &end, &pref_next), pref_next < next))
+        next = pref_next;
+    for (size_t i = 0; i < s->nstaff; i++) {
+        if (s->staff[i].role != role)
+            continue;
+        for (size_t j = 0; j < s->staff[i].nshifts; j++) {
+            int64_t t = cl_calendar_local(s->calendar, day, s->staff[i].shifts[j].from_min);
+            if (t > c && t < next)
+                next = t;
+        }
+    }
+    return next;
+}
+
+int cl_cb_place(const cl_site_policy_t *s, int kind, int severity, const cl_cb_prefs_t *prefs, int64_t not_before_us,
+                int64_t deadline_us, const uint32_t *open, cl_cb_load_fn load, void *arg, cl_cb_slot_t *out)
+{
+    const cl_cb_kind_t *k = s_kind(s, kind);
+    const cl_cb_policy_t *p = &s->callbacks;
+    cl_role_t role = k->performer[s_severity(severity)];
+    bool prefer = prefs && prefs->n;
+    int64_t first = cl_calendar_day(s->calendar, not_before_us);
+    int64_t last = cl_calendar_day(s->calendar, deadline_us > not_before_us ? deadline_us : not_before_us) +
+                   CL_CB_HORIZON_DAYS;
+    for (int64_t d = first; d <= last; d++) {
+        if (!k->days_off && !cl_calendar_works_on(s->calendar, d))
+            continue;
+        for (size_t w = 0; w < p->nwindows; w++) {
+            int64_t ws = cl_calendar_local(s->calendar, d, p->windows[w].from_min);
+            int64_t we = cl_calendar_local(s->calendar, d, p->windows[w].to_min);
+            /* From the window's first usable moment, each moment something changes. */
+            for (int64_t c = ws > not_before_us ? ws : not_before_us; c < we;
+                 c = s_next_moment(s, role, prefs, d, c, we)) {
+                int64_t end = we, pref_end = we, unused;
+                if (prefer) {
+                    if (!s_preferred(prefs, s->calendar, c, &pref_end, &unused))
+                        continue;
+                    end = pref_end < we ? pref_end : we;
+                }
+                struct tm local;
+                cl_calendar_localtime(s->calendar, c, &local);
+                int who = cl_cb_performer(s, kind, severity, &local, open, load, arg, ws);
+                if (who < 0)
+                    continue;
+                *out = (cl_cb_slot_t){c, end, ws, who, c >= deadline_us};
+                return 0;
+            }
+        }
+    }
+    return -1;
+}
