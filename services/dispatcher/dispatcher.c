@@ -1,6 +1,7 @@
 /* dispatcher.c - the dispatcher service loop: policy requests, and the event log applied exactly once. */
 #include "dispatcher.h"
 #include "cl_policy.h"
+#include "cl_publish.h"
 #include "route.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ struct cl_dispatcher {
     void *zctx;
     void *router;
     void *pub;
+    cl_publisher_t *publisher; /* publishes on pub what committed, in log order */
     void *sub;
     cl_service_t *svc;
     cl_policies_t policies;     /* in force */
@@ -287,13 +289,11 @@ static int s_department_index(const cl_site_policy_t *s, const char *code)
 static int s_append_commit(cl_dispatcher_t *self, cl_env_t *env, int64_t case_id, int64_t now, cl_err_t *err)
 {
     cl_event_t ev = {env, case_id, {0}};
-    int rc = cl_eventlog_append(self->db, &ev, 1, now, err);
-    if (rc == 0)
-        rc = cl_db_commit(self->db, err);
-    if (rc == 0)
-        cl_eventlog_publish(self->pub, &ev, 1);
+    uint64_t turn = cl_publisher_commit(self->publisher, self->db, &ev, 1, now, err);
+    if (turn)
+        cl_publisher_put(self->publisher, turn, &ev, 1);
     cl_eventlog_release(&ev, 1);
-    return rc;
+    return turn ? 0 : -1;
 }
 
 /* Passes case q->case_id on to another department and/or person (R-RT-3: the
@@ -547,6 +547,7 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_SHIFT_HANDED_OVER;
     env.shift_handed_over = &ev;
     cl_event_t e = {&env, 0, {0}};
+    cl_publisher_lock(self->publisher);
     int rc = cl_eventlog_append(self->db, &e, 1, now, err);
     if (rc == 0) {
         char pos[24];
@@ -556,8 +557,11 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     }
     if (rc == 0)
         rc = cl_db_commit(self->db, err);
-    if (rc == 0)
-        cl_eventlog_publish(self->pub, &e, 1);
+    else
+        cl_db_rollback(self->db);
+    uint64_t turn = cl_publisher_unlock(self->publisher, rc == 0);
+    if (turn)
+        cl_publisher_put(self->publisher, turn, &e, 1);
     cl_eventlog_release(&e, 1);
     if (rc < 0)
         goto err;
@@ -1082,14 +1086,20 @@ static int s_apply_batch(void *arg, cl_err_t *err)
             s_events(&ds[i], now, &evs[nevs]);
             nevs += 2;
         }
-    if (s_store(self, ds, nd, false, now, err) < 0 || s_store(self, ds, nd, true, now, err) < 0 ||
-        cl_eventlog_append(self->db, evs, nevs, now, err) < 0 ||
-        cl_eventlog_consumed(self->db, CONSUMER, upto, err) < 0)
+    if (s_store(self, ds, nd, false, now, err) < 0 || s_store(self, ds, nd, true, now, err) < 0)
+        goto out;
+    cl_publisher_lock(self->publisher);
+    bool committed = cl_eventlog_append(self->db, evs, nevs, now, err) == 0 &&
+                     cl_eventlog_consumed(self->db, CONSUMER, upto, err) == 0;
+    if (!committed)
+        cl_db_rollback(self->db); /* before the lock is left */
+    uint64_t turn = cl_publisher_unlock(self->publisher, committed);
+    if (!committed)
         goto out;
     /* Committed: the workloads, with this batch's assignments, hold as of upto. */
     self->has_known = true, self->known = upto;
     s_own_add(self, evs, nevs);
-    cl_eventlog_publish(self->pub, evs, nevs);
+    cl_publisher_put(self->publisher, turn, evs, nevs);
     cl_service_count(self->svc, "events_applied", (uint64_t)nev);
     cl_service_count(self->svc, "cases_dispatched", nd);
     for (size_t i = 0; i < nd; i++)
@@ -1148,6 +1158,7 @@ cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t
         goto err;
     self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
     self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err) : NULL;
+    self->publisher = self->pub ? cl_publisher_new(self->pub) : NULL;
     self->sub = self->pub ? cl_bus_wakeup(self->zctx, cfg->intake_pub, "CL_INTAKE_PUB", err) : NULL;
     if (!self->sub)
         goto err;
@@ -1168,6 +1179,7 @@ void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
         return;
     cl_dispatcher_t *self = *self_p;
     cl_bus_close(&self->router);
+    cl_publisher_destroy(&self->publisher);
     cl_bus_close(&self->pub);
     cl_bus_close(&self->sub);
     if (self->zctx)
