@@ -100,12 +100,6 @@ int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, c
     return rc;
 }
 
-void cl_eventlog_publish(void *pub, const cl_event_t *evs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        cl_bus_publish(pub, cl_codec_body_name(evs[i].env), evs[i].packed.data, evs[i].packed.len);
-}
-
 void cl_eventlog_release(cl_event_t *evs, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -19,8 +19,7 @@ typedef struct {
    back), packs and inserts them. Returns 0, or -1 with err. */
 int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, cl_err_t *err) CL_WARN_UNUSED;
 
-/* Publishes appended events, after commit, as [type][envelope]. */
-void cl_eventlog_publish(void *pub, const cl_event_t *evs, size_t n);
+/* (Events are published after commit through cl_publisher: cl_publish.h.) */
 
 /* Releases the packed buffers of evs (not the envelopes). */
 void cl_eventlog_release(cl_event_t *evs, size_t n);
