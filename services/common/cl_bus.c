@@ -1,6 +1,7 @@
 /* cl_bus.c - ZeroMQ helpers. */
 #include "cl_bus.h"
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -167,4 +168,46 @@ bool cl_bus_drain(void *sock)
         any = true;
     zmq_msg_close(&msg);
     return any;
+}
+
+void *cl_bus_context(void)
+{
+    return zmq_ctx_new();
+}
+
+void cl_bus_context_end(void **ctx_p)
+{
+    if (ctx_p && *ctx_p) {
+        zmq_ctx_term(*ctx_p);
+        *ctx_p = NULL;
+    }
+}
+
+int cl_bus_poll(void *const *socks, size_t n, int64_t timeout_ms, bool *ready)
+{
+    /* Only the sockets given: a NULL one is not polled (as an item it would be fd 0). */
+    zmq_pollitem_t local[8], *items = n <= 8 ? local : calloc(n, sizeof *items);
+    size_t local_at[8], *at = n <= 8 ? local_at : calloc(n, sizeof *at), k = 0;
+    if (!items || !at)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        ready[i] = false;
+        if (socks[i])
+            at[k] = i, items[k++] = (zmq_pollitem_t){socks[i], 0, ZMQ_POLLIN, 0};
+    }
+    int rc = zmq_poll(items, (int)k, (long)timeout_ms);
+    int err = errno;
+    for (size_t j = 0; rc > 0 && j < k; j++)
+        ready[at[j]] = items[j].revents & ZMQ_POLLIN;
+    if (items != local)
+        free(items);
+    if (at != local_at)
+        free(at);
+    errno = err;
+    return rc < 0 ? (err == ETERM ? -1 : 0) : rc;
+}
+
+void cl_bus_max_message(void *sock, int64_t bytes)
+{
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &bytes, sizeof bytes);
 }

@@ -57,6 +57,21 @@ int cl_bus_reply(void *router, cl_request_t *req, const void *data, size_t len);
 /* Publishes [topic][data]. Never blocks: a full queue drops (subscribers recover from the log). */
 int cl_bus_publish(void *pub, const char *topic, const void *data, size_t len);
 
+/* A ZeroMQ context for a process's sockets (NULL on no memory), and its end:
+   waits for every socket in it to close; *ctx_p may be NULL; sets it to NULL. */
+void *cl_bus_context(void);
+void cl_bus_context_end(void **ctx_p);
+
+/* Waits up to timeout_ms (-1: for ever) until one of the n sockets (NULL
+   entries are skipped) has a message to read; ready[i] says which. Returns how
+   many are ready; 0 when the time is up or a signal cut the wait short; -1
+   (errno ETERM) when the context is ending. */
+int cl_bus_poll(void *const *socks, size_t n, int64_t timeout_ms, bool *ready);
+
+/* The largest message sock takes: a peer sending more is disconnected before
+   it fills memory (ZMQ_MAXMSGSIZE). */
+void cl_bus_max_message(void *sock, int64_t bytes);
+
 /* Takes and drops every message waiting on sock (a wake-up subscription).
    Returns true when there was any. */
 bool cl_bus_drain(void *sock);

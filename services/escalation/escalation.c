@@ -2,11 +2,10 @@
 #include "escalation.h"
 #include "clockplan.h"
 #include "firing.h"
+#include "cl_actor.h"
 #include "cl_publish.h"
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,22 +35,19 @@ const cl_cfg_option_t cl_escalation_options[] = {
     {0},
 };
 
-/* A thread firing due clocks on its own connection, with its own copy of the
-   policies in force. It hands each committed batch of events to the main
-   thread over its pipe, which publishes them: [turn, frames] then
-   [type][envelope] per event; an empty frame alone says it has ended. The main thread wakes it
-   with any message and stops it by setting stop, then a wake-up. */
+/* A fire worker: an actor (cl_actor.h) firing due clocks on its own
+   connection, with its own copy of the policies in force. It hands each
+   committed batch of events back to the main thread, which publishes them:
+   [turn] then [type][envelope] per event. The main thread wakes it when a
+   clock is armed before it would wake by itself, or the policies changed. Its
+   db and policies are its own once it runs (the main thread sets them up
+   before and frees them after). */
 typedef struct {
     cl_escalation_t *owner;     /* cfg, clock, the timers and the publisher's turns: nothing else */
     size_t index;               /* its number among the timers' workers */
     cl_db_t *db;
     cl_policies_t policies;
-    void *pipe;                 /* PAIR, worker end */
-    void *main_pipe;            /* PAIR, main thread's end */
-    pthread_t thread;
-    bool started;
-    bool ended;                 /* main side: its last message came */
-    atomic_bool stop;
+    cl_actor_t *me;             /* the worker's own handle, set on its thread */
 } s_worker_t;
 
 struct cl_escalation {
@@ -67,6 +63,7 @@ struct cl_escalation {
     cl_timer_t *timer;          /* the clocks as timers: next_fire_at, claimed by the workers */
     int64_t armed_earliest;     /* in a pass over the log: the earliest moment a clock it armed fires */
     s_worker_t *workers;
+    cl_actor_t **actors;        /* the main thread's handles of the workers (NULL until started) */
     size_t nworkers;
     /* Publication in the order of the log: the main thread and the workers take
        turns through it as they append and commit; the main thread publishes. */
@@ -202,78 +199,35 @@ static void s_out_free(s_out_t *o)
 /* --- publication in commit order ---------------------------------------------------------- */
 
 /* Worker side: hands the main thread the events its transaction committed in
-   turn `turn`: [turn, frames] then the frames. */
-static void s_pipe_send(void *pipe, const void *data, size_t len, int flags)
-{
-    /* An inproc pipe only fails as its context ends (ETERM): then nothing is published any more. */
-    while (zmq_send(pipe, data, len, flags) < 0 && errno == EINTR)
-        ;
-}
-
+   turn `turn`: [turn] then [type][envelope] for each. */
 static void s_hand_in(s_worker_t *w, uint64_t turn, const cl_event_t *evs, size_t n)
 {
-    uint64_t head[2] = {turn, 2 * n};
-    s_pipe_send(w->pipe, head, sizeof head, n ? ZMQ_SNDMORE : 0);
+    const void **data = malloc((2 * n + 1) * sizeof *data);
+    size_t *len = malloc((2 * n + 1) * sizeof *len);
+    if (!data || !len)
+        abort();
+    data[0] = &turn, len[0] = sizeof turn;
     for (size_t i = 0; i < n; i++) {
         const char *type = cl_codec_body_name(evs[i].env);
-        s_pipe_send(w->pipe, type, strlen(type), ZMQ_SNDMORE);
-        s_pipe_send(w->pipe, evs[i].packed.data, evs[i].packed.len, i + 1 < n ? ZMQ_SNDMORE : 0);
+        data[1 + 2 * i] = type, len[1 + 2 * i] = strlen(type);
+        data[2 + 2 * i] = evs[i].packed.data, len[2 + 2 * i] = evs[i].packed.len;
     }
+    cl_actor_put(w->me, 2 * n + 1, data, len);
+    free(data);
+    free(len);
 }
 
-/* Main side: drops what is left of a message whose first part was read. */
-static void s_pipe_discard(void *pipe)
+/* Main side: a batch a worker handed in: counted, and published at its turn. */
+static void s_collect(void *arg, cl_actor_t *a, size_t n, const void *const *data, const size_t *len)
 {
-    int more = 0;
-    size_t size = sizeof more;
-    while (zmq_getsockopt(pipe, ZMQ_RCVMORE, &more, &size) == 0 && more) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        int rc = zmq_msg_recv(&m, pipe, 0);
-        zmq_msg_close(&m);
-        if (rc < 0)
-            break;
-    }
-}
-
-/* Main side: takes every batch worker w has handed in, counting the steps fired. */
-static void s_collect(cl_escalation_t *self, s_worker_t *w)
-{
-    uint64_t head[2];
-    int len;
-    while ((len = zmq_recv(w->main_pipe, head, sizeof head, ZMQ_DONTWAIT)) >= 0) {
-        if (len == 0) {
-            w->ended = true; /* its last message */
-            continue;
-        }
-        if (len != (int)sizeof head) { /* not a head: cannot be */
-            s_pipe_discard(w->main_pipe);
-            continue;
-        }
-        /* The frames of a message arrive together: once the first is here, all are. */
-        zmq_msg_t *frames = calloc(head[1] + 1, sizeof *frames);
-        const void **data = calloc(head[1] + 1, sizeof *data);
-        size_t *lens = calloc(head[1] + 1, sizeof *lens), n = 0;
-        if (!frames || !data || !lens)
-            abort();
-        while (n < head[1]) {
-            zmq_msg_init(&frames[n]);
-            if (zmq_msg_recv(&frames[n], w->main_pipe, 0) < 0) {
-                zmq_msg_close(&frames[n]);
-                break;
-            }
-            data[n] = zmq_msg_data(&frames[n]), lens[n] = zmq_msg_size(&frames[n]);
-            n++;
-        }
-        s_pipe_discard(w->main_pipe); /* the rest of a message not read whole */
-        cl_service_count(self->svc, "steps_fired", n / 2);
-        cl_publisher_put_parts(self->publisher, head[0], data, lens, n / 2);
-        for (size_t i = 0; i < n; i++)
-            zmq_msg_close(&frames[i]);
-        free(frames);
-        free(data);
-        free(lens);
-    }
+    (void)a;
+    cl_escalation_t *self = arg;
+    uint64_t turn;
+    if (n < 1 || len[0] != sizeof turn)
+        return; /* not a batch: cannot be */
+    memcpy(&turn, data[0], sizeof turn);
+    cl_service_count(self->svc, "steps_fired", (n - 1) / 2);
+    cl_publisher_put_parts(self->publisher, turn, data + 1, len + 1, (n - 1) / 2);
 }
 
 /* --- applying the event log ----------------------------------------------------------- */
@@ -1035,28 +989,21 @@ err:
     return -1;
 }
 
-/* True when the main thread has sent worker w a wake-up not yet taken. */
-static bool s_woken(s_worker_t *w)
-{
-    int events = 0;
-    size_t len = sizeof events;
-    return zmq_getsockopt(w->pipe, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
-}
-
 /* A fire worker: takes the policies in force, fires while clocks are due
    (until woken, to take them again), then sleeps until the next due moment,
    a wake-up or the idle period. While it fires nothing armed wakes it; asleep,
    only a clock armed to fire before it would wake by itself does (cl_timer_armed). */
-static void *s_worker_main(void *arg)
+static void s_worker_main(cl_actor_t *a, void *arg)
 {
     s_worker_t *w = arg;
     cl_escalation_t *self = w->owner;
+    w->me = a;
     int64_t next_due = INT64_MIN, looked = 0, backoff_ms = 50;
-    while (!atomic_load(&w->stop)) {
+    while (!cl_actor_stopping(a)) {
         cl_err_t err;
         /* The wake-up is taken before the policies are read, so that a change
            committed before it is seen. */
-        bool woken = cl_bus_drain(w->pipe);
+        bool woken = cl_actor_drain(a);
         if (cl_policies_refresh(&w->policies, w->db, &err) < 0)
             cl_log(CL_LOG_DEBUG, NULL, "could not read the policies in force: %s", err.message);
         /* Woken (clocks armed, a new policy), something due, or an idle period
@@ -1070,7 +1017,7 @@ static void *s_worker_main(void *arg)
             do {
                 asked = cl_clock_now(self->clock);
                 n = s_fire_batch(w, &err);
-            } while (n > 0 && !atomic_load(&w->stop) && !s_woken(w));
+            } while (n > 0 && !cl_actor_stopping(a) && !cl_actor_woken(a));
             now = cl_clock_now(self->clock);
             if (n < 0) {
                 /* A failure (the database down): told once, tried again ever less often, up to the idle period. */
@@ -1098,12 +1045,9 @@ static void *s_worker_main(void *arg)
                 wait_ms = until < 0 ? 0 : until;
         }
         cl_timer_sleep(self->timer, w->index, now + wait_ms * 1000);
-        zmq_pollitem_t item = {w->pipe, 0, ZMQ_POLLIN, 0};
-        if (wait_ms > 0 && zmq_poll(&item, 1, (long)wait_ms) < 0 && errno == ETERM)
-            break; /* the context is ending */
+        if (wait_ms > 0 && cl_actor_sleep(a, wait_ms) < 0)
+            break;
     }
-    zmq_send(w->pipe, "", 0, 0); /* ended */
-    return NULL;
 }
 
 /* --- requests ----------------------------------------------------------------------------- */
@@ -1202,35 +1146,28 @@ static void s_serve(cl_escalation_t *self)
 
 /* --- the loop ---------------------------------------------------------------------------- */
 
-/* Sets up worker i: its connection (made on first use), its policies and its pipe pair. Returns 0 or -1 with err. */
+/* Sets up worker i: its connection (made on first use) and its policies. Returns 0 or -1 with err. */
 static int s_worker_open(cl_escalation_t *self, size_t i, cl_err_t *err)
 {
     s_worker_t *w = &self->workers[i];
     w->owner = self;
     w->index = i;
-    atomic_init(&w->stop, false);
     cl_policies_init(&w->policies, self->cfg->tz_dir);
     char name[48];
     snprintf(name, sizeof name, "caseloop-escalation-fire-%zu", i + 1);
     w->db = cl_db_new(self->cfg->db, name);
     if (!w->db)
         return cl_err_set(err, CL_INTERNAL, "", "out of memory");
-    if (cl_bus_pipe(self->zctx, "escalation-worker", i, &w->main_pipe, &w->pipe, err) < 0)
-        return -1;
-    int linger = 0; /* wake-ups not taken are of no use once it ends */
-    zmq_setsockopt(w->main_pipe, ZMQ_LINGER, &linger, sizeof linger);
     return 0;
 }
 
-/* Starts the workers' threads (SIGTERM and SIGINT reach the main thread). Returns 0 or -1 with err. */
+/* Starts the workers (SIGTERM and SIGINT reach the main thread). Returns 0 or -1 with err. */
 static int s_workers_start(cl_escalation_t *self, cl_err_t *err)
 {
-    for (size_t i = 0; i < self->nworkers; i++) {
-        s_worker_t *w = &self->workers[i];
-        if (cl_service_thread(&w->thread, s_worker_main, w) < 0)
-            return cl_err_set(err, CL_INTERNAL, "", "could not start a fire worker");
-        w->started = true;
-    }
+    for (size_t i = 0; i < self->nworkers; i++)
+        if (!(self->actors[i] = cl_actor_start(self->zctx, "escalation-fire", i, s_worker_main, &self->workers[i],
+                                               s_collect, self, err)))
+            return -1;
     return 0;
 }
 
@@ -1238,8 +1175,8 @@ static int s_workers_start(cl_escalation_t *self, cl_err_t *err)
 static void s_wake_one(void *arg, size_t i)
 {
     cl_escalation_t *self = arg;
-    if (self->workers[i].started)
-        zmq_send(self->workers[i].main_pipe, "w", 1, ZMQ_DONTWAIT); /* a full queue has wake-ups enough */
+    if (self->actors[i])
+        cl_actor_wake(self->actors[i]);
 }
 
 /* Wakes every worker: the policies changed. */
@@ -1250,48 +1187,11 @@ static void s_wake(cl_escalation_t *self)
 }
 
 /* Stops the workers that run: each ends after its batch; what they committed
-   is published; then they are joined. */
+   is published. */
 static void s_workers_stop(cl_escalation_t *self)
 {
-    size_t running = 0;
-    for (size_t i = 0; self->workers && i < self->nworkers; i++) {
-        s_worker_t *w = &self->workers[i];
-        if (!w->started)
-            continue;
-        atomic_store(&w->stop, true);
-        zmq_send(w->main_pipe, "w", 1, ZMQ_DONTWAIT);
-        running++;
-    }
-    zmq_pollitem_t *items = running ? calloc(running, sizeof *items) : NULL;
-    s_worker_t **whose = running ? calloc(running, sizeof *whose) : NULL;
-    if (running && (!items || !whose))
-        abort();
-    while (running > 0) {
-        size_t k = 0;
-        for (size_t i = 0; i < self->nworkers; i++) {
-            s_worker_t *w = &self->workers[i];
-            if (w->started && !w->ended) {
-                whose[k] = w;
-                items[k++] = (zmq_pollitem_t){w->main_pipe, 0, ZMQ_POLLIN, 0};
-            }
-        }
-        if (zmq_poll(items, (int)k, 1000) < 0 && errno != EINTR)
-            break;
-        running = 0;
-        for (size_t i = 0; i < k; i++) {
-            if (items[i].revents & ZMQ_POLLIN)
-                s_collect(self, whose[i]);
-            running += !whose[i]->ended;
-        }
-    }
-    free(whose);
-    free(items);
-    for (size_t i = 0; self->workers && i < self->nworkers; i++) {
-        s_worker_t *w = &self->workers[i];
-        if (w->started)
-            pthread_join(w->thread, NULL);
-        w->started = false;
-    }
+    if (self->actors)
+        cl_actor_stop_all(self->actors, self->nworkers);
 }
 
 cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
@@ -1305,11 +1205,12 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     self->clock = clock;
     cl_policies_init(&self->policies, cfg->tz_dir);
     self->db = cl_db_new(cfg->db, "caseloop-escalation");
-    self->zctx = zmq_ctx_new();
+    self->zctx = cl_bus_context();
     self->nworkers = (size_t)cfg->fire_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
+    self->actors = calloc(self->nworkers, sizeof *self->actors);
     self->timer = cl_timer_new("clocks", "id", "next_fire_at", self->nworkers);
-    if (!self->db || !self->zctx || !self->workers || !self->timer) {
+    if (!self->db || !self->zctx || !self->workers || !self->actors || !self->timer) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
@@ -1345,18 +1246,16 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
     s_workers_stop(self);
     for (size_t i = 0; self->workers && i < self->nworkers; i++) {
         s_worker_t *w = &self->workers[i];
-        cl_bus_close(&w->pipe);
-        cl_bus_close(&w->main_pipe);
         cl_db_destroy(&w->db);
         cl_policies_free(&w->policies);
     }
     free(self->workers);
+    free(self->actors);
     cl_publisher_destroy(&self->publisher);
     cl_bus_close(&self->router);
     cl_bus_close(&self->pub);
     cl_bus_close(&self->sub);
-    if (self->zctx)
-        zmq_ctx_term(self->zctx);
+    cl_bus_context_end(&self->zctx);
     cl_db_destroy(&self->db);
     cl_service_destroy(&self->svc);
     cl_policies_free(&self->policies);
@@ -1381,11 +1280,16 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     cl_service_ready(self->cfg->notify_fd);
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, listening to %s, %zu fire workers",
            self->cfg->router, self->cfg->pub, self->cfg->listen, self->nworkers);
-    /* Polled: the router, each worker's pipe, then the SUB (when it listens to any). */
-    size_t nitems = 1 + self->nworkers + (self->sub ? 1 : 0);
-    zmq_pollitem_t *items = calloc(nitems, sizeof *items);
-    if (!items)
+    /* Polled: the router, each worker, then the SUB (when it listens to any). */
+    size_t nsocks = 1 + self->nworkers + 1;
+    void **socks = calloc(nsocks, sizeof *socks);
+    bool *ready = calloc(nsocks, sizeof *ready);
+    if (!socks || !ready)
         abort();
+    socks[0] = self->router;
+    for (size_t i = 0; i < self->nworkers; i++)
+        socks[1 + i] = cl_actor_socket(self->actors[i]);
+    socks[nsocks - 1] = self->sub;
     int64_t last_read = 0, last_look = 0;
     bool look = true, more = false;
     while (!*stop) {
@@ -1424,24 +1328,18 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
         }
         /* Sleep until a request, an event, a worker's batch or the next read of the log. */
         int64_t wait_ms = more ? 0 : self->cfg->idle_ms - (cl_clock_now(self->clock) - last_read) / 1000;
-        if (wait_ms < 0)
-            wait_ms = 0;
-        items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
-        for (size_t i = 0; i < self->nworkers; i++)
-            items[1 + i] = (zmq_pollitem_t){self->workers[i].main_pipe, 0, ZMQ_POLLIN, 0};
-        if (self->sub)
-            items[nitems - 1] = (zmq_pollitem_t){self->sub, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(items, (int)nitems, (long)wait_ms);
-        look = rc <= 0 || (items[0].revents & ZMQ_POLLIN) || (self->sub && (items[nitems - 1].revents & ZMQ_POLLIN));
+        int rc = cl_bus_poll(socks, nsocks, wait_ms < 0 ? 0 : wait_ms, ready);
+        look = rc <= 0 || ready[0] || ready[nsocks - 1];
         if (rc <= 0)
             continue;
-        if (items[0].revents & ZMQ_POLLIN)
+        if (ready[0])
             s_serve(self);
         for (size_t i = 0; i < self->nworkers; i++)
-            if (items[1 + i].revents & ZMQ_POLLIN)
-                s_collect(self, &self->workers[i]);
+            if (ready[1 + i])
+                cl_actor_collect(self->actors[i]);
     }
-    free(items);
+    free(socks);
+    free(ready);
     /* What the workers committed is published before the end. */
     s_workers_stop(self);
     cl_log(CL_LOG_INFO, NULL, "stopping");
