@@ -1149,7 +1149,7 @@ cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t
     self->clock = clock;
     cl_policies_init(&self->policies, cfg->tz_dir);
     self->db = cl_db_new(cfg->db, "caseloop-dispatcher");
-    self->zctx = zmq_ctx_new();
+    self->zctx = cl_bus_context();
     if (!self->db || !self->zctx) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
@@ -1182,8 +1182,7 @@ void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
     cl_publisher_destroy(&self->publisher);
     cl_bus_close(&self->pub);
     cl_bus_close(&self->sub);
-    if (self->zctx)
-        zmq_ctx_term(self->zctx);
+    cl_bus_context_end(&self->zctx);
     cl_db_destroy(&self->db);
     cl_service_destroy(&self->svc);
     s_forget_workloads(self);
@@ -1215,9 +1214,10 @@ int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
             more = rc > 0;
             last_read = cl_mono_us();
         }
-        zmq_pollitem_t items[] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->sub, 0, ZMQ_POLLIN, 0}};
+        void *socks[] = {self->router, self->sub};
+        bool ready[2];
         int64_t left = more ? 0 : (last_read + self->cfg->idle_ms * 1000 - cl_mono_us()) / 1000 + 1;
-        if (zmq_poll(items, 2, (long)(left > 0 ? left : 0)) > 0 && (items[0].revents & ZMQ_POLLIN))
+        if (cl_bus_poll(socks, 2, left > 0 ? left : 0, ready) > 0 && ready[0])
             s_serve(self);
     }
     cl_log(CL_LOG_INFO, NULL, "stopping");

@@ -2,9 +2,9 @@
 #include "intake.h"
 #include "validate.h"
 #include "cases.h"
+#include "cl_actor.h"
 #include "cl_policies.h"
 #include <errno.h>
-#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,17 +49,14 @@ typedef struct {
     size_t ncmd;
 } s_job_t;
 
+/* A store worker (an actor, cl_actor.h): gets a job's pointer in a message,
+   stores it on its own connection and hands the pointer back. What it holds
+   here is its own once it runs (set up before, freed after). */
 typedef struct {
     cl_policies_t policies;     /* the worker's own copy, read on its connection */
     cl_publisher_t *publisher;  /* for its turns only: the main thread publishes */
     cl_clock_t *clock;
     cl_db_t *db;
-    void *pipe;                 /* PAIR, worker end */
-    void *main_pipe;            /* PAIR, main thread's end */
-    pthread_t thread;
-    bool started;
-    bool busy;
-    s_job_t job;
 } s_worker_t;
 
 struct cl_intake {
@@ -72,6 +69,9 @@ struct cl_intake {
     cl_publisher_t *publisher;  /* its turns are shared with the workers; the main thread publishes */
     cl_service_t *svc;          /* counters, replies */
     s_worker_t *workers;
+    cl_actor_t **actors;        /* the main thread's handles of the workers */
+    s_job_t *jobs;              /* jobs[i]: worker i's, held by the main thread unless busy[i] */
+    bool *busy;
     size_t nworkers;
 };
 
@@ -165,9 +165,8 @@ static int s_store_try(s_worker_t *w, cl_submit_t *subs, size_t n, cl_store_even
    submissions in one transaction, falling back to one transaction per item
    when the batch fails for a reason of its own, so that one bad row cannot
    refuse the others. */
-static void s_store(s_worker_t *w)
+static void s_store(s_worker_t *w, s_job_t *job)
 {
-    s_job_t *job = &w->job;
     cl_err_t err;
     job->nevs = 0;
     if (job->nsub == 0)
@@ -198,9 +197,8 @@ static void s_store(s_worker_t *w)
 
 /* Worker side: the job's lifecycle commands, each in a transaction of its own,
    in the order they came (a command waits for nothing but its case's row). */
-static void s_commands(s_worker_t *w)
+static void s_commands(s_worker_t *w, s_job_t *job)
 {
-    s_job_t *job = &w->job;
     for (size_t k = 0; k < job->ncmd; k++) {
         cl_err_clear(&job->cmd_err[k]);
         const Caseloop__V1__CaseCommand *cmd = job->envs[job->cmd_req[k]]->case_command;
@@ -211,17 +209,21 @@ static void s_commands(s_worker_t *w)
     }
 }
 
-static void *s_worker_main(void *arg)
+/* Worker: each job handed over is stored, then handed back. */
+static void s_worker_main(cl_actor_t *a, void *arg)
 {
     s_worker_t *w = arg;
-    char cmd;
-    while (zmq_recv(w->pipe, &cmd, 1, 0) == 1 && cmd == 'g') {
-        s_store(w);
-        s_commands(w);
-        if (zmq_send(w->pipe, "d", 1, 0) < 0)
-            break;
+    s_job_t *job;
+    int rc;
+    while ((rc = cl_actor_wait(a, -1, &job, sizeof job, NULL)) >= 0) {
+        if (rc == 0)
+            continue;
+        s_store(w, job);
+        s_commands(w, job);
+        const void *part = &job;
+        size_t len = sizeof job;
+        cl_actor_put(a, 1, &part, &len);
     }
-    return NULL;
 }
 
 static void s_reply_command(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, cl_command_event_t *out,
@@ -485,7 +487,9 @@ static void s_job_free(s_job_t *job)
     free(job->cmd_err);
 }
 
-/* Opens a worker's pipe pair and starts its thread. Returns 0 or -1 with err. */
+static void s_collect(void *arg, cl_actor_t *a, size_t n, const void *const *data, const size_t *len);
+
+/* Sets up worker i and starts it. Returns 0 or -1 with err. */
 static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
 {
     s_worker_t *w = &self->workers[i];
@@ -493,14 +497,10 @@ static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
     w->publisher = self->publisher;
     w->clock = self->clock;
     w->db = cl_db_new(self->cfg->db, "caseloop-intake");
-    if (!w->db || s_job_alloc(&w->job, (size_t)self->cfg->batch_max) < 0)
+    if (!w->db || s_job_alloc(&self->jobs[i], (size_t)self->cfg->batch_max) < 0)
         return cl_err_set(err, CL_INTERNAL, "", "out of memory");
-    if (cl_bus_pipe(self->zctx, "intake-worker", i, &w->main_pipe, &w->pipe, err) < 0)
-        return -1;
-    if (cl_service_thread(&w->thread, s_worker_main, w) < 0)
-        return cl_err_set(err, CL_INTERNAL, "", "could not start a store worker");
-    w->started = true;
-    return 0;
+    self->actors[i] = cl_actor_start(self->zctx, "intake-store", i, s_worker_main, w, s_collect, self, err);
+    return self->actors[i] ? 0 : -1;
 }
 
 cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
@@ -513,10 +513,13 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     self->cfg = cfg;
     self->clock = clock;
     self->db = cl_db_new(cfg->db, "caseloop-intake");
-    self->zctx = zmq_ctx_new();
+    self->zctx = cl_bus_context();
     self->nworkers = (size_t)cfg->store_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
-    if (!self->db || !self->zctx || !self->workers) {
+    self->actors = calloc(self->nworkers, sizeof *self->actors);
+    self->jobs = calloc(self->nworkers, sizeof *self->jobs);
+    self->busy = calloc(self->nworkers, sizeof *self->busy);
+    if (!self->db || !self->zctx || !self->workers || !self->actors || !self->jobs || !self->busy) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
@@ -527,8 +530,7 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
         goto err;
     /* Frames a little over the limit are read and answered RESOURCE_EXHAUSTED;
        a peer sending far more is cut off by ZeroMQ before it fills memory. */
-    int64_t hard_limit = cfg->max_frame * 4 > 1048576 ? cfg->max_frame * 4 : 1048576;
-    zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &hard_limit, sizeof hard_limit);
+    cl_bus_max_message(self->router, cfg->max_frame * 4 > 1048576 ? cfg->max_frame * 4 : 1048576);
     self->pub = cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err);
     if (!self->pub)
         goto err;
@@ -552,38 +554,39 @@ void cl_intake_destroy(cl_intake_t **self_p)
     if (!self_p || !*self_p)
         return;
     cl_intake_t *self = *self_p;
+    if (self->actors)
+        cl_actor_stop_all(self->actors, self->nworkers);
     for (size_t i = 0; self->workers && i < self->nworkers; i++) {
         s_worker_t *w = &self->workers[i];
-        if (w->started) {
-            zmq_send(w->main_pipe, "q", 1, 0);
-            pthread_join(w->thread, NULL);
-        }
-        cl_bus_close(&w->pipe);
-        cl_bus_close(&w->main_pipe);
         cl_db_destroy(&w->db);
         cl_policies_free(&w->policies);
-        s_job_free(&w->job);
+        if (self->jobs)
+            s_job_free(&self->jobs[i]);
     }
     free(self->workers);
+    free(self->actors);
+    free(self->jobs);
+    free(self->busy);
     cl_bus_close(&self->router);
     cl_publisher_destroy(&self->publisher);
     cl_bus_close(&self->pub);
-    if (self->zctx)
-        zmq_ctx_term(self->zctx);
+    cl_bus_context_end(&self->zctx);
     cl_db_destroy(&self->db);
     cl_service_destroy(&self->svc);
     free(self);
     *self_p = NULL;
 }
 
-/* Waits for worker w's job and answers it. */
-static void s_collect(cl_intake_t *self, s_worker_t *w)
+/* Main side: a job a worker handed back: answered and published. */
+static void s_collect(void *arg, cl_actor_t *a, size_t n, const void *const *data, const size_t *len)
 {
-    char done;
-    if (zmq_recv(w->main_pipe, &done, 1, 0) == 1) {
-        s_finish(self, &w->job);
-        w->busy = false;
-    }
+    cl_intake_t *self = arg;
+    s_job_t *job;
+    if (n != 1 || len[0] != sizeof job)
+        return; /* not a job: cannot be */
+    memcpy(&job, data[0], sizeof job);
+    s_finish(self, job);
+    self->busy[cl_actor_index(a)] = false;
 }
 
 int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
@@ -591,43 +594,53 @@ int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
     cl_service_ready(self->cfg->notify_fd);
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, %zu store workers", self->cfg->router,
            self->cfg->pub, self->nworkers);
-    zmq_pollitem_t *items = calloc(self->nworkers + 1, sizeof *items);
-    if (!items)
-        return -1;
+    size_t nsocks = self->nworkers + 1;
+    void **socks = calloc(nsocks, sizeof *socks);
+    bool *ready = calloc(nsocks, sizeof *ready);
+    if (!socks || !ready)
+        abort();
+    socks[0] = self->router;
+    for (size_t i = 0; i < self->nworkers; i++)
+        socks[i + 1] = cl_actor_socket(self->actors[i]);
     size_t queued = 0;
     while (!*stop) {
         /* Requests wait in the service's queue until a worker is free to store
            them (the next batch is the larger for it); past the queue's size
            they are answered at once. */
-        s_worker_t *idle = NULL;
-        for (size_t i = 0; i < self->nworkers && !idle; i++)
-            if (!self->workers[i].busy)
-                idle = &self->workers[i];
-        items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
+        int idle = -1;
+        for (size_t i = 0; i < self->nworkers && idle < 0; i++)
+            if (!self->busy[i])
+                idle = (int)i;
+        cl_bus_poll(socks, nsocks, idle >= 0 && queued ? 0 : 500, ready);
         for (size_t i = 0; i < self->nworkers; i++)
-            items[i + 1] = (zmq_pollitem_t){self->workers[i].main_pipe, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(items, (int)self->nworkers + 1, idle && queued ? 0 : 500) < 0)
-            continue;
-        for (size_t i = 0; i < self->nworkers; i++)
-            if (items[i + 1].revents & ZMQ_POLLIN)
-                s_collect(self, &self->workers[i]);
-        if (items[0].revents & ZMQ_POLLIN)
+            if (ready[i + 1])
+                cl_actor_collect(self->actors[i]);
+        if (ready[0])
             queued = cl_service_take(self->svc);
-        if (idle && queued) {
-            s_take(self, &idle->job);
-            queued -= idle->job.n;
-            s_prepare(self, &idle->job);
-            if (idle->job.nsub + idle->job.ncmd > 0 && zmq_send(idle->main_pipe, "g", 1, 0) == 1)
-                idle->busy = true;
+        if (idle >= 0 && queued) {
+            s_job_t *job = &self->jobs[idle];
+            s_take(self, job);
+            queued -= job->n;
+            s_prepare(self, job);
+            if (job->nsub + job->ncmd > 0 && cl_actor_send(self->actors[idle], &job, sizeof job) == 0)
+                self->busy[idle] = true;
             else
-                s_finish(self, &idle->job);
+                s_finish(self, job);
         }
     }
     /* What the workers are storing is answered before the end. */
-    for (size_t i = 0; i < self->nworkers; i++)
-        if (self->workers[i].busy)
-            s_collect(self, &self->workers[i]);
-    free(items);
+    for (;;) {
+        bool any = false;
+        for (size_t i = 0; i < self->nworkers; i++)
+            any = any || self->busy[i];
+        if (!any || cl_bus_poll(socks, nsocks, 1000, ready) < 0)
+            break;
+        for (size_t i = 0; i < self->nworkers; i++)
+            if (ready[i + 1])
+                cl_actor_collect(self->actors[i]);
+    }
+    free(socks);
+    free(ready);
     cl_log(CL_LOG_INFO, NULL, "stopping");
     return 0;
 }
