@@ -340,3 +340,38 @@ int cl_service_apply(cl_batch_fn batch, void *self, volatile sig_atomic_t *stop,
             return 1;
     }
 }
+
+int cl_service_main(int argc, char **argv, const cl_service_def_t *def)
+{
+    void *cfg = calloc(1, def->config_size);
+    if (!cfg)
+        return 1;
+    int status = 0;
+    switch (cl_config_main(argc, argv, def->summary, def->options, cfg)) {
+    case 1:
+        goto out;
+    case -1:
+        status = 2;
+        goto out;
+    }
+    const cl_service_config_t *base = cfg; /* the first member of every service's config */
+    volatile sig_atomic_t *stop = cl_service_start(argv[0], def->name, base->log_level, base->shutdown_s);
+    cl_clock_t *clock = stop ? cl_clock_process() : NULL;
+    if (!clock) {
+        status = 2;
+        goto out;
+    }
+    cl_err_t err;
+    cl_err_clear(&err);
+    void *service = def->open(cfg, clock, &err);
+    if (!service) {
+        cl_log(CL_LOG_ERROR, NULL, "cannot start: %s", err.message);
+        status = 1;
+        goto out;
+    }
+    def->run(service, stop);
+    def->close(service);
+out:
+    free(cfg);
+    return status;
+}

@@ -13,19 +13,89 @@
 
 typedef struct cl_service cl_service_t;
 
-/* The options every service has, for its configuration table; its config
-   struct has members db, migrations, log_level, notify_fd, shutdown_s and queue_max, and
-   the file defines CL_MIGRATIONS_DEFAULT. */
+/* What every service's configuration holds: the first member, `base`, of
+   each service's config struct (cl_service_main reads it there). */
+typedef struct {
+    const char *db;
+    const char *migrations;
+    const char *log_level;
+    int64_t notify_fd;
+    int64_t shutdown_s;
+    int64_t queue_max;
+    const char *router;      /* endpoint bound for requests (ROUTER) */
+    const char *pub;         /* endpoint bound for events (PUB) */
+    int64_t max_frame;
+    int64_t batch_max;
+    int64_t idle_ms;         /* a consumer of the log: how often it reads the log unwoken */
+    const char *tz_dir;
+} cl_service_config_t;
+
+/* The options every service has, for the configuration table of config
+   struct st (its member base a cl_service_config_t); the file defines
+   CL_MIGRATIONS_DEFAULT. */
 #define CL_SERVICE_OPTIONS(st)                                                                                     \
-    CL_CFG_STR("CL_DB", st, db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),              \
-        CL_CFG_STR("CL_MIGRATIONS", st, migrations, CL_MIGRATIONS_DEFAULT, "folder of SQL migrations applied at start"), \
-        CL_CFG_STR("CL_LOG_LEVEL", st, log_level, "info", "debug, info, warn or error"),                          \
-        CL_CFG_INT("CL_NOTIFY_FD", st, notify_fd, "-1", -1, 65535,                                               \
-                   "file descriptor that gets \"READY\\n\" once serving; -1 for none"),                               \
-        CL_CFG_INT("CL_SHUTDOWN_S", st, shutdown_s, "8", 1, 300,                                                 \
+    CL_CFG_STR("CL_DB", st, base.db, "dbname=caseloop", "PostgreSQL connection (libpq conninfo or URI)"),         \
+        CL_CFG_STR("CL_MIGRATIONS", st, base.migrations, CL_MIGRATIONS_DEFAULT,                                  \
+                   "folder of SQL migrations applied at start"),                                                 \
+        CL_CFG_STR("CL_LOG_LEVEL", st, base.log_level, "info", "debug, info, warn or error"),                     \
+        CL_CFG_INT("CL_NOTIFY_FD", st, base.notify_fd, "-1", -1, 65535,                                          \
+                   "file descriptor that gets \"READY\\n\" once serving; -1 for none"),                            \
+        CL_CFG_INT("CL_SHUTDOWN_S", st, base.shutdown_s, "8", 1, 300,                                            \
                    "seconds from SIGTERM to the end of the process, whatever is left to do"),                    \
-        CL_CFG_INT("CL_QUEUE_MAX", st, queue_max, "1024", 1, 1000000,                                            \
-                   "requests waiting to be served at most; past it a request is answered UNAVAILABLE at once")
+        CL_CFG_INT("CL_QUEUE_MAX", st, base.queue_max, "1024", 1, 1000000,                                       \
+                   "requests waiting to be served at most; past it a request is answered UNAVAILABLE at once"),  \
+        CL_CFG_STR("CL_TZ_DIR", st, base.tz_dir, "/usr/share/zoneinfo",                                           \
+                   "where the time zone files are (site calendars, shifts and promises)")
+
+/* Its endpoints: CL_<NAME>_ROUTER and CL_<NAME>_PUB (NAME a string literal, "INTAKE"). */
+#define CL_SERVICE_ENDPOINTS(st, NAME, router_default, pub_default)                                              \
+    CL_CFG_STR("CL_" NAME "_ROUTER", st, base.router, router_default, "ZeroMQ endpoint bound for requests (ROUTER)"), \
+        CL_CFG_STR("CL_" NAME "_PUB", st, base.pub, pub_default, "ZeroMQ endpoint bound for events (PUB)")
+
+/* A consumer of the event log's option: how often it reads the log when no event wakes it. */
+#define CL_SERVICE_IDLE_OPTION(st)                                                                                 \
+    CL_CFG_INT("CL_IDLE_MS", st, base.idle_ms, "1000", 10, 60000, "how often the event log is read when no event is heard of")
+
+/* A service process: its name ("intake"), the summary --help prints, its
+   options, the size of its config struct, and its life. */
+typedef struct {
+    const char *name;
+    const char *summary;
+    const cl_cfg_option_t *options;
+    size_t config_size;
+    void *(*open)(const void *cfg, cl_clock_t *clock, cl_err_t *err);
+    int (*run)(void *service, volatile sig_atomic_t *stop);
+    void (*close)(void *service);
+} cl_service_def_t;
+
+/* A service's main: reads its configuration (--help prints it), starts the
+   log and the signals (cl_service_start), the business clock, opens the
+   service, runs it until SIGTERM or SIGINT, closes it. Returns the exit
+   status: 0, 1 when it could not start, 2 for a bad configuration. */
+int cl_service_main(int argc, char **argv, const cl_service_def_t *def);
+
+/* The main of service svc (cl_<svc>_new, _run, _destroy and
+   cl_<svc>_config_t, cl_<svc>_options), named name, with summary. */
+#define CL_SERVICE_MAIN(svc, name, summary)                                                                        \
+    static void *s_open(const void *cfg, cl_clock_t *clock, cl_err_t *err)                                        \
+    {                                                                                                              \
+        return cl_##svc##_new(cfg, clock, err);                                                                    \
+    }                                                                                                              \
+    static int s_run(void *service, volatile sig_atomic_t *stop)                                                   \
+    {                                                                                                              \
+        return cl_##svc##_run(service, stop);                                                                      \
+    }                                                                                                              \
+    static void s_close(void *service)                                                                             \
+    {                                                                                                              \
+        cl_##svc##_t *s = service;                                                                                 \
+        cl_##svc##_destroy(&s);                                                                                    \
+    }                                                                                                              \
+    int main(int argc, char **argv)                                                                                \
+    {                                                                                                              \
+        static const cl_service_def_t def = {name, summary, cl_##svc##_options, sizeof(cl_##svc##_config_t),      \
+                                             s_open, s_run, s_close};                                              \
+        return cl_service_main(argc, argv, &def);                                                                  \
+    }
 
 /* Connects db, waiting up to 30 s for a database that is still starting, and
    applies the migrations of dir. Returns 0, or -1 with err. */

@@ -14,20 +14,14 @@
 
 const cl_cfg_option_t cl_dispatcher_options[] = {
     CL_SERVICE_OPTIONS(cl_dispatcher_config_t),
-    CL_CFG_STR("CL_DISPATCHER_ROUTER", cl_dispatcher_config_t, router, "tcp://127.0.0.1:7111",
-               "ZeroMQ endpoint bound for requests (ROUTER)"),
-    CL_CFG_STR("CL_DISPATCHER_PUB", cl_dispatcher_config_t, pub, "tcp://127.0.0.1:7112",
-               "ZeroMQ endpoint bound for events (PUB)"),
+    CL_SERVICE_ENDPOINTS(cl_dispatcher_config_t, "DISPATCHER", "tcp://127.0.0.1:7111", "tcp://127.0.0.1:7112"),
     CL_CFG_STR("CL_INTAKE_PUB", cl_dispatcher_config_t, intake_pub, "tcp://127.0.0.1:7102",
                "intake's event endpoint, subscribed to hear of new cases at once"),
-    CL_CFG_STR("CL_TZ_DIR", cl_dispatcher_config_t, tz_dir, "/usr/share/zoneinfo",
-               "where time zone files are, to check a policy's time zones"),
-    CL_CFG_INT("CL_MAX_FRAME", cl_dispatcher_config_t, max_frame, "1048576", 1024, 16777216,
+    CL_CFG_INT("CL_MAX_FRAME", cl_dispatcher_config_t, base.max_frame, "1048576", 1024, 16777216,
                "largest request frame accepted, in bytes (a policy document travels in one)"),
-    CL_CFG_INT("CL_BATCH_MAX", cl_dispatcher_config_t, batch_max, "500", 1, 10000,
+    CL_CFG_INT("CL_BATCH_MAX", cl_dispatcher_config_t, base.batch_max, "500", 1, 10000,
                "most events applied in one transaction"),
-    CL_CFG_INT("CL_IDLE_MS", cl_dispatcher_config_t, idle_ms, "1000", 10, 60000,
-               "how often the event log is read when no event is heard of"),
+    CL_SERVICE_IDLE_OPTION(cl_dispatcher_config_t),
     {0},
 };
 
@@ -154,7 +148,7 @@ static void s_load_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_err_t err;
     cl_err_clear(&err);
     const char *doc = q->document ? q->document : "";
-    cl_policy_t *p = cl_policy_parse(doc, strlen(doc), self->cfg->tz_dir, &err);
+    cl_policy_t *p = cl_policy_parse(doc, strlen(doc), self->cfg->base.tz_dir, &err);
     if (!p) {
         cl_service_refuse(self->svc, req, env, &err);
         return;
@@ -1016,10 +1010,10 @@ static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t
 static int s_apply_batch(void *arg, cl_err_t *err)
 {
     cl_dispatcher_t *self = arg;
-    cl_env_t **events = calloc((size_t)self->cfg->batch_max, sizeof *events);
+    cl_env_t **events = calloc((size_t)self->cfg->base.batch_max, sizeof *events);
     int nev = 0;
-    s_dispatch_t *ds = calloc((size_t)self->cfg->batch_max, sizeof *ds);
-    cl_event_t *evs = calloc((size_t)self->cfg->batch_max * 2, sizeof *evs);
+    s_dispatch_t *ds = calloc((size_t)self->cfg->base.batch_max, sizeof *ds);
+    cl_event_t *evs = calloc((size_t)self->cfg->base.batch_max * 2, sizeof *evs);
     if (!events || !ds || !evs)
         abort();
     size_t nd = 0, nevs = 0;
@@ -1028,7 +1022,7 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     int64_t now = cl_clock_now(self->clock);
     uint64_t from, upto;
     static const char *const types[] = {"CaseReceived", NULL}; /* what it dispatches; nothing else moves it */
-    nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->batch_max, events, &from, &upto, err);
+    nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->base.batch_max, events, &from, &upto, err);
     if (nev < 0) {
         nev = 0;
         goto out;
@@ -1048,7 +1042,7 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     /* First the cases that waited for a policy, then the log's new events. */
     int n = 0;
     if (self->recheck_waiting) {
-        size_t room = self->cfg->batch_max > 1 ? (size_t)self->cfg->batch_max / 2 : 1;
+        size_t room = self->cfg->base.batch_max > 1 ? (size_t)self->cfg->base.batch_max / 2 : 1;
         n = s_waiting(self, ds, &nd, room, now, &waiting, err);
         if (n < 0)
             goto out;
@@ -1057,10 +1051,10 @@ static int s_apply_batch(void *arg, cl_err_t *err)
         if (n > 0)
             cl_log(CL_LOG_INFO, NULL, "%d case(s) that waited for their site's policy are dispatched", n);
     }
-    if (nev > (int)((size_t)self->cfg->batch_max - nd)) {
-        for (int i = (int)((size_t)self->cfg->batch_max - nd); i < nev; i++)
+    if (nev > (int)((size_t)self->cfg->base.batch_max - nd)) {
+        for (int i = (int)((size_t)self->cfg->base.batch_max - nd); i < nev; i++)
             cl_codec_free(events[i]);
-        nev = (int)((size_t)self->cfg->batch_max - nd);
+        nev = (int)((size_t)self->cfg->base.batch_max - nd);
         upto = nev ? events[nev - 1]->position : from; /* the rest is read again next time */
     }
     if (nev == 0 && nd == 0) {
@@ -1147,22 +1141,22 @@ cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t
     }
     self->cfg = cfg;
     self->clock = clock;
-    cl_policies_init(&self->policies, cfg->tz_dir);
-    self->db = cl_db_new(cfg->db, "caseloop-dispatcher");
+    cl_policies_init(&self->policies, cfg->base.tz_dir);
+    self->db = cl_db_new(cfg->base.db, "caseloop-dispatcher");
     self->zctx = cl_bus_context();
     if (!self->db || !self->zctx) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
-    if (cl_service_open_db(self->db, cfg->migrations, err) < 0 || s_load_policies(self, err) < 0)
+    if (cl_service_open_db(self->db, cfg->base.migrations, err) < 0 || s_load_policies(self, err) < 0)
         goto err;
-    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
-    self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err) : NULL;
+    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->base.router, true, err);
+    self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->base.pub, true, err) : NULL;
     self->publisher = self->pub ? cl_publisher_new(self->pub) : NULL;
     self->sub = self->pub ? cl_bus_wakeup(self->zctx, cfg->intake_pub, "CL_INTAKE_PUB", err) : NULL;
     if (!self->sub)
         goto err;
-    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->max_frame, (size_t)cfg->queue_max);
+    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->base.max_frame, (size_t)cfg->base.queue_max);
     if (!self->svc) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
@@ -1195,9 +1189,9 @@ void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
 
 int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
 {
-    cl_service_ready(self->cfg->notify_fd);
-    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, hearing intake at %s", self->cfg->router,
-           self->cfg->pub, self->cfg->intake_pub);
+    cl_service_ready(self->cfg->base.notify_fd);
+    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, hearing intake at %s", self->cfg->base.router,
+           self->cfg->base.pub, self->cfg->intake_pub);
     int64_t last_read = 0;
     bool more = false;
     while (!*stop) {
@@ -1205,7 +1199,7 @@ int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
            (a missed message is caught); a pass is bounded, and the next follows at
            once once the requests are answered. */
         bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
-        if (heard || more || cl_mono_us() - last_read >= self->cfg->idle_ms * 1000) {
+        if (heard || more || cl_mono_us() - last_read >= self->cfg->base.idle_ms * 1000) {
             cl_err_t err;
             int applied = 0;
             int rc = cl_service_apply(s_apply_batch, self, stop, CL_SERVICE_PASS_MS, &applied, &err);
@@ -1216,7 +1210,7 @@ int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
         }
         void *socks[] = {self->router, self->sub};
         bool ready[2];
-        int64_t left = more ? 0 : (last_read + self->cfg->idle_ms * 1000 - cl_mono_us()) / 1000 + 1;
+        int64_t left = more ? 0 : (last_read + self->cfg->base.idle_ms * 1000 - cl_mono_us()) / 1000 + 1;
         if (cl_bus_poll(socks, 2, left > 0 ? left : 0, ready) > 0 && ready[0])
             s_serve(self);
     }

@@ -7,19 +7,8 @@
 #include "cl.h"
 
 typedef struct {
-    const char *db;
-    const char *router;
-    const char *pub;
+    cl_service_config_t base;
     const char *intake_pub;
-    const char *migrations;
-    const char *log_level;
-    const char *tz_dir;
-    int64_t notify_fd;
-    int64_t shutdown_s;
-    int64_t queue_max;
-    int64_t max_frame;
-    int64_t batch_max;
-    int64_t idle_ms;
 } cl_dispatcher_config_t;
 
 extern const cl_cfg_option_t cl_dispatcher_options[];

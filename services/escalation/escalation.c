@@ -16,22 +16,16 @@
 
 const cl_cfg_option_t cl_escalation_options[] = {
     CL_SERVICE_OPTIONS(cl_escalation_config_t),
-    CL_CFG_STR("CL_ESCALATION_ROUTER", cl_escalation_config_t, router, "tcp://127.0.0.1:7121",
-               "ZeroMQ endpoint bound for requests (ROUTER)"),
-    CL_CFG_STR("CL_ESCALATION_PUB", cl_escalation_config_t, pub, "tcp://127.0.0.1:7122",
-               "ZeroMQ endpoint bound for events (PUB)"),
+    CL_SERVICE_ENDPOINTS(cl_escalation_config_t, "ESCALATION", "tcp://127.0.0.1:7121", "tcp://127.0.0.1:7122"),
     CL_CFG_STR("CL_ESCALATION_LISTEN", cl_escalation_config_t, listen, "tcp://127.0.0.1:7102,tcp://127.0.0.1:7112",
                "event endpoints (comma-separated) whose events wake it: intake's and the dispatcher's PUB"),
-    CL_CFG_INT("CL_MAX_FRAME", cl_escalation_config_t, max_frame, "65536", 1024, 16777216,
+    CL_CFG_INT("CL_MAX_FRAME", cl_escalation_config_t, base.max_frame, "65536", 1024, 16777216,
                "largest request frame accepted, in bytes"),
-    CL_CFG_INT("CL_BATCH_MAX", cl_escalation_config_t, batch_max, "500", 1, 10000,
+    CL_CFG_INT("CL_BATCH_MAX", cl_escalation_config_t, base.batch_max, "500", 1, 10000,
                "most events applied, or clocks fired, in one transaction"),
-    CL_CFG_INT("CL_IDLE_MS", cl_escalation_config_t, idle_ms, "1000", 10, 60000,
-               "how often the event log is read when no event is heard of"),
+    CL_SERVICE_IDLE_OPTION(cl_escalation_config_t),
     CL_CFG_INT("CL_FIRE_WORKERS", cl_escalation_config_t, fire_workers, "2", 1, 16,
                "threads firing due clocks, each on its own database connection"),
-    CL_CFG_STR("CL_TZ_DIR", cl_escalation_config_t, tz_dir, "/usr/share/zoneinfo",
-               "where time zone files are (site calendars)"),
     {0},
 };
 
@@ -660,7 +654,7 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     cl_escalation_t *self = arg;
     int64_t *earliest = &self->armed_earliest;
     int64_t now = cl_clock_now(self->clock);
-    cl_env_t **events = calloc((size_t)self->cfg->batch_max, sizeof *events);
+    cl_env_t **events = calloc((size_t)self->cfg->base.batch_max, sizeof *events);
     if (!events)
         abort();
     s_arms_t arms;
@@ -673,7 +667,7 @@ static int s_apply_batch(void *arg, cl_err_t *err)
                                         "CallbackMade", "CallbackRecorded", NULL};
     uint64_t from, upto;
     bool locked = false;
-    nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->batch_max, events, &from, &upto, err);
+    nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->base.batch_max, events, &from, &upto, err);
     if (nev <= 0) {
         /* none of its kinds: the position still moves on past the others */
         rc = nev < 0 ? -1
@@ -804,7 +798,7 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
     cl_timer_batch_begin(&moves, s_fired_cols);
     int rc = -1;
     bool locked = false;
-    PGresult *res = cl_timer_claim(self->timer, w->db, FIRE_COLUMNS, now, self->cfg->batch_max, err);
+    PGresult *res = cl_timer_claim(self->timer, w->db, FIRE_COLUMNS, now, self->cfg->base.batch_max, err);
     if (!res)
         goto out;
     s_out_keep(&out, res);
@@ -1009,7 +1003,7 @@ static void s_worker_main(cl_actor_t *a, void *arg)
         /* Woken (clocks armed, a new policy), something due, or an idle period
            gone by (another instance may have armed clocks): look again. */
         int64_t now = cl_clock_now(self->clock);
-        if (woken || next_due <= now || now - looked >= self->cfg->idle_ms * 1000) {
+        if (woken || next_due <= now || now - looked >= self->cfg->base.idle_ms * 1000) {
             looked = now;
             int n;
             int64_t asked;
@@ -1024,13 +1018,13 @@ static void s_worker_main(cl_actor_t *a, void *arg)
                 if (backoff_ms == 50)
                     cl_log(CL_LOG_WARN, NULL, "could not fire clocks: %s", err.message);
                 next_due = now + backoff_ms * 1000;
-                backoff_ms = backoff_ms * 2 < self->cfg->idle_ms ? backoff_ms * 2 : self->cfg->idle_ms;
+                backoff_ms = backoff_ms * 2 < self->cfg->base.idle_ms ? backoff_ms * 2 : self->cfg->base.idle_ms;
             } else {
                 backoff_ms = 50;
                 if (n > 0)
                     next_due = now;
                 else if (cl_timer_next_due(self->timer, w->index, w->db, &next_due, &err) < 0)
-                    next_due = now + self->cfg->idle_ms * 1000;
+                    next_due = now + self->cfg->base.idle_ms * 1000;
                 /* Rows due when the last batch asked, yet none claimed: another worker or
                    instance holds them: back off a little rather than spin. Rows that came
                    due since are fired at once. */
@@ -1038,7 +1032,7 @@ static void s_worker_main(cl_actor_t *a, void *arg)
                     next_due = now + 50 * 1000;
             }
         }
-        int64_t wait_ms = self->cfg->idle_ms;
+        int64_t wait_ms = self->cfg->base.idle_ms;
         if (next_due != INT64_MAX) {
             int64_t until = (next_due - now) / 1000 + 1;
             if (until < wait_ms)
@@ -1152,10 +1146,10 @@ static int s_worker_open(cl_escalation_t *self, size_t i, cl_err_t *err)
     s_worker_t *w = &self->workers[i];
     w->owner = self;
     w->index = i;
-    cl_policies_init(&w->policies, self->cfg->tz_dir);
+    cl_policies_init(&w->policies, self->cfg->base.tz_dir);
     char name[48];
     snprintf(name, sizeof name, "caseloop-escalation-fire-%zu", i + 1);
-    w->db = cl_db_new(self->cfg->db, name);
+    w->db = cl_db_new(self->cfg->base.db, name);
     if (!w->db)
         return cl_err_set(err, CL_INTERNAL, "", "out of memory");
     return 0;
@@ -1203,8 +1197,8 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     }
     self->cfg = cfg;
     self->clock = clock;
-    cl_policies_init(&self->policies, cfg->tz_dir);
-    self->db = cl_db_new(cfg->db, "caseloop-escalation");
+    cl_policies_init(&self->policies, cfg->base.tz_dir);
+    self->db = cl_db_new(cfg->base.db, "caseloop-escalation");
     self->zctx = cl_bus_context();
     self->nworkers = (size_t)cfg->fire_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
@@ -1214,17 +1208,17 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
-    if (cl_service_open_db(self->db, cfg->migrations, err) < 0)
+    if (cl_service_open_db(self->db, cfg->base.migrations, err) < 0)
         goto err;
-    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
-    self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err) : NULL;
+    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->base.router, true, err);
+    self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->base.pub, true, err) : NULL;
     if (!self->pub)
         goto err;
     self->publisher = cl_publisher_new(self->pub);
     /* One SUB connected to every endpoint it listens to. */
     if (*cfg->listen && !(self->sub = cl_bus_wakeup(self->zctx, cfg->listen, "CL_ESCALATION_LISTEN", err)))
         goto err;
-    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->max_frame, (size_t)cfg->queue_max);
+    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->base.max_frame, (size_t)cfg->base.queue_max);
     if (!self->svc) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
@@ -1277,9 +1271,9 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
         s_workers_stop(self);
         return -1;
     }
-    cl_service_ready(self->cfg->notify_fd);
+    cl_service_ready(self->cfg->base.notify_fd);
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, listening to %s, %zu fire workers",
-           self->cfg->router, self->cfg->pub, self->cfg->listen, self->nworkers);
+           self->cfg->base.router, self->cfg->base.pub, self->cfg->listen, self->nworkers);
     /* Polled: the router, each worker, then the SUB (when it listens to any). */
     size_t nsocks = 1 + self->nworkers + 1;
     void **socks = calloc(nsocks, sizeof *socks);
@@ -1295,7 +1289,7 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     while (!*stop) {
         /* The policies are read again on every turn but those that only took the workers'
            events, and at least every idle period (workers may hand in all the time). */
-        if (look || cl_clock_now(self->clock) - last_look >= self->cfg->idle_ms * 1000) {
+        if (look || cl_clock_now(self->clock) - last_look >= self->cfg->base.idle_ms * 1000) {
             last_look = cl_clock_now(self->clock);
             if (cl_policies_refresh(&self->policies, self->db, &err) > 0)
                 change_pending = true;
@@ -1314,7 +1308,7 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
         /* Read the log when woken, and at least every idle period; a pass is bounded, and
            the next one follows at once once requests and the workers' batches are served. */
         bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
-        if (heard || more || now - last_read >= self->cfg->idle_ms * 1000) {
+        if (heard || more || now - last_read >= self->cfg->base.idle_ms * 1000) {
             int applied = 0;
             self->armed_earliest = INT64_MAX;
             int rc = cl_service_apply(s_apply_batch, self, stop, CL_SERVICE_PASS_MS, &applied, &err);
@@ -1327,7 +1321,7 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
                 cl_timer_armed(self->timer, self->armed_earliest, s_wake_one, self);
         }
         /* Sleep until a request, an event, a worker's batch or the next read of the log. */
-        int64_t wait_ms = more ? 0 : self->cfg->idle_ms - (cl_clock_now(self->clock) - last_read) / 1000;
+        int64_t wait_ms = more ? 0 : self->cfg->base.idle_ms - (cl_clock_now(self->clock) - last_read) / 1000;
         int rc = cl_bus_poll(socks, nsocks, wait_ms < 0 ? 0 : wait_ms, ready);
         look = rc <= 0 || ready[0] || ready[nsocks - 1];
         if (rc <= 0)

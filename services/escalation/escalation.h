@@ -7,20 +7,9 @@
 #include "cl.h"
 
 typedef struct {
-    const char *db;
-    const char *router;
-    const char *pub;
+    cl_service_config_t base;
     const char *listen;       /* PUB endpoints whose events wake it, comma-separated */
-    const char *migrations;
-    const char *log_level;
-    int64_t notify_fd;
-    int64_t shutdown_s;
-    int64_t queue_max;
-    int64_t max_frame;
-    int64_t batch_max;
-    int64_t idle_ms;
     int64_t fire_workers;
-    const char *tz_dir;
 } cl_escalation_config_t;
 
 extern const cl_cfg_option_t cl_escalation_options[];

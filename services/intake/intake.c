@@ -15,18 +15,13 @@
 
 const cl_cfg_option_t cl_intake_options[] = {
     CL_SERVICE_OPTIONS(cl_intake_config_t),
-    CL_CFG_STR("CL_INTAKE_ROUTER", cl_intake_config_t, router, "tcp://127.0.0.1:7101",
-               "ZeroMQ endpoint bound for requests (ROUTER)"),
-    CL_CFG_STR("CL_INTAKE_PUB", cl_intake_config_t, pub, "tcp://127.0.0.1:7102",
-               "ZeroMQ endpoint bound for events (PUB)"),
-    CL_CFG_INT("CL_MAX_FRAME", cl_intake_config_t, max_frame, "65536", 1024, 16777216,
+    CL_SERVICE_ENDPOINTS(cl_intake_config_t, "INTAKE", "tcp://127.0.0.1:7101", "tcp://127.0.0.1:7102"),
+    CL_CFG_INT("CL_MAX_FRAME", cl_intake_config_t, base.max_frame, "65536", 1024, 16777216,
                "largest request frame accepted, in bytes"),
-    CL_CFG_INT("CL_BATCH_MAX", cl_intake_config_t, batch_max, "256", 1, 4096,
+    CL_CFG_INT("CL_BATCH_MAX", cl_intake_config_t, base.batch_max, "256", 1, 4096,
                "most submissions stored in one transaction"),
     CL_CFG_INT("CL_STORE_WORKERS", cl_intake_config_t, store_workers, "2", 1, 64,
                "threads storing batches, each on its own database connection"),
-    CL_CFG_STR("CL_TZ_DIR", cl_intake_config_t, tz_dir, "/usr/share/zoneinfo",
-               "where the time zone files are (the site calendars a promise is counted on)"),
     {0},
 };
 
@@ -400,7 +395,7 @@ static void s_drop_unknown(ProtobufCMessage *m)
 static void s_take(cl_intake_t *self, s_job_t *job)
 {
     job->n = 0;
-    while (job->n < (size_t)self->cfg->batch_max && cl_service_next(self->svc, &job->reqs[job->n]) == 0)
+    while (job->n < (size_t)self->cfg->base.batch_max && cl_service_next(self->svc, &job->reqs[job->n]) == 0)
         job->n++;
 }
 
@@ -415,7 +410,7 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
         cl_err_t err;
         cl_err_clear(&err);
         job->envs[i] = NULL;
-        cl_env_t *env = cl_service_decode(self->svc, req, (size_t)self->cfg->max_frame);
+        cl_env_t *env = cl_service_decode(self->svc, req, (size_t)self->cfg->base.max_frame);
         if (!env)
             continue;
         static const cl_handler_t handlers[] = {
@@ -493,11 +488,11 @@ static void s_collect(void *arg, cl_actor_t *a, size_t n, const void *const *dat
 static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
 {
     s_worker_t *w = &self->workers[i];
-    cl_policies_init(&w->policies, self->cfg->tz_dir);
+    cl_policies_init(&w->policies, self->cfg->base.tz_dir);
     w->publisher = self->publisher;
     w->clock = self->clock;
-    w->db = cl_db_new(self->cfg->db, "caseloop-intake");
-    if (!w->db || s_job_alloc(&self->jobs[i], (size_t)self->cfg->batch_max) < 0)
+    w->db = cl_db_new(self->cfg->base.db, "caseloop-intake");
+    if (!w->db || s_job_alloc(&self->jobs[i], (size_t)self->cfg->base.batch_max) < 0)
         return cl_err_set(err, CL_INTERNAL, "", "out of memory");
     self->actors[i] = cl_actor_start(self->zctx, "intake-store", i, s_worker_main, w, s_collect, self, err);
     return self->actors[i] ? 0 : -1;
@@ -512,7 +507,7 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     }
     self->cfg = cfg;
     self->clock = clock;
-    self->db = cl_db_new(cfg->db, "caseloop-intake");
+    self->db = cl_db_new(cfg->base.db, "caseloop-intake");
     self->zctx = cl_bus_context();
     self->nworkers = (size_t)cfg->store_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
@@ -523,19 +518,19 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
-    if (cl_service_open_db(self->db, cfg->migrations, err) < 0)
+    if (cl_service_open_db(self->db, cfg->base.migrations, err) < 0)
         goto err;
-    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->router, true, err);
+    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->base.router, true, err);
     if (!self->router)
         goto err;
     /* Frames a little over the limit are read and answered RESOURCE_EXHAUSTED;
        a peer sending far more is cut off by ZeroMQ before it fills memory. */
-    cl_bus_max_message(self->router, cfg->max_frame * 4 > 1048576 ? cfg->max_frame * 4 : 1048576);
-    self->pub = cl_bus_open(self->zctx, ZMQ_PUB, cfg->pub, true, err);
+    cl_bus_max_message(self->router, cfg->base.max_frame * 4 > 1048576 ? cfg->base.max_frame * 4 : 1048576);
+    self->pub = cl_bus_open(self->zctx, ZMQ_PUB, cfg->base.pub, true, err);
     if (!self->pub)
         goto err;
     self->publisher = cl_publisher_new(self->pub);
-    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->max_frame, (size_t)cfg->queue_max);
+    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->base.max_frame, (size_t)cfg->base.queue_max);
     if (!self->svc) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
@@ -591,9 +586,9 @@ static void s_collect(void *arg, cl_actor_t *a, size_t n, const void *const *dat
 
 int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
 {
-    cl_service_ready(self->cfg->notify_fd);
-    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, %zu store workers", self->cfg->router,
-           self->cfg->pub, self->nworkers);
+    cl_service_ready(self->cfg->base.notify_fd);
+    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, %zu store workers", self->cfg->base.router,
+           self->cfg->base.pub, self->nworkers);
     size_t nsocks = self->nworkers + 1;
     void **socks = calloc(nsocks, sizeof *socks);
     bool *ready = calloc(nsocks, sizeof *ready);

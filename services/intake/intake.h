@@ -9,18 +9,8 @@
 #include "cl_publish.h"
 
 typedef struct {
-    const char *db;
-    const char *router;
-    const char *pub;
-    const char *migrations;
-    const char *log_level;
-    int64_t notify_fd;
-    int64_t shutdown_s;
-    int64_t queue_max;
-    int64_t max_frame;
-    int64_t batch_max;
+    cl_service_config_t base;
     int64_t store_workers;
-    const char *tz_dir;
 } cl_intake_config_t;
 
 extern const cl_cfg_option_t cl_intake_options[];

@@ -154,16 +154,20 @@ static void test_intake_options_load_with_their_defaults(void **state)
     cl_err_t err;
     cl_err_clear(&err);
     assert_int_equal(cl_config_load(cl_intake_options, &cfg, &err), 0);
-    assert_non_null(cfg.db);
-    assert_non_null(cfg.router);
-    assert_non_null(cfg.pub);
-    assert_non_null(cfg.migrations);
-    assert_string_equal(cfg.log_level, "info");
-    assert_int_equal(cfg.notify_fd, -1);
-    assert_int_equal(cfg.max_frame, 65536);
-    assert_int_equal(cfg.batch_max, 256);
+    assert_non_null(cfg.base.db);
+    assert_non_null(cfg.base.router);
+    assert_non_null(cfg.base.pub);
+    assert_non_null(cfg.base.migrations);
+    assert_string_equal(cfg.base.log_level, "info");
+    assert_int_equal(cfg.base.notify_fd, -1);
+    assert_int_equal(cfg.base.max_frame, 65536);
+    assert_int_equal(cfg.base.batch_max, 256);
     assert_int_equal(cfg.store_workers, 2);
-    assert_string_equal(cfg.tz_dir, "/usr/share/zoneinfo");
+    assert_string_equal(cfg.base.tz_dir, "/usr/share/zoneinfo");
+    assert_string_equal(cfg.base.router, "tcp://127.0.0.1:7101");
+    assert_string_equal(cfg.base.pub, "tcp://127.0.0.1:7102");
+    assert_int_equal(cfg.base.shutdown_s, 8);
+    assert_int_equal(cfg.base.queue_max, 1024);
 }
 
 static void test_intake_refuses_batch_max_zero(void **state)
