@@ -375,3 +375,38 @@ out:
     free(cfg);
     return status;
 }
+
+int cl_runtime_open(cl_runtime_t *rt, const char *name, const cl_service_config_t *cfg, cl_clock_t *clock,
+                    cl_err_t *err)
+{
+    char app[64];
+    snprintf(app, sizeof app, "caseloop-%s", name);
+    memset(rt, 0, sizeof *rt);
+    rt->db = cl_db_new(cfg->db, app);
+    rt->zctx = cl_bus_context();
+    if (!rt->db || !rt->zctx)
+        return cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    if (cl_service_open_db(rt->db, cfg->migrations, err) < 0 ||
+        !(rt->router = cl_bus_open(rt->zctx, ZMQ_ROUTER, cfg->router, true, err)))
+        return -1;
+    /* Frames a little over the limit are read and answered RESOURCE_EXHAUSTED;
+       a peer sending far more is cut off by ZeroMQ before it fills memory. */
+    cl_bus_max_message(rt->router, cfg->max_frame * 4 > 1048576 ? cfg->max_frame * 4 : 1048576);
+    if (!(rt->pub = cl_bus_open(rt->zctx, ZMQ_PUB, cfg->pub, true, err)))
+        return -1;
+    rt->publisher = cl_publisher_new(rt->pub);
+    rt->svc = cl_service_new(name, rt->router, clock, (size_t)cfg->max_frame, (size_t)cfg->queue_max);
+    if (!rt->svc)
+        return cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    return 0;
+}
+
+void cl_runtime_close(cl_runtime_t *rt)
+{
+    cl_bus_close(&rt->router);
+    cl_publisher_destroy(&rt->publisher);
+    cl_bus_close(&rt->pub);
+    cl_bus_context_end(&rt->zctx);
+    cl_db_destroy(&rt->db);
+    cl_service_destroy(&rt->svc);
+}

@@ -10,6 +10,7 @@
 #include "cl_codec.h"
 #include "cl_config.h"
 #include "cl_db.h"
+#include "cl_publish.h"
 
 typedef struct cl_service cl_service_t;
 
@@ -96,6 +97,29 @@ int cl_service_main(int argc, char **argv, const cl_service_def_t *def);
                                              s_open, s_run, s_close};                                              \
         return cl_service_main(argc, argv, &def);                                                                  \
     }
+
+/* What every service opens at start and closes at its end: its context, its
+   main thread's database connection, its ROUTER, its PUB with the publisher
+   that publishes on it in log order, and its request side. */
+typedef struct {
+    void *zctx;
+    cl_db_t *db;
+    void *router;
+    void *pub;
+    cl_publisher_t *publisher;
+    cl_service_t *svc;
+} cl_runtime_t;
+
+/* Opens rt for service name ("intake"): connects the database (application
+   name caseloop-<name>) and migrates it (cl_service_open_db), binds cfg's
+   ROUTER (messages over four times max_frame, or 1 MiB, cut off) and PUB.
+   Returns 0, or -1 with err; cl_runtime_close closes what was opened. */
+int cl_runtime_open(cl_runtime_t *rt, const char *name, const cl_service_config_t *cfg, cl_clock_t *clock,
+                    cl_err_t *err) CL_WARN_UNUSED;
+
+/* Closes what cl_runtime_open opened. The service closes its own sockets
+   (wake-up subscription, actors) before: ending the context waits for them. */
+void cl_runtime_close(cl_runtime_t *rt);
 
 /* Connects db, waiting up to 30 s for a database that is still starting, and
    applies the migrations of dir. Returns 0, or -1 with err. */

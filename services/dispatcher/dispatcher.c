@@ -35,13 +35,8 @@ typedef struct {
 struct cl_dispatcher {
     const cl_dispatcher_config_t *cfg;
     cl_clock_t *clock;
-    cl_db_t *db;
-    void *zctx;
-    void *router;
-    void *pub;
-    cl_publisher_t *publisher; /* publishes on pub what committed, in log order */
+    cl_runtime_t rt;
     void *sub;
-    cl_service_t *svc;
     cl_policies_t policies;     /* in force */
     bool recheck_waiting;       /* a policy came: cases that waited for one may go now */
     /* Per site in force (policies.sites[i]): state[i]. Its workloads, which
@@ -128,7 +123,7 @@ static void s_own_prune(cl_dispatcher_t *self, uint64_t from)
    (indexed by the staff of the policies) are read again when needed. */
 static int s_load_policies(cl_dispatcher_t *self, cl_err_t *err)
 {
-    int rc = cl_policies_refresh(&self->policies, self->db, err);
+    int rc = cl_policies_refresh(&self->policies, self->rt.db, err);
     if (rc > 0) {
         self->recheck_waiting = true;
         s_state_resize(self);
@@ -150,7 +145,7 @@ static void s_load_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     const char *doc = q->document ? q->document : "";
     cl_policy_t *p = cl_policy_parse(doc, strlen(doc), self->cfg->base.tz_dir, &err);
     if (!p) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     cl_buf_t sites = {0}, docs = {0};
@@ -169,9 +164,9 @@ static void s_load_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     int version = -1;
     PGresult *res = NULL;
     /* One writer of versions at a time: the table lock orders them. */
-    if (cl_db_begin(self->db, &err) == 0 &&
-        cl_db_cmd(self->db, "LOCK TABLE policies IN SHARE ROW EXCLUSIVE MODE", 0, NULL, &err) == 0 &&
-        (res = cl_db_exec(self->db,
+    if (cl_db_begin(self->rt.db, &err) == 0 &&
+        cl_db_cmd(self->rt.db, "LOCK TABLE policies IN SHARE ROW EXCLUSIVE MODE", 0, NULL, &err) == 0 &&
+        (res = cl_db_exec(self->rt.db,
                           "INSERT INTO policies (version, loaded_at, source)"
                           " SELECT coalesce(max(version), 0) + 1, cl_us_to_ts($1::bigint), $2 FROM policies"
                           " RETURNING version",
@@ -181,25 +176,25 @@ static void s_load_policy(void *arg, cl_request_t *req, const cl_env_t *env)
         char v[16];
         snprintf(v, sizeof v, "%d", version);
         const char *p2[] = {v, sites.data, docs.data};
-        if (cl_db_cmd(self->db,
+        if (cl_db_cmd(self->rt.db,
                       "INSERT INTO policy_sites (version, site, document)"
                       " SELECT $1::int, s, d FROM unnest($2::text[], $3::text[]) AS u(s, d)",
                       3, p2, &err) < 0 ||
-            cl_db_commit(self->db, &err) < 0)
+            cl_db_commit(self->rt.db, &err) < 0)
             version = -1;
     }
     cl_buf_free(&sites);
     cl_buf_free(&docs);
     if (version < 0) {
-        cl_db_rollback(self->db);
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_db_rollback(self->rt.db);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         cl_policy_destroy(&p);
         return;
     }
     cl_log(CL_LOG_INFO, NULL, "policy version %d loaded from %s", version, source);
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     Caseloop__V1__LoadPolicyReply body = CASELOOP__V1__LOAD_POLICY_REPLY__INIT;
     body.has_version = 1, body.version = (uint32_t)version;
     char **codes = calloc(p->nsites + 1, sizeof *codes);
@@ -211,10 +206,10 @@ static void s_load_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     body.n_sites = p->nsites;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY_REPLY;
     reply.load_policy_reply = &body;
-    cl_service_reply(self->svc, req, &reply);
+    cl_service_reply(self->rt.svc, req, &reply);
     free(codes);
     cl_policy_destroy(&p);
-    cl_service_count(self->svc, "policies_loaded", 1);
+    cl_service_count(self->rt.svc, "policies_loaded", 1);
     if (s_load_policies(self, &err) < 0)
         cl_log(CL_LOG_WARN, NULL, "could not reload policies: %s", err.message);
 }
@@ -226,28 +221,28 @@ static void s_get_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_err_clear(&err);
     const char *site = env->get_policy->site;
     if (cl_text_check(site, "site", 1, 64, &err) < 0) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     const char *p[] = {site};
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "SELECT s.version, s.document, cl_ts_to_us(p.loaded_at), p.source"
                                " FROM policy_sites s JOIN policies p USING (version)"
                                " WHERE s.site = $1 ORDER BY s.version DESC LIMIT 1",
                                1, p, false, &err);
     if (!res) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
         cl_err_set(&err, CL_NOT_FOUND, "site", "site \"%s\" has no policy", site);
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     Caseloop__V1__GetPolicyReply body = CASELOOP__V1__GET_POLICY_REPLY__INIT;
     body.has_version = 1, body.version = (uint32_t)atoi(PQgetvalue(res, 0, 0));
     body.document = PQgetvalue(res, 0, 1);
@@ -255,7 +250,7 @@ static void s_get_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     body.source = PQgetvalue(res, 0, 3);
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_POLICY_REPLY;
     reply.get_policy_reply = &body;
-    cl_service_reply(self->svc, req, &reply);
+    cl_service_reply(self->rt.svc, req, &reply);
     PQclear(res);
 }
 
@@ -283,9 +278,9 @@ static int s_department_index(const cl_site_policy_t *s, const char *code)
 static int s_append_commit(cl_dispatcher_t *self, cl_env_t *env, int64_t case_id, int64_t now, cl_err_t *err)
 {
     cl_event_t ev = {env, case_id, {0}};
-    uint64_t turn = cl_publisher_commit(self->publisher, self->db, &ev, 1, now, err);
+    uint64_t turn = cl_publisher_commit(self->rt.publisher, self->rt.db, &ev, 1, now, err);
     if (turn)
-        cl_publisher_put(self->publisher, turn, &ev, 1);
+        cl_publisher_put(self->rt.publisher, turn, &ev, 1);
     cl_eventlog_release(&ev, 1);
     return turn ? 0 : -1;
 }
@@ -314,9 +309,9 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
     snprintf(resolved, sizeof resolved, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_RESOLVED);
     const char *p[] = {id};
-    if (cl_db_begin(self->db, err) < 0)
+    if (cl_db_begin(self->rt.db, err) < 0)
         return -1;
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "SELECT d.site, d.department, coalesce(d.assignee, ''), c.state, coalesce(d.kind, c.kind)"
                                " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id"
                                " WHERE c.id = $1::bigint FOR NO KEY UPDATE OF c",
@@ -390,7 +385,7 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     char ver[16];
     snprintf(ver, sizeof ver, "%d", ps->version);
     const char *p2[] = {id, dept_buf, who >= 0 ? who_buf : NULL, ver};
-    if (cl_db_cmd(self->db,
+    if (cl_db_cmd(self->rt.db,
                   "UPDATE dispatches SET department = $2, assignee = $3, policy_version = $4::int WHERE case_id = $1::bigint",
                   4, p2, err) < 0)
         goto err;
@@ -422,7 +417,7 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     out->has_queued = 1, out->queued = who < 0;
     return 0;
 err:
-    cl_db_rollback(self->db);
+    cl_db_rollback(self->rt.db);
     return -1;
 }
 
@@ -434,16 +429,16 @@ static void s_transfer_case(void *arg, cl_request_t *req, const cl_env_t *env)
     char dept[80], who[120];
     Caseloop__V1__TransferCaseReply body = CASELOOP__V1__TRANSFER_CASE_REPLY__INIT;
     if (s_transfer(self, env->transfer_case, &body, dept, who, &err) < 0) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE_REPLY;
     reply.transfer_case_reply = &body;
-    cl_service_reply(self->svc, req, &reply);
-    cl_service_count(self->svc, "cases_transferred", 1);
+    cl_service_reply(self->rt.svc, req, &reply);
+    cl_service_count(self->rt.svc, "cases_transferred", 1);
 }
 
 /* Fills h's case list from rows (case id, state) of res. */
@@ -493,12 +488,12 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     const char *p1[] = {q->site, q->outgoing, q->incoming, note, at};
     const char *site_key[] = {q->site};
     /* One handover of a site at a time: a second one waits, then sees the tracking the first left. */
-    if (cl_db_begin(self->db, err) < 0 ||
-        cl_db_cmd(self->db, "SELECT pg_advisory_xact_lock(hashtext('handover:' || $1))", 1, site_key, err) < 0) {
-        cl_db_rollback(self->db);
+    if (cl_db_begin(self->rt.db, err) < 0 ||
+        cl_db_cmd(self->rt.db, "SELECT pg_advisory_xact_lock(hashtext('handover:' || $1))", 1, site_key, err) < 0) {
+        cl_db_rollback(self->rt.db);
         return -1;
     }
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "INSERT INTO handovers (site, outgoing, incoming, note, at, position)"
                                " VALUES ($1, $2, $3, $4, cl_us_to_ts($5::bigint), 0) RETURNING id",
                                5, p1, false, err);
@@ -508,7 +503,7 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     PQclear(res);
     /* Every open case the outgoing person tracks, locked so that none slips by. */
     const char *p2[] = {hid, q->site, q->outgoing, closed};
-    res = cl_db_exec(self->db,
+    res = cl_db_exec(self->rt.db,
                      "INSERT INTO handover_cases (handover_id, case_id, state)"
                      " SELECT $1::bigint, c.id, c.state FROM cases c LEFT JOIN case_tracking t ON t.case_id = c.id"
                      " WHERE c.site = $2 AND c.state <> $4::smallint AND coalesce(t.tracker, c.first_receiver) = $3"
@@ -520,7 +515,7 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     s_handover_cases(h, res, 0, 1);
     PQclear(res);
     const char *p3[] = {hid, q->incoming, at};
-    if (cl_db_cmd(self->db,
+    if (cl_db_cmd(self->rt.db,
                   "INSERT INTO case_tracking (case_id, tracker, since)"
                   " SELECT case_id, $2, cl_us_to_ts($3::bigint) FROM handover_cases WHERE handover_id = $1::bigint"
                   " ON CONFLICT (case_id) DO UPDATE SET tracker = excluded.tracker, since = excluded.since",
@@ -541,27 +536,27 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_SHIFT_HANDED_OVER;
     env.shift_handed_over = &ev;
     cl_event_t e = {&env, 0, {0}};
-    cl_publisher_lock(self->publisher);
-    int rc = cl_eventlog_append(self->db, &e, 1, now, err);
+    cl_publisher_lock(self->rt.publisher);
+    int rc = cl_eventlog_append(self->rt.db, &e, 1, now, err);
     if (rc == 0) {
         char pos[24];
         snprintf(pos, sizeof pos, "%" PRIu64, env.position);
         const char *p4[] = {hid, pos};
-        rc = cl_db_cmd(self->db, "UPDATE handovers SET position = $2::bigint WHERE id = $1::bigint", 2, p4, err);
+        rc = cl_db_cmd(self->rt.db, "UPDATE handovers SET position = $2::bigint WHERE id = $1::bigint", 2, p4, err);
     }
     if (rc == 0)
-        rc = cl_db_commit(self->db, err);
+        rc = cl_db_commit(self->rt.db, err);
     else
-        cl_db_rollback(self->db);
-    uint64_t turn = cl_publisher_unlock(self->publisher, rc == 0);
+        cl_db_rollback(self->rt.db);
+    uint64_t turn = cl_publisher_unlock(self->rt.publisher, rc == 0);
     if (turn)
-        cl_publisher_put(self->publisher, turn, &e, 1);
+        cl_publisher_put(self->rt.publisher, turn, &e, 1);
     cl_eventlog_release(&e, 1);
     if (rc < 0)
         goto err;
     return 0;
 err:
-    cl_db_rollback(self->db);
+    cl_db_rollback(self->rt.db);
     return -1;
 }
 
@@ -575,20 +570,20 @@ static void s_hand_over_request(void *arg, cl_request_t *req, const cl_env_t *en
     if (s_hand_over(self, env->hand_over, &h, hid, &err) < 0) {
         free(h.case_ids);
         free(h.states);
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     Caseloop__V1__HandOverReply body = CASELOOP__V1__HAND_OVER_REPLY__INIT;
     body.handover = &h;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_HAND_OVER_REPLY;
     reply.hand_over_reply = &body;
-    cl_service_reply(self->svc, req, &reply);
+    cl_service_reply(self->rt.svc, req, &reply);
     free(h.case_ids);
     free(h.states);
-    cl_service_count(self->svc, "handovers", 1);
+    cl_service_count(self->rt.svc, "handovers", 1);
 }
 
 static void s_list_handovers(void *arg, cl_request_t *req, const cl_env_t *env)
@@ -600,13 +595,13 @@ static void s_list_handovers(void *arg, cl_request_t *req, const cl_env_t *env)
     uint32_t limit = q->has_limit ? q->limit : 10;
     if (cl_text_check(q->site, "site", 1, 64, &err) < 0 || cl_text_check(q->incoming, "incoming", 0, 100, &err) < 0 ||
         (limit < 1 || limit > 100 ? cl_err_set(&err, CL_INVALID_ARGUMENT, "limit", "limit is outside 1..100") : 0) < 0) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     char lim[16];
     snprintf(lim, sizeof lim, "%" PRIu32, limit);
     const char *p[] = {q->site, q->incoming && *q->incoming ? q->incoming : NULL, lim};
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "SELECT h.id, h.outgoing, h.incoming, cl_ts_to_us(h.at), h.note,"
                                " coalesce(string_agg(hc.case_id::text, ',' ORDER BY hc.case_id), ''),"
                                " coalesce(string_agg(hc.state::text, ',' ORDER BY hc.case_id), '')"
@@ -615,7 +610,7 @@ static void s_list_handovers(void *arg, cl_request_t *req, const cl_env_t *env)
                                " GROUP BY h.id ORDER BY h.id DESC LIMIT $3::int",
                                3, p, false, &err);
     if (!res) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     int rows = PQntuples(res);
@@ -653,13 +648,13 @@ static void s_list_handovers(void *arg, cl_request_t *req, const cl_env_t *env)
     }
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     Caseloop__V1__ListHandoversReply body = CASELOOP__V1__LIST_HANDOVERS_REPLY__INIT;
     body.handovers = hp;
     body.n_handovers = (size_t)rows;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS_REPLY;
     reply.list_handovers_reply = &body;
-    cl_service_reply(self->svc, req, &reply);
+    cl_service_reply(self->rt.svc, req, &reply);
     for (int r = 0; r < rows; r++) {
         free(hs[r].case_ids);
         free(hs[r].states);
@@ -697,7 +692,7 @@ static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint3
     char closed[8];
     snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
     const char *p[] = {s->code, closed};
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "SELECT d.assignee, count(*) FROM dispatches d JOIN cases c ON c.id = d.case_id"
                                " WHERE d.site = $1 AND d.assignee IS NOT NULL AND c.state <> $2::smallint"
                                " GROUP BY d.assignee",
@@ -731,7 +726,7 @@ static uint32_t *s_workloads(cl_dispatcher_t *self, size_t si, const cl_site_pol
             return NULL;
         }
         self->state[si].open = open;
-        cl_service_count(self->svc, "workloads_read", 1);
+        cl_service_count(self->rt.svc, "workloads_read", 1);
     }
     return self->state[si].open;
 }
@@ -776,7 +771,7 @@ static int s_forget_changed(cl_dispatcher_t *self, uint64_t from, uint64_t upto,
     cl_pgarr_end(&hi);
     const char *p[] = {a, b, types.data, lo.data, hi.data, "CaseUpdated"};
     /* Binary: the envelope as stored (only a CaseUpdated's is needed). */
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "SELECT e.site, CASE WHEN e.type = $6 THEN e.envelope END FROM events e"
                                " WHERE e.position > $1::bigint AND e.position <= $2::bigint AND e.type = ANY ($3::text[])"
                                " AND NOT EXISTS (SELECT 1 FROM unnest($4::bigint[], $5::bigint[]) AS o(lo, hi)"
@@ -955,7 +950,7 @@ static int s_store(cl_dispatcher_t *self, s_dispatch_t *ds, size_t n, bool waite
         " $6::text[], $7::bool[], $8::text[], $9::text[], $10::int[], $11::bigint[], $12::bigint[])"
         " AS u(id, site, kind, cls, sev, dept, special, who, told, ver, pos, t)"
         " WHERE dispatches.case_id = u.id AND dispatches.department = ''";
-    int rc = rows ? cl_db_cmd(self->db, waited ? update : insert, NCOL, p, err) : 0;
+    int rc = rows ? cl_db_cmd(self->rt.db, waited ? update : insert, NCOL, p, err) : 0;
     for (int k = 0; k < NCOL; k++)
         cl_buf_free(&col[k]);
     cl_buf_free(&notified);
@@ -976,7 +971,7 @@ static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t
     char lim[24];
     snprintf(lim, sizeof lim, "%zu", room);
     const char *p[] = {sites.data, lim};
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "SELECT c.id, c.site, c.kind, c.severity, c.description, d.position"
                                " FROM dispatches d JOIN cases c ON c.id = d.case_id"
                                " WHERE d.department = '' AND d.site = ANY($1::text[]) ORDER BY d.case_id LIMIT $2::int"
@@ -1022,7 +1017,7 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     int64_t now = cl_clock_now(self->clock);
     uint64_t from, upto;
     static const char *const types[] = {"CaseReceived", NULL}; /* what it dispatches; nothing else moves it */
-    nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->base.batch_max, events, &from, &upto, err);
+    nev = cl_eventlog_consume(self->rt.db, CONSUMER, types, (uint32_t)self->cfg->base.batch_max, events, &from, &upto, err);
     if (nev < 0) {
         nev = 0;
         goto out;
@@ -1059,7 +1054,7 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     }
     if (nev == 0 && nd == 0) {
         /* none of its kind: the position still moves on past the others */
-        rc = (upto > from ? cl_eventlog_consumed(self->db, CONSUMER, upto, err) : cl_db_commit(self->db, err)) < 0 ? -1 : 0;
+        rc = (upto > from ? cl_eventlog_consumed(self->rt.db, CONSUMER, upto, err) : cl_db_commit(self->rt.db, err)) < 0 ? -1 : 0;
         if (rc == 0)
             self->has_known = true, self->known = upto;
         goto out;
@@ -1082,27 +1077,27 @@ static int s_apply_batch(void *arg, cl_err_t *err)
         }
     if (s_store(self, ds, nd, false, now, err) < 0 || s_store(self, ds, nd, true, now, err) < 0)
         goto out;
-    cl_publisher_lock(self->publisher);
-    bool committed = cl_eventlog_append(self->db, evs, nevs, now, err) == 0 &&
-                     cl_eventlog_consumed(self->db, CONSUMER, upto, err) == 0;
+    cl_publisher_lock(self->rt.publisher);
+    bool committed = cl_eventlog_append(self->rt.db, evs, nevs, now, err) == 0 &&
+                     cl_eventlog_consumed(self->rt.db, CONSUMER, upto, err) == 0;
     if (!committed)
-        cl_db_rollback(self->db); /* before the lock is left */
-    uint64_t turn = cl_publisher_unlock(self->publisher, committed);
+        cl_db_rollback(self->rt.db); /* before the lock is left */
+    uint64_t turn = cl_publisher_unlock(self->rt.publisher, committed);
     if (!committed)
         goto out;
     /* Committed: the workloads, with this batch's assignments, hold as of upto. */
     self->has_known = true, self->known = upto;
     s_own_add(self, evs, nevs);
-    cl_publisher_put(self->publisher, turn, evs, nevs);
-    cl_service_count(self->svc, "events_applied", (uint64_t)nev);
-    cl_service_count(self->svc, "cases_dispatched", nd);
+    cl_publisher_put(self->rt.publisher, turn, evs, nevs);
+    cl_service_count(self->rt.svc, "events_applied", (uint64_t)nev);
+    cl_service_count(self->rt.svc, "cases_dispatched", nd);
     for (size_t i = 0; i < nd; i++)
         if (!ds[i].assignee && *ds[i].department)
-            cl_service_count(self->svc, "cases_queued", 1);
+            cl_service_count(self->rt.svc, "cases_queued", 1);
     rc = nev + n;
 out:
     if (rc < 0) {
-        cl_db_rollback(self->db);
+        cl_db_rollback(self->rt.db);
         s_forget_workloads(self); /* they may count this batch's assignments */
     }
     PQclear(waiting);
@@ -1128,7 +1123,7 @@ static void s_serve(cl_dispatcher_t *self)
         {CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS, s_list_handovers, NULL},
         {0, NULL, NULL},
     };
-    cl_service_serve(self->svc, handlers, self, self->db);
+    cl_service_serve(self->rt.svc, handlers, self, self->rt.db);
 }
 
 
@@ -1142,25 +1137,9 @@ cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t
     self->cfg = cfg;
     self->clock = clock;
     cl_policies_init(&self->policies, cfg->base.tz_dir);
-    self->db = cl_db_new(cfg->base.db, "caseloop-dispatcher");
-    self->zctx = cl_bus_context();
-    if (!self->db || !self->zctx) {
-        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    if (cl_runtime_open(&self->rt, SENDER, &cfg->base, clock, err) < 0 || s_load_policies(self, err) < 0 ||
+        !(self->sub = cl_bus_wakeup(self->rt.zctx, cfg->intake_pub, "CL_INTAKE_PUB", err)))
         goto err;
-    }
-    if (cl_service_open_db(self->db, cfg->base.migrations, err) < 0 || s_load_policies(self, err) < 0)
-        goto err;
-    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->base.router, true, err);
-    self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->base.pub, true, err) : NULL;
-    self->publisher = self->pub ? cl_publisher_new(self->pub) : NULL;
-    self->sub = self->pub ? cl_bus_wakeup(self->zctx, cfg->intake_pub, "CL_INTAKE_PUB", err) : NULL;
-    if (!self->sub)
-        goto err;
-    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->base.max_frame, (size_t)cfg->base.queue_max);
-    if (!self->svc) {
-        cl_err_set(err, CL_INTERNAL, "", "out of memory");
-        goto err;
-    }
     return self;
 err:
     cl_dispatcher_destroy(&self);
@@ -1172,13 +1151,8 @@ void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
     if (!self_p || !*self_p)
         return;
     cl_dispatcher_t *self = *self_p;
-    cl_bus_close(&self->router);
-    cl_publisher_destroy(&self->publisher);
-    cl_bus_close(&self->pub);
     cl_bus_close(&self->sub);
-    cl_bus_context_end(&self->zctx);
-    cl_db_destroy(&self->db);
-    cl_service_destroy(&self->svc);
+    cl_runtime_close(&self->rt);
     s_forget_workloads(self);
     free(self->state);
     free(self->own);
@@ -1208,7 +1182,7 @@ int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
             more = rc > 0;
             last_read = cl_mono_us();
         }
-        void *socks[] = {self->router, self->sub};
+        void *socks[] = {self->rt.router, self->sub};
         bool ready[2];
         int64_t left = more ? 0 : (last_read + self->cfg->base.idle_ms * 1000 - cl_mono_us()) / 1000 + 1;
         if (cl_bus_poll(socks, 2, left > 0 ? left : 0, ready) > 0 && ready[0])

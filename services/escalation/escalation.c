@@ -47,21 +47,14 @@ typedef struct {
 struct cl_escalation {
     const cl_escalation_config_t *cfg;
     cl_clock_t *clock;
-    cl_db_t *db;                /* the main thread's: the event log, policy changes, requests */
-    void *zctx;
-    void *router;
-    void *pub;
+    cl_runtime_t rt;            /* its db is the main thread's: the event log, policy changes, requests */
     void *sub;
-    cl_service_t *svc;
     cl_policies_t policies;     /* in force: each site's clocks, calendar and staff (main thread's copy) */
     cl_timer_t *timer;          /* the clocks as timers: next_fire_at, claimed by the workers */
     int64_t armed_earliest;     /* in a pass over the log: the earliest moment a clock it armed fires */
     s_worker_t *workers;
     cl_actor_t **actors;        /* the main thread's handles of the workers (NULL until started) */
     size_t nworkers;
-    /* Publication in the order of the log: the main thread and the workers take
-       turns through it as they append and commit; the main thread publishes. */
-    cl_publisher_t *publisher;
 };
 
 /* Columns every clock query returns, in this order, for s_clock_from (of table t). */
@@ -220,8 +213,8 @@ static void s_collect(void *arg, cl_actor_t *a, size_t n, const void *const *dat
     if (n < 1 || len[0] != sizeof turn)
         return; /* not a batch: cannot be */
     memcpy(&turn, data[0], sizeof turn);
-    cl_service_count(self->svc, "steps_fired", (n - 1) / 2);
-    cl_publisher_put_parts(self->publisher, turn, data + 1, len + 1, (n - 1) / 2);
+    cl_service_count(self->rt.svc, "steps_fired", (n - 1) / 2);
+    cl_publisher_put_parts(self->rt.publisher, turn, data + 1, len + 1, (n - 1) / 2);
 }
 
 /* --- applying the event log ----------------------------------------------------------- */
@@ -330,7 +323,7 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
     PGresult *res = NULL;
     size_t n = a->n;
     if (n)
-        res = cl_db_exec(self->db,
+        res = cl_db_exec(self->rt.db,
                          "INSERT INTO clocks (case_id, site, code, name, state, major, armed_at, due_at, stage,"
                          " next_fire_at, steps, met_by, policy_version, pauses_on, resumes_on)"
                          " SELECT c, s, k, n, $15::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), z, cl_us_to_ts(f),"
@@ -386,7 +379,7 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, uint32_t meets, int6
     snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
     const char *p[] = {id, bit, at, running, breached, met, late, cancelled, paused};
     /* In time is a matter of the meeting's time, not of which service ran first. */
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "WITH old AS (SELECT id, state FROM clocks WHERE case_id = $1::bigint"
                                " AND state IN ($4::smallint, $5::smallint, $9::smallint)"
                                " AND ($2::int = 0 OR met_by & $2::int <> 0) ORDER BY id FOR UPDATE)"
@@ -442,7 +435,7 @@ static int s_pause(cl_escalation_t *self, uint64_t case_id, int action, int64_t 
     snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
     snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
     const char *p[] = {id, bit, at, running, paused, breached};
-    return cl_db_cmd(self->db,
+    return cl_db_cmd(self->rt.db,
                      "UPDATE clocks SET state = CASE WHEN state = $4::smallint THEN $5::smallint ELSE state END,"
                      " paused_at = CASE WHEN state = $4::smallint THEN cl_us_to_ts($3::bigint)"
                      " ELSE greatest(cl_us_to_ts($3::bigint), due_at) END, next_fire_at = NULL"
@@ -468,7 +461,7 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
     snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
     const char *p[] = {id, bit, paused, breached};
     /* One row a step, in order (a clock without steps: one row, its step NULL). */
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "SELECT c.id, c.site, c.code, cl_ts_to_us(c.paused_at), cl_ts_to_us(c.due_at), c.stage,"
                                " c.state, s.at_us FROM clocks c LEFT JOIN LATERAL unnest(c.steps) WITH ORDINALITY"
                                " AS s(at_us, kind, percent, level, role, o) ON true WHERE c.case_id = $1::bigint AND c.state IN ($3::smallint, $4::smallint)"
@@ -517,7 +510,7 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
         cl_buf_free(&lit);
     }
     PQclear(res);
-    int rc = cl_timer_rearm(self->timer, self->db, &b,
+    int rc = cl_timer_rearm(self->timer, self->rt.db, &b,
                             "state = u.state, paused_at = NULL, due_at = cl_us_to_ts(u.due_at),"
                             " steps = clock_steps_at(clocks.steps, u.steps_at::bigint[]),"
                             " paused_us = clocks.paused_us + u.paused",
@@ -539,7 +532,7 @@ static int s_arm_later(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, cl_
     snprintf(id, sizeof id, "%" PRIu64, case_id);
     snprintf(sev, sizeof sev, "%d", CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
     const char *p[] = {id, sev};
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "SELECT c.site, c.severity = $2::smallint OR coalesce(d.severity = $2::smallint, false)"
                                " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id WHERE c.id = $1::bigint",
                                2, p, false, err);
@@ -667,11 +660,11 @@ static int s_apply_batch(void *arg, cl_err_t *err)
                                         "CallbackMade", "CallbackRecorded", NULL};
     uint64_t from, upto;
     bool locked = false;
-    nev = cl_eventlog_consume(self->db, CONSUMER, types, (uint32_t)self->cfg->base.batch_max, events, &from, &upto, err);
+    nev = cl_eventlog_consume(self->rt.db, CONSUMER, types, (uint32_t)self->cfg->base.batch_max, events, &from, &upto, err);
     if (nev <= 0) {
         /* none of its kinds: the position still moves on past the others */
         rc = nev < 0 ? -1
-                     : ((upto > from ? cl_eventlog_consumed(self->db, CONSUMER, upto, err) : cl_db_commit(self->db, err)) < 0
+                     : ((upto > from ? cl_eventlog_consumed(self->rt.db, CONSUMER, upto, err) : cl_db_commit(self->rt.db, err)) < 0
                             ? -1
                             : 0);
         nev = nev < 0 ? 0 : nev;
@@ -683,23 +676,23 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     if (s_arm_store(self, &arms, &out, now, err) < 0)
         goto out;
     s_out_seal(&out);
-    cl_publisher_lock(self->publisher);
+    cl_publisher_lock(self->rt.publisher);
     locked = true;
-    if (cl_eventlog_append(self->db, out.evs, out.n, now, err) < 0)
+    if (cl_eventlog_append(self->rt.db, out.evs, out.n, now, err) < 0)
         goto out;
-    if (cl_eventlog_consumed(self->db, CONSUMER, upto, err) < 0)
+    if (cl_eventlog_consumed(self->rt.db, CONSUMER, upto, err) < 0)
         goto out;
-    cl_service_count(self->svc, "events_applied", (uint64_t)nev);
+    cl_service_count(self->rt.svc, "events_applied", (uint64_t)nev);
     if (out.earliest < *earliest)
         *earliest = out.earliest;
     rc = nev;
 out:
     if (rc < 0)
-        cl_db_rollback(self->db);
+        cl_db_rollback(self->rt.db);
     if (locked) {
-        uint64_t turn = cl_publisher_unlock(self->publisher, rc >= 0);
+        uint64_t turn = cl_publisher_unlock(self->rt.publisher, rc >= 0);
         if (turn)
-            cl_publisher_put(self->publisher, turn, out.evs, out.n);
+            cl_publisher_put(self->rt.publisher, turn, out.evs, out.n);
     }
     s_out_free(&out);
     s_arms_free(&arms);
@@ -858,7 +851,7 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
                        err) < 0)
         goto out;
     s_out_seal(&out);
-    cl_publisher_lock(self->publisher);
+    cl_publisher_lock(self->rt.publisher);
     locked = true;
     if (cl_eventlog_append(w->db, out.evs, out.n, now, err) < 0)
         goto out;
@@ -875,7 +868,7 @@ out:
     if (rc < 0)
         cl_db_rollback(w->db);
     if (locked) {
-        uint64_t turn = cl_publisher_unlock(self->publisher, rc >= 0);
+        uint64_t turn = cl_publisher_unlock(self->rt.publisher, rc >= 0);
         if (turn)
             s_hand_in(w, turn, out.evs, out.n);
     }
@@ -901,7 +894,7 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
     snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
     snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
     snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
-    if (cl_db_begin(self->db, err) < 0)
+    if (cl_db_begin(self->rt.db, err) < 0)
         return -1;
     for (size_t i = 0; i < self->policies.n; i++) {
         const cl_site_in_force_t *in = &self->policies.sites[i];
@@ -912,7 +905,7 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
             const cl_clock_def_t *d = &s->clocks[k];
             const char *p[] = {in->code, d->code, ver, running, breached, cancelled, at, paused};
             if (!d->active) {
-                if (cl_db_cmd(self->db,
+                if (cl_db_cmd(self->rt.db,
                               "UPDATE clocks SET state = $6::smallint, next_fire_at = NULL, closed_at = cl_us_to_ts($7::bigint),"
                               " paused_at = NULL"
                               " WHERE site = $1 AND code = $2 AND state IN ($4::smallint, $5::smallint, $8::smallint)"
@@ -926,7 +919,7 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
             /* Running and paused clocks: a paused one takes its new times and stays paused,
                its steps moving on when it resumes. The warnings told so far (the highest
                percent among the steps fired) are not told again. */
-            PGresult *res = cl_db_exec(self->db,
+            PGresult *res = cl_db_exec(self->rt.db,
                                        "SELECT id, cl_ts_to_us(armed_at), major, cl_ts_to_us(paused_at), paused_us,"
                                        " coalesce((SELECT max(s.percent) FROM unnest(steps) WITH ORDINALITY"
                                        " AS s(at_us, kind, percent, level, role, o) WHERE s.o <= stage), 0)"
@@ -963,7 +956,7 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
                 cl_buf_free(&steps);
             }
             PQclear(res);
-            int rc = cl_timer_rearm(self->timer, self->db, &b,
+            int rc = cl_timer_rearm(self->timer, self->rt.db, &b,
                                     "due_at = cl_us_to_ts(u.due_at), steps = u.steps::clock_step[], stage = u.stage,"
                                     " policy_version = u.version, met_by = u.met_by, pauses_on = u.pauses_on,"
                                     /* a paused clock still resumes on what would have resumed it */
@@ -975,11 +968,11 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
                 goto err;
         }
     }
-    if (cl_db_commit(self->db, err) < 0)
+    if (cl_db_commit(self->rt.db, err) < 0)
         goto err;
     return 0;
 err:
-    cl_db_rollback(self->db);
+    cl_db_rollback(self->rt.db);
     return -1;
 }
 
@@ -1059,7 +1052,7 @@ static void s_reply_clocks(cl_escalation_t *self, cl_request_t *req, const cl_en
     }
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     Caseloop__V1__GetClocksReply a = CASELOOP__V1__GET_CLOCKS_REPLY__INIT;
     Caseloop__V1__ListBreachesReply b = CASELOOP__V1__LIST_BREACHES_REPLY__INIT;
     if (breaches) {
@@ -1071,7 +1064,7 @@ static void s_reply_clocks(cl_escalation_t *self, cl_request_t *req, const cl_en
         reply.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS_REPLY;
         reply.get_clocks_reply = &a;
     }
-    cl_service_reply(self->svc, req, &reply);
+    cl_service_reply(self->rt.svc, req, &reply);
     free(cs);
     free(cp);
 }
@@ -1084,16 +1077,16 @@ static void s_get_clocks(void *arg, cl_request_t *req, const cl_env_t *env)
     const Caseloop__V1__GetClocks *q = env->get_clocks;
     if (!q->has_case_id || q->case_id == 0 || q->case_id > INT64_MAX) {
         cl_err_set(&err, CL_INVALID_ARGUMENT, "case_id", "case_id is required");
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     char id[24];
     snprintf(id, sizeof id, "%" PRIu64, q->case_id);
     const char *p[] = {id};
-    PGresult *res = cl_db_exec(self->db, "SELECT " CLOCK_COLUMNS " FROM clocks WHERE case_id = $1::bigint ORDER BY id",
+    PGresult *res = cl_db_exec(self->rt.db, "SELECT " CLOCK_COLUMNS " FROM clocks WHERE case_id = $1::bigint ORDER BY id",
                                1, p, false, &err);
     if (!res) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     s_reply_clocks(self, req, env, res, false);
@@ -1109,19 +1102,19 @@ static void s_list_breaches(void *arg, cl_request_t *req, const cl_env_t *env)
     uint32_t limit = q->has_limit ? q->limit : 50;
     if (cl_text_check(q->site, "site", 1, 64, &err) < 0 ||
         ((limit < 1 || limit > 500) && cl_err_set(&err, CL_INVALID_ARGUMENT, "limit", "limit is outside 1..500") < 0)) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     char lim[16], breached[8];
     snprintf(lim, sizeof lim, "%" PRIu32, limit);
     snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
     const char *p[] = {q->site, q->open_only ? "t" : "f", lim, breached};
-    PGresult *res = cl_db_exec(self->db,
+    PGresult *res = cl_db_exec(self->rt.db,
                                "SELECT " CLOCK_COLUMNS " FROM clocks WHERE site = $1 AND level > 0"
                                " AND (NOT $2::bool OR state = $4::smallint) ORDER BY id DESC LIMIT $3::int",
                                4, p, false, &err);
     if (!res) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     s_reply_clocks(self, req, env, res, true);
@@ -1135,7 +1128,7 @@ static void s_serve(cl_escalation_t *self)
         {CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES, s_list_breaches, NULL},
         {0, NULL, NULL},
     };
-    cl_service_serve(self->svc, handlers, self, self->db);
+    cl_service_serve(self->rt.svc, handlers, self, self->rt.db);
 }
 
 /* --- the loop ---------------------------------------------------------------------------- */
@@ -1159,7 +1152,7 @@ static int s_worker_open(cl_escalation_t *self, size_t i, cl_err_t *err)
 static int s_workers_start(cl_escalation_t *self, cl_err_t *err)
 {
     for (size_t i = 0; i < self->nworkers; i++)
-        if (!(self->actors[i] = cl_actor_start(self->zctx, "escalation-fire", i, s_worker_main, &self->workers[i],
+        if (!(self->actors[i] = cl_actor_start(self->rt.zctx, "escalation-fire", i, s_worker_main, &self->workers[i],
                                                s_collect, self, err)))
             return -1;
     return 0;
@@ -1198,31 +1191,19 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
     self->cfg = cfg;
     self->clock = clock;
     cl_policies_init(&self->policies, cfg->base.tz_dir);
-    self->db = cl_db_new(cfg->base.db, "caseloop-escalation");
-    self->zctx = cl_bus_context();
     self->nworkers = (size_t)cfg->fire_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
     self->actors = calloc(self->nworkers, sizeof *self->actors);
     self->timer = cl_timer_new("clocks", "id", "next_fire_at", self->nworkers);
-    if (!self->db || !self->zctx || !self->workers || !self->actors || !self->timer) {
+    if (!self->workers || !self->actors || !self->timer) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
-    if (cl_service_open_db(self->db, cfg->base.migrations, err) < 0)
+    if (cl_runtime_open(&self->rt, SENDER, &cfg->base, clock, err) < 0)
         goto err;
-    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->base.router, true, err);
-    self->pub = self->router ? cl_bus_open(self->zctx, ZMQ_PUB, cfg->base.pub, true, err) : NULL;
-    if (!self->pub)
-        goto err;
-    self->publisher = cl_publisher_new(self->pub);
     /* One SUB connected to every endpoint it listens to. */
-    if (*cfg->listen && !(self->sub = cl_bus_wakeup(self->zctx, cfg->listen, "CL_ESCALATION_LISTEN", err)))
+    if (*cfg->listen && !(self->sub = cl_bus_wakeup(self->rt.zctx, cfg->listen, "CL_ESCALATION_LISTEN", err)))
         goto err;
-    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->base.max_frame, (size_t)cfg->base.queue_max);
-    if (!self->svc) {
-        cl_err_set(err, CL_INTERNAL, "", "out of memory");
-        goto err;
-    }
     for (size_t i = 0; i < self->nworkers; i++)
         if (s_worker_open(self, i, err) < 0)
             goto err;
@@ -1245,13 +1226,8 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
     }
     free(self->workers);
     free(self->actors);
-    cl_publisher_destroy(&self->publisher);
-    cl_bus_close(&self->router);
-    cl_bus_close(&self->pub);
     cl_bus_close(&self->sub);
-    cl_bus_context_end(&self->zctx);
-    cl_db_destroy(&self->db);
-    cl_service_destroy(&self->svc);
+    cl_runtime_close(&self->rt);
     cl_policies_free(&self->policies);
     cl_timer_destroy(&self->timer);
     free(self);
@@ -1263,7 +1239,7 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     cl_err_t err;
     /* A policy loaded while the service was down stops or re-times armed clocks
        before any worker fires them under it (tried again in the loop on failure). */
-    bool change_pending = cl_policies_refresh(&self->policies, self->db, &err) > 0;
+    bool change_pending = cl_policies_refresh(&self->policies, self->rt.db, &err) > 0;
     if (change_pending && s_policy_change(self, &err) == 0)
         change_pending = false;
     if (s_workers_start(self, &err) < 0) {
@@ -1280,7 +1256,7 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     bool *ready = calloc(nsocks, sizeof *ready);
     if (!socks || !ready)
         abort();
-    socks[0] = self->router;
+    socks[0] = self->rt.router;
     for (size_t i = 0; i < self->nworkers; i++)
         socks[1 + i] = cl_actor_socket(self->actors[i]);
     socks[nsocks - 1] = self->sub;
@@ -1291,7 +1267,7 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
            events, and at least every idle period (workers may hand in all the time). */
         if (look || cl_clock_now(self->clock) - last_look >= self->cfg->base.idle_ms * 1000) {
             last_look = cl_clock_now(self->clock);
-            if (cl_policies_refresh(&self->policies, self->db, &err) > 0)
+            if (cl_policies_refresh(&self->policies, self->rt.db, &err) > 0)
                 change_pending = true;
             /* A new policy's effect on armed clocks is tried again until it commits; then
                the workers take the new policy and look again at what is due. */

@@ -57,12 +57,8 @@ typedef struct {
 struct cl_intake {
     const cl_intake_config_t *cfg;
     cl_clock_t *clock;
-    cl_db_t *db;                /* the main thread's: lookups and stats */
-    void *zctx;
-    void *router;
-    void *pub;
-    cl_publisher_t *publisher;  /* its turns are shared with the workers; the main thread publishes */
-    cl_service_t *svc;          /* counters, replies */
+    cl_runtime_t rt;            /* its db serves lookups and stats; the publisher's turns are shared with
+                                   the workers, and the main thread publishes */
     s_worker_t *workers;
     cl_actor_t **actors;        /* the main thread's handles of the workers */
     s_job_t *jobs;              /* jobs[i]: worker i's, held by the main thread unless busy[i] */
@@ -79,7 +75,7 @@ static void s_reply_submit(cl_intake_t *self, cl_request_t *req, const cl_env_t 
 {
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     Caseloop__V1__SubmitCaseReply body = CASELOOP__V1__SUBMIT_CASE_REPLY__INIT;
     body.has_case_id = 1, body.case_id = s->case_id;
     body.has_outcome = 1, body.outcome = s->outcome;
@@ -89,7 +85,7 @@ static void s_reply_submit(cl_intake_t *self, cl_request_t *req, const cl_env_t 
         body.has_report_id = 1, body.report_id = s->report_id;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY;
     reply.submit_case_reply = &body;
-    cl_service_reply(self->svc, req, &reply);
+    cl_service_reply(self->rt.svc, req, &reply);
 }
 
 /* --- submissions ---------------------------------------------------------------- */
@@ -231,7 +227,7 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
     /* batches: the transactions that stored submissions (a batch stored one by one
        counts each); batch_items: the submissions they answered. */
     if (job->nevs)
-        cl_service_count(self->svc, "batches", job->nevs);
+        cl_service_count(self->rt.svc, "batches", job->nevs);
     for (size_t i = 0; i < job->nsub; i++) {
         cl_submit_t *s = &job->subs[i];
         cl_request_t *req = &job->reqs[job->sub_req[i]];
@@ -243,18 +239,18 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
                        s->err.message);
                 cl_err_set(&s->err, CL_INTERNAL, "", "the case could not be stored; it is logged");
             }
-            cl_service_refuse(self->svc, req, env, &s->err);
+            cl_service_refuse(self->rt.svc, req, env, &s->err);
             continue;
         }
         s_reply_submit(self, req, env, s);
-        cl_service_count(self->svc, "batch_items", 1);
-        cl_service_count(self->svc, s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED    ? "cases_created"
+        cl_service_count(self->rt.svc, "batch_items", 1);
+        cl_service_count(self->rt.svc, s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED    ? "cases_created"
                       : s->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED ? "reports_attached"
                                                                                            : "repeats",
                 1);
     }
     for (size_t i = 0; i < job->nevs; i++) {
-        cl_publisher_put(self->publisher, job->evs[i].turn, job->evs[i].evs, job->evs[i].n);
+        cl_publisher_put(self->rt.publisher, job->evs[i].turn, job->evs[i].evs, job->evs[i].n);
         cl_store_events_release(&job->evs[i]);
     }
     job->nevs = 0;
@@ -277,20 +273,20 @@ static void s_get_case(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_err_clear(&err);
     if (!env->get_case->has_case_id || env->get_case->case_id == 0) {
         cl_err_set(&err, CL_INVALID_ARGUMENT, "case_id", "case_id is required");
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     Caseloop__V1__GetCaseReply *body = NULL;
-    if (cl_store_get_case(self->db, env->get_case->case_id, &body, &err) < 0) {
-        cl_service_refuse(self->svc, req, env, &err);
+    if (cl_store_get_case(self->rt.db, env->get_case->case_id, &body, &err) < 0) {
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_CASE_REPLY;
     reply.get_case_reply = body;
-    cl_service_reply(self->svc, req, &reply);
+    cl_service_reply(self->rt.svc, req, &reply);
     cl_store_case_free(&body);
 }
 
@@ -302,23 +298,23 @@ static void s_reply_command(cl_intake_t *self, cl_request_t *req, const cl_env_t
                             const cl_err_t *err)
 {
     if (err->code != CL_OK) {
-        cl_service_refuse(self->svc, req, env, err);
+        cl_service_refuse(self->rt.svc, req, env, err);
         return;
     }
     const Caseloop__V1__CaseCommand *cmd = env->case_command;
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     Caseloop__V1__CaseCommandReply body = CASELOOP__V1__CASE_COMMAND_REPLY__INIT;
     body.has_case_id = 1, body.case_id = cmd->case_id;
     body.has_state = 1, body.state = out->updated.state_after;
     body.has_position = 1, body.position = out->env.position;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY;
     reply.case_command_reply = &body;
-    cl_service_reply(self->svc, req, &reply);
-    cl_publisher_put(self->publisher, out->turn, &out->ev, 1);
+    cl_service_reply(self->rt.svc, req, &reply);
+    cl_publisher_put(self->rt.publisher, out->turn, &out->ev, 1);
     cl_command_event_release(out);
-    cl_service_count(self->svc, "case_commands", 1);
+    cl_service_count(self->rt.svc, "case_commands", 1);
 }
 
 static void s_list_cases(void *arg, cl_request_t *req, const cl_env_t *env)
@@ -327,16 +323,16 @@ static void s_list_cases(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_err_t err;
     cl_err_clear(&err);
     Caseloop__V1__ListCasesReply *body = NULL;
-    if (cl_list_validate(env->list_cases, &err) < 0 || cl_store_list_cases(self->db, env->list_cases, &body, &err) < 0) {
-        cl_service_refuse(self->svc, req, env, &err);
+    if (cl_list_validate(env->list_cases, &err) < 0 || cl_store_list_cases(self->rt.db, env->list_cases, &body, &err) < 0) {
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
-    cl_service_reply_init(self->svc, &reply, id, env);
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_CASES_REPLY;
     reply.list_cases_reply = body;
-    cl_service_reply(self->svc, req, &reply);
+    cl_service_reply(self->rt.svc, req, &reply);
     caseloop__v1__list_cases_reply__free_unpacked(body, NULL);
 }
 
@@ -349,7 +345,7 @@ static void s_read_events(void *arg, cl_request_t *req, const cl_env_t *env)
     uint32_t max = q->has_max_count ? q->max_count : 100;
     if (max < 1 || max > 1000) {
         cl_err_set(&err, CL_INVALID_ARGUMENT, "max_count", "max_count %" PRIu32 " is outside 1..1000", max);
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
     uint64_t head = 0, upto;
@@ -358,20 +354,20 @@ static void s_read_events(void *arg, cl_request_t *req, const cl_env_t *env)
         abort();
     /* Positions fit PostgreSQL's bigint; anything past that is past the end. */
     uint64_t after = q->after_position > INT64_MAX ? INT64_MAX : q->after_position;
-    int n = cl_eventlog_read_envs(self->db, after, NULL, max, events, &head, &upto, &err);
+    int n = cl_eventlog_read_envs(self->rt.db, after, NULL, max, events, &head, &upto, &err);
     if (n < 0) {
-        cl_service_refuse(self->svc, req, env, &err);
+        cl_service_refuse(self->rt.svc, req, env, &err);
     } else {
         cl_env_t reply;
         char id[CL_ID_MAX + 1];
-        cl_service_reply_init(self->svc, &reply, id, env);
+        cl_service_reply_init(self->rt.svc, &reply, id, env);
         Caseloop__V1__ReadEventsReply body = CASELOOP__V1__READ_EVENTS_REPLY__INIT;
         body.events = events;
         body.n_events = (size_t)n;
         body.has_head_position = 1, body.head_position = head;
         reply.body_case = CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS_REPLY;
         reply.read_events_reply = &body;
-        cl_service_reply(self->svc, req, &reply);
+        cl_service_reply(self->rt.svc, req, &reply);
     }
     for (int i = 0; i < n; i++)
         cl_codec_free(events[i]);
@@ -395,7 +391,7 @@ static void s_drop_unknown(ProtobufCMessage *m)
 static void s_take(cl_intake_t *self, s_job_t *job)
 {
     job->n = 0;
-    while (job->n < (size_t)self->cfg->base.batch_max && cl_service_next(self->svc, &job->reqs[job->n]) == 0)
+    while (job->n < (size_t)self->cfg->base.batch_max && cl_service_next(self->rt.svc, &job->reqs[job->n]) == 0)
         job->n++;
 }
 
@@ -404,13 +400,13 @@ static void s_take(cl_intake_t *self, s_job_t *job)
 static void s_prepare(cl_intake_t *self, s_job_t *job)
 {
     job->nsub = 0;
-    cl_service_count(self->svc, "requests", job->n);
+    cl_service_count(self->rt.svc, "requests", job->n);
     for (size_t i = 0; i < job->n; i++) {
         cl_request_t *req = &job->reqs[i];
         cl_err_t err;
         cl_err_clear(&err);
         job->envs[i] = NULL;
-        cl_env_t *env = cl_service_decode(self->svc, req, (size_t)self->cfg->base.max_frame);
+        cl_env_t *env = cl_service_decode(self->rt.svc, req, (size_t)self->cfg->base.max_frame);
         if (!env)
             continue;
         static const cl_handler_t handlers[] = {
@@ -421,14 +417,14 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
             {CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS, s_read_events, NULL},
             {0, NULL, NULL},
         };
-        const cl_handler_t *h = cl_service_route(self->svc, handlers, self, self->db, req, env);
+        const cl_handler_t *h = cl_service_route(self->rt.svc, handlers, self, self->rt.db, req, env);
         if (h && h->fn) {
             h->fn(self, req, env);
         } else if (h && env->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND) {
             /* Applied by the worker with the batch (its commit waits on the disk, which would
                hold up this loop), answered when it is done. */
             if (cl_command_validate(env->case_command, &err) < 0) {
-                cl_service_refuse(self->svc, req, env, &err);
+                cl_service_refuse(self->rt.svc, req, env, &err);
             } else {
                 job->cmd_req[job->ncmd++] = i;
                 job->envs[i] = env;
@@ -439,8 +435,8 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
                as a refusal is answered before the batch is stored. */
             if (cl_validate_case(env->submit_case->details, &err) < 0 ||
                 (env->submit_case->details->has_raised_in_callback_of &&
-                 cl_store_check_callback_of(self->db, env->submit_case->details, &err) < 0)) {
-                cl_service_refuse(self->svc, req, env, &err);
+                 cl_store_check_callback_of(self->rt.db, env->submit_case->details, &err) < 0)) {
+                cl_service_refuse(self->rt.svc, req, env, &err);
             } else {
                 s_drop_unknown(&env->submit_case->details->base);
                 memset(&job->subs[job->nsub], 0, sizeof job->subs[job->nsub]);
@@ -489,12 +485,12 @@ static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
 {
     s_worker_t *w = &self->workers[i];
     cl_policies_init(&w->policies, self->cfg->base.tz_dir);
-    w->publisher = self->publisher;
+    w->publisher = self->rt.publisher;
     w->clock = self->clock;
     w->db = cl_db_new(self->cfg->base.db, "caseloop-intake");
     if (!w->db || s_job_alloc(&self->jobs[i], (size_t)self->cfg->base.batch_max) < 0)
         return cl_err_set(err, CL_INTERNAL, "", "out of memory");
-    self->actors[i] = cl_actor_start(self->zctx, "intake-store", i, s_worker_main, w, s_collect, self, err);
+    self->actors[i] = cl_actor_start(self->rt.zctx, "intake-store", i, s_worker_main, w, s_collect, self, err);
     return self->actors[i] ? 0 : -1;
 }
 
@@ -507,34 +503,17 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
     }
     self->cfg = cfg;
     self->clock = clock;
-    self->db = cl_db_new(cfg->base.db, "caseloop-intake");
-    self->zctx = cl_bus_context();
     self->nworkers = (size_t)cfg->store_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
     self->actors = calloc(self->nworkers, sizeof *self->actors);
     self->jobs = calloc(self->nworkers, sizeof *self->jobs);
     self->busy = calloc(self->nworkers, sizeof *self->busy);
-    if (!self->db || !self->zctx || !self->workers || !self->actors || !self->jobs || !self->busy) {
+    if (!self->workers || !self->actors || !self->jobs || !self->busy) {
         cl_err_set(err, CL_INTERNAL, "", "out of memory");
         goto err;
     }
-    if (cl_service_open_db(self->db, cfg->base.migrations, err) < 0)
+    if (cl_runtime_open(&self->rt, SENDER, &cfg->base, clock, err) < 0)
         goto err;
-    self->router = cl_bus_open(self->zctx, ZMQ_ROUTER, cfg->base.router, true, err);
-    if (!self->router)
-        goto err;
-    /* Frames a little over the limit are read and answered RESOURCE_EXHAUSTED;
-       a peer sending far more is cut off by ZeroMQ before it fills memory. */
-    cl_bus_max_message(self->router, cfg->base.max_frame * 4 > 1048576 ? cfg->base.max_frame * 4 : 1048576);
-    self->pub = cl_bus_open(self->zctx, ZMQ_PUB, cfg->base.pub, true, err);
-    if (!self->pub)
-        goto err;
-    self->publisher = cl_publisher_new(self->pub);
-    self->svc = cl_service_new(SENDER, self->router, clock, (size_t)cfg->base.max_frame, (size_t)cfg->base.queue_max);
-    if (!self->svc) {
-        cl_err_set(err, CL_INTERNAL, "", "out of memory");
-        goto err;
-    }
     for (size_t i = 0; i < self->nworkers; i++)
         if (s_worker_start(self, i, err) < 0)
             goto err;
@@ -562,12 +541,7 @@ void cl_intake_destroy(cl_intake_t **self_p)
     free(self->actors);
     free(self->jobs);
     free(self->busy);
-    cl_bus_close(&self->router);
-    cl_publisher_destroy(&self->publisher);
-    cl_bus_close(&self->pub);
-    cl_bus_context_end(&self->zctx);
-    cl_db_destroy(&self->db);
-    cl_service_destroy(&self->svc);
+    cl_runtime_close(&self->rt);
     free(self);
     *self_p = NULL;
 }
@@ -594,7 +568,7 @@ int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
     bool *ready = calloc(nsocks, sizeof *ready);
     if (!socks || !ready)
         abort();
-    socks[0] = self->router;
+    socks[0] = self->rt.router;
     for (size_t i = 0; i < self->nworkers; i++)
         socks[i + 1] = cl_actor_socket(self->actors[i]);
     size_t queued = 0;
@@ -611,7 +585,7 @@ int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
             if (ready[i + 1])
                 cl_actor_collect(self->actors[i]);
         if (ready[0])
-            queued = cl_service_take(self->svc);
+            queued = cl_service_take(self->rt.svc);
         if (idle >= 0 && queued) {
             s_job_t *job = &self->jobs[idle];
             s_take(self, job);
