@@ -218,7 +218,7 @@ static int s_take(cl_actor_t *a)
     return 1;
 }
 
-int cl_actor_wait(cl_actor_t *a, int64_t timeout_ms, void *buf, size_t size, size_t *len)
+int cl_actor_sleep(cl_actor_t *a, int64_t timeout_ms)
 {
     if (atomic_load(&a->stop))
         return -1;
@@ -227,11 +227,16 @@ int cl_actor_wait(cl_actor_t *a, int64_t timeout_ms, void *buf, size_t size, siz
         bool ready[1];
         if (cl_bus_poll(socks, 1, timeout_ms, ready) < 0 && errno == ETERM)
             return -1;
-        if (atomic_load(&a->stop))
-            return -1;
-        if (!ready[0] || s_take(a) != 1)
-            return 0;
     }
+    return atomic_load(&a->stop) ? -1 : 0;
+}
+
+int cl_actor_wait(cl_actor_t *a, int64_t timeout_ms, void *buf, size_t size, size_t *len)
+{
+    if (cl_actor_sleep(a, timeout_ms) < 0)
+        return -1;
+    if (!a->held && s_take(a) != 1)
+        return 0; /* a wake-up, or the time is up */
     a->held = false;
     size_t n = a->work_len < size ? a->work_len : size;
     memcpy(buf, a->work, n);
@@ -275,15 +280,15 @@ size_t cl_actor_index(const cl_actor_t *a)
     return a->index;
 }
 
-int cl_actor_sleep(cl_actor_t *a, int64_t timeout_ms)
+void **cl_actor_poll_set(void *first, cl_actor_t *const *as, size_t n, void *last, bool **ready)
 {
-    if (atomic_load(&a->stop))
-        return -1;
-    if (!a->held) {
-        void *socks[1] = {a->end};
-        bool ready[1];
-        if (cl_bus_poll(socks, 1, timeout_ms, ready) < 0 && errno == ETERM)
-            return -1;
-    }
-    return atomic_load(&a->stop) ? -1 : 0;
+    void **socks = calloc(n + 2, sizeof *socks);
+    *ready = calloc(n + 2, sizeof **ready);
+    if (!socks || !*ready)
+        abort();
+    socks[0] = first;
+    for (size_t i = 0; i < n; i++)
+        socks[1 + i] = as[i] ? as[i]->main_end : NULL;
+    socks[n + 1] = last;
+    return socks;
 }

@@ -40,6 +40,11 @@ void cl_actor_wake(cl_actor_t *a);
    (cl_bus_poll), and takes with cl_actor_collect. */
 void *cl_actor_socket(cl_actor_t *a);
 
+/* Main thread: the sockets a loop polls (cl_bus_poll): first (the ROUTER),
+   the n actors', then last (a wake-up subscription; NULL for none): n + 2 of
+   them, and *ready as many flags. Free both. */
+void **cl_actor_poll_set(void *first, cl_actor_t *const *as, size_t n, void *last, bool **ready);
+
 /* Main thread: takes every message the actor has handed back, without
    waiting, calling take for each. Returns how many. */
 size_t cl_actor_collect(cl_actor_t *a);

@@ -1251,15 +1251,9 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, listening to %s, %zu fire workers",
            self->cfg->base.router, self->cfg->base.pub, self->cfg->listen, self->nworkers);
     /* Polled: the router, each worker, then the SUB (when it listens to any). */
+    bool *ready;
     size_t nsocks = 1 + self->nworkers + 1;
-    void **socks = calloc(nsocks, sizeof *socks);
-    bool *ready = calloc(nsocks, sizeof *ready);
-    if (!socks || !ready)
-        abort();
-    socks[0] = self->rt.router;
-    for (size_t i = 0; i < self->nworkers; i++)
-        socks[1 + i] = cl_actor_socket(self->actors[i]);
-    socks[nsocks - 1] = self->sub;
+    void **socks = cl_actor_poll_set(self->rt.router, self->actors, self->nworkers, self->sub, &ready);
     int64_t last_read = 0, last_look = 0;
     bool look = true, more = false;
     while (!*stop) {

@@ -563,14 +563,9 @@ int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
     cl_service_ready(self->cfg->base.notify_fd);
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, %zu store workers", self->cfg->base.router,
            self->cfg->base.pub, self->nworkers);
-    size_t nsocks = self->nworkers + 1;
-    void **socks = calloc(nsocks, sizeof *socks);
-    bool *ready = calloc(nsocks, sizeof *ready);
-    if (!socks || !ready)
-        abort();
-    socks[0] = self->rt.router;
-    for (size_t i = 0; i < self->nworkers; i++)
-        socks[i + 1] = cl_actor_socket(self->actors[i]);
+    bool *ready;
+    size_t nsocks = self->nworkers + 2;
+    void **socks = cl_actor_poll_set(self->rt.router, self->actors, self->nworkers, NULL, &ready);
     size_t queued = 0;
     while (!*stop) {
         /* Requests wait in the service's queue until a worker is free to store
