@@ -4,6 +4,7 @@
 #include "firing.h"
 #include "cl_actor.h"
 #include "cl_publish.h"
+#include "cl_sql.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -57,34 +58,36 @@ struct cl_escalation {
     size_t nworkers;
 };
 
-/* Columns every clock query returns, in this order, for s_clock_from (of table t). */
+/* Columns every clock query returns, in this order, for s_clock_from (of table t), which
+   reads them by name; a query's own columns follow (positions from NCLOCK_COLUMNS on). */
 #define CLOCK_COLUMNS_OF(t)                                                                                        \
-    t ".id, " t ".case_id, " t ".site, " t ".code, " t ".name, " t ".state, cl_ts_to_us(" t ".armed_at),"          \
-    " cl_ts_to_us(" t ".due_at), cl_ts_to_us(" t ".closed_at), " t ".level, " t ".responsible,"                      \
-    " coalesce(" t ".policy_version, 0), " t ".major, " t ".stage, cl_ts_to_us(" t ".paused_at)"
+    t ".id, " t ".case_id, " t ".site, " t ".code, " t ".name, " t ".state, cl_ts_to_us(" t ".armed_at) AS armed_at_us," \
+    " cl_ts_to_us(" t ".due_at) AS due_at_us, cl_ts_to_us(" t ".closed_at) AS closed_at_us, " t ".level, "          \
+    t ".responsible, coalesce(" t ".policy_version, 0) AS policy_version, " t ".major, " t ".stage,"                 \
+    " cl_ts_to_us(" t ".paused_at) AS paused_at_us"
 #define CLOCK_COLUMNS CLOCK_COLUMNS_OF("clocks")
-#define NCLOCK_COLUMNS 15 /* a query's own columns follow */
+#define NCLOCK_COLUMNS 15
 
-/* A Clock message read from a row (strings point into res). */
+/* The one mapping from a clock's row to a Clock message (strings point into res). */
 static void s_clock_from(Caseloop__V1__Clock *c, const PGresult *res, int r)
 {
     caseloop__v1__clock__init(c);
-    c->has_clock_id = 1, c->clock_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
-    c->has_case_id = 1, c->case_id = strtoull(PQgetvalue(res, r, 1), NULL, 10);
-    c->site = PQgetvalue(res, r, 2);
-    c->code = PQgetvalue(res, r, 3);
-    c->name = PQgetvalue(res, r, 4);
-    c->has_state = 1, c->state = (Caseloop__V1__ClockState)atoi(PQgetvalue(res, r, 5));
-    c->has_armed_at_us = 1, c->armed_at_us = strtoll(PQgetvalue(res, r, 6), NULL, 10);
-    c->has_due_at_us = 1, c->due_at_us = strtoll(PQgetvalue(res, r, 7), NULL, 10);
-    if (!PQgetisnull(res, r, 8))
-        c->has_closed_at_us = 1, c->closed_at_us = strtoll(PQgetvalue(res, r, 8), NULL, 10);
-    c->has_level = 1, c->level = (uint32_t)atoi(PQgetvalue(res, r, 9));
-    c->responsible = PQgetvalue(res, r, 10);
-    int v = atoi(PQgetvalue(res, r, 11));
+    c->has_clock_id = 1, c->clock_id = cl_row_uint(res, r, "id");
+    c->has_case_id = 1, c->case_id = cl_row_uint(res, r, "case_id");
+    c->site = (char *)cl_row_text(res, r, "site");
+    c->code = (char *)cl_row_text(res, r, "code");
+    c->name = (char *)cl_row_text(res, r, "name");
+    c->has_state = 1, c->state = (Caseloop__V1__ClockState)cl_row_int(res, r, "state");
+    c->has_armed_at_us = 1, c->armed_at_us = cl_row_int(res, r, "armed_at_us");
+    c->has_due_at_us = 1, c->due_at_us = cl_row_int(res, r, "due_at_us");
+    if (!cl_row_null(res, r, "closed_at_us"))
+        c->has_closed_at_us = 1, c->closed_at_us = cl_row_int(res, r, "closed_at_us");
+    c->has_level = 1, c->level = (uint32_t)cl_row_int(res, r, "level");
+    c->responsible = (char *)cl_row_text(res, r, "responsible");
+    int64_t v = cl_row_int(res, r, "policy_version");
     c->has_policy_version = v > 0, c->policy_version = (uint32_t)v;
-    if (!PQgetisnull(res, r, 14))
-        c->has_paused_at_us = 1, c->paused_at_us = strtoll(PQgetvalue(res, r, 14), NULL, 10);
+    if (!cl_row_null(res, r, "paused_at_us"))
+        c->has_paused_at_us = 1, c->paused_at_us = cl_row_int(res, r, "paused_at_us");
 }
 
 /* --- events to publish -------------------------------------------------------------- */
@@ -342,7 +345,7 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
                          " pauses_on = excluded.pauses_on, resumes_on = excluded.resumes_on, paused_at = NULL,"
                          " paused_us = 0"
                          " WHERE clocks.state IN ($16::smallint, $17::smallint, $18::smallint)"
-                         " RETURNING " CLOCK_COLUMNS ", cl_ts_to_us(clocks.next_fire_at)",
+                         " RETURNING " CLOCK_COLUMNS ", cl_ts_to_us(clocks.next_fire_at) AS fires_at_us",
                          NARM + 4, p, false, err);
     s_arms_free(a);
     s_arms_begin(a);
@@ -354,8 +357,7 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
         cl_env_t *env = s_out_add(out, res, r, now, &b, &c);
         caseloop__v1__clock_armed__init(&b->armed);
         env->body_case = CASELOOP__V1__ENVELOPE__BODY_CLOCK_ARMED;
-        int64_t fires = PQgetisnull(res, r, NCLOCK_COLUMNS) ? INT64_MAX
-                                                            : strtoll(PQgetvalue(res, r, NCLOCK_COLUMNS), NULL, 10);
+        int64_t fires = cl_row_null(res, r, "fires_at_us") ? INT64_MAX : cl_row_int(res, r, "fires_at_us");
         if (fires < out->earliest)
             out->earliest = fires;
     }
@@ -367,19 +369,19 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
 static int s_close(cl_escalation_t *self, uint64_t case_id, uint32_t meets, int64_t at_us, s_out_t *out, int64_t now,
                    cl_err_t *err)
 {
-    char id[24], at[24], bit[16], running[8], breached[8], met[8], late[8], cancelled[8], paused[8];
-    snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
-    snprintf(id, sizeof id, "%" PRIu64, case_id);
-    snprintf(at, sizeof at, "%" PRId64, at_us);
-    snprintf(bit, sizeof bit, "%" PRIu32, meets);
-    snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
-    snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
-    snprintf(met, sizeof met, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET);
-    snprintf(late, sizeof late, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
-    snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
-    const char *p[] = {id, bit, at, running, breached, met, late, cancelled, paused};
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, case_id);
+    cl_sql_uint(&p, meets);
+    cl_sql_int(&p, at_us);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
     /* In time is a matter of the meeting's time, not of which service ran first. */
-    PGresult *res = cl_db_exec(self->rt.db,
+    PGresult *res = cl_sql_exec(self->rt.db,
                                "WITH old AS (SELECT id, state FROM clocks WHERE case_id = $1::bigint"
                                " AND state IN ($4::smallint, $5::smallint, $9::smallint)"
                                " AND ($2::int = 0 OR met_by & $2::int <> 0) ORDER BY id FOR UPDATE)"
@@ -389,18 +391,18 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, uint32_t meets, int6
                                " OR coalesce(clocks.paused_at, cl_us_to_ts($3::bigint)) > clocks.due_at"
                                " THEN $7::smallint ELSE $6::smallint END, paused_at = NULL"
                                " FROM old WHERE clocks.id = old.id"
-                               " RETURNING " CLOCK_COLUMNS_OF("clocks") ", old.state",
-                               9, p, false, err);
+                               " RETURNING " CLOCK_COLUMNS_OF("clocks") ", old.state AS was",
+                               &p, err);
     if (!res)
         return -1;
     if (meets) {
         for (int r = 0; r < PQntuples(res); r++) {
             union body *b;
             Caseloop__V1__Clock *c;
-            bool in_time = atoi(PQgetvalue(res, r, 5)) == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET;
+            bool in_time = cl_row_int(res, r, "state") == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET;
             /* Met after its due time while still running (the service was down): its breach
                is told first, late, so that every breach is told once. */
-            int was = atoi(PQgetvalue(res, r, NCLOCK_COLUMNS));
+            int64_t was = cl_row_int(res, r, "was");
             if (!in_time && (was == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING ||
                              was == CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED)) {
                 cl_env_t *env = s_out_add(out, res, r, now, &b, &c);
@@ -1080,11 +1082,11 @@ static void s_get_clocks(void *arg, cl_request_t *req, const cl_env_t *env)
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
-    char id[24];
-    snprintf(id, sizeof id, "%" PRIu64, q->case_id);
-    const char *p[] = {id};
-    PGresult *res = cl_db_exec(self->rt.db, "SELECT " CLOCK_COLUMNS " FROM clocks WHERE case_id = $1::bigint ORDER BY id",
-                               1, p, false, &err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, q->case_id);
+    PGresult *res = cl_sql_exec(self->rt.db, "SELECT " CLOCK_COLUMNS " FROM clocks WHERE case_id = $1::bigint ORDER BY id",
+                                &p, &err);
     if (!res) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
@@ -1105,14 +1107,16 @@ static void s_list_breaches(void *arg, cl_request_t *req, const cl_env_t *env)
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
-    char lim[16], breached[8];
-    snprintf(lim, sizeof lim, "%" PRIu32, limit);
-    snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
-    const char *p[] = {q->site, q->open_only ? "t" : "f", lim, breached};
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT " CLOCK_COLUMNS " FROM clocks WHERE site = $1 AND level > 0"
-                               " AND (NOT $2::bool OR state = $4::smallint) ORDER BY id DESC LIMIT $3::int",
-                               4, p, false, &err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, q->site);
+    cl_sql_bool(&p, q->open_only);
+    cl_sql_uint(&p, limit);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
+    PGresult *res = cl_sql_exec(self->rt.db,
+                                "SELECT " CLOCK_COLUMNS " FROM clocks WHERE site = $1 AND level > 0"
+                                " AND (NOT $2::bool OR state = $4::smallint) ORDER BY id DESC LIMIT $3::int",
+                                &p, &err);
     if (!res) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
