@@ -2,6 +2,7 @@
 #include "dispatcher.h"
 #include "cl_policy.h"
 #include "cl_publish.h"
+#include "cl_sql.h"
 #include "route.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -157,29 +158,32 @@ static void s_load_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     }
     cl_pgarr_end(&sites);
     cl_pgarr_end(&docs);
-    char now[24];
-    snprintf(now, sizeof now, "%" PRId64, cl_clock_now(self->clock));
     const char *source = q->source && *q->source ? q->source : "(unnamed)";
-    const char *params[] = {now, source, sites.data, docs.data};
+    cl_sql_params_t params;
+    cl_sql_params_init(&params);
+    cl_sql_int(&params, cl_clock_now(self->clock));
+    cl_sql_text(&params, source);
     int version = -1;
     PGresult *res = NULL;
     /* One writer of versions at a time: the table lock orders them. */
     if (cl_db_begin(self->rt.db, &err) == 0 &&
         cl_db_cmd(self->rt.db, "LOCK TABLE policies IN SHARE ROW EXCLUSIVE MODE", 0, NULL, &err) == 0 &&
-        (res = cl_db_exec(self->rt.db,
-                          "INSERT INTO policies (version, loaded_at, source)"
-                          " SELECT coalesce(max(version), 0) + 1, cl_us_to_ts($1::bigint), $2 FROM policies"
-                          " RETURNING version",
-                          2, params, false, &err)) != NULL) {
-        version = atoi(PQgetvalue(res, 0, 0));
+        (res = cl_sql_exec(self->rt.db,
+                           "INSERT INTO policies (version, loaded_at, source)"
+                           " SELECT coalesce(max(version), 0) + 1, cl_us_to_ts($1::bigint), $2 FROM policies"
+                           " RETURNING version",
+                           &params, &err)) != NULL) {
+        version = (int)cl_row_int(res, 0, "version");
         PQclear(res);
-        char v[16];
-        snprintf(v, sizeof v, "%d", version);
-        const char *p2[] = {v, sites.data, docs.data};
-        if (cl_db_cmd(self->rt.db,
-                      "INSERT INTO policy_sites (version, site, document)"
-                      " SELECT $1::int, s, d FROM unnest($2::text[], $3::text[]) AS u(s, d)",
-                      3, p2, &err) < 0 ||
+        cl_sql_params_t p2;
+        cl_sql_params_init(&p2);
+        cl_sql_int(&p2, version);
+        cl_sql_text(&p2, sites.data);
+        cl_sql_text(&p2, docs.data);
+        if (cl_sql_cmd(self->rt.db,
+                       "INSERT INTO policy_sites (version, site, document)"
+                       " SELECT $1::int, s, d FROM unnest($2::text[], $3::text[]) AS u(s, d)",
+                       &p2, &err) < 0 ||
             cl_db_commit(self->rt.db, &err) < 0)
             version = -1;
     }
@@ -226,7 +230,7 @@ static void s_get_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     }
     const char *p[] = {site};
     PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT s.version, s.document, cl_ts_to_us(p.loaded_at), p.source"
+                               "SELECT s.version, s.document, cl_ts_to_us(p.loaded_at) AS loaded_at_us, p.source"
                                " FROM policy_sites s JOIN policies p USING (version)"
                                " WHERE s.site = $1 ORDER BY s.version DESC LIMIT 1",
                                1, p, false, &err);
@@ -244,10 +248,10 @@ static void s_get_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     char id[CL_ID_MAX + 1];
     cl_service_reply_init(self->rt.svc, &reply, id, env);
     Caseloop__V1__GetPolicyReply body = CASELOOP__V1__GET_POLICY_REPLY__INIT;
-    body.has_version = 1, body.version = (uint32_t)atoi(PQgetvalue(res, 0, 0));
-    body.document = PQgetvalue(res, 0, 1);
-    body.has_loaded_at_us = 1, body.loaded_at_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    body.source = PQgetvalue(res, 0, 3);
+    body.has_version = 1, body.version = (uint32_t)cl_row_int(res, 0, "version");
+    body.document = (char *)cl_row_text(res, 0, "document");
+    body.has_loaded_at_us = 1, body.loaded_at_us = cl_row_int(res, 0, "loaded_at_us");
+    body.source = (char *)cl_row_text(res, 0, "source");
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_POLICY_REPLY;
     reply.get_policy_reply = &body;
     cl_service_reply(self->rt.svc, req, &reply);
@@ -304,21 +308,22 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     bool to_dept = q->department && *q->department, to_person = q->assignee && *q->assignee;
     if (!to_dept && !to_person)
         return cl_err_set(err, CL_INVALID_ARGUMENT, "department", "give a department, an assignee or both");
-    char id[24], closed[8], resolved[8];
-    snprintf(id, sizeof id, "%" PRIu64, q->case_id);
-    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
-    snprintf(resolved, sizeof resolved, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_RESOLVED);
-    const char *p[] = {id};
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, q->case_id); /* for messages */
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, q->case_id);
     if (cl_db_begin(self->rt.db, err) < 0)
         return -1;
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT d.site, d.department, coalesce(d.assignee, ''), c.state, coalesce(d.kind, c.kind)"
-                               " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id"
-                               " WHERE c.id = $1::bigint FOR NO KEY UPDATE OF c",
-                               1, p, false, err);
+    PGresult *res = cl_sql_exec(self->rt.db,
+                                "SELECT d.site, d.department, coalesce(d.assignee, '') AS assignee, c.state,"
+                                " coalesce(d.kind, c.kind) AS kind"
+                                " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id"
+                                " WHERE c.id = $1::bigint FOR NO KEY UPDATE OF c",
+                                &p, err);
     if (!res)
         goto err;
-    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+    if (PQntuples(res) == 0 || cl_row_null(res, 0, "site")) {
         if (PQntuples(res) == 0)
             cl_err_set(err, CL_NOT_FOUND, "case_id", "case %s does not exist", id);
         else
@@ -327,12 +332,12 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
         goto err;
     }
     char site[80], from_dept[80], from_who[120];
-    snprintf(site, sizeof site, "%s", PQgetvalue(res, 0, 0));
-    snprintf(from_dept, sizeof from_dept, "%s", PQgetvalue(res, 0, 1));
-    snprintf(from_who, sizeof from_who, "%s", PQgetvalue(res, 0, 2));
-    int state = atoi(PQgetvalue(res, 0, 3)), kind = atoi(PQgetvalue(res, 0, 4));
+    snprintf(site, sizeof site, "%s", cl_row_text(res, 0, "site"));
+    snprintf(from_dept, sizeof from_dept, "%s", cl_row_text(res, 0, "department"));
+    snprintf(from_who, sizeof from_who, "%s", cl_row_text(res, 0, "assignee"));
+    int state = (int)cl_row_int(res, 0, "state"), kind = (int)cl_row_int(res, 0, "kind");
     PQclear(res);
-    if (state == atoi(closed) || state == atoi(resolved)) {
+    if (state == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED || state == CASELOOP__V1__CASE_STATE__CASE_STATE_RESOLVED) {
         char name[32];
         cl_err_set(err, CL_CONFLICT, "case_id", "cannot transfer a case that is %s",
                    cl_codec_enum_name(&caseloop__v1__case_state__descriptor, state, name, sizeof name));
@@ -382,12 +387,15 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     }
     snprintf(dept_buf, 80, "%s", s->departments[dept].code);
     snprintf(who_buf, 120, "%s", who >= 0 ? s->staff[who].id : "");
-    char ver[16];
-    snprintf(ver, sizeof ver, "%d", ps->version);
-    const char *p2[] = {id, dept_buf, who >= 0 ? who_buf : NULL, ver};
-    if (cl_db_cmd(self->rt.db,
-                  "UPDATE dispatches SET department = $2, assignee = $3, policy_version = $4::int WHERE case_id = $1::bigint",
-                  4, p2, err) < 0)
+    cl_sql_params_t p2;
+    cl_sql_params_init(&p2);
+    cl_sql_uint(&p2, q->case_id);
+    cl_sql_text(&p2, dept_buf);
+    cl_sql_text(&p2, who >= 0 ? who_buf : NULL);
+    cl_sql_int(&p2, ps->version);
+    if (cl_sql_cmd(self->rt.db,
+                   "UPDATE dispatches SET department = $2, assignee = $3, policy_version = $4::int WHERE case_id = $1::bigint",
+                   &p2, err) < 0)
         goto err;
     int64_t now = cl_clock_now(self->clock);
     Caseloop__V1__CaseTransferred t = CASELOOP__V1__CASE_TRANSFERRED__INIT;
@@ -441,8 +449,8 @@ static void s_transfer_case(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_service_count(self->rt.svc, "cases_transferred", 1);
 }
 
-/* Fills h's case list from rows (case id, state) of res. */
-static void s_handover_cases(Caseloop__V1__Handover *h, PGresult *res, int id_col, int state_col)
+/* Fills h's case list from the rows (case_id, state) of res. */
+static void s_handover_cases(Caseloop__V1__Handover *h, PGresult *res)
 {
     int rows = PQntuples(res);
     h->case_ids = calloc((size_t)rows + 1, sizeof *h->case_ids);
@@ -450,8 +458,8 @@ static void s_handover_cases(Caseloop__V1__Handover *h, PGresult *res, int id_co
     if (!h->case_ids || !h->states)
         abort();
     for (int r = 0; r < rows; r++) {
-        h->case_ids[r] = strtoull(PQgetvalue(res, r, id_col), NULL, 10);
-        h->states[r] = (Caseloop__V1__CaseState)atoi(PQgetvalue(res, r, state_col));
+        h->case_ids[r] = cl_row_uint(res, r, "case_id");
+        h->states[r] = (Caseloop__V1__CaseState)cl_row_int(res, r, "state");
     }
     h->n_case_ids = h->n_states = (size_t)rows;
 }
@@ -481,11 +489,14 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     if (s_staff_index(s, q->incoming) < 0)
         return cl_err_set(err, CL_NOT_FOUND, "incoming", "staff \"%s\" is not of site \"%s\"", q->incoming, q->site);
     int64_t now = cl_clock_now(self->clock);
-    char at[24], closed[8];
-    snprintf(at, sizeof at, "%" PRId64, now);
-    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    cl_sql_params_t p1;
+    cl_sql_params_init(&p1);
+    cl_sql_text(&p1, q->site);
+    cl_sql_text(&p1, q->outgoing);
+    cl_sql_text(&p1, q->incoming);
     const char *note = q->note ? q->note : "";
-    const char *p1[] = {q->site, q->outgoing, q->incoming, note, at};
+    cl_sql_text(&p1, note);
+    cl_sql_int(&p1, now);
     const char *site_key[] = {q->site};
     /* One handover of a site at a time: a second one waits, then sees the tracking the first left. */
     if (cl_db_begin(self->rt.db, err) < 0 ||
@@ -493,33 +504,42 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
         cl_db_rollback(self->rt.db);
         return -1;
     }
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "INSERT INTO handovers (site, outgoing, incoming, note, at, position)"
-                               " VALUES ($1, $2, $3, $4, cl_us_to_ts($5::bigint), 0) RETURNING id",
-                               5, p1, false, err);
+    PGresult *res = cl_sql_exec(self->rt.db,
+                                "INSERT INTO handovers (site, outgoing, incoming, note, at, position)"
+                                " VALUES ($1, $2, $3, $4, cl_us_to_ts($5::bigint), 0) RETURNING id",
+                                &p1, err);
     if (!res)
         goto err;
-    snprintf(hid, 24, "%s", PQgetvalue(res, 0, 0));
+    snprintf(hid, 24, "%s", cl_row_text(res, 0, "id"));
     PQclear(res);
     /* Every open case the outgoing person tracks, locked so that none slips by. */
-    const char *p2[] = {hid, q->site, q->outgoing, closed};
-    res = cl_db_exec(self->rt.db,
+    cl_sql_params_t p2;
+    cl_sql_params_init(&p2);
+    cl_sql_text(&p2, hid);
+    cl_sql_text(&p2, q->site);
+    cl_sql_text(&p2, q->outgoing);
+    cl_sql_int(&p2, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    res = cl_sql_exec(self->rt.db,
                      "INSERT INTO handover_cases (handover_id, case_id, state)"
                      " SELECT $1::bigint, c.id, c.state FROM cases c LEFT JOIN case_tracking t ON t.case_id = c.id"
                      " WHERE c.site = $2 AND c.state <> $4::smallint AND coalesce(t.tracker, c.first_receiver) = $3"
                      " ORDER BY c.id FOR NO KEY UPDATE OF c"
                      " RETURNING case_id, state",
-                     4, p2, false, err);
+                     &p2, err);
     if (!res)
         goto err;
-    s_handover_cases(h, res, 0, 1);
+    s_handover_cases(h, res);
     PQclear(res);
-    const char *p3[] = {hid, q->incoming, at};
-    if (cl_db_cmd(self->rt.db,
-                  "INSERT INTO case_tracking (case_id, tracker, since)"
-                  " SELECT case_id, $2, cl_us_to_ts($3::bigint) FROM handover_cases WHERE handover_id = $1::bigint"
-                  " ON CONFLICT (case_id) DO UPDATE SET tracker = excluded.tracker, since = excluded.since",
-                  3, p3, err) < 0)
+    cl_sql_params_t p3;
+    cl_sql_params_init(&p3);
+    cl_sql_text(&p3, hid);
+    cl_sql_text(&p3, q->incoming);
+    cl_sql_int(&p3, now);
+    if (cl_sql_cmd(self->rt.db,
+                   "INSERT INTO case_tracking (case_id, tracker, since)"
+                   " SELECT case_id, $2, cl_us_to_ts($3::bigint) FROM handover_cases WHERE handover_id = $1::bigint"
+                   " ON CONFLICT (case_id) DO UPDATE SET tracker = excluded.tracker, since = excluded.since",
+                   &p3, err) < 0)
         goto err;
     h->has_handover_id = 1, h->handover_id = strtoull(hid, NULL, 10);
     h->site = q->site;
@@ -598,17 +618,19 @@ static void s_list_handovers(void *arg, cl_request_t *req, const cl_env_t *env)
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
-    char lim[16];
-    snprintf(lim, sizeof lim, "%" PRIu32, limit);
-    const char *p[] = {q->site, q->incoming && *q->incoming ? q->incoming : NULL, lim};
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT h.id, h.outgoing, h.incoming, cl_ts_to_us(h.at), h.note,"
-                               " coalesce(string_agg(hc.case_id::text, ',' ORDER BY hc.case_id), ''),"
-                               " coalesce(string_agg(hc.state::text, ',' ORDER BY hc.case_id), '')"
-                               " FROM handovers h LEFT JOIN handover_cases hc ON hc.handover_id = h.id"
-                               " WHERE h.site = $1 AND ($2::text IS NULL OR h.incoming = $2)"
-                               " GROUP BY h.id ORDER BY h.id DESC LIMIT $3::int",
-                               3, p, false, &err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, q->site);
+    cl_sql_text(&p, q->incoming && *q->incoming ? q->incoming : NULL);
+    cl_sql_uint(&p, limit);
+    PGresult *res = cl_sql_exec(self->rt.db,
+                                "SELECT h.id, h.outgoing, h.incoming, cl_ts_to_us(h.at) AS at_us, h.note,"
+                                " coalesce(string_agg(hc.case_id::text, ',' ORDER BY hc.case_id), '') AS case_ids,"
+                                " coalesce(string_agg(hc.state::text, ',' ORDER BY hc.case_id), '') AS states"
+                                " FROM handovers h LEFT JOIN handover_cases hc ON hc.handover_id = h.id"
+                                " WHERE h.site = $1 AND ($2::text IS NULL OR h.incoming = $2)"
+                                " GROUP BY h.id ORDER BY h.id DESC LIMIT $3::int",
+                                &p, &err);
     if (!res) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
@@ -621,14 +643,14 @@ static void s_list_handovers(void *arg, cl_request_t *req, const cl_env_t *env)
     for (int r = 0; r < rows; r++) {
         Caseloop__V1__Handover *h = &hs[r];
         caseloop__v1__handover__init(h);
-        h->has_handover_id = 1, h->handover_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
+        h->has_handover_id = 1, h->handover_id = cl_row_uint(res, r, "id");
         h->site = q->site;
-        h->outgoing = PQgetvalue(res, r, 1);
-        h->incoming = PQgetvalue(res, r, 2);
-        h->has_at_us = 1, h->at_us = strtoll(PQgetvalue(res, r, 3), NULL, 10);
-        h->note = PQgetvalue(res, r, 4);
+        h->outgoing = (char *)cl_row_text(res, r, "outgoing");
+        h->incoming = (char *)cl_row_text(res, r, "incoming");
+        h->has_at_us = 1, h->at_us = cl_row_int(res, r, "at_us");
+        h->note = (char *)cl_row_text(res, r, "note");
         /* The lists come as "1,2,3": count, then read. */
-        const char *ids = PQgetvalue(res, r, 5), *states = PQgetvalue(res, r, 6);
+        const char *ids = cl_row_text(res, r, "case_ids"), *states = cl_row_text(res, r, "states");
         size_t n = *ids ? 1 : 0;
         for (const char *c = ids; *c; c++)
             n += *c == ',';
