@@ -49,6 +49,11 @@ PGresult *cl_sql_exec(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl
     return cl_db_exec(db, sql, p->n, p->values, false, err);
 }
 
+PGresult *cl_sql_exec_binary(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl_err_t *err)
+{
+    return cl_db_exec(db, sql, p->n, p->values, true, err);
+}
+
 int cl_sql_cmd(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl_err_t *err)
 {
     return cl_db_cmd(db, sql, p->n, p->values, err);
@@ -88,4 +93,9 @@ uint64_t cl_row_uint(const PGresult *res, int r, const char *col)
 bool cl_row_bool(const PGresult *res, int r, const char *col)
 {
     return cl_row_text(res, r, col)[0] == 't';
+}
+
+int cl_row_length(const PGresult *res, int r, const char *col)
+{
+    return PQgetlength(res, r, s_col(res, col));
 }

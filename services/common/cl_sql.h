@@ -34,6 +34,9 @@ void cl_sql_bool(cl_sql_params_t *p, bool v);
 /* cl_db_exec with p's parameters (text results). */
 PGresult *cl_sql_exec(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl_err_t *err) CL_WARN_UNUSED;
 
+/* The same with results in binary form (bytea columns as their bytes). */
+PGresult *cl_sql_exec_binary(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl_err_t *err) CL_WARN_UNUSED;
+
 /* cl_db_cmd with p's parameters. Returns 0 or -1 with err. */
 int cl_sql_cmd(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl_err_t *err) CL_WARN_UNUSED;
 
@@ -44,5 +47,6 @@ const char *cl_row_text(const PGresult *res, int r, const char *col);   /* "" fo
 int64_t cl_row_int(const PGresult *res, int r, const char *col);        /* 0 for NULL */
 uint64_t cl_row_uint(const PGresult *res, int r, const char *col);      /* 0 for NULL */
 bool cl_row_bool(const PGresult *res, int r, const char *col);          /* false for NULL */
+int cl_row_length(const PGresult *res, int r, const char *col);         /* bytes of the value */
 
 #endif

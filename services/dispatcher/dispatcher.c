@@ -228,12 +228,14 @@ static void s_get_policy(void *arg, cl_request_t *req, const cl_env_t *env)
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
-    const char *p[] = {site};
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT s.version, s.document, cl_ts_to_us(p.loaded_at) AS loaded_at_us, p.source"
-                               " FROM policy_sites s JOIN policies p USING (version)"
-                               " WHERE s.site = $1 ORDER BY s.version DESC LIMIT 1",
-                               1, p, false, &err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, site);
+    PGresult *res = cl_sql_exec(self->rt.db,
+                                "SELECT s.version, s.document, cl_ts_to_us(p.loaded_at) AS loaded_at_us, p.source"
+                                " FROM policy_sites s JOIN policies p USING (version)"
+                                " WHERE s.site = $1 ORDER BY s.version DESC LIMIT 1",
+                                &p, &err);
     if (!res) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
@@ -559,10 +561,11 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     cl_publisher_lock(self->rt.publisher);
     int rc = cl_eventlog_append(self->rt.db, &e, 1, now, err);
     if (rc == 0) {
-        char pos[24];
-        snprintf(pos, sizeof pos, "%" PRIu64, env.position);
-        const char *p4[] = {hid, pos};
-        rc = cl_db_cmd(self->rt.db, "UPDATE handovers SET position = $2::bigint WHERE id = $1::bigint", 2, p4, err);
+        cl_sql_params_t p4;
+        cl_sql_params_init(&p4);
+        cl_sql_text(&p4, hid);
+        cl_sql_uint(&p4, env.position);
+        rc = cl_sql_cmd(self->rt.db, "UPDATE handovers SET position = $2::bigint WHERE id = $1::bigint", &p4, err);
     }
     if (rc == 0)
         rc = cl_db_commit(self->rt.db, err);
@@ -711,21 +714,22 @@ typedef struct {
    balances (R-RT-2). */
 static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint32_t *open, cl_err_t *err)
 {
-    char closed[8];
-    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
-    const char *p[] = {s->code, closed};
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT d.assignee, count(*) FROM dispatches d JOIN cases c ON c.id = d.case_id"
-                               " WHERE d.site = $1 AND d.assignee IS NOT NULL AND c.state <> $2::smallint"
-                               " GROUP BY d.assignee",
-                               2, p, false, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, s->code);
+    cl_sql_int(&p, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    PGresult *res = cl_sql_exec(self->rt.db,
+                                "SELECT d.assignee, count(*) AS open FROM dispatches d JOIN cases c ON c.id = d.case_id"
+                                " WHERE d.site = $1 AND d.assignee IS NOT NULL AND c.state <> $2::smallint"
+                                " GROUP BY d.assignee",
+                                &p, err);
     if (!res)
         return -1;
     memset(open, 0, sizeof *open * s->nstaff);
     for (int r = 0; r < PQntuples(res); r++)
         for (size_t i = 0; i < s->nstaff; i++)
-            if (strcmp(s->staff[i].id, PQgetvalue(res, r, 0)) == 0)
-                open[i] = (uint32_t)strtoul(PQgetvalue(res, r, 1), NULL, 10);
+            if (strcmp(s->staff[i].id, cl_row_text(res, r, "assignee")) == 0)
+                open[i] = (uint32_t)cl_row_uint(res, r, "open");
     PQclear(res);
     return 0;
 }
@@ -774,9 +778,6 @@ static int s_forget_changed(cl_dispatcher_t *self, uint64_t from, uint64_t upto,
 {
     if (upto <= from || !s_workloads_known(self))
         return 0;
-    char a[24], b[24];
-    snprintf(a, sizeof a, "%" PRIu64, from);
-    snprintf(b, sizeof b, "%" PRIu64, upto);
     cl_buf_t types = {0}, lo = {0}, hi = {0};
     cl_pgarr_begin(&types);
     cl_pgarr_text(&types, "CaseAssigned");
@@ -791,30 +792,39 @@ static int s_forget_changed(cl_dispatcher_t *self, uint64_t from, uint64_t upto,
     }
     cl_pgarr_end(&lo);
     cl_pgarr_end(&hi);
-    const char *p[] = {a, b, types.data, lo.data, hi.data, "CaseUpdated"};
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, from);
+    cl_sql_uint(&p, upto);
+    cl_sql_text(&p, types.data);
+    cl_sql_text(&p, lo.data);
+    cl_sql_text(&p, hi.data);
+    cl_sql_text(&p, "CaseUpdated");
     /* Binary: the envelope as stored (only a CaseUpdated's is needed). */
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT e.site, CASE WHEN e.type = $6 THEN e.envelope END FROM events e"
-                               " WHERE e.position > $1::bigint AND e.position <= $2::bigint AND e.type = ANY ($3::text[])"
-                               " AND NOT EXISTS (SELECT 1 FROM unnest($4::bigint[], $5::bigint[]) AS o(lo, hi)"
-                               " WHERE e.position BETWEEN o.lo AND o.hi)",
-                               6, p, true, err);
+    PGresult *res = cl_sql_exec_binary(self->rt.db,
+                                       "SELECT e.site, CASE WHEN e.type = $6 THEN e.envelope END AS envelope FROM events e"
+                                       " WHERE e.position > $1::bigint AND e.position <= $2::bigint"
+                                       " AND e.type = ANY ($3::text[])"
+                                       " AND NOT EXISTS (SELECT 1 FROM unnest($4::bigint[], $5::bigint[]) AS o(lo, hi)"
+                                       " WHERE e.position BETWEEN o.lo AND o.hi)",
+                                       &p, err);
     cl_buf_free(&types);
     cl_buf_free(&lo);
     cl_buf_free(&hi);
     if (!res)
         return -1;
     for (int r = 0; r < PQntuples(res); r++) {
-        const cl_site_in_force_t *site = s_site(self, PQgetvalue(res, r, 0));
+        const cl_site_in_force_t *site = s_site(self, cl_row_text(res, r, "site"));
         if (!site)
             continue;
         size_t si = (size_t)(site - self->policies.sites);
         if (si >= self->nstate || !self->state[si].open)
             continue;
         bool changed = true;
-        if (!PQgetisnull(res, r, 1)) {
+        if (!cl_row_null(res, r, "envelope")) {
             cl_err_t derr;
-            cl_env_t *ev = cl_codec_decode(PQgetvalue(res, r, 1), (size_t)PQgetlength(res, r, 1), SIZE_MAX, &derr);
+            cl_env_t *ev = cl_codec_decode(cl_row_text(res, r, "envelope"), (size_t)cl_row_length(res, r, "envelope"),
+                                           SIZE_MAX, &derr);
             /* unreadable: assume the worst */
             if (ev && ev->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED && ev->case_updated) {
                 const Caseloop__V1__CaseUpdated *u = ev->case_updated;
@@ -990,15 +1000,16 @@ static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t
     for (size_t i = 0; i < self->policies.n; i++)
         cl_pgarr_text(&sites, self->policies.sites[i].code);
     cl_pgarr_end(&sites);
-    char lim[24];
-    snprintf(lim, sizeof lim, "%zu", room);
-    const char *p[] = {sites.data, lim};
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT c.id, c.site, c.kind, c.severity, c.description, d.position"
-                               " FROM dispatches d JOIN cases c ON c.id = d.case_id"
-                               " WHERE d.department = '' AND d.site = ANY($1::text[]) ORDER BY d.case_id LIMIT $2::int"
-                               " FOR UPDATE OF d",
-                               2, p, false, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, sites.data);
+    cl_sql_uint(&p, room);
+    PGresult *res = cl_sql_exec(self->rt.db,
+                                "SELECT c.id, c.site, c.kind, c.severity, c.description, d.position"
+                                " FROM dispatches d JOIN cases c ON c.id = d.case_id"
+                                " WHERE d.department = '' AND d.site = ANY($1::text[]) ORDER BY d.case_id LIMIT $2::int"
+                                " FOR UPDATE OF d",
+                                &p, err);
     cl_buf_free(&sites);
     if (!res)
         return -1;
@@ -1006,13 +1017,13 @@ static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t
     int rows = PQntuples(res);
     for (int r = 0; r < rows; r++) {
         Caseloop__V1__Case c = CASELOOP__V1__CASE__INIT;
-        c.has_case_id = 1, c.case_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
-        c.site = PQgetvalue(res, r, 1);
-        c.has_kind = 1, c.kind = (Caseloop__V1__Kind)atoi(PQgetvalue(res, r, 2));
-        c.has_severity = 1, c.severity = (Caseloop__V1__Severity)atoi(PQgetvalue(res, r, 3));
-        c.description = PQgetvalue(res, r, 4);
+        c.has_case_id = 1, c.case_id = cl_row_uint(res, r, "id");
+        c.site = (char *)cl_row_text(res, r, "site");
+        c.has_kind = 1, c.kind = (Caseloop__V1__Kind)cl_row_int(res, r, "kind");
+        c.has_severity = 1, c.severity = (Caseloop__V1__Severity)cl_row_int(res, r, "severity");
+        c.description = (char *)cl_row_text(res, r, "description");
         s_dispatch_t *d = &ds[*nd];
-        d->position = strtoull(PQgetvalue(res, r, 5), NULL, 10);
+        d->position = cl_row_uint(res, r, "position");
         d->waited = true;
         if (s_decide(self, &c, now, d, err) < 0)
             return -1;
