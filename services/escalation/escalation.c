@@ -58,15 +58,14 @@ struct cl_escalation {
     size_t nworkers;
 };
 
-/* Columns every clock query returns, in this order, for s_clock_from (of table t), which
-   reads them by name; a query's own columns follow (positions from NCLOCK_COLUMNS on). */
+/* Columns every clock query returns, for s_clock_from (of table t), which reads them
+   by name: a query's own columns have names of their own. */
 #define CLOCK_COLUMNS_OF(t)                                                                                        \
     t ".id, " t ".case_id, " t ".site, " t ".code, " t ".name, " t ".state, cl_ts_to_us(" t ".armed_at) AS armed_at_us," \
     " cl_ts_to_us(" t ".due_at) AS due_at_us, cl_ts_to_us(" t ".closed_at) AS closed_at_us, " t ".level, "          \
     t ".responsible, coalesce(" t ".policy_version, 0) AS policy_version, " t ".major, " t ".stage,"                 \
     " cl_ts_to_us(" t ".paused_at) AS paused_at_us"
 #define CLOCK_COLUMNS CLOCK_COLUMNS_OF("clocks")
-#define NCLOCK_COLUMNS 15
 
 /* The one mapping from a clock's row to a Clock message (strings point into res). */
 static void s_clock_from(Caseloop__V1__Clock *c, const PGresult *res, int r)
@@ -309,24 +308,20 @@ static void s_arm(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, const ch
    the earliest moment they fire in out->earliest, and starts the next columns. */
 static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t now, cl_err_t *err)
 {
-    const char *p[NARM + 4];
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
     for (int k = 0; k < NARM; k++) {
         cl_pgarr_end(&a->col[k]);
-        p[k] = a->col[k].data;
+        cl_sql_text(&p, a->col[k].data);
     }
-    char running[8], met[8], late[8], cancelled[8];
-    snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
-    snprintf(met, sizeof met, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET);
-    snprintf(late, sizeof late, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
-    snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
-    p[NARM] = running;
-    p[NARM + 1] = met;
-    p[NARM + 2] = late;
-    p[NARM + 3] = cancelled;
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
     PGresult *res = NULL;
     size_t n = a->n;
     if (n)
-        res = cl_db_exec(self->rt.db,
+        res = cl_sql_exec(self->rt.db,
                          "INSERT INTO clocks (case_id, site, code, name, state, major, armed_at, due_at, stage,"
                          " next_fire_at, steps, met_by, policy_version, pauses_on, resumes_on)"
                          " SELECT c, s, k, n, $15::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), z, cl_us_to_ts(f),"
@@ -346,7 +341,7 @@ static int s_arm_store(cl_escalation_t *self, s_arms_t *a, s_out_t *out, int64_t
                          " paused_us = 0"
                          " WHERE clocks.state IN ($16::smallint, $17::smallint, $18::smallint)"
                          " RETURNING " CLOCK_COLUMNS ", cl_ts_to_us(clocks.next_fire_at) AS fires_at_us",
-                         NARM + 4, p, false, err);
+                         &p, err);
     s_arms_free(a);
     s_arms_begin(a);
     if (!res)
@@ -429,21 +424,21 @@ static int s_close(cl_escalation_t *self, uint64_t case_id, uint32_t meets, int6
    due time is left to the firing loop, so that its breach is told. */
 static int s_pause(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, cl_err_t *err)
 {
-    char id[24], at[24], bit[16], running[8], paused[8], breached[8];
-    snprintf(id, sizeof id, "%" PRIu64, case_id);
-    snprintf(at, sizeof at, "%" PRId64, at_us);
-    snprintf(bit, sizeof bit, "%d", 1 << action);
-    snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
-    snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
-    snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
-    const char *p[] = {id, bit, at, running, paused, breached};
-    return cl_db_cmd(self->rt.db,
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, case_id);
+    cl_sql_int(&p, 1 << action);
+    cl_sql_int(&p, at_us);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
+    return cl_sql_cmd(self->rt.db,
                      "UPDATE clocks SET state = CASE WHEN state = $4::smallint THEN $5::smallint ELSE state END,"
                      " paused_at = CASE WHEN state = $4::smallint THEN cl_us_to_ts($3::bigint)"
                      " ELSE greatest(cl_us_to_ts($3::bigint), due_at) END, next_fire_at = NULL"
                      " WHERE case_id = $1::bigint AND paused_at IS NULL AND pauses_on & $2::int <> 0"
                      " AND (state = $6::smallint OR (state = $4::smallint AND due_at > cl_us_to_ts($3::bigint)))",
-                     6, p, err);
+                     &p, err);
 }
 
 /* What a resumed clock's row takes besides its next moment (cl_timer_rearm). */
@@ -456,41 +451,43 @@ static const cl_timer_col_t s_resumed_cols[] = {
    goes to out->earliest. */
 static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t at_us, s_out_t *out, cl_err_t *err)
 {
-    char id[24], bit[16], paused[8], breached[8];
-    snprintf(id, sizeof id, "%" PRIu64, case_id);
-    snprintf(bit, sizeof bit, "%d", 1 << action);
-    snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
-    snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
-    const char *p[] = {id, bit, paused, breached};
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, case_id);
+    cl_sql_int(&p, 1 << action);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
+    cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
     /* One row a step, in order (a clock without steps: one row, its step NULL). */
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT c.id, c.site, c.code, cl_ts_to_us(c.paused_at), cl_ts_to_us(c.due_at), c.stage,"
-                               " c.state, s.at_us FROM clocks c LEFT JOIN LATERAL unnest(c.steps) WITH ORDINALITY"
-                               " AS s(at_us, kind, percent, level, role, o) ON true WHERE c.case_id = $1::bigint AND c.state IN ($3::smallint, $4::smallint)"
-                               " AND c.paused_at IS NOT NULL AND c.resumes_on & $2::int <> 0 ORDER BY c.id, s.o"
-                               " FOR UPDATE OF c",
-                               4, p, false, err);
+    PGresult *res = cl_sql_exec(self->rt.db,
+                                "SELECT c.id, c.site, c.code, cl_ts_to_us(c.paused_at) AS paused_at_us,"
+                                " cl_ts_to_us(c.due_at) AS due_at_us, c.stage, c.state, s.at_us"
+                                " FROM clocks c LEFT JOIN LATERAL unnest(c.steps) WITH ORDINALITY"
+                                " AS s(at_us, kind, percent, level, role, o) ON true"
+                                " WHERE c.case_id = $1::bigint AND c.state IN ($3::smallint, $4::smallint)"
+                                " AND c.paused_at IS NOT NULL AND c.resumes_on & $2::int <> 0 ORDER BY c.id, s.o"
+                                " FOR UPDATE OF c",
+                                &p, err);
     if (!res)
         return -1;
     cl_timer_batch_t b;
     cl_timer_batch_begin(&b, s_resumed_cols);
     int rows = PQntuples(res);
     for (int r = 0, next_row; r < rows; r = next_row) {
-        const char *key = PQgetvalue(res, r, 0);
-        const cl_site_in_force_t *in = cl_policies_site(&self->policies, PQgetvalue(res, r, 1));
+        const char *key = cl_row_text(res, r, "id");
+        const cl_site_in_force_t *in = cl_policies_site(&self->policies, cl_row_text(res, r, "site"));
         const cl_site_policy_t *sp = in ? &in->policy->sites[0] : NULL;
-        const cl_clock_def_t *d = sp ? cl_policy_clock(sp, PQgetvalue(res, r, 2)) : NULL;
+        const cl_clock_def_t *d = sp ? cl_policy_clock(sp, cl_row_text(res, r, "code")) : NULL;
         const cl_calendar_t *cal = d && d->working_time ? sp->calendar : NULL;
-        int64_t since = strtoll(PQgetvalue(res, r, 3), NULL, 10), due = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-        int stage = atoi(PQgetvalue(res, r, 5)), state = atoi(PQgetvalue(res, r, 6));
+        int64_t since = cl_row_int(res, r, "paused_at_us"), due = cl_row_int(res, r, "due_at_us");
+        int stage = (int)cl_row_int(res, r, "stage"), state = (int)cl_row_int(res, r, "state");
         int64_t steps[CL_CLOCK_MAX_STEPS];
         bool known[CL_CLOCK_MAX_STEPS];
         int n = 0;
-        for (next_row = r; next_row < rows && strcmp(PQgetvalue(res, next_row, 0), key) == 0; next_row++) {
+        for (next_row = r; next_row < rows && strcmp(cl_row_text(res, next_row, "id"), key) == 0; next_row++) {
             if (n == CL_CLOCK_MAX_STEPS)
                 continue;
-            known[n] = !PQgetisnull(res, next_row, 7);
-            steps[n] = known[n] ? strtoll(PQgetvalue(res, next_row, 7), NULL, 10) : INT64_MIN;
+            known[n] = !cl_row_null(res, next_row, "at_us");
+            steps[n] = known[n] ? cl_row_int(res, next_row, "at_us") : INT64_MIN;
             n++;
         }
         cl_clock_resume(cal, since, at_us, &due, steps, n, stage);
@@ -530,21 +527,21 @@ static int s_resume(cl_escalation_t *self, uint64_t case_id, int action, int64_t
 static int s_arm_later(cl_escalation_t *self, s_arms_t *a, uint64_t case_id, cl_clock_start_t starts, int64_t armed_us,
                        cl_err_t *err)
 {
-    char id[24], sev[8];
-    snprintf(id, sizeof id, "%" PRIu64, case_id);
-    snprintf(sev, sizeof sev, "%d", CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
-    const char *p[] = {id, sev};
-    PGresult *res = cl_db_exec(self->rt.db,
-                               "SELECT c.site, c.severity = $2::smallint OR coalesce(d.severity = $2::smallint, false)"
-                               " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id WHERE c.id = $1::bigint",
-                               2, p, false, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, case_id);
+    cl_sql_int(&p, CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
+    PGresult *res = cl_sql_exec(self->rt.db,
+                                "SELECT c.site, c.severity = $2::smallint OR coalesce(d.severity = $2::smallint, false)"
+                                " AS major FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id WHERE c.id = $1::bigint",
+                                &p, err);
     if (!res)
         return -1;
     if (PQntuples(res) == 1)
-        s_arm(self, a, case_id, PQgetvalue(res, 0, 0), starts, armed_us, PQgetvalue(res, 0, 1)[0] == 't');
+        s_arm(self, a, case_id, cl_row_text(res, 0, "site"), starts, armed_us, cl_row_bool(res, 0, "major"));
     else
         cl_log(CL_LOG_WARN, &(cl_log_ctx_t){(int64_t)case_id, NULL, NULL, NULL},
-               "an event names case %s, which does not exist: no clock is armed", id);
+               "an event names case %" PRIu64 ", which does not exist: no clock is armed", case_id);
     PQclear(res);
     return 0;
 }
@@ -709,28 +706,29 @@ out:
 /* Columns of a claimed clock: the clock's, then its step due (kind, moment, percent,
    level, role), the next step's moment, how many steps it has, the case's department. */
 #define FIRE_COLUMNS                                                                                                  \
-    CLOCK_COLUMNS ", (steps[stage + 1]).kind, (steps[stage + 1]).at_us, (steps[stage + 1]).percent,"                  \
-                  " (steps[stage + 1]).level, (steps[stage + 1]).role, (steps[stage + 2]).at_us, cardinality(steps),"  \
-                  " (SELECT department FROM dispatches d WHERE d.case_id = clocks.case_id)"
-enum { F_KIND = NCLOCK_COLUMNS, F_AT, F_PERCENT, F_LEVEL, F_ROLE, F_NEXT_AT, F_NSTEPS, F_DEPT };
+    CLOCK_COLUMNS ", (steps[stage + 1]).kind AS step_kind, (steps[stage + 1]).at_us AS step_at_us,"                    \
+                  " (steps[stage + 1]).percent AS step_percent, (steps[stage + 1]).level AS step_level,"               \
+                  " (steps[stage + 1]).role AS step_role, (steps[stage + 2]).at_us AS next_at_us,"                     \
+                  " cardinality(steps) AS nsteps,"                                                                     \
+                  " (SELECT department FROM dispatches d WHERE d.case_id = clocks.case_id) AS department"
 
 /* The step due of claimed row r; -1 when it has none that can be read. */
 static int s_step_from(const PGresult *res, int r, cl_clock_step_t *st)
 {
     memset(st, 0, sizeof *st);
-    int kind = PQgetisnull(res, r, F_KIND) ? -1 : cl_clock_step_kind_parse(PQgetvalue(res, r, F_KIND));
-    if (kind < 0 || PQgetisnull(res, r, F_AT))
+    int kind = cl_row_null(res, r, "step_kind") ? -1 : cl_clock_step_kind_parse(cl_row_text(res, r, "step_kind"));
+    if (kind < 0 || cl_row_null(res, r, "step_at_us"))
         return -1;
     st->kind = (cl_step_kind_t)kind;
-    st->at_us = strtoll(PQgetvalue(res, r, F_AT), NULL, 10);
-    int field = kind == CL_STEP_WARNING ? F_PERCENT : kind == CL_STEP_LEVEL ? F_LEVEL : -1;
-    if (field >= 0) {
-        if (PQgetisnull(res, r, field))
+    st->at_us = cl_row_int(res, r, "step_at_us");
+    const char *field = kind == CL_STEP_WARNING ? "step_percent" : kind == CL_STEP_LEVEL ? "step_level" : NULL;
+    if (field) {
+        if (cl_row_null(res, r, field))
             return -1;
-        st->arg = atoi(PQgetvalue(res, r, field));
+        st->arg = (int)cl_row_int(res, r, field);
     }
     if (kind == CL_STEP_LEVEL) {
-        int role = PQgetisnull(res, r, F_ROLE) ? -1 : cl_role_parse(PQgetvalue(res, r, F_ROLE));
+        int role = cl_row_null(res, r, "step_role") ? -1 : cl_role_parse(cl_row_text(res, r, "step_role"));
         if (role < 0)
             return -1;
         st->role = (cl_role_t)role;
@@ -802,23 +800,23 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
     int nlate = 0, latest = -1, moved = 0; /* moved: rows whose next step changed */
     int64_t max_late = 0;
     for (int r = 0; r < rows; r++) {
-        const char *site = PQgetvalue(res, r, 2);
+        const char *site = cl_row_text(res, r, "site");
         const cl_site_in_force_t *in = cl_policies_site(&w->policies, site);
-        int nsteps = atoi(PQgetvalue(res, r, F_NSTEPS));
-        int stage = atoi(PQgetvalue(res, r, 13)), level = atoi(PQgetvalue(res, r, 9));
-        int state = atoi(PQgetvalue(res, r, 5));
-        const char *who = PQgetvalue(res, r, 10);
+        int nsteps = (int)cl_row_int(res, r, "nsteps");
+        int stage = (int)cl_row_int(res, r, "stage"), level = (int)cl_row_int(res, r, "level");
+        int state = (int)cl_row_int(res, r, "state");
+        const char *who = cl_row_text(res, r, "responsible");
         int64_t next = -1, shift = 0;
         cl_fire_clock_t c = {
-            .next_at_us = PQgetisnull(res, r, F_NEXT_AT) ? -1 : strtoll(PQgetvalue(res, r, F_NEXT_AT), NULL, 10),
-            .due_us = strtoll(PQgetvalue(res, r, 7), NULL, 10),
-            .major = PQgetvalue(res, r, 12)[0] == 't',
-            .department = PQgetisnull(res, r, F_DEPT) ? NULL : PQgetvalue(res, r, F_DEPT),
+            .next_at_us = cl_row_null(res, r, "next_at_us") ? -1 : cl_row_int(res, r, "next_at_us"),
+            .due_us = cl_row_int(res, r, "due_at_us"),
+            .major = cl_row_bool(res, r, "major"),
+            .department = cl_row_null(res, r, "department") ? NULL : cl_row_text(res, r, "department"),
         };
         if (stage >= nsteps || s_step_from(res, r, &c.step) < 0) {
             if (stage < nsteps || nsteps == 0)
-                cl_log(CL_LOG_ERROR, &(cl_log_ctx_t){strtoll(PQgetvalue(res, r, 1), NULL, 10), site, NULL, NULL},
-                       "clock %s has no readable step %d: it stops", PQgetvalue(res, r, 3), stage);
+                cl_log(CL_LOG_ERROR, &(cl_log_ctx_t){cl_row_int(res, r, "case_id"), site, NULL, NULL},
+                       "clock %s has no readable step %d: it stops", cl_row_text(res, r, "code"), stage);
             stage = nsteps; /* nothing more to fire */
         } else {
             cl_fire_t f;
@@ -838,7 +836,7 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
                 moved++;
             }
         }
-        cl_buf_t *col = cl_timer_batch_add(&moves, strtoll(PQgetvalue(res, r, 0), NULL, 10), next);
+        cl_buf_t *col = cl_timer_batch_add(&moves, cl_row_int(res, r, "id"), next);
         cl_pgarr_i64(&col[0], stage);
         cl_pgarr_i64(&col[1], level);
         cl_pgarr_i64(&col[2], state);
@@ -861,9 +859,9 @@ static int s_fire_batch(s_worker_t *w, cl_err_t *err)
         goto out;
     if (nlate)
         cl_log(CL_LOG_WARN,
-               &(cl_log_ctx_t){strtoll(PQgetvalue(res, latest, 1), NULL, 10), PQgetvalue(res, latest, 2), NULL, NULL},
+               &(cl_log_ctx_t){cl_row_int(res, latest, "case_id"), cl_row_text(res, latest, "site"), NULL, NULL},
                "%d clock step(s) fired more than a second late, up to %" PRId64 " ms late (clock %s of this case)",
-               nlate, max_late / 1000, PQgetvalue(res, latest, 3));
+               nlate, max_late / 1000, cl_row_text(res, latest, "code"));
     /* A batch whose rows all wait for working hours moved nothing on: it is done for now. */
     rc = moved ? rows : 0;
 out:
@@ -890,29 +888,30 @@ static const cl_timer_col_t s_retimed_cols[] = {
 static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
 {
     int64_t now = cl_clock_now(self->clock);
-    char at[24], running[8], breached[8], cancelled[8], paused[8];
-    snprintf(paused, sizeof paused, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
-    snprintf(at, sizeof at, "%" PRId64, now);
-    snprintf(running, sizeof running, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
-    snprintf(breached, sizeof breached, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
-    snprintf(cancelled, sizeof cancelled, "%d", CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
     if (cl_db_begin(self->rt.db, err) < 0)
         return -1;
     for (size_t i = 0; i < self->policies.n; i++) {
         const cl_site_in_force_t *in = &self->policies.sites[i];
         const cl_site_policy_t *s = &in->policy->sites[0];
-        char ver[16];
-        snprintf(ver, sizeof ver, "%d", in->version);
         for (size_t k = 0; k < s->nclocks; k++) {
             const cl_clock_def_t *d = &s->clocks[k];
-            const char *p[] = {in->code, d->code, ver, running, breached, cancelled, at, paused};
             if (!d->active) {
-                if (cl_db_cmd(self->rt.db,
+                cl_sql_params_t p;
+                cl_sql_params_init(&p);
+                cl_sql_text(&p, in->code);
+                cl_sql_text(&p, d->code);
+                cl_sql_int(&p, in->version);
+                cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
+                cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_BREACHED);
+                cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
+                cl_sql_int(&p, now);
+                cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
+                if (cl_sql_cmd(self->rt.db,
                               "UPDATE clocks SET state = $6::smallint, next_fire_at = NULL, closed_at = cl_us_to_ts($7::bigint),"
                               " paused_at = NULL"
                               " WHERE site = $1 AND code = $2 AND state IN ($4::smallint, $5::smallint, $8::smallint)"
                               " AND coalesce(policy_version, 0) < $3::int",
-                              8, p, err) < 0)
+                              &p, err) < 0)
                     goto err;
                 continue;
             }
@@ -921,32 +920,40 @@ static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
             /* Running and paused clocks: a paused one takes its new times and stays paused,
                its steps moving on when it resumes. The warnings told so far (the highest
                percent among the steps fired) are not told again. */
-            PGresult *res = cl_db_exec(self->rt.db,
-                                       "SELECT id, cl_ts_to_us(armed_at), major, cl_ts_to_us(paused_at), paused_us,"
-                                       " coalesce((SELECT max(s.percent) FROM unnest(steps) WITH ORDINALITY"
-                                       " AS s(at_us, kind, percent, level, role, o) WHERE s.o <= stage), 0)"
-                                       " FROM clocks WHERE site = $1 AND code = $2"
-                                       " AND state IN ($4::smallint, $5::smallint)"
-                                       " AND coalesce(policy_version, 0) < $3::int ORDER BY id FOR UPDATE",
-                                       5, (const char *[]){in->code, d->code, ver, running, paused}, false, err);
+            cl_sql_params_t q;
+            cl_sql_params_init(&q);
+            cl_sql_text(&q, in->code);
+            cl_sql_text(&q, d->code);
+            cl_sql_int(&q, in->version);
+            cl_sql_int(&q, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_RUNNING);
+            cl_sql_int(&q, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
+            PGresult *res = cl_sql_exec(self->rt.db,
+                                        "SELECT id, cl_ts_to_us(armed_at) AS armed_at_us, major,"
+                                        " cl_ts_to_us(paused_at) AS paused_at_us, paused_us,"
+                                        " coalesce((SELECT max(s.percent) FROM unnest(steps) WITH ORDINALITY"
+                                        " AS s(at_us, kind, percent, level, role, o) WHERE s.o <= stage), 0) AS told"
+                                        " FROM clocks WHERE site = $1 AND code = $2"
+                                        " AND state IN ($4::smallint, $5::smallint)"
+                                        " AND coalesce(policy_version, 0) < $3::int ORDER BY id FOR UPDATE",
+                                        &q, err);
             if (!res)
                 goto err;
             cl_timer_batch_t b;
             cl_timer_batch_begin(&b, s_retimed_cols);
             for (int r = 0; r < PQntuples(res); r++) {
-                bool paused_now = !PQgetisnull(res, r, 3);
+                bool paused_now = !cl_row_null(res, r, "paused_at_us");
                 cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
                 int64_t due;
                 int stage;
-                int n = cl_clock_retime(d, s->calendar, PQgetvalue(res, r, 2)[0] == 't',
-                                        strtoll(PQgetvalue(res, r, 1), NULL, 10), strtoll(PQgetvalue(res, r, 4), NULL, 10),
-                                        paused_now ? strtoll(PQgetvalue(res, r, 3), NULL, 10) : now,
-                                        atoi(PQgetvalue(res, r, 5)), &due, st, &stage);
+                int n = cl_clock_retime(d, s->calendar, cl_row_bool(res, r, "major"), cl_row_int(res, r, "armed_at_us"),
+                                        cl_row_int(res, r, "paused_us"),
+                                        paused_now ? cl_row_int(res, r, "paused_at_us") : now,
+                                        (int)cl_row_int(res, r, "told"), &due, st, &stage);
                 if (n < 1)
                     continue;
                 cl_buf_t steps = {0};
                 s_steps_param(st, n, &steps);
-                cl_buf_t *col = cl_timer_batch_add(&b, strtoll(PQgetvalue(res, r, 0), NULL, 10),
+                cl_buf_t *col = cl_timer_batch_add(&b, cl_row_int(res, r, "id"),
                                                    paused_now ? -1 : stage < n ? st[stage].at_us : due);
                 cl_pgarr_i64(&col[0], due);
                 cl_pgarr_text(&col[1], steps.data);
