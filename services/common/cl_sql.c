@@ -99,3 +99,8 @@ int cl_row_length(const PGresult *res, int r, const char *col)
 {
     return PQgetlength(res, r, s_col(res, col));
 }
+
+char *cl_row_strdup(const PGresult *res, int r, const char *col)
+{
+    return cl_db_strdup(res, r, s_col(res, col));
+}

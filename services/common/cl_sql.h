@@ -48,5 +48,6 @@ int64_t cl_row_int(const PGresult *res, int r, const char *col);        /* 0 for
 uint64_t cl_row_uint(const PGresult *res, int r, const char *col);      /* 0 for NULL */
 bool cl_row_bool(const PGresult *res, int r, const char *col);          /* false for NULL */
 int cl_row_length(const PGresult *res, int r, const char *col);         /* bytes of the value */
+char *cl_row_strdup(const PGresult *res, int r, const char *col);       /* a malloc'd copy (aborts on no memory) */
 
 #endif

@@ -1,5 +1,6 @@
 /* cases.c - intake's SQL for the case lifecycle: commands, lists, histories. */
 #include "cases.h"
+#include "cl_sql.h"
 #include "lifecycle.h"
 #include <endian.h>
 #include <inttypes.h>
@@ -58,35 +59,32 @@ int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t 
                      cl_publisher_t *pub, cl_command_event_t *out, cl_err_t *err)
 {
     memset(out, 0, sizeof *out);
-    char id[24], now[24];
-    snprintf(id, sizeof id, "%" PRIu64, cmd->case_id);
-    snprintf(now, sizeof now, "%" PRId64, now_us);
-    const char *p1[] = {id};
+    cl_sql_params_t p1;
+    cl_sql_params_init(&p1);
+    cl_sql_uint(&p1, cmd->case_id);
     if (cl_db_begin(db, err) < 0)
         return -1;
-    PGresult *res = cl_db_exec(db,
-                               "SELECT c.state, c.site, EXISTS (SELECT 1 FROM dispatches d WHERE d.case_id = c.id"
-                               " AND d.department <> '') FROM cases c WHERE c.id = $1::bigint FOR NO KEY UPDATE",
-                               1, p1, false, err);
+    PGresult *res = cl_sql_exec(db,
+                                "SELECT c.state, c.site, EXISTS (SELECT 1 FROM dispatches d WHERE d.case_id = c.id"
+                                " AND d.department <> '') AS dispatched FROM cases c WHERE c.id = $1::bigint"
+                                " FOR NO KEY UPDATE",
+                                &p1, err);
     if (!res)
         goto err;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        cl_err_set(err, CL_NOT_FOUND, "case_id", "case %s does not exist", id);
+        cl_err_set(err, CL_NOT_FOUND, "case_id", "case %" PRIu64 " does not exist", cmd->case_id);
         goto err;
     }
-    Caseloop__V1__CaseState from = (Caseloop__V1__CaseState)atoi(PQgetvalue(res, 0, 0));
-    out->site = strdup(PQgetvalue(res, 0, 1));
-    bool dispatched = PQgetvalue(res, 0, 2)[0] == 't';
+    Caseloop__V1__CaseState from = (Caseloop__V1__CaseState)cl_row_int(res, 0, "state");
+    out->site = strdup(cl_row_text(res, 0, "site"));
+    bool dispatched = cl_row_bool(res, 0, "dispatched");
     PQclear(res);
     if (!out->site)
         abort();
     Caseloop__V1__CaseState to;
     if (cl_lifecycle_next(from, (cl_action_t)cmd->action, dispatched, cmd->satisfied, &to, err) < 0)
         goto err;
-    char state[8], sat[8];
-    snprintf(state, sizeof state, "%d", (int)to);
-    snprintf(sat, sizeof sat, "%s", cmd->has_satisfied ? (cmd->satisfied ? "t" : "f") : "");
     const char *milestone = s_milestone(to, cmd->action);
     char sql[256];
     /* The milestone column comes from a fixed list above, never from input. */
@@ -94,8 +92,14 @@ int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t 
              "UPDATE cases SET state = $2::smallint, satisfied = coalesce(nullif($3, '')::bool, satisfied)%s%s%s"
              " WHERE id = $1::bigint",
              milestone ? ", " : "", milestone ? milestone : "", milestone ? " = cl_us_to_ts($4::bigint)" : "");
-    const char *p2[] = {id, state, sat, now};
-    if (cl_db_cmd(db, sql, milestone ? 4 : 3, p2, err) < 0)
+    cl_sql_params_t p2;
+    cl_sql_params_init(&p2);
+    cl_sql_uint(&p2, cmd->case_id);
+    cl_sql_int(&p2, to);
+    cl_sql_text(&p2, cmd->has_satisfied ? (cmd->satisfied ? "t" : "f") : "");
+    if (milestone)
+        cl_sql_int(&p2, now_us);
+    if (cl_sql_cmd(db, sql, &p2, err) < 0)
         goto err;
 
     Caseloop__V1__CaseUpdated *u = &out->updated;
@@ -147,38 +151,46 @@ int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop_
                         cl_err_t *err)
 {
     uint32_t size = q->has_page_size ? q->page_size : 50;
-    char state[8], kind[8], sev[8], from[24], to[24], after[24], limit[16], closed[8];
-    snprintf(state, sizeof state, "%d", (int)q->state);
-    snprintf(kind, sizeof kind, "%d", (int)q->kind);
-    snprintf(sev, sizeof sev, "%d", (int)q->severity);
-    snprintf(from, sizeof from, "%" PRId64, q->received_from_us);
-    snprintf(to, sizeof to, "%" PRId64, q->received_to_us);
-    snprintf(after, sizeof after, "%" PRIu64, q->page_after > INT64_MAX ? (uint64_t)INT64_MAX : q->page_after);
-    snprintf(limit, sizeof limit, "%" PRIu32, size + 1);
-    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
-#define OPT(cond, v) ((cond) ? (v) : NULL)
-    const char *p[] = {
-        q->site,
-        OPT(q->department && *q->department, q->department),
-        OPT(q->assignee && *q->assignee, q->assignee),
-        OPT(q->tracker && *q->tracker, q->tracker),
-        OPT(q->has_state, state),
-        q->open_only ? "t" : "f",
-        q->queued_only ? "t" : "f",
-        OPT(q->has_kind, kind),
-        OPT(q->has_severity, sev),
-        OPT(q->has_received_from_us, from),
-        OPT(q->has_received_to_us, to),
-        OPT(q->has_page_after && q->page_after > 0, after),
-        limit,
-        closed,
-    };
-#undef OPT
-    PGresult *res = cl_db_exec(
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, q->site);
+    cl_sql_text(&p, q->department && *q->department ? q->department : NULL);
+    cl_sql_text(&p, q->assignee && *q->assignee ? q->assignee : NULL);
+    cl_sql_text(&p, q->tracker && *q->tracker ? q->tracker : NULL);
+    if (q->has_state)
+        cl_sql_int(&p, q->state);
+    else
+        cl_sql_text(&p, NULL);
+    cl_sql_bool(&p, q->open_only);
+    cl_sql_bool(&p, q->queued_only);
+    if (q->has_kind)
+        cl_sql_int(&p, q->kind);
+    else
+        cl_sql_text(&p, NULL);
+    if (q->has_severity)
+        cl_sql_int(&p, q->severity);
+    else
+        cl_sql_text(&p, NULL);
+    if (q->has_received_from_us)
+        cl_sql_int(&p, q->received_from_us);
+    else
+        cl_sql_text(&p, NULL);
+    if (q->has_received_to_us)
+        cl_sql_int(&p, q->received_to_us);
+    else
+        cl_sql_text(&p, NULL);
+    if (q->has_page_after && q->page_after > 0)
+        cl_sql_uint(&p, q->page_after > INT64_MAX ? (uint64_t)INT64_MAX : q->page_after);
+    else
+        cl_sql_text(&p, NULL);
+    cl_sql_uint(&p, size + 1);
+    cl_sql_int(&p, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    PGresult *res = cl_sql_exec(
         db,
-        "SELECT c.id, c.site, coalesce(d.kind, c.kind), c.severity, c.state, coalesce(d.department, ''),"
-        " coalesce(d.assignee, ''), coalesce(t.tracker, c.first_receiver), cl_ts_to_us(c.received_at),"
-        " cl_ts_to_us(c.respond_by), c.report_count, left(c.description, 200)"
+        "SELECT c.id, c.site, coalesce(d.kind, c.kind) AS kind, c.severity, c.state,"
+        " coalesce(d.department, '') AS department, coalesce(d.assignee, '') AS assignee,"
+        " coalesce(t.tracker, c.first_receiver) AS tracker, cl_ts_to_us(c.received_at) AS received_at_us,"
+        " cl_ts_to_us(c.respond_by) AS respond_by_us, c.report_count, left(c.description, 200) AS description"
         " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id LEFT JOIN case_tracking t ON t.case_id = c.id"
         " WHERE c.site = $1"
         " AND ($2::text IS NULL OR d.department = $2)"
@@ -193,7 +205,7 @@ int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop_
         " AND ($11::bigint IS NULL OR c.received_at < cl_us_to_ts($11))"
         " AND ($12::bigint IS NULL OR c.id < $12)"
         " ORDER BY c.id DESC LIMIT $13::int",
-        14, p, false, err);
+        &p, err);
     if (!res)
         return -1;
     int rows = PQntuples(res);
@@ -210,18 +222,19 @@ int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop_
         if (!c)
             abort();
         caseloop__v1__case_summary__init(c);
-        c->has_case_id = 1, c->case_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
-        c->site = cl_db_strdup(res, r, 1);
-        c->has_kind = 1, c->kind = (Caseloop__V1__Kind)atoi(PQgetvalue(res, r, 2));
-        c->has_severity = 1, c->severity = (Caseloop__V1__Severity)atoi(PQgetvalue(res, r, 3));
-        c->has_state = 1, c->state = (Caseloop__V1__CaseState)atoi(PQgetvalue(res, r, 4));
-        c->department = cl_db_strdup(res, r, 5);
-        c->assignee = cl_db_strdup(res, r, 6);
-        c->tracker = cl_db_strdup(res, r, 7);
-        c->has_received_at_us = 1, c->received_at_us = strtoll(PQgetvalue(res, r, 8), NULL, 10);
-        c->has_respond_by_us = !PQgetisnull(res, r, 9), c->respond_by_us = strtoll(PQgetvalue(res, r, 9), NULL, 10);
-        c->has_report_count = 1, c->report_count = (uint32_t)atoi(PQgetvalue(res, r, 10));
-        c->description = cl_db_strdup(res, r, 11);
+        c->has_case_id = 1, c->case_id = cl_row_uint(res, r, "id");
+        c->site = cl_row_strdup(res, r, "site");
+        c->has_kind = 1, c->kind = (Caseloop__V1__Kind)cl_row_int(res, r, "kind");
+        c->has_severity = 1, c->severity = (Caseloop__V1__Severity)cl_row_int(res, r, "severity");
+        c->has_state = 1, c->state = (Caseloop__V1__CaseState)cl_row_int(res, r, "state");
+        c->department = cl_row_strdup(res, r, "department");
+        c->assignee = cl_row_strdup(res, r, "assignee");
+        c->tracker = cl_row_strdup(res, r, "tracker");
+        c->has_received_at_us = 1, c->received_at_us = cl_row_int(res, r, "received_at_us");
+        c->has_respond_by_us = !cl_row_null(res, r, "respond_by_us");
+        c->respond_by_us = cl_row_int(res, r, "respond_by_us");
+        c->has_report_count = 1, c->report_count = (uint32_t)cl_row_int(res, r, "report_count");
+        c->description = cl_row_strdup(res, r, "description");
         reply->cases[reply->n_cases++] = c;
     }
     if (rows > (int)size)
@@ -240,18 +253,19 @@ typedef struct {
 
 int cl_store_history(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply *reply, cl_err_t *err)
 {
-    char id[24];
-    snprintf(id, sizeof id, "%" PRIu64, case_id);
-    const char *p[] = {id};
-    /* Its own events, and the handovers that listed it. */
-    PGresult *res = cl_db_exec(db,
-                               "SELECT position, cl_ts_to_us(recorded_at), envelope FROM events WHERE case_id = $1::bigint"
-                               " UNION ALL"
-                               " SELECT e.position, cl_ts_to_us(e.recorded_at), e.envelope FROM handover_cases hc"
-                               " JOIN handovers h ON h.id = hc.handover_id JOIN events e ON e.position = h.position"
-                               " WHERE hc.case_id = $1::bigint"
-                               " ORDER BY 1",
-                               1, p, true, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, case_id);
+    /* Its own events, and the handovers that listed it (binary: int8 as 8 bytes, big-endian). */
+    PGresult *res = cl_sql_exec_binary(db,
+                                       "SELECT position, cl_ts_to_us(recorded_at) AS recorded_at_us, envelope FROM events"
+                                       " WHERE case_id = $1::bigint"
+                                       " UNION ALL"
+                                       " SELECT e.position, cl_ts_to_us(e.recorded_at), e.envelope FROM handover_cases hc"
+                                       " JOIN handovers h ON h.id = hc.handover_id JOIN events e ON e.position = h.position"
+                                       " WHERE hc.case_id = $1::bigint"
+                                       " ORDER BY 1",
+                                       &p, err);
     if (!res)
         return -1;
     int rows = PQntuples(res);
@@ -260,10 +274,11 @@ int cl_store_history(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply *
         abort();
     for (int r = 0; r < rows; r++) {
         uint64_t pos, at;
-        memcpy(&pos, PQgetvalue(res, r, 0), 8);
-        memcpy(&at, PQgetvalue(res, r, 1), 8);
+        memcpy(&pos, cl_row_text(res, r, "position"), 8);
+        memcpy(&at, cl_row_text(res, r, "recorded_at_us"), 8);
         cl_err_t derr;
-        cl_env_t *ev = cl_codec_decode(PQgetvalue(res, r, 2), (size_t)PQgetlength(res, r, 2), SIZE_MAX, &derr);
+        cl_env_t *ev = cl_codec_decode(cl_row_text(res, r, "envelope"), (size_t)cl_row_length(res, r, "envelope"),
+                                       SIZE_MAX, &derr);
         if (!ev)
             continue;
         Caseloop__V1__HistoryEntry *h = calloc(1, sizeof *h);
