@@ -1,5 +1,6 @@
 /* store.c - intake's SQL: a batch of submissions in one transaction with its events; case lookup. */
 #include "intake.h"
+#include "cl_sql.h"
 #include "cases.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,7 +13,8 @@
    idempotency_keys (010), which holds every key stored: a case's or a
    report's. */
 static const char SQL_KEYS[] =
-    "SELECT u.i, k.case_id, coalesce(k.report_id, 0), cl_ts_to_us(c.respond_by), c.report_count"
+    "SELECT u.i, k.case_id, coalesce(k.report_id, 0) AS report_id, cl_ts_to_us(c.respond_by) AS respond_by_us,"
+    " c.report_count"
     " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(src, xid, i)"
     " JOIN idempotency_keys k ON k.external_source = u.src AND k.external_id = u.xid"
     " JOIN cases c ON c.id = k.case_id";
@@ -21,7 +23,7 @@ static const char SQL_KEYS[] =
    submission, the latest few with its contact, and with its location, each
    found through its partial index. */
 static const char SQL_CANDIDATES[] =
-    "SELECT u.i, c.id, c.customer_contact, c.location, c.description, cl_ts_to_us(c.received_at)"
+    "SELECT u.i, c.id, c.customer_contact, c.location, c.description, cl_ts_to_us(c.received_at) AS received_at_us"
     " FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::bigint[])"
     " AS u(i, site, kind, contact, loc, since)"
     " CROSS JOIN LATERAL ("
@@ -36,7 +38,7 @@ static const char SQL_CANDIDATES[] =
     " ORDER BY 1, 2";
 
 static const char SQL_IDS[] =
-    "SELECT 0, nextval('cases_id_seq') FROM generate_series(1, $1::int)"
+    "SELECT 0 AS of_reports, nextval('cases_id_seq') AS id FROM generate_series(1, $1::int)"
     " UNION ALL SELECT 1, nextval('case_reports_id_seq') FROM generate_series(1, $2::int)"
     " ORDER BY 1, 2";
 
@@ -74,7 +76,7 @@ static const char SQL_COUNT_REPORTS[] =
     "UPDATE cases SET report_count = cases.report_count + u.n"
     " FROM (SELECT id, count(*) AS n FROM unnest($1::bigint[]) AS id GROUP BY id) AS u"
     " WHERE cases.id = u.id"
-    " RETURNING cases.id, cases.report_count, cl_ts_to_us(cases.respond_by)";
+    " RETURNING cases.id, cases.report_count, cl_ts_to_us(cases.respond_by) AS respond_by_us";
 
 typedef struct {
     cl_env_t *envs;
@@ -100,11 +102,6 @@ void cl_store_events_release(cl_store_events_t *out)
     memset(out, 0, sizeof *out);
 }
 
-static int64_t s_i64(const PGresult *res, int row, int col)
-{
-    return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
 static bool s_same_key(const Caseloop__V1__Case *a, const Caseloop__V1__Case *b)
 {
     return strcmp(a->external_source, b->external_source) == 0 && strcmp(a->external_id, b->external_id) == 0;
@@ -125,19 +122,22 @@ static int s_find_repeats(cl_db_t *db, cl_submit_t *items, size_t n, cl_err_t *e
     }
     cl_pgarr_end(&src);
     cl_pgarr_end(&xid);
-    const char *p[] = {src.data, xid.data};
-    PGresult *res = cl_db_exec(db, SQL_KEYS, 2, p, false, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, src.data);
+    cl_sql_text(&p, xid.data);
+    PGresult *res = cl_sql_exec(db, SQL_KEYS, &p, err);
     cl_buf_free(&src);
     cl_buf_free(&xid);
     if (!res)
         return -1;
     for (int r = 0; r < PQntuples(res); r++) {
-        cl_submit_t *it = &items[s_i64(res, r, 0) - 1];
+        cl_submit_t *it = &items[cl_row_int(res, r, "i") - 1];
         it->outcome = CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_REPEATED;
-        it->case_id = (uint64_t)s_i64(res, r, 1);
-        it->report_id = (uint64_t)s_i64(res, r, 2);
-        it->respond_by_us = PQgetisnull(res, r, 3) ? 0 : s_i64(res, r, 3); /* NULL: nothing was promised */
-        it->report_count = (uint32_t)s_i64(res, r, 4);
+        it->case_id = cl_row_uint(res, r, "case_id");
+        it->report_id = cl_row_uint(res, r, "report_id");
+        it->respond_by_us = cl_row_int(res, r, "respond_by_us"); /* NULL (0): nothing was promised */
+        it->report_count = (uint32_t)cl_row_int(res, r, "report_count");
         it->same_as = -1;
     }
     PQclear(res);
@@ -178,10 +178,16 @@ static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, c
     cl_pgarr_end(&kind);
     cl_pgarr_end(&contact);
     cl_pgarr_end(&loc);
-    char closed[8];
-    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
-    const char *p[] = {idx.data, site.data, kind.data, contact.data, loc.data, since.data, closed};
-    PGresult *res = cl_db_exec(db, SQL_CANDIDATES, 7, p, false, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, idx.data);
+    cl_sql_text(&p, site.data);
+    cl_sql_text(&p, kind.data);
+    cl_sql_text(&p, contact.data);
+    cl_sql_text(&p, loc.data);
+    cl_sql_text(&p, since.data);
+    cl_sql_int(&p, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    PGresult *res = cl_sql_exec(db, SQL_CANDIDATES, &p, err);
     cl_buf_free(&idx);
     cl_buf_free(&site);
     cl_buf_free(&kind);
@@ -210,10 +216,11 @@ static int s_decide(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, c
             continue;
         }
         size_t k = 0;
-        for (; r < rows && s_i64(res, r, 0) == (int64_t)i; r++, k++) {
-            cands[k] = (cl_dedupe_item_t){it->in->site, (int)it->in->kind, PQgetvalue(res, r, 2),
-                                          PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), s_i64(res, r, 5)};
-            cand_case[k] = (uint64_t)s_i64(res, r, 1);
+        for (; r < rows && cl_row_int(res, r, "i") == (int64_t)i; r++, k++) {
+            cands[k] = (cl_dedupe_item_t){it->in->site, (int)it->in->kind, cl_row_text(res, r, "customer_contact"),
+                                          cl_row_text(res, r, "location"), cl_row_text(res, r, "description"),
+                                          cl_row_int(res, r, "received_at_us")};
+            cand_case[k] = cl_row_uint(res, r, "id");
             cand_item[k] = -1;
         }
         for (size_t j = 0; j < i; j++) {
@@ -248,11 +255,11 @@ static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_u
         ncase += items[i].outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED && items[i].same_as < 0;
         nrep += items[i].outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED;
     }
-    char a[16], b[16];
-    snprintf(a, sizeof a, "%zu", ncase);
-    snprintf(b, sizeof b, "%zu", nrep);
-    const char *p[] = {a, b};
-    PGresult *res = cl_db_exec(db, SQL_IDS, 2, p, false, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, ncase);
+    cl_sql_uint(&p, nrep);
+    PGresult *res = cl_sql_exec(db, SQL_IDS, &p, err);
     if (!res)
         return -1;
     int rc = 0, r = 0, rows = PQntuples(res);
@@ -265,7 +272,7 @@ static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_u
             break;
         }
         if (it->outcome == CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_CREATED) {
-            it->case_id = (uint64_t)s_i64(res, r++, 1);
+            it->case_id = cl_row_uint(res, r++, "id");
             it->report_count = 1;
             it->respond_by_us = it->terms.respond_by_us;
             Caseloop__V1__Case *c = it->in;
@@ -284,7 +291,7 @@ static int s_assign_ids(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_u
         cl_submit_t *it = &items[i];
         if (it->outcome != CASELOOP__V1__SUBMIT_OUTCOME__SUBMIT_OUTCOME_ATTACHED)
             continue;
-        it->report_id = (uint64_t)s_i64(res, r++, 1);
+        it->report_id = cl_row_uint(res, r++, "id");
         if (it->attach_to_item >= 0) {
             cl_submit_t *first = &items[it->attach_to_item];
             it->case_id = first->case_id;
@@ -329,8 +336,13 @@ static int s_claim_keys(cl_db_t *db, const cl_submit_t *items, size_t n, cl_err_
     cl_pgarr_end(&report_id);
     int rc = 0;
     if (rows) {
-        const char *p[] = {src.data, xid.data, case_id.data, report_id.data};
-        rc = cl_db_cmd(db, SQL_INSERT_KEYS, 4, p, err);
+        cl_sql_params_t p;
+        cl_sql_params_init(&p);
+        cl_sql_text(&p, src.data);
+        cl_sql_text(&p, xid.data);
+        cl_sql_text(&p, case_id.data);
+        cl_sql_text(&p, report_id.data);
+        rc = cl_sql_cmd(db, SQL_INSERT_KEYS, &p, err);
     }
     cl_buf_free(&src);
     cl_buf_free(&xid);
@@ -383,16 +395,15 @@ static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now
     }
     int rc = 0;
     if (rows) {
-        char state[8], recv[24];
-        snprintf(state, sizeof state, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_RECEIVED);
-        snprintf(recv, sizeof recv, "%" PRId64, now_us);
-        const char *p[NCOL + 2];
+        cl_sql_params_t p;
+        cl_sql_params_init(&p);
         for (int k = 0; k < NCOL; k++) {
             cl_pgarr_end(&col[k]);
-            p[k] = col[k].data;
+            cl_sql_text(&p, col[k].data);
         }
-        p[NCOL] = state, p[NCOL + 1] = recv;
-        rc = cl_db_cmd(db, SQL_INSERT_CASES, NCOL + 2, p, err);
+        cl_sql_int(&p, CASELOOP__V1__CASE_STATE__CASE_STATE_RECEIVED);
+        cl_sql_int(&p, now_us);
+        rc = cl_sql_cmd(db, SQL_INSERT_CASES, &p, err);
     }
     for (int k = 0; k < NCOL; k++)
         cl_buf_free(&col[k]);
@@ -441,33 +452,34 @@ static int s_insert_reports(cl_db_t *db, cl_submit_t *items, size_t n, int64_t n
     cl_pgarr_end(&older);
     int rc = 0;
     if (rows) {
-        char recv[24];
-        snprintf(recv, sizeof recv, "%" PRId64, now_us);
-        const char *p[NCOL + 1];
+        cl_sql_params_t p;
+        cl_sql_params_init(&p);
         for (int k = 0; k < NCOL; k++) {
             cl_pgarr_end(&col[k]);
-            p[k] = col[k].data;
+            cl_sql_text(&p, col[k].data);
         }
-        p[NCOL] = recv;
-        rc = cl_db_cmd(db, SQL_INSERT_REPORTS, NCOL + 1, p, err);
+        cl_sql_int(&p, now_us);
+        rc = cl_sql_cmd(db, SQL_INSERT_REPORTS, &p, err);
     }
     if (rc == 0 && nolder) {
-        const char *p[] = {older.data};
-        PGresult *res = cl_db_exec(db, SQL_COUNT_REPORTS, 1, p, false, err);
+        cl_sql_params_t p;
+        cl_sql_params_init(&p);
+        cl_sql_text(&p, older.data);
+        PGresult *res = cl_sql_exec(db, SQL_COUNT_REPORTS, &p, err);
         if (!res) {
             rc = -1;
         } else {
             /* The count now, less this batch's reports, numbers them in order. */
             for (int r = 0; r < PQntuples(res); r++) {
-                uint64_t id = (uint64_t)s_i64(res, r, 0);
-                uint32_t count = (uint32_t)s_i64(res, r, 1);
+                uint64_t id = cl_row_uint(res, r, "id");
+                uint32_t count = (uint32_t)cl_row_int(res, r, "report_count");
                 for (size_t i = 0; i < n; i++)
                     count -= s_attached_to(&items[i], id);
                 for (size_t i = 0; i < n; i++) {
                     cl_submit_t *it = &items[i];
                     if (s_attached_to(it, id)) {
                         it->report_count = ++count;
-                        it->respond_by_us = PQgetisnull(res, r, 2) ? 0 : s_i64(res, r, 2);
+                        it->respond_by_us = cl_row_int(res, r, "respond_by_us"); /* NULL (0): none */
                     }
                 }
             }
@@ -586,42 +598,44 @@ int cl_store_submit(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, c
 
 /* --- lookup ---------------------------------------------------------------- */
 
-static void s_opt_read(const PGresult *res, int row, int col, protobuf_c_boolean *has, int64_t *v)
+static void s_opt_read(const PGresult *res, int row, const char *col, protobuf_c_boolean *has, int64_t *v)
 {
-    *has = !PQgetisnull(res, row, col);
-    *v = *has ? s_i64(res, row, col) : 0;
+    *has = !cl_row_null(res, row, col);
+    *v = *has ? cl_row_int(res, row, col) : 0;
 }
 
 int cl_store_check_callback_of(cl_db_t *db, const Caseloop__V1__Case *c, cl_err_t *err)
 {
-    char id[24];
-    snprintf(id, sizeof id, "%" PRIu64, c->raised_in_callback_of);
-    const char *p[] = {id};
-    PGresult *res = cl_db_exec(db, "SELECT site FROM cases WHERE id = $1::bigint", 1, p, false, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, c->raised_in_callback_of);
+    PGresult *res = cl_sql_exec(db, "SELECT site FROM cases WHERE id = $1::bigint", &p, err);
     if (!res)
         return -1;
     int rc = 0;
     if (PQntuples(res) == 0)
-        rc = cl_err_set(err, CL_NOT_FOUND, "details.raised_in_callback_of", "case %s does not exist", id);
-    else if (strcmp(PQgetvalue(res, 0, 0), c->site) != 0)
+        rc = cl_err_set(err, CL_NOT_FOUND, "details.raised_in_callback_of", "case %" PRIu64 " does not exist",
+                        c->raised_in_callback_of);
+    else if (strcmp(cl_row_text(res, 0, "site"), c->site) != 0)
         rc = cl_err_set(err, CL_INVALID_ARGUMENT, "details.raised_in_callback_of",
-                        "case %s is a case of another site", id);
+                        "case %" PRIu64 " is a case of another site", c->raised_in_callback_of);
     PQclear(res);
     return rc;
 }
 
 int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply **reply_p, cl_err_t *err)
 {
-    char id[24];
-    snprintf(id, sizeof id, "%" PRIu64, case_id);
-    const char *p[] = {id};
-    PGresult *res = cl_db_exec(db,
-                               "SELECT id, site, channel, kind, severity, state, customer_name, customer_contact,"
-                               " location, description, cl_ts_to_us(occurred_at), anonymous, reply_letter_only,"
-                               " first_receiver, external_source, external_id, cl_ts_to_us(received_at),"
-                               " cl_ts_to_us(respond_by), report_count, raised_in_callback_of"
-                               " FROM cases WHERE id = $1::bigint",
-                               1, p, false, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, case_id);
+    PGresult *res = cl_sql_exec(db,
+                                "SELECT id, site, channel, kind, severity, state, customer_name, customer_contact,"
+                                " location, description, cl_ts_to_us(occurred_at) AS occurred_at_us, anonymous,"
+                                " reply_letter_only, first_receiver, external_source, external_id,"
+                                " cl_ts_to_us(received_at) AS received_at_us, cl_ts_to_us(respond_by) AS respond_by_us,"
+                                " report_count, raised_in_callback_of"
+                                " FROM cases WHERE id = $1::bigint",
+                                &p, err);
     if (!res)
         return -1;
     if (PQntuples(res) == 0) {
@@ -635,37 +649,38 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
     caseloop__v1__get_case_reply__init(reply);
     caseloop__v1__case__init(c);
     reply->details = c;
-    c->has_case_id = 1, c->case_id = (uint64_t)s_i64(res, 0, 0);
-    c->site = cl_db_strdup(res, 0, 1);
-    c->has_channel = 1, c->channel = (Caseloop__V1__Channel)s_i64(res, 0, 2);
-    c->has_kind = 1, c->kind = (Caseloop__V1__Kind)s_i64(res, 0, 3);
-    c->has_severity = 1, c->severity = (Caseloop__V1__Severity)s_i64(res, 0, 4);
-    c->has_state = 1, c->state = (Caseloop__V1__CaseState)s_i64(res, 0, 5);
-    c->customer_name = cl_db_strdup(res, 0, 6);
-    c->customer_contact = cl_db_strdup(res, 0, 7);
-    c->location = cl_db_strdup(res, 0, 8);
-    c->description = cl_db_strdup(res, 0, 9);
-    s_opt_read(res, 0, 10, &c->has_occurred_at_us, &c->occurred_at_us);
-    c->has_anonymous = 1, c->anonymous = PQgetvalue(res, 0, 11)[0] == 't';
-    c->has_reply_letter_only = 1, c->reply_letter_only = PQgetvalue(res, 0, 12)[0] == 't';
-    c->first_receiver = cl_db_strdup(res, 0, 13);
-    c->external_source = cl_db_strdup(res, 0, 14);
-    c->external_id = cl_db_strdup(res, 0, 15);
-    s_opt_read(res, 0, 16, &c->has_received_at_us, &c->received_at_us);
-    s_opt_read(res, 0, 17, &c->has_respond_by_us, &c->respond_by_us);
-    c->has_report_count = 1, c->report_count = (uint32_t)s_i64(res, 0, 18);
+    c->has_case_id = 1, c->case_id = cl_row_uint(res, 0, "id");
+    c->site = cl_row_strdup(res, 0, "site");
+    c->has_channel = 1, c->channel = (Caseloop__V1__Channel)cl_row_int(res, 0, "channel");
+    c->has_kind = 1, c->kind = (Caseloop__V1__Kind)cl_row_int(res, 0, "kind");
+    c->has_severity = 1, c->severity = (Caseloop__V1__Severity)cl_row_int(res, 0, "severity");
+    c->has_state = 1, c->state = (Caseloop__V1__CaseState)cl_row_int(res, 0, "state");
+    c->customer_name = cl_row_strdup(res, 0, "customer_name");
+    c->customer_contact = cl_row_strdup(res, 0, "customer_contact");
+    c->location = cl_row_strdup(res, 0, "location");
+    c->description = cl_row_strdup(res, 0, "description");
+    s_opt_read(res, 0, "occurred_at_us", &c->has_occurred_at_us, &c->occurred_at_us);
+    c->has_anonymous = 1, c->anonymous = cl_row_bool(res, 0, "anonymous");
+    c->has_reply_letter_only = 1, c->reply_letter_only = cl_row_bool(res, 0, "reply_letter_only");
+    c->first_receiver = cl_row_strdup(res, 0, "first_receiver");
+    c->external_source = cl_row_strdup(res, 0, "external_source");
+    c->external_id = cl_row_strdup(res, 0, "external_id");
+    s_opt_read(res, 0, "received_at_us", &c->has_received_at_us, &c->received_at_us);
+    s_opt_read(res, 0, "respond_by_us", &c->has_respond_by_us, &c->respond_by_us);
+    c->has_report_count = 1, c->report_count = (uint32_t)cl_row_int(res, 0, "report_count");
     int64_t origin;
     protobuf_c_boolean has_origin;
-    s_opt_read(res, 0, 19, &has_origin, &origin);
+    s_opt_read(res, 0, "raised_in_callback_of", &has_origin, &origin);
     c->has_raised_in_callback_of = has_origin, c->raised_in_callback_of = (uint64_t)origin;
     PQclear(res);
     *reply_p = reply;
 
-    res = cl_db_exec(db,
-                     "SELECT id, case_id, channel, customer_name, customer_contact, location, description,"
-                     " cl_ts_to_us(occurred_at), first_receiver, external_source, external_id,"
-                     " cl_ts_to_us(received_at) FROM case_reports WHERE case_id = $1::bigint ORDER BY id",
-                     1, p, false, err);
+    res = cl_sql_exec(db,
+                      "SELECT id, case_id, channel, customer_name, customer_contact, location, description,"
+                      " cl_ts_to_us(occurred_at) AS occurred_at_us, first_receiver, external_source, external_id,"
+                      " cl_ts_to_us(received_at) AS received_at_us FROM case_reports WHERE case_id = $1::bigint"
+                      " ORDER BY id",
+                      &p, err);
     if (!res) {
         cl_store_case_free(reply_p);
         return -1;
@@ -679,18 +694,18 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
         if (!rep)
             abort();
         caseloop__v1__report__init(rep);
-        rep->has_report_id = 1, rep->report_id = (uint64_t)s_i64(res, r, 0);
-        rep->has_case_id = 1, rep->case_id = (uint64_t)s_i64(res, r, 1);
-        rep->has_channel = 1, rep->channel = (Caseloop__V1__Channel)s_i64(res, r, 2);
-        rep->customer_name = cl_db_strdup(res, r, 3);
-        rep->customer_contact = cl_db_strdup(res, r, 4);
-        rep->location = cl_db_strdup(res, r, 5);
-        rep->description = cl_db_strdup(res, r, 6);
-        s_opt_read(res, r, 7, &rep->has_occurred_at_us, &rep->occurred_at_us);
-        rep->first_receiver = cl_db_strdup(res, r, 8);
-        rep->external_source = cl_db_strdup(res, r, 9);
-        rep->external_id = cl_db_strdup(res, r, 10);
-        s_opt_read(res, r, 11, &rep->has_received_at_us, &rep->received_at_us);
+        rep->has_report_id = 1, rep->report_id = cl_row_uint(res, r, "id");
+        rep->has_case_id = 1, rep->case_id = cl_row_uint(res, r, "case_id");
+        rep->has_channel = 1, rep->channel = (Caseloop__V1__Channel)cl_row_int(res, r, "channel");
+        rep->customer_name = cl_row_strdup(res, r, "customer_name");
+        rep->customer_contact = cl_row_strdup(res, r, "customer_contact");
+        rep->location = cl_row_strdup(res, r, "location");
+        rep->description = cl_row_strdup(res, r, "description");
+        s_opt_read(res, r, "occurred_at_us", &rep->has_occurred_at_us, &rep->occurred_at_us);
+        rep->first_receiver = cl_row_strdup(res, r, "first_receiver");
+        rep->external_source = cl_row_strdup(res, r, "external_source");
+        rep->external_id = cl_row_strdup(res, r, "external_id");
+        s_opt_read(res, r, "received_at_us", &rep->has_received_at_us, &rep->received_at_us);
         reply->reports[reply->n_reports++] = rep;
     }
     PQclear(res);
