@@ -1,5 +1,6 @@
 /* cl_eventlog.c - the event log. */
 #include "cl_eventlog.h"
+#include "cl_sql.h"
 #include "cl_bus.h"
 #include "cl_log.h"
 #include <endian.h>
@@ -9,13 +10,6 @@
 #include <string.h>
 
 /* An int8 column of a binary result. */
-static uint64_t s_u64(const PGresult *res, int row, int col)
-{
-    uint64_t be;
-    memcpy(&be, PQgetvalue(res, row, col), sizeof be);
-    return be64toh(be);
-}
-
 /* The envelopes go to the server as a bytea[] in PostgreSQL's binary array
    format (big-endian: dimensions 1, no NULLs, element type bytea, length,
    lower bound 1, then each element's length and bytes): half the bytes of
@@ -47,15 +41,14 @@ int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, c
 {
     if (n == 0)
         return 0;
-    char count[24], now[24];
-    snprintf(count, sizeof count, "%zu", n);
-    snprintf(now, sizeof now, "%" PRId64, now_us);
-    const char *p1[] = {count};
-    PGresult *res = cl_db_exec(db, "UPDATE event_head SET position = position + $1::bigint RETURNING position", 1,
-                               p1, false, err);
+    cl_sql_params_t p1;
+    cl_sql_params_init(&p1);
+    cl_sql_uint(&p1, n);
+    PGresult *res = cl_sql_exec(db, "UPDATE event_head SET position = position + $1::bigint RETURNING position", &p1,
+                                err);
     if (!res)
         return -1;
-    uint64_t last = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    uint64_t last = cl_row_uint(res, 0, "position");
     PQclear(res);
 
     cl_buf_t pos = {0}, type = {0}, site = {0}, cases = {0}, env = {0};
@@ -82,16 +75,20 @@ int cl_eventlog_append(cl_db_t *db, cl_event_t *evs, size_t n, int64_t now_us, c
     cl_pgarr_end(&type);
     cl_pgarr_end(&site);
     cl_pgarr_end(&cases);
-    const char *p2[] = {pos.data, type.data, site.data, cases.data, env.data, now};
-    int lengths[] = {0, 0, 0, 0, (int)env.len, 0}, formats[] = {0, 0, 0, 0, 1, 0};
-    PGresult *ins = cl_db_exec_formats(db,
-                                       "INSERT INTO events (position, type, site, case_id, recorded_at, envelope)"
-                                       " SELECT p, t, s, c, cl_us_to_ts($6::bigint), e"
-                                       " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])"
-                                       " AS u(p, t, s, c, e)",
-                                       6, p2, lengths, formats, false, err);
-    int rc = ins ? 0 : -1;
-    PQclear(ins);
+    cl_sql_params_t p2;
+    cl_sql_params_init(&p2);
+    cl_sql_text(&p2, pos.data);
+    cl_sql_text(&p2, type.data);
+    cl_sql_text(&p2, site.data);
+    cl_sql_text(&p2, cases.data);
+    cl_sql_bytes(&p2, env.data, env.len);
+    cl_sql_int(&p2, now_us);
+    int rc = cl_sql_cmd(db,
+                        "INSERT INTO events (position, type, site, case_id, recorded_at, envelope)"
+                        " SELECT p, t, s, c, cl_us_to_ts($6::bigint), e"
+                        " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])"
+                        " AS u(p, t, s, c, e)",
+                        &p2, err);
     cl_buf_free(&pos);
     cl_buf_free(&type);
     cl_buf_free(&site);
@@ -108,22 +105,22 @@ void cl_eventlog_release(cl_event_t *evs, size_t n)
 
 int cl_eventlog_read(cl_db_t *db, uint64_t after, uint32_t max, cl_eventlog_row_fn fn, void *arg, cl_err_t *err)
 {
-    char a[24], m[16];
-    snprintf(a, sizeof a, "%" PRIu64, after);
-    snprintf(m, sizeof m, "%" PRIu32, max);
-    const char *p[] = {a, m};
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, after);
+    cl_sql_uint(&p, max);
     /* Binary results: position as int8, envelope as raw bytes. */
-    PGresult *res = cl_db_exec(db,
-                               "SELECT position, envelope FROM events WHERE position > $1::bigint"
-                               " ORDER BY position LIMIT $2::int",
-                               2, p, true, err);
+    PGresult *res = cl_sql_exec_binary(db,
+                                       "SELECT position, envelope FROM events WHERE position > $1::bigint"
+                                       " ORDER BY position LIMIT $2::int",
+                                       &p, err);
     if (!res)
         return -1;
     int rows = PQntuples(res);
     int rc = rows;
     for (int i = 0; i < rows; i++) {
-        uint64_t pos = s_u64(res, i, 0);
-        if (fn(arg, pos, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1)) < 0) {
+        uint64_t pos = cl_row_u64_binary(res, i, "position");
+        if (fn(arg, pos, cl_row_text(res, i, "envelope"), (size_t)cl_row_length(res, i, "envelope")) < 0) {
             cl_err_set(err, CL_INTERNAL, "", "event at position %" PRIu64 " could not be applied", pos);
             rc = -1;
             break;
@@ -155,9 +152,6 @@ int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, const char *const *types,
                           uint64_t *head, uint64_t *upto, cl_err_t *err)
 {
     /* One statement: one snapshot, in which every position up to the head is committed. */
-    char a[24], m[16];
-    snprintf(a, sizeof a, "%" PRIu64, after);
-    snprintf(m, sizeof m, "%" PRIu32, max);
     cl_buf_t t = {0};
     if (types) {
         cl_pgarr_begin(&t);
@@ -165,24 +159,28 @@ int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, const char *const *types,
             cl_pgarr_text(&t, types[i]);
         cl_pgarr_end(&t);
     }
-    const char *p[] = {a, m, types ? t.data : NULL};
-    PGresult *res = cl_db_exec(db,
-                               "SELECT h.position, e.position, e.envelope"
-                               " FROM (SELECT (SELECT position FROM event_head) AS position) h LEFT JOIN LATERAL"
-                               " (SELECT position, envelope FROM events WHERE position > $1::bigint"
-                               " AND position <= h.position AND ($3::text[] IS NULL OR type = ANY ($3::text[]))"
-                               " ORDER BY position LIMIT $2::int) e ON true",
-                               3, p, true, err);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, after);
+    cl_sql_uint(&p, max);
+    cl_sql_text(&p, types ? t.data : NULL);
+    PGresult *res = cl_sql_exec_binary(db,
+                                       "SELECT h.position AS head, e.position, e.envelope"
+                                       " FROM (SELECT (SELECT position FROM event_head) AS position) h LEFT JOIN LATERAL"
+                                       " (SELECT position, envelope FROM events WHERE position > $1::bigint"
+                                       " AND position <= h.position AND ($3::text[] IS NULL OR type = ANY ($3::text[]))"
+                                       " ORDER BY position LIMIT $2::int) e ON true",
+                                       &p, err);
     cl_buf_free(&t);
     if (!res)
         return -1;
     s_decoded_t d = {out, 0};
     int rows = PQntuples(res), rc = 0;
-    *head = rows > 0 ? s_u64(res, 0, 0) : 0;
+    *head = rows > 0 ? cl_row_u64_binary(res, 0, "head") : 0;
     *upto = *head;
-    for (int i = 0; i < rows && rc == 0 && !PQgetisnull(res, i, 1); i++) {
-        uint64_t pos = s_u64(res, i, 1);
-        if (s_decode_row(&d, pos, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2)) < 0)
+    for (int i = 0; i < rows && rc == 0 && !cl_row_null(res, i, "position"); i++) {
+        uint64_t pos = cl_row_u64_binary(res, i, "position");
+        if (s_decode_row(&d, pos, cl_row_text(res, i, "envelope"), (size_t)cl_row_length(res, i, "envelope")) < 0)
             rc = cl_err_set(err, CL_INTERNAL, "", "event at position %" PRIu64 " could not be read", pos);
         else if ((uint32_t)d.n == max)
             *upto = pos;
@@ -220,7 +218,7 @@ int cl_eventlog_consume(cl_db_t *db, const char *consumer, const char *const *ty
         cl_err_set(err, CL_INTERNAL, "", "consumer \"%s\" has no position", consumer);
     }
     if (res) {
-        *from = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+        *from = cl_row_uint(res, 0, "position");
         PQclear(res);
         uint64_t head;
         n = cl_eventlog_read_envs(db, *from, types, max, out, &head, upto, err);
@@ -232,10 +230,11 @@ int cl_eventlog_consume(cl_db_t *db, const char *consumer, const char *const *ty
 
 int cl_eventlog_consumed(cl_db_t *db, const char *consumer, uint64_t to, cl_err_t *err)
 {
-    char pos[24];
-    snprintf(pos, sizeof pos, "%" PRIu64, to);
-    const char *p[] = {consumer, pos};
-    if (cl_db_cmd(db, "UPDATE consumer_positions SET position = $2::bigint WHERE consumer = $1", 2, p, err) < 0)
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, consumer);
+    cl_sql_uint(&p, to);
+    if (cl_sql_cmd(db, "UPDATE consumer_positions SET position = $2::bigint WHERE consumer = $1", &p, err) < 0)
         return -1;
     return cl_db_commit(db, err);
 }
@@ -245,7 +244,7 @@ int cl_eventlog_head(cl_db_t *db, uint64_t *head, cl_err_t *err)
     PGresult *res = cl_db_exec(db, "SELECT position FROM event_head", 0, NULL, false, err);
     if (!res)
         return -1;
-    *head = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    *head = cl_row_uint(res, 0, "position");
     PQclear(res);
     return 0;
 }

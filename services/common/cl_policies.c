@@ -1,5 +1,6 @@
 /* cl_policies.c - the site policies in force. */
 #include "cl_policies.h"
+#include "cl_sql.h"
 #include "cl_buf.h"
 #include "cl_log.h"
 #include <stdlib.h>
@@ -38,10 +39,10 @@ const cl_site_in_force_t *cl_policies_site(const cl_policies_t *p, const char *c
 
 int cl_policies_refresh(cl_policies_t *p, cl_db_t *db, cl_err_t *err)
 {
-    PGresult *res = cl_db_exec(db, "SELECT coalesce(max(version), 0) FROM policies", 0, NULL, false, err);
+    PGresult *res = cl_db_exec(db, "SELECT coalesce(max(version), 0) AS newest FROM policies", 0, NULL, false, err);
     if (!res)
         return -1;
-    int newest = atoi(PQgetvalue(res, 0, 0));
+    int newest = (int)cl_row_int(res, 0, "newest");
     PQclear(res);
     if (newest == p->newest)
         return 0;
@@ -56,18 +57,18 @@ int cl_policies_refresh(cl_policies_t *p, cl_db_t *db, cl_err_t *err)
     size_t n = 0;
     for (int r = 0; r < rows; r++) {
         cl_buf_t doc = {0};
-        cl_buf_printf(&doc, "{\"sites\":[%s]}", PQgetvalue(res, r, 2));
+        cl_buf_printf(&doc, "{\"sites\":[%s]}", cl_row_text(res, r, "document"));
         cl_err_t perr;
         cl_policy_t *one = cl_policy_parse(doc.data, doc.len, p->tz_dir, &perr);
         cl_buf_free(&doc);
         if (!one) {
-            cl_log_ctx_t ctx = {0, PQgetvalue(res, r, 0), NULL, perr.field};
-            cl_log(CL_LOG_ERROR, &ctx, "stored policy version %s no longer reads: %s", PQgetvalue(res, r, 1),
+            cl_log_ctx_t ctx = {0, cl_row_text(res, r, "site"), NULL, perr.field};
+            cl_log(CL_LOG_ERROR, &ctx, "stored policy version %s no longer reads: %s", cl_row_text(res, r, "version"),
                    perr.message);
             continue;
         }
-        sites[n].code = cl_db_strdup(res, r, 0);
-        sites[n].version = atoi(PQgetvalue(res, r, 1));
+        sites[n].code = cl_row_strdup(res, r, "site");
+        sites[n].version = (int)cl_row_int(res, r, "version");
         sites[n++].policy = one;
     }
     PQclear(res);

@@ -1,7 +1,9 @@
 /* cl_sql.c - statement parameters by type and result columns by name. */
 #include "cl_sql.h"
 #include "cl_log.h"
+#include <endian.h>
 #include <inttypes.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,13 +12,14 @@ void cl_sql_params_init(cl_sql_params_t *p)
     p->n = 0;
 }
 
-/* The next parameter's slot; more than CL_SQL_MAX_PARAMS is a bug. */
+/* The next parameter's slot (text unless said otherwise); more than CL_SQL_MAX_PARAMS is a bug. */
 static int s_slot(cl_sql_params_t *p)
 {
     if (p->n >= CL_SQL_MAX_PARAMS) {
         cl_log(CL_LOG_ERROR, NULL, "a statement with more than %d parameters", CL_SQL_MAX_PARAMS);
         abort();
     }
+    p->lengths[p->n] = 0, p->formats[p->n] = 0;
     return p->n++;
 }
 
@@ -44,19 +47,29 @@ void cl_sql_bool(cl_sql_params_t *p, bool v)
     p->values[s_slot(p)] = v ? "t" : "f";
 }
 
+void cl_sql_bytes(cl_sql_params_t *p, const void *data, size_t len)
+{
+    int i = s_slot(p);
+    p->values[i] = data;
+    p->lengths[i] = (int)len;
+    p->formats[i] = 1;
+}
+
 PGresult *cl_sql_exec(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl_err_t *err)
 {
-    return cl_db_exec(db, sql, p->n, p->values, false, err);
+    return cl_db_exec_formats(db, sql, p->n, p->values, p->lengths, p->formats, false, err);
 }
 
 PGresult *cl_sql_exec_binary(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl_err_t *err)
 {
-    return cl_db_exec(db, sql, p->n, p->values, true, err);
+    return cl_db_exec_formats(db, sql, p->n, p->values, p->lengths, p->formats, true, err);
 }
 
 int cl_sql_cmd(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl_err_t *err)
 {
-    return cl_db_cmd(db, sql, p->n, p->values, err);
+    PGresult *res = cl_sql_exec(db, sql, p, err);
+    PQclear(res);
+    return res ? 0 : -1;
 }
 
 /* The number of column col in res; abort when it has none of that name. */
@@ -103,4 +116,11 @@ int cl_row_length(const PGresult *res, int r, const char *col)
 char *cl_row_strdup(const PGresult *res, int r, const char *col)
 {
     return cl_db_strdup(res, r, s_col(res, col));
+}
+
+uint64_t cl_row_u64_binary(const PGresult *res, int r, const char *col)
+{
+    uint64_t be;
+    memcpy(&be, PQgetvalue(res, r, s_col(res, col)), sizeof be);
+    return be64toh(be);
 }

@@ -14,6 +14,8 @@
    sends it). */
 typedef struct {
     const char *values[CL_SQL_MAX_PARAMS];
+    int lengths[CL_SQL_MAX_PARAMS];   /* of binary parameters */
+    int formats[CL_SQL_MAX_PARAMS];   /* 1: binary, 0: text */
     int n;
     char room[CL_SQL_MAX_PARAMS][24];
 } cl_sql_params_t;
@@ -30,6 +32,10 @@ void cl_sql_uint(cl_sql_params_t *p, uint64_t v);
 
 /* Adds a boolean. */
 void cl_sql_bool(cl_sql_params_t *p, bool v);
+
+/* Adds len bytes sent in binary form (a bytea, or an array in PostgreSQL's
+   binary array format), borrowed until the statement runs. */
+void cl_sql_bytes(cl_sql_params_t *p, const void *data, size_t len);
 
 /* cl_db_exec with p's parameters (text results). */
 PGresult *cl_sql_exec(cl_db_t *db, const char *sql, const cl_sql_params_t *p, cl_err_t *err) CL_WARN_UNUSED;
@@ -49,5 +55,6 @@ uint64_t cl_row_uint(const PGresult *res, int r, const char *col);      /* 0 for
 bool cl_row_bool(const PGresult *res, int r, const char *col);          /* false for NULL */
 int cl_row_length(const PGresult *res, int r, const char *col);         /* bytes of the value */
 char *cl_row_strdup(const PGresult *res, int r, const char *col);       /* a malloc'd copy (aborts on no memory) */
+uint64_t cl_row_u64_binary(const PGresult *res, int r, const char *col); /* an int8 of a binary result */
 
 #endif

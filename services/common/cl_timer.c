@@ -1,5 +1,6 @@
 /* cl_timer.c - durable timers: claim, re-arm, and the wake-up rule of their workers. */
 #include "cl_timer.h"
+#include "cl_sql.h"
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -54,16 +55,16 @@ void cl_timer_destroy(cl_timer_t **self_p)
 PGresult *cl_timer_claim(const cl_timer_t *self, cl_db_t *db, const char *columns, int64_t now_us, int64_t limit,
                          cl_err_t *err)
 {
-    char at[24], lim[24];
-    snprintf(at, sizeof at, "%" PRId64, now_us);
-    snprintf(lim, sizeof lim, "%" PRId64, limit);
-    const char *p[] = {at, lim};
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_int(&p, now_us);
+    cl_sql_int(&p, limit);
     cl_buf_t sql = {0};
     cl_buf_printf(&sql,
                   "SELECT %s FROM %s WHERE %s <= cl_us_to_ts($1::bigint) ORDER BY %s LIMIT $2::int"
                   " FOR UPDATE OF %s SKIP LOCKED",
                   columns, self->table, self->due, self->due, self->table);
-    PGresult *res = cl_db_exec(db, sql.data, 2, p, false, err);
+    PGresult *res = cl_sql_exec(db, sql.data, &p, err);
     cl_buf_free(&sql);
     return res;
 }
@@ -151,12 +152,12 @@ int cl_timer_next_due(cl_timer_t *self, size_t worker, cl_db_t *db, int64_t *due
     if (worker < self->nworkers)
         atomic_store(&self->towards[worker], LOOKING);
     cl_buf_t sql = {0};
-    cl_buf_printf(&sql, "SELECT cl_ts_to_us(min(%s)) FROM %s", self->due, self->table);
+    cl_buf_printf(&sql, "SELECT cl_ts_to_us(min(%s)) AS due_us FROM %s", self->due, self->table);
     PGresult *res = cl_db_exec(db, sql.data, 0, NULL, false, err);
     cl_buf_free(&sql);
     if (!res)
         return -1;
-    *due_us = PQgetisnull(res, 0, 0) ? INT64_MAX : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    *due_us = cl_row_null(res, 0, "due_us") ? INT64_MAX : cl_row_int(res, 0, "due_us");
     PQclear(res);
     return 0;
 }
