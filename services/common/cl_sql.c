@@ -42,6 +42,14 @@ void cl_sql_uint(cl_sql_params_t *p, uint64_t v)
     p->values[i] = p->room[i];
 }
 
+void cl_sql_opt_int(cl_sql_params_t *p, bool has, int64_t v)
+{
+    if (has)
+        cl_sql_int(p, v);
+    else
+        cl_sql_text(p, NULL);
+}
+
 void cl_sql_bool(cl_sql_params_t *p, bool v)
 {
     p->values[s_slot(p)] = v ? "t" : "f";

@@ -30,6 +30,9 @@ void cl_sql_text(cl_sql_params_t *p, const char *s);
 void cl_sql_int(cl_sql_params_t *p, int64_t v);
 void cl_sql_uint(cl_sql_params_t *p, uint64_t v);
 
+/* Adds v when has, else SQL NULL (an optional field of a message). */
+void cl_sql_opt_int(cl_sql_params_t *p, bool has, int64_t v);
+
 /* Adds a boolean. */
 void cl_sql_bool(cl_sql_params_t *p, bool v);
 

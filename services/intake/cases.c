@@ -157,32 +157,15 @@ int cl_store_list_cases(cl_db_t *db, const Caseloop__V1__ListCases *q, Caseloop_
     cl_sql_text(&p, q->department && *q->department ? q->department : NULL);
     cl_sql_text(&p, q->assignee && *q->assignee ? q->assignee : NULL);
     cl_sql_text(&p, q->tracker && *q->tracker ? q->tracker : NULL);
-    if (q->has_state)
-        cl_sql_int(&p, q->state);
-    else
-        cl_sql_text(&p, NULL);
+    cl_sql_opt_int(&p, q->has_state, q->state);
     cl_sql_bool(&p, q->open_only);
     cl_sql_bool(&p, q->queued_only);
-    if (q->has_kind)
-        cl_sql_int(&p, q->kind);
-    else
-        cl_sql_text(&p, NULL);
-    if (q->has_severity)
-        cl_sql_int(&p, q->severity);
-    else
-        cl_sql_text(&p, NULL);
-    if (q->has_received_from_us)
-        cl_sql_int(&p, q->received_from_us);
-    else
-        cl_sql_text(&p, NULL);
-    if (q->has_received_to_us)
-        cl_sql_int(&p, q->received_to_us);
-    else
-        cl_sql_text(&p, NULL);
-    if (q->has_page_after && q->page_after > 0)
-        cl_sql_uint(&p, q->page_after > INT64_MAX ? (uint64_t)INT64_MAX : q->page_after);
-    else
-        cl_sql_text(&p, NULL);
+    cl_sql_opt_int(&p, q->has_kind, q->kind);
+    cl_sql_opt_int(&p, q->has_severity, q->severity);
+    cl_sql_opt_int(&p, q->has_received_from_us, q->received_from_us);
+    cl_sql_opt_int(&p, q->has_received_to_us, q->received_to_us);
+    cl_sql_opt_int(&p, q->has_page_after && q->page_after > 0,
+                   q->page_after > INT64_MAX ? INT64_MAX : (int64_t)q->page_after);
     cl_sql_uint(&p, size + 1);
     cl_sql_int(&p, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
     PGresult *res = cl_sql_exec(

@@ -20,7 +20,11 @@ static void test_parameters_are_formatted_by_type_in_order(void **state)
     cl_sql_bool(&p, false);
     cl_sql_text(&p, "site-a");
     cl_sql_text(&p, NULL);
-    assert_int_equal(p.n, 7);
+    cl_sql_opt_int(&p, true, 5);
+    cl_sql_opt_int(&p, false, 5);
+    assert_int_equal(p.n, 9);
+    assert_string_equal(p.values[7], "5");
+    assert_null(p.values[8]);
     assert_string_equal(p.values[0], "-42");
     assert_string_equal(p.values[1], "18446744073709551615");
     assert_string_equal(p.values[2], "-9223372036854775808");
