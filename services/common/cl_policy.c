@@ -1,5 +1,6 @@
 /* cl_policy.c - reads and checks a policy document (deploy/policy/README.md) into plain structs. */
 #include "cl_policy.h"
+#include "cl_tz.h"
 #include "caseloop/v1/lifecycle.pb-c.h"
 #include <inttypes.h>
 #include <jansson.h>
@@ -470,26 +471,6 @@ static int s_time(s_ctx_t *c, json_t *shift, const char *key, int last, int *out
            last == 24 * 60 ? "24:00" : "23:59");
     s_pop(c, saved);
     return -1;
-}
-
-/* True when dir/name is a zoneinfo file: name an IANA-style name with no "..". */
-static bool s_time_zone_ok(const char *dir, const char *name)
-{
-    if (name[0] == '/' || strstr(name, ".."))
-        return false;
-    for (const char *p = name; *p; p++) {
-        char ch = *p;
-        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                  ch == '/' || ch == '_' || ch == '-' || ch == '+' || ch == '.';
-        if (!ok)
-            return false;
-    }
-    char path[4096];
-    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return false;
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /* --------------------------------------------------------------------------------------------
@@ -1672,7 +1653,7 @@ static int s_site(s_ctx_t *c, json_t *v, cl_policy_t *p, size_t i)
     if (s_text_dup(c, v, "name", true, S_NAME_MAX, &s->name) < 0 ||
         s_text_dup(c, v, "time_zone", true, S_TZ_MAX, &s->time_zone) < 0)
         return -1;
-    if (!s_time_zone_ok(c->tz_dir, s->time_zone)) {
+    if (!cl_tz_exists(c->tz_dir, s->time_zone)) {
         size_t saved = s_push_key(c, "time_zone");
         s_fail(c, "time_zone \"%s\" is not a known time zone; expected an IANA name such as \"Asia/Shanghai\"",
                s_quote(s->time_zone, q));

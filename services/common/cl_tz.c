@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <stdio.h>
 
 /* The C library converts to a zone's local time only through TZ. Other
    threads read the environment without a lock (libpq, the zone checks of a
@@ -43,4 +46,24 @@ int cl_tz_localtime(const char *tz, int64_t utc_us, struct tm *out)
     tzset();
     pthread_mutex_unlock(&s_lock);
     return ok ? 0 : -1;
+}
+
+/* True when dir/name is a zoneinfo file: name an IANA-style name with no "..". */
+bool cl_tz_exists(const char *dir, const char *name)
+{
+    if (name[0] == '/' || strstr(name, ".."))
+        return false;
+    for (const char *p = name; *p; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                  ch == '/' || ch == '_' || ch == '-' || ch == '+' || ch == '.';
+        if (!ok)
+            return false;
+    }
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return false;
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }

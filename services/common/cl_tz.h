@@ -2,6 +2,7 @@
 #ifndef CL_TZ_H
 #define CL_TZ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -10,6 +11,10 @@
    lock, TZ replaced in place: see cl_tz_init). An unknown zone name reads as
    UTC, so callers check names when a policy is loaded. Returns 0 or -1. */
 int cl_tz_localtime(const char *tz, int64_t utc_us, struct tm *out);
+
+/* True when name is an IANA-style zone name (no "..", no leading "/") of a
+   zoneinfo file in folder dir ("/usr/share/zoneinfo"). */
+bool cl_tz_exists(const char *dir, const char *name);
 
 /* Puts TZ into the environment (the system's zone when unset), so that
    cl_tz_localtime only ever replaces it: call once at start, before any

@@ -434,6 +434,7 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
             /* A case raised in a callback names an existing case of its site: looked up here,
                as a refusal is answered before the batch is stored. */
             if (cl_validate_case(env->submit_case->details, &err) < 0 ||
+                cl_validate_preferences(env->submit_case->details->preferences, self->cfg->base.tz_dir, &err) < 0 ||
                 (env->submit_case->details->has_raised_in_callback_of &&
                  cl_store_check_callback_of(self->rt.db, env->submit_case->details, &err) < 0)) {
                 cl_service_refuse(self->rt.svc, req, env, &err);

@@ -55,13 +55,14 @@ static const char SQL_INSERT_KEYS[] =
 static const char SQL_INSERT_CASES[] =
     "INSERT INTO cases (id, site, channel, kind, severity, customer_name, customer_contact, location,"
     " description, occurred_at, anonymous, reply_letter_only, first_receiver, external_source, external_id,"
-    " report_count, raised_in_callback_of, state, received_at, respond_by)"
+    " report_count, raised_in_callback_of, preferences, state, received_at, respond_by)"
     " SELECT id, site, channel, kind, severity, name, contact, loc, descr, cl_us_to_ts(occ), anon, letter, recv,"
-    " src, xid, cnt, cb, $19::smallint, cl_us_to_ts($20::bigint), cl_us_to_ts(by)"
+    " src, xid, cnt, cb, pref, $20::smallint, cl_us_to_ts($21::bigint), cl_us_to_ts(by)"
     " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::smallint[], $5::smallint[], $6::text[],"
     " $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bool[], $12::bool[], $13::text[], $14::text[],"
-    " $15::text[], $16::int[], $17::bigint[], $18::bigint[])"
-    " AS u(id, site, channel, kind, severity, name, contact, loc, descr, occ, anon, letter, recv, src, xid, cnt, cb, by)";
+    " $15::text[], $16::int[], $17::bigint[], $18::bigint[], $19::bytea[])"
+    " AS u(id, site, channel, kind, severity, name, contact, loc, descr, occ, anon, letter, recv, src, xid, cnt, cb, by,"
+    " pref)";
 
 static const char SQL_INSERT_REPORTS[] =
     "INSERT INTO case_reports (id, case_id, channel, customer_name, customer_contact, location, description,"
@@ -362,8 +363,8 @@ static void s_opt_i64(cl_buf_t *b, protobuf_c_boolean has, int64_t v)
 /* Step 6: the new cases. */
 static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now_us, cl_err_t *err)
 {
-    enum { NCOL = 18 };
-    cl_buf_t col[NCOL];
+    enum { NCOL = 19 };
+    cl_buf_t col[NCOL], packed = {0};
     memset(col, 0, sizeof col);
     for (int k = 0; k < NCOL; k++)
         cl_pgarr_begin(&col[k]);
@@ -392,7 +393,16 @@ static int s_insert_cases(cl_db_t *db, cl_submit_t *items, size_t n, int64_t now
         cl_pgarr_i64(&col[15], 1 + it->batch_reports);
         s_opt_i64(&col[16], c->has_raised_in_callback_of, (int64_t)c->raised_in_callback_of);
         s_opt_i64(&col[17], c->has_respond_by_us, c->respond_by_us);
+        if (c->preferences) {
+            cl_buf_reset(&packed);
+            cl_buf_reserve(&packed, caseloop__v1__customer_preferences__get_packed_size(c->preferences));
+            packed.len = caseloop__v1__customer_preferences__pack(c->preferences, (uint8_t *)packed.data);
+            cl_pgarr_bytea(&col[18], packed.data, packed.len);
+        } else {
+            cl_pgarr_text(&col[18], NULL);
+        }
     }
+    cl_buf_free(&packed);
     int rc = 0;
     if (rows) {
         cl_sql_params_t p;
@@ -623,6 +633,26 @@ int cl_store_check_callback_of(cl_db_t *db, const Caseloop__V1__Case *c, cl_err_
     return rc;
 }
 
+/* The packed preferences stored with a case, given as hex; NULL when they do not read. */
+static Caseloop__V1__CustomerPreferences *s_preferences(const char *hex)
+{
+    size_t n = strlen(hex) / 2;
+    uint8_t *bytes = malloc(n + 1);
+    if (!bytes)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+            free(bytes);
+            return NULL;
+        }
+        bytes[i] = (uint8_t)v;
+    }
+    Caseloop__V1__CustomerPreferences *p = caseloop__v1__customer_preferences__unpack(NULL, n, bytes);
+    free(bytes);
+    return p;
+}
+
 int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply **reply_p, cl_err_t *err)
 {
     cl_sql_params_t p;
@@ -633,7 +663,7 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
                                 " location, description, cl_ts_to_us(occurred_at) AS occurred_at_us, anonymous,"
                                 " reply_letter_only, first_receiver, external_source, external_id,"
                                 " cl_ts_to_us(received_at) AS received_at_us, cl_ts_to_us(respond_by) AS respond_by_us,"
-                                " report_count, raised_in_callback_of"
+                                " report_count, raised_in_callback_of, encode(preferences, 'hex') AS preferences"
                                 " FROM cases WHERE id = $1::bigint",
                                 &p, err);
     if (!res)
@@ -672,6 +702,8 @@ int cl_store_get_case(cl_db_t *db, uint64_t case_id, Caseloop__V1__GetCaseReply 
     protobuf_c_boolean has_origin;
     s_opt_read(res, 0, "raised_in_callback_of", &has_origin, &origin);
     c->has_raised_in_callback_of = has_origin, c->raised_in_callback_of = (uint64_t)origin;
+    if (!cl_row_null(res, 0, "preferences"))
+        c->preferences = s_preferences(cl_row_text(res, 0, "preferences"));
     PQclear(res);
     *reply_p = reply;
 

@@ -1,6 +1,9 @@
 /* validate.c - checks on a submitted case. */
 #include "validate.h"
 #include "cl_text.h"
+#include "cl_tz.h"
+#include <stdio.h>
+#include <string.h>
 #include <inttypes.h>
 
 int cl_validate_enum(const ProtobufCEnumDescriptor *desc, int value)
@@ -58,5 +61,53 @@ int cl_validate_occurred(const Caseloop__V1__Case *c, int64_t now_us, int64_t sk
         return cl_err_set(err, CL_INVALID_ARGUMENT, "details.occurred_at_us",
                           "details.occurred_at_us is %" PRId64 " s in the future (the site allows %" PRId64 " s)",
                           (c->occurred_at_us - now_us) / 1000000, skew_us / 1000000);
+    return 0;
+}
+
+/* Minutes after midnight of "HH:MM" (00:00 .. 24:00) at s, or -1. */
+static int s_hhmm(const char *s)
+{
+    for (int i = 0; i < 5; i++)
+        if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    return m > 59 || h > 24 || (h == 24 && m != 0) ? -1 : h * 60 + m;
+}
+
+int cl_validate_window(const char *text, int *from_min, int *to_min)
+{
+    if (!text || strlen(text) != 11 || text[5] != '-')
+        return -1;
+    *from_min = s_hhmm(text);
+    *to_min = s_hhmm(text + 6);
+    return *from_min >= 0 && *to_min > *from_min ? 0 : -1;
+}
+
+int cl_validate_preferences(const Caseloop__V1__CustomerPreferences *p, const char *tz_dir, cl_err_t *err)
+{
+    if (!p)
+        return 0;
+    if (p->n_windows > CL_PREFERENCE_WINDOWS_MAX)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "details.preferences.windows",
+                          "%zu windows; at most %d are taken", p->n_windows, CL_PREFERENCE_WINDOWS_MAX);
+    int last_to = -1;
+    for (size_t i = 0; i < p->n_windows; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "details.preferences.windows[%zu]", i);
+        int from, to;
+        if (cl_validate_window(p->windows[i], &from, &to) < 0)
+            return cl_err_set(err, CL_INVALID_ARGUMENT, field, "a window is \"HH:MM-HH:MM\" with its end after its start");
+        if (from < last_to)
+            return cl_err_set(err, CL_INVALID_ARGUMENT, field, "windows are in order of the day and do not overlap");
+        last_to = to;
+    }
+    if (s_enum(&caseloop__v1__callback_mode__descriptor, p->has_mode, p->mode, "details.preferences.mode", 1, err) < 0)
+        return -1;
+    if (p->time_zone && *p->time_zone &&
+        (cl_text_check(p->time_zone, "details.preferences.time_zone", 1, 64, err) < 0 ||
+         (!cl_tz_exists(tz_dir, p->time_zone) &&
+          cl_err_set(err, CL_INVALID_ARGUMENT, "details.preferences.time_zone",
+                     "\"%s\" is not a known time zone; an IANA name such as \"Europe/London\"", p->time_zone) < 0)))
+        return -1;
     return 0;
 }

@@ -1329,6 +1329,72 @@ static void test_the_counters_add_up(void **state)
     assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
 }
 
+
+static void test_the_customers_callback_preferences_are_kept_with_the_case(void **state)
+{
+    (void)state;
+    void *dealer = cl_test_dealer(s_svc.router);
+    Caseloop__V1__Case c;
+    char id[32];
+    cl_test_case(&c, "A", "prefs", id, sizeof id, 1);
+    Caseloop__V1__CustomerPreferences prefs = CASELOOP__V1__CUSTOMER_PREFERENCES__INIT;
+    char *windows[] = {"08:00-09:00", "19:00-21:00"};
+    prefs.windows = windows, prefs.n_windows = 2;
+    prefs.has_mode = 1, prefs.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_SMS;
+    prefs.time_zone = "Europe/London";
+    c.preferences = &prefs;
+    cl_env_t *r = s_submit_ok(dealer, &c);
+    uint64_t with = r->submit_case_reply->case_id;
+    cl_codec_free(r);
+    cl_env_t *shown = s_get_case(dealer, with);
+    const Caseloop__V1__CustomerPreferences *kept = shown->get_case_reply->details->preferences;
+    assert_non_null(kept);
+    assert_int_equal(kept->n_windows, 2);
+    assert_string_equal(kept->windows[0], "08:00-09:00");
+    assert_string_equal(kept->windows[1], "19:00-21:00");
+    assert_true(kept->has_mode);
+    assert_int_equal(kept->mode, CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_SMS);
+    assert_false(kept->has_do_not_call);
+    assert_string_equal(kept->time_zone, "Europe/London");
+    cl_codec_free(shown);
+    /* Do-not-call alone; and none at all stays none. */
+    Caseloop__V1__CustomerPreferences quiet = CASELOOP__V1__CUSTOMER_PREFERENCES__INIT;
+    quiet.has_do_not_call = 1, quiet.do_not_call = 1;
+    cl_test_case(&c, "A", "prefs", id, sizeof id, 2);
+    c.preferences = &quiet;
+    r = s_submit_ok(dealer, &c);
+    shown = s_get_case(dealer, r->submit_case_reply->case_id);
+    assert_non_null(shown->get_case_reply->details->preferences);
+    assert_true(shown->get_case_reply->details->preferences->do_not_call);
+    cl_codec_free(shown);
+    cl_codec_free(r);
+    cl_test_case(&c, "A", "prefs", id, sizeof id, 3);
+    r = s_submit_ok(dealer, &c);
+    shown = s_get_case(dealer, r->submit_case_reply->case_id);
+    assert_null(shown->get_case_reply->details->preferences);
+    cl_codec_free(shown);
+    cl_codec_free(r);
+    /* Malformed: refused on the field, nothing stored. */
+    int64_t before = cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'prefs'");
+    char *overlap[] = {"08:00-09:00", "08:30-10:00"};
+    prefs.windows = overlap;
+    cl_test_case(&c, "A", "prefs", id, sizeof id, 4);
+    c.preferences = &prefs;
+    r = cl_test_submit(dealer, &c, TIMEOUT_MS);
+    assert_non_null(r);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_string_equal(r->error->field, "details.preferences.windows[1]");
+    cl_codec_free(r);
+    prefs.windows = windows;
+    prefs.time_zone = "Atlantis/Capital";
+    r = cl_test_submit(dealer, &c, TIMEOUT_MS);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_string_equal(r->error->field, "details.preferences.time_zone");
+    cl_codec_free(r);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM cases WHERE external_source = 'prefs'"), before);
+    cl_test_close(&dealer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1336,6 +1402,7 @@ int main(void)
         cmocka_unit_test(test_resubmission_returns_the_same_case),
         cmocka_unit_test(test_same_problem_attaches_to_the_open_case),
         cmocka_unit_test(test_anonymous_case_is_accepted),
+        cmocka_unit_test(test_the_customers_callback_preferences_are_kept_with_the_case),
         cmocka_unit_test(test_fields_of_a_newer_contract_are_not_stored),
         cmocka_unit_test(test_pipelined_reports_are_each_numbered_once),
         cmocka_unit_test(test_bad_input_gets_clear_errors_and_loses_nothing),

@@ -348,10 +348,65 @@ static void test_sql_looking_text_passes_unchanged(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
 
+
+/* Preferences: refused naming the field, or accepted. */
+static void s_prefs(Caseloop__V1__CustomerPreferences *p, const char *field)
+{
+    cl_err_t err;
+    cl_err_clear(&err);
+    int rc = cl_validate_preferences(p, "/usr/share/zoneinfo", &err);
+    if (!field) {
+        if (rc != 0)
+            fail_msg("refused on %s: %s", err.field, err.message);
+        return;
+    }
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.code, CL_INVALID_ARGUMENT);
+    assert_string_equal(err.field, field);
+}
+
+static void test_customer_preferences_are_checked_field_by_field(void **state)
+{
+    (void)state;
+    Caseloop__V1__CustomerPreferences p = CASELOOP__V1__CUSTOMER_PREFERENCES__INIT;
+    s_prefs(NULL, NULL);
+    s_prefs(&p, NULL); /* an empty message asks for nothing */
+    char *good[] = {"09:00-10:30", "18:00-24:00"};
+    p.windows = good, p.n_windows = 2;
+    p.has_mode = 1, p.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE;
+    p.time_zone = "Europe/London";
+    s_prefs(&p, NULL);
+    char *bad_format[] = {"09:00-10:30", "9-10"};
+    p.windows = bad_format;
+    s_prefs(&p, "details.preferences.windows[1]");
+    char *backwards[] = {"10:30-09:00"};
+    p.windows = backwards, p.n_windows = 1;
+    s_prefs(&p, "details.preferences.windows[0]");
+    char *overlap[] = {"09:00-11:00", "10:30-12:00"};
+    p.windows = overlap, p.n_windows = 2;
+    s_prefs(&p, "details.preferences.windows[1]");
+    char *many[] = {"01:00-02:00", "03:00-04:00", "05:00-06:00", "07:00-08:00", "09:00-10:00"};
+    p.windows = many, p.n_windows = 5;
+    s_prefs(&p, "details.preferences.windows");
+    p.n_windows = 4;
+    s_prefs(&p, NULL);
+    p.mode = (Caseloop__V1__CallbackMode)9;
+    s_prefs(&p, "details.preferences.mode");
+    p.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_UNSPECIFIED;
+    s_prefs(&p, NULL);
+    p.time_zone = "Mars/Olympus";
+    s_prefs(&p, "details.preferences.time_zone");
+    p.time_zone = "../../etc/passwd";
+    s_prefs(&p, "details.preferences.time_zone");
+    p.time_zone = "";
+    s_prefs(&p, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_good_case_passes),
+        cmocka_unit_test(test_customer_preferences_are_checked_field_by_field),
         T(test_anonymous_case_without_name_or_contact_passes),
         T(test_case_with_neither_name_nor_contact_is_refused),
         T(test_name_alone_or_contact_alone_is_enough),
