@@ -382,6 +382,7 @@ int cl_runtime_open(cl_runtime_t *rt, const char *name, const cl_service_config_
     char app[64];
     snprintf(app, sizeof app, "caseloop-%s", name);
     memset(rt, 0, sizeof *rt);
+    rt->cfg = cfg;
     rt->db = cl_db_new(cfg->db, app);
     rt->zctx = cl_bus_context();
     if (!rt->db || !rt->zctx)
@@ -409,4 +410,67 @@ void cl_runtime_close(cl_runtime_t *rt)
     cl_bus_context_end(&rt->zctx);
     cl_db_destroy(&rt->db);
     cl_service_destroy(&rt->svc);
+}
+
+int cl_runtime_run(cl_runtime_t *rt, const cl_loop_t *loop, volatile sig_atomic_t *stop)
+{
+    cl_service_ready(rt->cfg->notify_fd);
+    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s", rt->cfg->router, rt->cfg->pub);
+    bool *ready;
+    size_t nsocks = loop->nactors + 2; /* the router, each actor, the subscription (when any) */
+    void **socks = cl_actor_poll_set(rt->router, loop->actors, loop->nactors, loop->sub, &ready);
+    if (!socks) {
+        cl_log(CL_LOG_ERROR, NULL, "out of memory");
+        return -1;
+    }
+    int64_t idle_us = rt->cfg->idle_ms * 1000, last_read = 0;
+    bool more = false, outside = true;
+    while (!*stop) {
+        int64_t wait_ms = loop->turn ? loop->turn(loop->self, outside) : -1;
+        /* The log is read when an event was heard of, when the last pass had
+           more, and at least every idle period (a missed message is caught). */
+        if (loop->apply) {
+            bool heard = cl_bus_drain(loop->sub); /* drained every turn, or it would wake the poll for ever */
+            if (heard || more || cl_mono_us() - last_read >= idle_us) {
+                cl_err_t err;
+                int applied = 0;
+                int rc = cl_service_apply(loop->apply, loop->self, stop, CL_SERVICE_PASS_MS, &applied, &err);
+                if (rc < 0)
+                    cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
+                more = rc > 0;
+                last_read = cl_mono_us();
+                if (loop->applied)
+                    loop->applied(loop->self);
+            }
+            int64_t next = more ? 0 : (last_read + idle_us - cl_mono_us()) / 1000 + 1;
+            if (next < 0)
+                next = 0;
+            if (wait_ms < 0 || next < wait_ms)
+                wait_ms = next;
+        }
+        if (wait_ms < 0)
+            wait_ms = 1000;
+        int rc = cl_bus_poll(socks, nsocks, wait_ms, ready);
+        outside = rc <= 0 || ready[0] || ready[nsocks - 1];
+        if (rc <= 0)
+            continue;
+        for (size_t i = 0; i < loop->nactors; i++)
+            if (ready[1 + i])
+                cl_actor_collect(loop->actors[i]);
+        if (ready[0]) {
+            if (loop->take)
+                loop->take(loop->self);
+            else
+                cl_service_serve(rt->svc, loop->handlers, loop->self, rt->db);
+        }
+    }
+    /* What the workers hold is committed and answered before the end. */
+    while (loop->busy && loop->busy(loop->self) && cl_bus_poll(socks, nsocks, 1000, ready) >= 0)
+        for (size_t i = 0; i < loop->nactors; i++)
+            if (ready[1 + i])
+                cl_actor_collect(loop->actors[i]);
+    free(socks);
+    free(ready);
+    cl_log(CL_LOG_INFO, NULL, "stopping");
+    return 0;
 }

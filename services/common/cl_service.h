@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include "cl_actor.h"
 #include "cl_bus.h"
 #include "cl_clock.h"
 #include "cl_codec.h"
@@ -102,6 +103,7 @@ int cl_service_main(int argc, char **argv, const cl_service_def_t *def);
    main thread's database connection, its ROUTER, its PUB with the publisher
    that publishes on it in log order, and its request side. */
 typedef struct {
+    const cl_service_config_t *cfg;
     void *zctx;
     cl_db_t *db;
     void *router;
@@ -221,5 +223,33 @@ int cl_service_apply(cl_batch_fn batch, void *self, volatile sig_atomic_t *stop,
 
 /* Writes "READY\n" to fd (and closes it) when fd >= 0: the service serves. */
 void cl_service_ready(int64_t fd);
+
+/* What a service's loop (cl_runtime_run) does besides answering requests;
+   every member but self may be 0. */
+typedef struct {
+    void *self;
+    const cl_handler_t *handlers; /* the request table (cl_service_serve) */
+    void (*take)(void *self);     /* instead of handlers: requests wait on the router (batched by the service) */
+    cl_batch_fn apply;            /* one batch of the service's consumer of the event log */
+    void *sub;                    /* its wake-up subscription: an event was published */
+    void (*applied)(void *self);  /* after each pass over the log */
+    /* At the top of each turn (outside: the last wait ended by a request, an
+       event or the time, not only by the workers): the service's own work;
+       returns the longest it may wait in ms, or -1 for no bound. */
+    int64_t (*turn)(void *self, bool outside);
+    cl_actor_t *const *actors;    /* workers whose hand-backs are collected (cl_actor_collect) */
+    size_t nactors;
+    bool (*busy)(void *self);     /* at the stop: whether workers still hold work (waited for, a second at a time) */
+} cl_loop_t;
+
+/* A service's loop, until *stop: says READY (CL_NOTIFY_FD), then turn after
+   turn: the service's turn hook; a pass over the event log (cl_service_apply,
+   at most CL_SERVICE_PASS_MS) when an event was heard of, the last pass had
+   more, or idle_ms went by; then waits for a request, a worker's hand-back,
+   an event or the next read, and serves what came. Requests, signals and
+   workers are thus served between two passes, whatever the backlog. At the
+   stop it waits while the service is busy, so that what is in flight is
+   committed and answered. Returns 0. */
+int cl_runtime_run(cl_runtime_t *rt, const cl_loop_t *loop, volatile sig_atomic_t *stop);
 
 #endif

@@ -1146,19 +1146,14 @@ out:
 
 /* --- the loop ------------------------------------------------------------------------ */
 
-static void s_serve(cl_dispatcher_t *self)
-{
-    static const cl_handler_t handlers[] = {
-        {CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY, s_load_policy, NULL},
-        {CASELOOP__V1__ENVELOPE__BODY_GET_POLICY, s_get_policy, NULL},
-        {CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE, s_transfer_case, NULL},
-        {CASELOOP__V1__ENVELOPE__BODY_HAND_OVER, s_hand_over_request, NULL},
-        {CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS, s_list_handovers, NULL},
-        {0, NULL, NULL},
-    };
-    cl_service_serve(self->rt.svc, handlers, self, self->rt.db);
-}
-
+static const cl_handler_t s_handlers[] = {
+    {CASELOOP__V1__ENVELOPE__BODY_LOAD_POLICY, s_load_policy, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_GET_POLICY, s_get_policy, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_TRANSFER_CASE, s_transfer_case, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_HAND_OVER, s_hand_over_request, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS, s_list_handovers, NULL},
+    {0, NULL, NULL},
+};
 
 cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
 {
@@ -1196,31 +1191,7 @@ void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
 
 int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
 {
-    cl_service_ready(self->cfg->base.notify_fd);
-    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, hearing intake at %s", self->cfg->base.router,
-           self->cfg->base.pub, self->cfg->intake_pub);
-    int64_t last_read = 0;
-    bool more = false;
-    while (!*stop) {
-        /* Read the log when a new case was heard of, and at least every idle period
-           (a missed message is caught); a pass is bounded, and the next follows at
-           once once the requests are answered. */
-        bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
-        if (heard || more || cl_mono_us() - last_read >= self->cfg->base.idle_ms * 1000) {
-            cl_err_t err;
-            int applied = 0;
-            int rc = cl_service_apply(s_apply_batch, self, stop, CL_SERVICE_PASS_MS, &applied, &err);
-            if (rc < 0)
-                cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
-            more = rc > 0;
-            last_read = cl_mono_us();
-        }
-        void *socks[] = {self->rt.router, self->sub};
-        bool ready[2];
-        int64_t left = more ? 0 : (last_read + self->cfg->base.idle_ms * 1000 - cl_mono_us()) / 1000 + 1;
-        if (cl_bus_poll(socks, 2, left > 0 ? left : 0, ready) > 0 && ready[0])
-            s_serve(self);
-    }
-    cl_log(CL_LOG_INFO, NULL, "stopping");
-    return 0;
+    cl_log(CL_LOG_INFO, NULL, "hearing intake at %s", self->cfg->intake_pub);
+    const cl_loop_t loop = {.self = self, .handlers = s_handlers, .apply = s_apply_batch, .sub = self->sub};
+    return cl_runtime_run(&self->rt, &loop, stop);
 }

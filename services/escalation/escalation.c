@@ -53,6 +53,8 @@ struct cl_escalation {
     cl_policies_t policies;     /* in force: each site's clocks, calendar and staff (main thread's copy) */
     cl_timer_t *timer;          /* the clocks as timers: next_fire_at, claimed by the workers */
     int64_t armed_earliest;     /* in a pass over the log: the earliest moment a clock it armed fires */
+    bool change_pending;        /* a policy loaded is yet to be applied to armed clocks */
+    int64_t last_look;          /* when the policies were last read */
     s_worker_t *workers;
     cl_actor_t **actors;        /* the main thread's handles of the workers (NULL until started) */
     size_t nworkers;
@@ -1132,15 +1134,11 @@ static void s_list_breaches(void *arg, cl_request_t *req, const cl_env_t *env)
     PQclear(res);
 }
 
-static void s_serve(cl_escalation_t *self)
-{
-    static const cl_handler_t handlers[] = {
-        {CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS, s_get_clocks, NULL},
-        {CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES, s_list_breaches, NULL},
-        {0, NULL, NULL},
-    };
-    cl_service_serve(self->rt.svc, handlers, self, self->rt.db);
-}
+static const cl_handler_t s_handlers[] = {
+    {CASELOOP__V1__ENVELOPE__BODY_GET_CLOCKS, s_get_clocks, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_LIST_BREACHES, s_list_breaches, NULL},
+    {0, NULL, NULL},
+};
 
 /* --- the loop ---------------------------------------------------------------------------- */
 
@@ -1245,78 +1243,60 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
     *self_p = NULL;
 }
 
+/* The loop's turn: the policies are read again on every turn but those that
+   only took the workers' batches, and at least every idle period (workers may
+   hand in all the time). A new policy's effect on armed clocks is tried again
+   until it commits; then the workers take the new policy and look again at
+   what is due. */
+static int64_t s_turn(void *arg, bool outside)
+{
+    cl_escalation_t *self = arg;
+    cl_err_t err;
+    if (!outside && cl_clock_now(self->clock) - self->last_look < self->cfg->base.idle_ms * 1000)
+        return -1;
+    self->last_look = cl_clock_now(self->clock);
+    if (cl_policies_refresh(&self->policies, self->rt.db, &err) > 0)
+        self->change_pending = true;
+    if (self->change_pending) {
+        if (s_policy_change(self, &err) == 0) {
+            self->change_pending = false;
+            s_wake(self);
+        } else {
+            cl_log(CL_LOG_WARN, NULL, "could not apply the new policy to armed clocks: %s", err.message);
+        }
+    }
+    return -1;
+}
+
+/* After a pass over the log: clocks armed or resumed wake the workers that
+   would sleep past them. */
+static void s_applied(void *arg)
+{
+    cl_escalation_t *self = arg;
+    if (self->armed_earliest != INT64_MAX)
+        cl_timer_armed(self->timer, self->armed_earliest, s_wake_one, self);
+    self->armed_earliest = INT64_MAX;
+}
+
 int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
 {
     cl_err_t err;
     /* A policy loaded while the service was down stops or re-times armed clocks
-       before any worker fires them under it (tried again in the loop on failure). */
-    bool change_pending = cl_policies_refresh(&self->policies, self->rt.db, &err) > 0;
-    if (change_pending && s_policy_change(self, &err) == 0)
-        change_pending = false;
+       before any worker fires them under it (tried again in the turns on failure). */
+    self->change_pending = cl_policies_refresh(&self->policies, self->rt.db, &err) > 0;
+    if (self->change_pending && s_policy_change(self, &err) == 0)
+        self->change_pending = false;
     if (s_workers_start(self, &err) < 0) {
         cl_log(CL_LOG_ERROR, NULL, "cannot fire clocks: %s", err.message);
         s_workers_stop(self);
         return -1;
     }
-    cl_service_ready(self->cfg->base.notify_fd);
-    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, listening to %s, %zu fire workers",
-           self->cfg->base.router, self->cfg->base.pub, self->cfg->listen, self->nworkers);
-    /* Polled: the router, each worker, then the SUB (when it listens to any). */
-    bool *ready;
-    size_t nsocks = 1 + self->nworkers + 1;
-    void **socks = cl_actor_poll_set(self->rt.router, self->actors, self->nworkers, self->sub, &ready);
-    int64_t last_read = 0, last_look = 0;
-    bool look = true, more = false;
-    while (!*stop) {
-        /* The policies are read again on every turn but those that only took the workers'
-           events, and at least every idle period (workers may hand in all the time). */
-        if (look || cl_clock_now(self->clock) - last_look >= self->cfg->base.idle_ms * 1000) {
-            last_look = cl_clock_now(self->clock);
-            if (cl_policies_refresh(&self->policies, self->rt.db, &err) > 0)
-                change_pending = true;
-            /* A new policy's effect on armed clocks is tried again until it commits; then
-               the workers take the new policy and look again at what is due. */
-            if (change_pending) {
-                if (s_policy_change(self, &err) == 0) {
-                    change_pending = false;
-                    s_wake(self);
-                } else {
-                    cl_log(CL_LOG_WARN, NULL, "could not apply the new policy to armed clocks: %s", err.message);
-                }
-            }
-        }
-        int64_t now = cl_clock_now(self->clock);
-        /* Read the log when woken, and at least every idle period; a pass is bounded, and
-           the next one follows at once once requests and the workers' batches are served. */
-        bool heard = cl_bus_drain(self->sub); /* drained every turn, or its message would wake the poll for ever */
-        if (heard || more || now - last_read >= self->cfg->base.idle_ms * 1000) {
-            int applied = 0;
-            self->armed_earliest = INT64_MAX;
-            int rc = cl_service_apply(s_apply_batch, self, stop, CL_SERVICE_PASS_MS, &applied, &err);
-            if (rc < 0)
-                cl_log(CL_LOG_WARN, NULL, "could not apply the event log: %s", err.message);
-            more = rc > 0;
-            last_read = now;
-            /* Clocks armed or resumed wake the workers that would sleep past them. */
-            if (self->armed_earliest != INT64_MAX)
-                cl_timer_armed(self->timer, self->armed_earliest, s_wake_one, self);
-        }
-        /* Sleep until a request, an event, a worker's batch or the next read of the log. */
-        int64_t wait_ms = more ? 0 : self->cfg->base.idle_ms - (cl_clock_now(self->clock) - last_read) / 1000;
-        int rc = cl_bus_poll(socks, nsocks, wait_ms < 0 ? 0 : wait_ms, ready);
-        look = rc <= 0 || ready[0] || ready[nsocks - 1];
-        if (rc <= 0)
-            continue;
-        if (ready[0])
-            s_serve(self);
-        for (size_t i = 0; i < self->nworkers; i++)
-            if (ready[1 + i])
-                cl_actor_collect(self->actors[i]);
-    }
-    free(socks);
-    free(ready);
+    cl_log(CL_LOG_INFO, NULL, "listening to %s, %zu fire workers", self->cfg->listen, self->nworkers);
+    self->armed_earliest = INT64_MAX;
+    const cl_loop_t loop = {.self = self, .handlers = s_handlers, .apply = s_apply_batch, .sub = self->sub,
+                            .applied = s_applied, .turn = s_turn, .actors = self->actors, .nactors = self->nworkers};
+    int rc = cl_runtime_run(&self->rt, &loop, stop);
     /* What the workers committed is published before the end. */
     s_workers_stop(self);
-    cl_log(CL_LOG_INFO, NULL, "stopping");
-    return 0;
+    return rc;
 }

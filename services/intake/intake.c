@@ -63,6 +63,7 @@ struct cl_intake {
     cl_actor_t **actors;        /* the main thread's handles of the workers */
     s_job_t *jobs;              /* jobs[i]: worker i's, held by the main thread unless busy[i] */
     bool *busy;
+    size_t queued;              /* requests waiting in the service's queue */
     size_t nworkers;
 };
 
@@ -559,53 +560,56 @@ static void s_collect(void *arg, cl_actor_t *a, size_t n, const void *const *dat
     self->busy[cl_actor_index(a)] = false;
 }
 
+/* The loop: requests wait in the service's queue until a worker is free to
+   store them (the next batch is the larger for it); past the queue's size
+   they are answered at once. */
+static void s_queue(void *arg)
+{
+    cl_intake_t *self = arg;
+    self->queued = cl_service_take(self->rt.svc);
+}
+
+/* The index of a worker that stores nothing, or -1. */
+static int s_idle(const cl_intake_t *self)
+{
+    for (size_t i = 0; i < self->nworkers; i++)
+        if (!self->busy[i])
+            return (int)i;
+    return -1;
+}
+
+static bool s_busy(void *arg)
+{
+    const cl_intake_t *self = arg;
+    for (size_t i = 0; i < self->nworkers; i++)
+        if (self->busy[i])
+            return true;
+    return false;
+}
+
+/* The loop's turn: an idle worker gets the requests queued. */
+static int64_t s_turn(void *arg, bool outside)
+{
+    cl_intake_t *self = arg;
+    (void)outside;
+    int idle = s_idle(self);
+    if (idle >= 0 && self->queued) {
+        s_job_t *job = &self->jobs[idle];
+        s_take(self, job);
+        self->queued -= job->n;
+        s_prepare(self, job);
+        if (job->nsub + job->ncmd > 0 && cl_actor_send(self->actors[idle], &job, sizeof job) == 0)
+            self->busy[idle] = true;
+        else
+            s_finish(self, job);
+    }
+    return s_idle(self) >= 0 && self->queued ? 0 : -1;
+}
+
 int cl_intake_run(cl_intake_t *self, volatile sig_atomic_t *stop)
 {
-    cl_service_ready(self->cfg->base.notify_fd);
-    cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s, %zu store workers", self->cfg->base.router,
-           self->cfg->base.pub, self->nworkers);
-    bool *ready;
-    size_t nsocks = self->nworkers + 2;
-    void **socks = cl_actor_poll_set(self->rt.router, self->actors, self->nworkers, NULL, &ready);
-    size_t queued = 0;
-    while (!*stop) {
-        /* Requests wait in the service's queue until a worker is free to store
-           them (the next batch is the larger for it); past the queue's size
-           they are answered at once. */
-        int idle = -1;
-        for (size_t i = 0; i < self->nworkers && idle < 0; i++)
-            if (!self->busy[i])
-                idle = (int)i;
-        cl_bus_poll(socks, nsocks, idle >= 0 && queued ? 0 : 500, ready);
-        for (size_t i = 0; i < self->nworkers; i++)
-            if (ready[i + 1])
-                cl_actor_collect(self->actors[i]);
-        if (ready[0])
-            queued = cl_service_take(self->rt.svc);
-        if (idle >= 0 && queued) {
-            s_job_t *job = &self->jobs[idle];
-            s_take(self, job);
-            queued -= job->n;
-            s_prepare(self, job);
-            if (job->nsub + job->ncmd > 0 && cl_actor_send(self->actors[idle], &job, sizeof job) == 0)
-                self->busy[idle] = true;
-            else
-                s_finish(self, job);
-        }
-    }
-    /* What the workers are storing is answered before the end. */
-    for (;;) {
-        bool any = false;
-        for (size_t i = 0; i < self->nworkers; i++)
-            any = any || self->busy[i];
-        if (!any || cl_bus_poll(socks, nsocks, 1000, ready) < 0)
-            break;
-        for (size_t i = 0; i < self->nworkers; i++)
-            if (ready[i + 1])
-                cl_actor_collect(self->actors[i]);
-    }
-    free(socks);
-    free(ready);
-    cl_log(CL_LOG_INFO, NULL, "stopping");
-    return 0;
+    cl_log(CL_LOG_INFO, NULL, "%zu store workers", self->nworkers);
+    const cl_loop_t loop = {.self = self, .take = s_queue, .turn = s_turn, .actors = self->actors,
+                            .nactors = self->nworkers, .busy = s_busy};
+    return cl_runtime_run(&self->rt, &loop, stop);
 }
