@@ -2,8 +2,8 @@
 #include "dispatcher.h"
 #include "cl_policy.h"
 #include "cl_publish.h"
-#include "cl_sql.h"
 #include "route.h"
+#include "store.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +48,7 @@ struct cl_dispatcher {
        batch that starts elsewhere forgets them all, and one that reads an
        event changing a site's workloads (which this process did not count
        itself) forgets that site's. A forgotten site is read again
-       (s_open_counts) at its next case. */
+       (cl_dstore_open_counts) at its next case. */
     s_site_state_t *state;
     size_t nstate;              /* = policies.n */
     bool has_known;
@@ -56,7 +56,7 @@ struct cl_dispatcher {
     /* The positions this process appended in its batches (their CaseAssigned
        are counted in open already) that its reads may still meet: spans
        [lo, hi] beyond the position it last started a batch from. */
-    struct { uint64_t lo, hi; } *own;
+    cl_span_t *own;
     size_t nown, own_cap;
 };
 
@@ -149,48 +149,9 @@ static void s_load_policy(void *arg, cl_request_t *req, const cl_env_t *env)
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
-    cl_buf_t sites = {0}, docs = {0};
-    cl_pgarr_begin(&sites);
-    cl_pgarr_begin(&docs);
-    for (size_t i = 0; i < p->nsites; i++) {
-        cl_pgarr_text(&sites, p->sites[i].code);
-        cl_pgarr_text(&docs, p->sites[i].document);
-    }
-    cl_pgarr_end(&sites);
-    cl_pgarr_end(&docs);
     const char *source = q->source && *q->source ? q->source : "(unnamed)";
-    cl_sql_params_t params;
-    cl_sql_params_init(&params);
-    cl_sql_int(&params, cl_clock_now(self->clock));
-    cl_sql_text(&params, source);
-    int version = -1;
-    PGresult *res = NULL;
-    /* One writer of versions at a time: the table lock orders them. */
-    if (cl_db_begin(self->rt.db, &err) == 0 &&
-        cl_db_cmd(self->rt.db, "LOCK TABLE policies IN SHARE ROW EXCLUSIVE MODE", 0, NULL, &err) == 0 &&
-        (res = cl_sql_exec(self->rt.db,
-                           "INSERT INTO policies (version, loaded_at, source)"
-                           " SELECT coalesce(max(version), 0) + 1, cl_us_to_ts($1::bigint), $2 FROM policies"
-                           " RETURNING version",
-                           &params, &err)) != NULL) {
-        version = (int)cl_row_int(res, 0, "version");
-        PQclear(res);
-        cl_sql_params_t p2;
-        cl_sql_params_init(&p2);
-        cl_sql_int(&p2, version);
-        cl_sql_text(&p2, sites.data);
-        cl_sql_text(&p2, docs.data);
-        if (cl_sql_cmd(self->rt.db,
-                       "INSERT INTO policy_sites (version, site, document)"
-                       " SELECT $1::int, s, d FROM unnest($2::text[], $3::text[]) AS u(s, d)",
-                       &p2, &err) < 0 ||
-            cl_db_commit(self->rt.db, &err) < 0)
-            version = -1;
-    }
-    cl_buf_free(&sites);
-    cl_buf_free(&docs);
+    int version = cl_policies_store(self->rt.db, p, source, cl_clock_now(self->clock), &err);
     if (version < 0) {
-        cl_db_rollback(self->rt.db);
         cl_service_refuse(self->rt.svc, req, env, &err);
         cl_policy_destroy(&p);
         return;
@@ -228,21 +189,8 @@ static void s_get_policy(void *arg, cl_request_t *req, const cl_env_t *env)
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
-    cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_text(&p, site);
-    PGresult *res = cl_sql_exec(self->rt.db,
-                                "SELECT s.version, s.document, cl_ts_to_us(p.loaded_at) AS loaded_at_us, p.source"
-                                " FROM policy_sites s JOIN policies p USING (version)"
-                                " WHERE s.site = $1 ORDER BY s.version DESC LIMIT 1",
-                                &p, &err);
-    if (!res) {
-        cl_service_refuse(self->rt.svc, req, env, &err);
-        return;
-    }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        cl_err_set(&err, CL_NOT_FOUND, "site", "site \"%s\" has no policy", site);
+    cl_policy_stored_t stored;
+    if (cl_policies_latest(self->rt.db, site, &stored, &err) < 0) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
@@ -250,19 +198,18 @@ static void s_get_policy(void *arg, cl_request_t *req, const cl_env_t *env)
     char id[CL_ID_MAX + 1];
     cl_service_reply_init(self->rt.svc, &reply, id, env);
     Caseloop__V1__GetPolicyReply body = CASELOOP__V1__GET_POLICY_REPLY__INIT;
-    body.has_version = 1, body.version = (uint32_t)cl_row_int(res, 0, "version");
-    body.document = (char *)cl_row_text(res, 0, "document");
-    body.has_loaded_at_us = 1, body.loaded_at_us = cl_row_int(res, 0, "loaded_at_us");
-    body.source = (char *)cl_row_text(res, 0, "source");
+    body.has_version = 1, body.version = (uint32_t)stored.version;
+    body.document = stored.document;
+    body.has_loaded_at_us = 1, body.loaded_at_us = stored.loaded_at_us;
+    body.source = stored.source;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_GET_POLICY_REPLY;
     reply.get_policy_reply = &body;
     cl_service_reply(self->rt.svc, req, &reply);
-    PQclear(res);
+    cl_policy_stored_free(&stored);
 }
 
 /* --- transfers and handovers --------------------------------------------------------- */
 
-static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint32_t *open, cl_err_t *err);
 
 static int s_staff_index(const cl_site_policy_t *s, const char *id)
 {
@@ -312,33 +259,13 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
         return cl_err_set(err, CL_INVALID_ARGUMENT, "department", "give a department, an assignee or both");
     char id[24];
     snprintf(id, sizeof id, "%" PRIu64, q->case_id); /* for messages */
-    cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_uint(&p, q->case_id);
     if (cl_db_begin(self->rt.db, err) < 0)
         return -1;
-    PGresult *res = cl_sql_exec(self->rt.db,
-                                "SELECT d.site, d.department, coalesce(d.assignee, '') AS assignee, c.state,"
-                                " coalesce(d.kind, c.kind) AS kind"
-                                " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id"
-                                " WHERE c.id = $1::bigint FOR NO KEY UPDATE OF c",
-                                &p, err);
-    if (!res)
+    cl_dispatch_row_t row;
+    if (cl_dstore_lock_dispatch(self->rt.db, q->case_id, &row, err) < 0)
         goto err;
-    if (PQntuples(res) == 0 || cl_row_null(res, 0, "site")) {
-        if (PQntuples(res) == 0)
-            cl_err_set(err, CL_NOT_FOUND, "case_id", "case %s does not exist", id);
-        else
-            cl_err_set(err, CL_CONFLICT, "case_id", "case %s has not been dispatched yet", id);
-        PQclear(res);
-        goto err;
-    }
-    char site[80], from_dept[80], from_who[120];
-    snprintf(site, sizeof site, "%s", cl_row_text(res, 0, "site"));
-    snprintf(from_dept, sizeof from_dept, "%s", cl_row_text(res, 0, "department"));
-    snprintf(from_who, sizeof from_who, "%s", cl_row_text(res, 0, "assignee"));
-    int state = (int)cl_row_int(res, 0, "state"), kind = (int)cl_row_int(res, 0, "kind");
-    PQclear(res);
+    const char *site = row.site, *from_dept = row.department, *from_who = row.assignee;
+    int state = row.state, kind = row.kind;
     if (state == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED || state == CASELOOP__V1__CASE_STATE__CASE_STATE_RESOLVED) {
         char name[32];
         cl_err_set(err, CL_CONFLICT, "case_id", "cannot transfer a case that is %s",
@@ -376,7 +303,7 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
             abort();
         struct tm local;
         cl_tz_localtime(s->time_zone, cl_clock_now(self->clock), &local);
-        if (s_open_counts(self, s, open, err) < 0) {
+        if (cl_dstore_open_counts(self->rt.db, s, open, err) < 0) {
             free(open);
             goto err;
         }
@@ -389,23 +316,15 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     }
     snprintf(dept_buf, 80, "%s", s->departments[dept].code);
     snprintf(who_buf, 120, "%s", who >= 0 ? s->staff[who].id : "");
-    cl_sql_params_t p2;
-    cl_sql_params_init(&p2);
-    cl_sql_uint(&p2, q->case_id);
-    cl_sql_text(&p2, dept_buf);
-    cl_sql_text(&p2, who >= 0 ? who_buf : NULL);
-    cl_sql_int(&p2, ps->version);
-    if (cl_sql_cmd(self->rt.db,
-                   "UPDATE dispatches SET department = $2, assignee = $3, policy_version = $4::int WHERE case_id = $1::bigint",
-                   &p2, err) < 0)
+    if (cl_dstore_move(self->rt.db, q->case_id, dept_buf, who >= 0 ? who_buf : NULL, ps->version, err) < 0)
         goto err;
     int64_t now = cl_clock_now(self->clock);
     Caseloop__V1__CaseTransferred t = CASELOOP__V1__CASE_TRANSFERRED__INIT;
     t.has_case_id = 1, t.case_id = q->case_id;
-    t.site = site;
-    t.from_department = from_dept;
+    t.site = (char *)site;
+    t.from_department = (char *)from_dept;
     t.to_department = dept_buf;
-    t.from_assignee = from_who;
+    t.from_assignee = (char *)from_who;
     t.to_assignee = who_buf;
     t.actor = q->actor;
     t.reason = q->reason;
@@ -413,7 +332,7 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     cl_env_t env;
     char eid[CL_ID_MAX + 1];
     cl_codec_init(&env, eid, SENDER, now);
-    env.site = site;
+    env.site = (char *)site;
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_TRANSFERRED;
     env.case_transferred = &t;
     if (s_append_commit(self, &env, (int64_t)q->case_id, now, err) < 0)
@@ -451,29 +370,14 @@ static void s_transfer_case(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_service_count(self->rt.svc, "cases_transferred", 1);
 }
 
-/* Fills h's case list from the rows (case_id, state) of res. */
-static void s_handover_cases(Caseloop__V1__Handover *h, PGresult *res)
-{
-    int rows = PQntuples(res);
-    h->case_ids = calloc((size_t)rows + 1, sizeof *h->case_ids);
-    h->states = calloc((size_t)rows + 1, sizeof *h->states);
-    if (!h->case_ids || !h->states)
-        abort();
-    for (int r = 0; r < rows; r++) {
-        h->case_ids[r] = cl_row_uint(res, r, "case_id");
-        h->states[r] = (Caseloop__V1__CaseState)cl_row_int(res, r, "state");
-    }
-    h->n_case_ids = h->n_states = (size_t)rows;
-}
-
 /* The shift handover of site q->site (R-CL-4): records every open case the
    outgoing person tracks (as first receiver or by an earlier handover) and
    makes the incoming person its tracker, with ShiftHandedOver, in one
    transaction; one handover of a site at a time. Fills h (its case lists are
-   the caller's to free) and hid. Returns 0, or -1 with err (INVALID_ARGUMENT,
+   the caller's to free). Returns 0, or -1 with err (INVALID_ARGUMENT,
    NOT_FOUND, UNAVAILABLE, INTERNAL). */
 static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, Caseloop__V1__Handover *h,
-                       char *hid, cl_err_t *err)
+                       cl_err_t *err)
 {
     if (cl_text_check(q->site, "site", 1, 64, err) < 0 || cl_text_check(q->outgoing, "outgoing", 1, 100, err) < 0 ||
         cl_text_check(q->incoming, "incoming", 1, 100, err) < 0 || cl_text_check(q->note, "note", 0, 4000, err) < 0)
@@ -491,64 +395,12 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     if (s_staff_index(s, q->incoming) < 0)
         return cl_err_set(err, CL_NOT_FOUND, "incoming", "staff \"%s\" is not of site \"%s\"", q->incoming, q->site);
     int64_t now = cl_clock_now(self->clock);
-    cl_sql_params_t p1;
-    cl_sql_params_init(&p1);
-    cl_sql_text(&p1, q->site);
-    cl_sql_text(&p1, q->outgoing);
-    cl_sql_text(&p1, q->incoming);
-    const char *note = q->note ? q->note : "";
-    cl_sql_text(&p1, note);
-    cl_sql_int(&p1, now);
-    const char *site_key[] = {q->site};
-    /* One handover of a site at a time: a second one waits, then sees the tracking the first left. */
-    if (cl_db_begin(self->rt.db, err) < 0 ||
-        cl_db_cmd(self->rt.db, "SELECT pg_advisory_xact_lock(hashtext('handover:' || $1))", 1, site_key, err) < 0) {
-        cl_db_rollback(self->rt.db);
+    if (cl_dstore_hand_over(self->rt.db, q, now, h, err) < 0)
         return -1;
-    }
-    PGresult *res = cl_sql_exec(self->rt.db,
-                                "INSERT INTO handovers (site, outgoing, incoming, note, at, position)"
-                                " VALUES ($1, $2, $3, $4, cl_us_to_ts($5::bigint), 0) RETURNING id",
-                                &p1, err);
-    if (!res)
-        goto err;
-    snprintf(hid, 24, "%s", cl_row_text(res, 0, "id"));
-    PQclear(res);
-    /* Every open case the outgoing person tracks, locked so that none slips by. */
-    cl_sql_params_t p2;
-    cl_sql_params_init(&p2);
-    cl_sql_text(&p2, hid);
-    cl_sql_text(&p2, q->site);
-    cl_sql_text(&p2, q->outgoing);
-    cl_sql_int(&p2, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
-    res = cl_sql_exec(self->rt.db,
-                     "INSERT INTO handover_cases (handover_id, case_id, state)"
-                     " SELECT $1::bigint, c.id, c.state FROM cases c LEFT JOIN case_tracking t ON t.case_id = c.id"
-                     " WHERE c.site = $2 AND c.state <> $4::smallint AND coalesce(t.tracker, c.first_receiver) = $3"
-                     " ORDER BY c.id FOR NO KEY UPDATE OF c"
-                     " RETURNING case_id, state",
-                     &p2, err);
-    if (!res)
-        goto err;
-    s_handover_cases(h, res);
-    PQclear(res);
-    cl_sql_params_t p3;
-    cl_sql_params_init(&p3);
-    cl_sql_text(&p3, hid);
-    cl_sql_text(&p3, q->incoming);
-    cl_sql_int(&p3, now);
-    if (cl_sql_cmd(self->rt.db,
-                   "INSERT INTO case_tracking (case_id, tracker, since)"
-                   " SELECT case_id, $2, cl_us_to_ts($3::bigint) FROM handover_cases WHERE handover_id = $1::bigint"
-                   " ON CONFLICT (case_id) DO UPDATE SET tracker = excluded.tracker, since = excluded.since",
-                   &p3, err) < 0)
-        goto err;
-    h->has_handover_id = 1, h->handover_id = strtoull(hid, NULL, 10);
     h->site = q->site;
     h->outgoing = q->outgoing;
     h->incoming = q->incoming;
-    h->has_at_us = 1, h->at_us = now;
-    h->note = (char *)note;
+    h->note = q->note ? q->note : "";
     Caseloop__V1__ShiftHandedOver ev = CASELOOP__V1__SHIFT_HANDED_OVER__INIT;
     ev.handover = h;
     cl_env_t env;
@@ -560,13 +412,8 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
     cl_event_t e = {&env, 0, {0}};
     cl_publisher_lock(self->rt.publisher);
     int rc = cl_eventlog_append(self->rt.db, &e, 1, now, err);
-    if (rc == 0) {
-        cl_sql_params_t p4;
-        cl_sql_params_init(&p4);
-        cl_sql_text(&p4, hid);
-        cl_sql_uint(&p4, env.position);
-        rc = cl_sql_cmd(self->rt.db, "UPDATE handovers SET position = $2::bigint WHERE id = $1::bigint", &p4, err);
-    }
+    if (rc == 0)
+        rc = cl_dstore_handover_at(self->rt.db, h->handover_id, env.position, err);
     if (rc == 0)
         rc = cl_db_commit(self->rt.db, err);
     else
@@ -589,8 +436,7 @@ static void s_hand_over_request(void *arg, cl_request_t *req, const cl_env_t *en
     cl_err_t err;
     cl_err_clear(&err);
     Caseloop__V1__Handover h = CASELOOP__V1__HANDOVER__INIT;
-    char hid[24];
-    if (s_hand_over(self, env->hand_over, &h, hid, &err) < 0) {
+    if (s_hand_over(self, env->hand_over, &h, &err) < 0) {
         free(h.case_ids);
         free(h.states);
         cl_service_refuse(self->rt.svc, req, env, &err);
@@ -621,121 +467,25 @@ static void s_list_handovers(void *arg, cl_request_t *req, const cl_env_t *env)
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
-    cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_text(&p, q->site);
-    cl_sql_text(&p, q->incoming && *q->incoming ? q->incoming : NULL);
-    cl_sql_uint(&p, limit);
-    PGresult *res = cl_sql_exec(self->rt.db,
-                                "SELECT h.id, h.outgoing, h.incoming, cl_ts_to_us(h.at) AS at_us, h.note,"
-                                " coalesce(string_agg(hc.case_id::text, ',' ORDER BY hc.case_id), '') AS case_ids,"
-                                " coalesce(string_agg(hc.state::text, ',' ORDER BY hc.case_id), '') AS states"
-                                " FROM handovers h LEFT JOIN handover_cases hc ON hc.handover_id = h.id"
-                                " WHERE h.site = $1 AND ($2::text IS NULL OR h.incoming = $2)"
-                                " GROUP BY h.id ORDER BY h.id DESC LIMIT $3::int",
-                                &p, &err);
-    if (!res) {
+    Caseloop__V1__ListHandoversReply body = CASELOOP__V1__LIST_HANDOVERS_REPLY__INIT;
+    if (cl_dstore_list_handovers(self->rt.db, q->site, q->incoming && *q->incoming ? q->incoming : NULL, limit, &body,
+                                 &err) < 0) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
-    }
-    int rows = PQntuples(res);
-    Caseloop__V1__Handover *hs = calloc((size_t)rows + 1, sizeof *hs);
-    Caseloop__V1__Handover **hp = calloc((size_t)rows + 1, sizeof *hp);
-    if (!hs || !hp)
-        abort();
-    for (int r = 0; r < rows; r++) {
-        Caseloop__V1__Handover *h = &hs[r];
-        caseloop__v1__handover__init(h);
-        h->has_handover_id = 1, h->handover_id = cl_row_uint(res, r, "id");
-        h->site = q->site;
-        h->outgoing = (char *)cl_row_text(res, r, "outgoing");
-        h->incoming = (char *)cl_row_text(res, r, "incoming");
-        h->has_at_us = 1, h->at_us = cl_row_int(res, r, "at_us");
-        h->note = (char *)cl_row_text(res, r, "note");
-        /* The lists come as "1,2,3": count, then read. */
-        const char *ids = cl_row_text(res, r, "case_ids"), *states = cl_row_text(res, r, "states");
-        size_t n = *ids ? 1 : 0;
-        for (const char *c = ids; *c; c++)
-            n += *c == ',';
-        h->case_ids = calloc(n + 1, sizeof *h->case_ids);
-        h->states = calloc(n + 1, sizeof *h->states);
-        if (!h->case_ids || !h->states)
-            abort();
-        char *end;
-        for (size_t i = 0; i < n; i++) {
-            h->case_ids[i] = strtoull(ids, &end, 10);
-            ids = *end ? end + 1 : end;
-            h->states[i] = (Caseloop__V1__CaseState)strtol(states, &end, 10);
-            states = *end ? end + 1 : end;
-        }
-        h->n_case_ids = h->n_states = n;
-        hp[r] = h;
     }
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
     cl_service_reply_init(self->rt.svc, &reply, id, env);
-    Caseloop__V1__ListHandoversReply body = CASELOOP__V1__LIST_HANDOVERS_REPLY__INIT;
-    body.handovers = hp;
-    body.n_handovers = (size_t)rows;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_HANDOVERS_REPLY;
     reply.list_handovers_reply = &body;
     cl_service_reply(self->rt.svc, req, &reply);
-    for (int r = 0; r < rows; r++) {
-        free(hs[r].case_ids);
-        free(hs[r].states);
-    }
-    free(hs);
-    free(hp);
-    PQclear(res);
+    cl_dstore_handovers_free(&body);
 }
 
 /* --- applying the event log ------------------------------------------------------- */
 
-/* One case's dispatch, and the memory its two events point into. */
-typedef struct {
-    uint64_t case_id;
-    uint64_t position;
-    const char *site;
-    int kind, severity;
-    bool classified, special;
-    const char *department;     /* code, "" for none */
-    const char *assignee;       /* staff id, NULL when queued */
-    const char *notified;       /* staff id, NULL for none */
-    int version;                /* 0 when the site has no policy */
-    bool waited;                /* it waited for its site's policy: its row exists */
-    Caseloop__V1__CaseDispatched dispatched;
-    Caseloop__V1__CaseAssigned assigned;
-    char *notified_list[1];
-    cl_env_t env[2];
-    char ids[2][CL_ID_MAX + 1];
-} s_dispatch_t;
-
-/* open[i]: open cases staff i of site s carries: the workload that assignment
-   balances (R-RT-2). */
-static int s_open_counts(cl_dispatcher_t *self, const cl_site_policy_t *s, uint32_t *open, cl_err_t *err)
-{
-    cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_text(&p, s->code);
-    cl_sql_int(&p, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
-    PGresult *res = cl_sql_exec(self->rt.db,
-                                "SELECT d.assignee, count(*) AS open FROM dispatches d JOIN cases c ON c.id = d.case_id"
-                                " WHERE d.site = $1 AND d.assignee IS NOT NULL AND c.state <> $2::smallint"
-                                " GROUP BY d.assignee",
-                                &p, err);
-    if (!res)
-        return -1;
-    memset(open, 0, sizeof *open * s->nstaff);
-    for (int r = 0; r < PQntuples(res); r++)
-        for (size_t i = 0; i < s->nstaff; i++)
-            if (strcmp(s->staff[i].id, cl_row_text(res, r, "assignee")) == 0)
-                open[i] = (uint32_t)cl_row_uint(res, r, "open");
-    PQclear(res);
-    return 0;
-}
-
 /* The workloads of site si in force (policy s), from memory, or read once
-   (s_open_counts) when not known; the caller's batch keeps them up to date
+   (cl_dstore_open_counts) when not known; the caller's batch keeps them up to date
    with its own assignments (R-RT-2). NULL with err when the read fails. */
 static uint32_t *s_workloads(cl_dispatcher_t *self, size_t si, const cl_site_policy_t *s, cl_err_t *err)
 {
@@ -747,7 +497,7 @@ static uint32_t *s_workloads(cl_dispatcher_t *self, size_t si, const cl_site_pol
         uint32_t *open = calloc(s->nstaff + 1, sizeof *open);
         if (!open)
             abort();
-        if (s_open_counts(self, s, open, err) < 0) {
+        if (cl_dstore_open_counts(self->rt.db, s, open, err) < 0) {
             free(open);
             return NULL;
         }
@@ -774,75 +524,25 @@ static bool s_workloads_known(const cl_dispatcher_t *self)
    events in its transaction. A site read again after such an event's commit
    and forgotten for it once more costs a read, nothing else. Returns 0, or
    -1 with err. */
+/* An event changed site's workloads: they are forgotten. */
+static void s_site_changed(void *arg, const char *site)
+{
+    cl_dispatcher_t *self = arg;
+    const cl_site_in_force_t *in_force = s_site(self, site);
+    if (in_force && (size_t)(in_force - self->policies.sites) < self->nstate)
+        s_forget_site(self, (size_t)(in_force - self->policies.sites));
+}
+
 static int s_forget_changed(cl_dispatcher_t *self, uint64_t from, uint64_t upto, cl_err_t *err)
 {
     if (upto <= from || !s_workloads_known(self))
         return 0;
-    cl_buf_t types = {0}, lo = {0}, hi = {0};
-    cl_pgarr_begin(&types);
-    cl_pgarr_text(&types, "CaseAssigned");
-    cl_pgarr_text(&types, "CaseTransferred");
-    cl_pgarr_text(&types, "CaseUpdated");
-    cl_pgarr_end(&types);
-    cl_pgarr_begin(&lo);
-    cl_pgarr_begin(&hi);
-    for (size_t i = 0; i < self->nown; i++) {
-        cl_pgarr_i64(&lo, (int64_t)self->own[i].lo);
-        cl_pgarr_i64(&hi, (int64_t)self->own[i].hi);
-    }
-    cl_pgarr_end(&lo);
-    cl_pgarr_end(&hi);
-    cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_uint(&p, from);
-    cl_sql_uint(&p, upto);
-    cl_sql_text(&p, types.data);
-    cl_sql_text(&p, lo.data);
-    cl_sql_text(&p, hi.data);
-    cl_sql_text(&p, "CaseUpdated");
-    /* Binary: the envelope as stored (only a CaseUpdated's is needed). */
-    PGresult *res = cl_sql_exec_binary(self->rt.db,
-                                       "SELECT e.site, CASE WHEN e.type = $6 THEN e.envelope END AS envelope FROM events e"
-                                       " WHERE e.position > $1::bigint AND e.position <= $2::bigint"
-                                       " AND e.type = ANY ($3::text[])"
-                                       " AND NOT EXISTS (SELECT 1 FROM unnest($4::bigint[], $5::bigint[]) AS o(lo, hi)"
-                                       " WHERE e.position BETWEEN o.lo AND o.hi)",
-                                       &p, err);
-    cl_buf_free(&types);
-    cl_buf_free(&lo);
-    cl_buf_free(&hi);
-    if (!res)
-        return -1;
-    for (int r = 0; r < PQntuples(res); r++) {
-        const cl_site_in_force_t *site = s_site(self, cl_row_text(res, r, "site"));
-        if (!site)
-            continue;
-        size_t si = (size_t)(site - self->policies.sites);
-        if (si >= self->nstate || !self->state[si].open)
-            continue;
-        bool changed = true;
-        if (!cl_row_null(res, r, "envelope")) {
-            cl_err_t derr;
-            cl_env_t *ev = cl_codec_decode(cl_row_text(res, r, "envelope"), (size_t)cl_row_length(res, r, "envelope"),
-                                           SIZE_MAX, &derr);
-            /* unreadable: assume the worst */
-            if (ev && ev->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED && ev->case_updated) {
-                const Caseloop__V1__CaseUpdated *u = ev->case_updated;
-                changed = (u->has_state_before && u->state_before == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED) ||
-                          (u->has_state_after && u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
-            }
-            cl_codec_free(ev);
-        }
-        if (changed)
-            s_forget_site(self, si);
-    }
-    PQclear(res);
-    return 0;
+    return cl_dstore_workload_changes(self->rt.db, from, upto, self->own, self->nown, s_site_changed, self, err);
 }
 
 /* Decides one case: department, person, whom to tell, by the workloads of
    its site (s_workloads), which its assignment adds to. */
-static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t now, s_dispatch_t *d, cl_err_t *err)
+static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t now, cl_dispatch_rec_t *d, cl_err_t *err)
 {
     d->case_id = c->case_id;
     d->site = c->site;
@@ -889,7 +589,7 @@ static int s_decide(cl_dispatcher_t *self, const Caseloop__V1__Case *c, int64_t 
     return 0;
 }
 
-static void s_events(s_dispatch_t *d, int64_t now, cl_event_t *evs)
+static void s_events(cl_dispatch_rec_t *d, int64_t now, cl_event_t *evs)
 {
     Caseloop__V1__CaseDispatched *x = &d->dispatched;
     caseloop__v1__case_dispatched__init(x);
@@ -926,110 +626,23 @@ static void s_events(s_dispatch_t *d, int64_t now, cl_event_t *evs)
     d->env[1].case_assigned = a;
 }
 
-/* Stores the dispatches of ds that waited (update their rows) or not (new rows). */
-static int s_store(cl_dispatcher_t *self, s_dispatch_t *ds, size_t n, bool waited, int64_t now, cl_err_t *err)
-{
-    enum { NCOL = 12 };
-    cl_buf_t col[NCOL];
-    memset(col, 0, sizeof col);
-    for (int k = 0; k < NCOL; k++)
-        cl_pgarr_begin(&col[k]);
-    cl_buf_t notified = {0};
-    size_t rows = 0;
-    for (size_t i = 0; i < n; i++) {
-        s_dispatch_t *d = &ds[i];
-        if (d->waited != waited)
-            continue;
-        rows++;
-        cl_pgarr_i64(&col[0], (int64_t)d->case_id);
-        cl_pgarr_text(&col[1], d->site);
-        cl_pgarr_i64(&col[2], d->kind);
-        cl_pgarr_bool(&col[3], d->classified);
-        cl_pgarr_i64(&col[4], d->severity);
-        cl_pgarr_text(&col[5], d->department);
-        cl_pgarr_bool(&col[6], d->special);
-        cl_pgarr_text(&col[7], d->assignee);
-        /* text[] per row travels as a text literal, turned back into an array in SQL */
-        cl_pgarr_begin(&notified);
-        if (d->notified)
-            cl_pgarr_text(&notified, d->notified);
-        cl_pgarr_end(&notified);
-        cl_pgarr_text(&col[8], notified.data);
-        if (d->version > 0)
-            cl_pgarr_i64(&col[9], d->version);
-        else
-            cl_pgarr_text(&col[9], NULL);
-        cl_pgarr_i64(&col[10], (int64_t)d->position);
-        cl_pgarr_i64(&col[11], now);
-    }
-    const char *p[NCOL];
-    for (int k = 0; k < NCOL; k++) {
-        cl_pgarr_end(&col[k]);
-        p[k] = col[k].data;
-    }
-    static const char insert[] =
-        "INSERT INTO dispatches (case_id, site, kind, classified, severity, department, special,"
-        " assignee, notified, policy_version, position, dispatched_at)"
-        " SELECT id, site, kind, cls, sev, dept, special, who, told::text[], ver, pos, cl_us_to_ts(t)"
-        " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::bool[], $5::smallint[],"
-        " $6::text[], $7::bool[], $8::text[], $9::text[], $10::int[], $11::bigint[], $12::bigint[])"
-        " AS u(id, site, kind, cls, sev, dept, special, who, told, ver, pos, t)";
-    static const char update[] =
-        "UPDATE dispatches SET kind = u.kind, classified = u.cls, severity = u.sev, department = u.dept,"
-        " special = u.special, assignee = u.who, notified = u.told::text[], policy_version = u.ver,"
-        " dispatched_at = cl_us_to_ts(u.t)"
-        " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::bool[], $5::smallint[],"
-        " $6::text[], $7::bool[], $8::text[], $9::text[], $10::int[], $11::bigint[], $12::bigint[])"
-        " AS u(id, site, kind, cls, sev, dept, special, who, told, ver, pos, t)"
-        " WHERE dispatches.case_id = u.id AND dispatches.department = ''";
-    int rc = rows ? cl_db_cmd(self->rt.db, waited ? update : insert, NCOL, p, err) : 0;
-    for (int k = 0; k < NCOL; k++)
-        cl_buf_free(&col[k]);
-    cl_buf_free(&notified);
-    return rc;
-}
-
 /* Cases that came while their site had no policy, for the sites that have
-   one now: decided into ds from *nd on, at most room. The rows stay in
-   *res_p until the batch ends (ds points into them). Returns how many, -1. */
-static int s_waiting(cl_dispatcher_t *self, s_dispatch_t *ds, size_t *nd, size_t room, int64_t now, PGresult **res_p,
+   one now: decided into ds from *nd on, at most room. The rows stay in w
+   until the batch ends (ds points into them). Returns how many, -1. */
+static int s_waiting(cl_dispatcher_t *self, cl_dispatch_rec_t *ds, size_t *nd, size_t room, int64_t now, cl_waiting_t *w,
                      cl_err_t *err)
 {
-    cl_buf_t sites = {0};
-    cl_pgarr_begin(&sites);
-    for (size_t i = 0; i < self->policies.n; i++)
-        cl_pgarr_text(&sites, self->policies.sites[i].code);
-    cl_pgarr_end(&sites);
-    cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_text(&p, sites.data);
-    cl_sql_uint(&p, room);
-    PGresult *res = cl_sql_exec(self->rt.db,
-                                "SELECT c.id, c.site, c.kind, c.severity, c.description, d.position"
-                                " FROM dispatches d JOIN cases c ON c.id = d.case_id"
-                                " WHERE d.department = '' AND d.site = ANY($1::text[]) ORDER BY d.case_id LIMIT $2::int"
-                                " FOR UPDATE OF d",
-                                &p, err);
-    cl_buf_free(&sites);
-    if (!res)
+    if (cl_dstore_waiting(self->rt.db, &self->policies, room, w, err) < 0)
         return -1;
-    *res_p = res;
-    int rows = PQntuples(res);
-    for (int r = 0; r < rows; r++) {
-        Caseloop__V1__Case c = CASELOOP__V1__CASE__INIT;
-        c.has_case_id = 1, c.case_id = cl_row_uint(res, r, "id");
-        c.site = (char *)cl_row_text(res, r, "site");
-        c.has_kind = 1, c.kind = (Caseloop__V1__Kind)cl_row_int(res, r, "kind");
-        c.has_severity = 1, c.severity = (Caseloop__V1__Severity)cl_row_int(res, r, "severity");
-        c.description = (char *)cl_row_text(res, r, "description");
-        s_dispatch_t *d = &ds[*nd];
-        d->position = cl_row_uint(res, r, "position");
+    for (size_t r = 0; r < w->n; r++) {
+        cl_dispatch_rec_t *d = &ds[*nd];
+        d->position = w->positions[r];
         d->waited = true;
-        if (s_decide(self, &c, now, d, err) < 0)
+        if (s_decide(self, &w->cases[r], now, d, err) < 0)
             return -1;
         (*nd)++;
     }
-    return rows;
+    return (int)w->n;
 }
 
 /* Applies the next events of the log in one transaction, holding the
@@ -1040,13 +653,13 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     cl_dispatcher_t *self = arg;
     cl_env_t **events = calloc((size_t)self->cfg->base.batch_max, sizeof *events);
     int nev = 0;
-    s_dispatch_t *ds = calloc((size_t)self->cfg->base.batch_max, sizeof *ds);
+    cl_dispatch_rec_t *ds = calloc((size_t)self->cfg->base.batch_max, sizeof *ds);
     cl_event_t *evs = calloc((size_t)self->cfg->base.batch_max * 2, sizeof *evs);
     if (!events || !ds || !evs)
         abort();
     size_t nd = 0, nevs = 0;
     int rc = -1;
-    PGresult *waiting = NULL;
+    cl_waiting_t waiting = {0};
     int64_t now = cl_clock_now(self->clock);
     uint64_t from, upto;
     static const char *const types[] = {"CaseReceived", NULL}; /* what it dispatches; nothing else moves it */
@@ -1108,7 +721,8 @@ static int s_apply_batch(void *arg, cl_err_t *err)
             s_events(&ds[i], now, &evs[nevs]);
             nevs += 2;
         }
-    if (s_store(self, ds, nd, false, now, err) < 0 || s_store(self, ds, nd, true, now, err) < 0)
+    if (cl_dstore_dispatches(self->rt.db, ds, nd, false, now, err) < 0 ||
+        cl_dstore_dispatches(self->rt.db, ds, nd, true, now, err) < 0)
         goto out;
     cl_publisher_lock(self->rt.publisher);
     bool committed = cl_eventlog_append(self->rt.db, evs, nevs, now, err) == 0 &&
@@ -1133,7 +747,7 @@ out:
         cl_db_rollback(self->rt.db);
         s_forget_workloads(self); /* they may count this batch's assignments */
     }
-    PQclear(waiting);
+    cl_waiting_free(&waiting);
     cl_eventlog_release(evs, nevs);
     for (int i = 0; i < nev; i++)
         cl_codec_free(events[i]);
