@@ -383,6 +383,7 @@ int cl_runtime_open(cl_runtime_t *rt, const char *name, const cl_service_config_
     snprintf(app, sizeof app, "caseloop-%s", name);
     memset(rt, 0, sizeof *rt);
     rt->cfg = cfg;
+    rt->clock = clock;
     rt->db = cl_db_new(cfg->db, app);
     rt->zctx = cl_bus_context();
     if (!rt->db || !rt->zctx)
@@ -402,8 +403,17 @@ int cl_runtime_open(cl_runtime_t *rt, const char *name, const cl_service_config_
     return 0;
 }
 
+int cl_runtime_listen(cl_runtime_t *rt, const char *endpoints, const char *option, cl_err_t *err)
+{
+    if (!*endpoints)
+        return 0;
+    rt->sub = cl_bus_wakeup(rt->zctx, endpoints, option, err);
+    return rt->sub ? 0 : -1;
+}
+
 void cl_runtime_close(cl_runtime_t *rt)
 {
+    cl_bus_close(&rt->sub);
     cl_bus_close(&rt->router);
     cl_publisher_destroy(&rt->publisher);
     cl_bus_close(&rt->pub);
@@ -418,7 +428,7 @@ int cl_runtime_run(cl_runtime_t *rt, const cl_loop_t *loop, volatile sig_atomic_
     cl_log(CL_LOG_INFO, NULL, "serving requests on %s, events on %s", rt->cfg->router, rt->cfg->pub);
     bool *ready;
     size_t nsocks = loop->nactors + 2; /* the router, each actor, the subscription (when any) */
-    void **socks = cl_actor_poll_set(rt->router, loop->actors, loop->nactors, loop->sub, &ready);
+    void **socks = cl_actor_poll_set(rt->router, loop->actors, loop->nactors, rt->sub, &ready);
     if (!socks) {
         cl_log(CL_LOG_ERROR, NULL, "out of memory");
         return -1;
@@ -430,7 +440,7 @@ int cl_runtime_run(cl_runtime_t *rt, const cl_loop_t *loop, volatile sig_atomic_
         /* The log is read when an event was heard of, when the last pass had
            more, and at least every idle period (a missed message is caught). */
         if (loop->apply) {
-            bool heard = cl_bus_drain(loop->sub); /* drained every turn, or it would wake the poll for ever */
+            bool heard = cl_bus_drain(rt->sub); /* drained every turn, or it would wake the poll for ever */
             if (heard || more || cl_mono_us() - last_read >= idle_us) {
                 cl_err_t err;
                 int applied = 0;

@@ -54,6 +54,13 @@ typedef struct {
     CL_CFG_STR("CL_" NAME "_ROUTER", st, base.router, router_default, "ZeroMQ endpoint bound for requests (ROUTER)"), \
         CL_CFG_STR("CL_" NAME "_PUB", st, base.pub, pub_default, "ZeroMQ endpoint bound for events (PUB)")
 
+/* Its limits: the largest request frame (CL_MAX_FRAME, default frame_default
+   bytes) and the most items one transaction takes (CL_BATCH_MAX, default
+   batch_default, at most batch_most), each with what it means there. */
+#define CL_SERVICE_LIMITS(st, frame_default, frame_help, batch_default, batch_most, batch_help)                      \
+    CL_CFG_INT("CL_MAX_FRAME", st, base.max_frame, frame_default, 1024, 16777216, frame_help),                      \
+        CL_CFG_INT("CL_BATCH_MAX", st, base.batch_max, batch_default, 1, batch_most, batch_help)
+
 /* A consumer of the event log's option: how often it reads the log when no event wakes it. */
 #define CL_SERVICE_IDLE_OPTION(st)                                                                                 \
     CL_CFG_INT("CL_IDLE_MS", st, base.idle_ms, "1000", 10, 60000, "how often the event log is read when no event is heard of")
@@ -104,12 +111,14 @@ int cl_service_main(int argc, char **argv, const cl_service_def_t *def);
    that publishes on it in log order, and its request side. */
 typedef struct {
     const cl_service_config_t *cfg;
+    cl_clock_t *clock;       /* the process's business clock */
     void *zctx;
     cl_db_t *db;
     void *router;
     void *pub;
     cl_publisher_t *publisher;
     cl_service_t *svc;
+    void *sub;               /* the wake-up subscription (cl_runtime_listen), or NULL */
 } cl_runtime_t;
 
 /* Opens rt for service name ("intake"): connects the database (application
@@ -119,8 +128,14 @@ typedef struct {
 int cl_runtime_open(cl_runtime_t *rt, const char *name, const cl_service_config_t *cfg, cl_clock_t *clock,
                     cl_err_t *err) CL_WARN_UNUSED;
 
-/* Closes what cl_runtime_open opened. The service closes its own sockets
-   (wake-up subscription, actors) before: ending the context waits for them. */
+/* Subscribes rt to the events published at endpoints (comma-separated; the
+   configuration option that gives them, for errors): a wake-up only, the
+   event log being the queue (cl_bus_wakeup). "" subscribes to nothing.
+   Returns 0, or -1 with err. */
+int cl_runtime_listen(cl_runtime_t *rt, const char *endpoints, const char *option, cl_err_t *err) CL_WARN_UNUSED;
+
+/* Closes what cl_runtime_open and cl_runtime_listen opened. The service
+   stops its actors before: ending the context waits for their sockets. */
 void cl_runtime_close(cl_runtime_t *rt);
 
 /* Connects db, waiting up to 30 s for a database that is still starting, and
@@ -231,7 +246,6 @@ typedef struct {
     const cl_handler_t *handlers; /* the request table (cl_service_serve) */
     void (*take)(void *self);     /* instead of handlers: requests wait on the router (batched by the service) */
     cl_batch_fn apply;            /* one batch of the service's consumer of the event log */
-    void *sub;                    /* its wake-up subscription: an event was published */
     void (*applied)(void *self);  /* after each pass over the log */
     /* At the top of each turn (outside: the last wait ended by a request, an
        event or the time, not only by the workers): the service's own work;
@@ -245,7 +259,7 @@ typedef struct {
 /* A service's loop, until *stop: says READY (CL_NOTIFY_FD), then turn after
    turn: the service's turn hook; a pass over the event log (cl_service_apply,
    at most CL_SERVICE_PASS_MS) when an event was heard of, the last pass had
-   more, or idle_ms went by; then waits for a request, a worker's hand-back,
+   more, or idle_ms went by (an event heard of: on rt's subscription); then waits for a request, a worker's hand-back,
    an event or the next read, and serves what came. Requests, signals and
    workers are thus served between two passes, whatever the backlog. At the
    stop it waits while the service is busy, so that what is in flight is

@@ -18,10 +18,9 @@ const cl_cfg_option_t cl_dispatcher_options[] = {
     CL_SERVICE_ENDPOINTS(cl_dispatcher_config_t, "DISPATCHER", "tcp://127.0.0.1:7111", "tcp://127.0.0.1:7112"),
     CL_CFG_STR("CL_INTAKE_PUB", cl_dispatcher_config_t, intake_pub, "tcp://127.0.0.1:7102",
                "intake's event endpoint, subscribed to hear of new cases at once"),
-    CL_CFG_INT("CL_MAX_FRAME", cl_dispatcher_config_t, base.max_frame, "1048576", 1024, 16777216,
-               "largest request frame accepted, in bytes (a policy document travels in one)"),
-    CL_CFG_INT("CL_BATCH_MAX", cl_dispatcher_config_t, base.batch_max, "500", 1, 10000,
-               "most events applied in one transaction"),
+    CL_SERVICE_LIMITS(cl_dispatcher_config_t, "1048576",
+                      "largest request frame accepted, in bytes (a policy document travels in one)", "500", 10000,
+                      "most events applied in one transaction"),
     CL_SERVICE_IDLE_OPTION(cl_dispatcher_config_t),
     {0},
 };
@@ -35,9 +34,7 @@ typedef struct {
 
 struct cl_dispatcher {
     const cl_dispatcher_config_t *cfg;
-    cl_clock_t *clock;
     cl_runtime_t rt;
-    void *sub;
     cl_policies_t policies;     /* in force */
     bool recheck_waiting;       /* a policy came: cases that waited for one may go now */
     /* Per site in force (policies.sites[i]): state[i]. Its workloads, which
@@ -150,7 +147,7 @@ static void s_load_policy(void *arg, cl_request_t *req, const cl_env_t *env)
         return;
     }
     const char *source = q->source && *q->source ? q->source : "(unnamed)";
-    int version = cl_policies_store(self->rt.db, p, source, cl_clock_now(self->clock), &err);
+    int version = cl_policies_store(self->rt.db, p, source, cl_clock_now(self->rt.clock), &err);
     if (version < 0) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         cl_policy_destroy(&p);
@@ -302,7 +299,7 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
         if (!open)
             abort();
         struct tm local;
-        cl_tz_localtime(s->time_zone, cl_clock_now(self->clock), &local);
+        cl_tz_localtime(s->time_zone, cl_clock_now(self->rt.clock), &local);
         if (cl_dstore_open_counts(self->rt.db, s, open, err) < 0) {
             free(open);
             goto err;
@@ -318,7 +315,7 @@ static int s_transfer(cl_dispatcher_t *self, const Caseloop__V1__TransferCase *q
     snprintf(who_buf, 120, "%s", who >= 0 ? s->staff[who].id : "");
     if (cl_dstore_move(self->rt.db, q->case_id, dept_buf, who >= 0 ? who_buf : NULL, ps->version, err) < 0)
         goto err;
-    int64_t now = cl_clock_now(self->clock);
+    int64_t now = cl_clock_now(self->rt.clock);
     Caseloop__V1__CaseTransferred t = CASELOOP__V1__CASE_TRANSFERRED__INIT;
     t.has_case_id = 1, t.case_id = q->case_id;
     t.site = (char *)site;
@@ -394,7 +391,7 @@ static int s_hand_over(cl_dispatcher_t *self, const Caseloop__V1__HandOver *q, C
         return cl_err_set(err, CL_NOT_FOUND, "outgoing", "staff \"%s\" is not of site \"%s\"", q->outgoing, q->site);
     if (s_staff_index(s, q->incoming) < 0)
         return cl_err_set(err, CL_NOT_FOUND, "incoming", "staff \"%s\" is not of site \"%s\"", q->incoming, q->site);
-    int64_t now = cl_clock_now(self->clock);
+    int64_t now = cl_clock_now(self->rt.clock);
     if (cl_dstore_hand_over(self->rt.db, q, now, h, err) < 0)
         return -1;
     h->site = q->site;
@@ -660,7 +657,7 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     size_t nd = 0, nevs = 0;
     int rc = -1;
     cl_waiting_t waiting = {0};
-    int64_t now = cl_clock_now(self->clock);
+    int64_t now = cl_clock_now(self->rt.clock);
     uint64_t from, upto;
     static const char *const types[] = {"CaseReceived", NULL}; /* what it dispatches; nothing else moves it */
     nev = cl_eventlog_consume(self->rt.db, CONSUMER, types, (uint32_t)self->cfg->base.batch_max, events, &from, &upto, err);
@@ -777,15 +774,11 @@ cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t
         return NULL;
     }
     self->cfg = cfg;
-    self->clock = clock;
     cl_policies_init(&self->policies, cfg->base.tz_dir);
     if (cl_runtime_open(&self->rt, SENDER, &cfg->base, clock, err) < 0 || s_load_policies(self, err) < 0 ||
-        !(self->sub = cl_bus_wakeup(self->rt.zctx, cfg->intake_pub, "CL_INTAKE_PUB", err)))
-        goto err;
+        cl_runtime_listen(&self->rt, cfg->intake_pub, "CL_INTAKE_PUB", err) < 0)
+        cl_dispatcher_destroy(&self);
     return self;
-err:
-    cl_dispatcher_destroy(&self);
-    return NULL;
 }
 
 void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
@@ -793,7 +786,6 @@ void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
     if (!self_p || !*self_p)
         return;
     cl_dispatcher_t *self = *self_p;
-    cl_bus_close(&self->sub);
     cl_runtime_close(&self->rt);
     s_forget_workloads(self);
     free(self->state);
@@ -806,6 +798,6 @@ void cl_dispatcher_destroy(cl_dispatcher_t **self_p)
 int cl_dispatcher_run(cl_dispatcher_t *self, volatile sig_atomic_t *stop)
 {
     cl_log(CL_LOG_INFO, NULL, "hearing intake at %s", self->cfg->intake_pub);
-    const cl_loop_t loop = {.self = self, .handlers = s_handlers, .apply = s_apply_batch, .sub = self->sub};
+    const cl_loop_t loop = {.self = self, .handlers = s_handlers, .apply = s_apply_batch};
     return cl_runtime_run(&self->rt, &loop, stop);
 }

@@ -20,10 +20,8 @@ const cl_cfg_option_t cl_escalation_options[] = {
     CL_SERVICE_ENDPOINTS(cl_escalation_config_t, "ESCALATION", "tcp://127.0.0.1:7121", "tcp://127.0.0.1:7122"),
     CL_CFG_STR("CL_ESCALATION_LISTEN", cl_escalation_config_t, listen, "tcp://127.0.0.1:7102,tcp://127.0.0.1:7112",
                "event endpoints (comma-separated) whose events wake it: intake's and the dispatcher's PUB"),
-    CL_CFG_INT("CL_MAX_FRAME", cl_escalation_config_t, base.max_frame, "65536", 1024, 16777216,
-               "largest request frame accepted, in bytes"),
-    CL_CFG_INT("CL_BATCH_MAX", cl_escalation_config_t, base.batch_max, "500", 1, 10000,
-               "most events applied, or clocks fired, in one transaction"),
+    CL_SERVICE_LIMITS(cl_escalation_config_t, "65536", "largest request frame accepted, in bytes", "500", 10000,
+                      "most events applied, or clocks fired, in one transaction"),
     CL_SERVICE_IDLE_OPTION(cl_escalation_config_t),
     CL_CFG_INT("CL_FIRE_WORKERS", cl_escalation_config_t, fire_workers, "2", 1, 16,
                "threads firing due clocks, each on its own database connection"),
@@ -47,9 +45,7 @@ typedef struct {
 
 struct cl_escalation {
     const cl_escalation_config_t *cfg;
-    cl_clock_t *clock;
     cl_runtime_t rt;            /* its db is the main thread's: the event log, policy changes, requests */
-    void *sub;
     cl_policies_t policies;     /* in force: each site's clocks, calendar and staff (main thread's copy) */
     cl_timer_t *timer;          /* the clocks as timers: next_fire_at, claimed by the workers */
     int64_t armed_earliest;     /* in a pass over the log: the earliest moment a clock it armed fires */
@@ -195,7 +191,7 @@ static int s_apply_batch(void *arg, cl_err_t *err)
 {
     cl_escalation_t *self = arg;
     int64_t *earliest = &self->armed_earliest;
-    int64_t now = cl_clock_now(self->clock);
+    int64_t now = cl_clock_now(self->rt.clock);
     cl_env_t **events = calloc((size_t)self->cfg->base.batch_max, sizeof *events);
     if (!events)
         abort();
@@ -260,7 +256,7 @@ out:
 static int s_fire_batch(s_worker_t *w, cl_err_t *err)
 {
     cl_escalation_t *self = w->owner;
-    int64_t now = cl_clock_now(self->clock);
+    int64_t now = cl_clock_now(self->rt.clock);
     if (cl_db_begin(w->db, err) < 0)
         return -1;
     cl_clock_out_t out;
@@ -297,7 +293,7 @@ out:
 /* A new policy version's effect on armed clocks (cl_clocks_policy_change). */
 static int s_policy_change(cl_escalation_t *self, cl_err_t *err)
 {
-    return cl_clocks_policy_change(self->rt.db, self->timer, &self->policies, cl_clock_now(self->clock), err);
+    return cl_clocks_policy_change(self->rt.db, self->timer, &self->policies, cl_clock_now(self->rt.clock), err);
 }
 
 /* A fire worker: takes the policies in force, fires while clocks are due
@@ -319,17 +315,17 @@ static void s_worker_main(cl_actor_t *a, void *arg)
             cl_log(CL_LOG_DEBUG, NULL, "could not read the policies in force: %s", err.message);
         /* Woken (clocks armed, a new policy), something due, or an idle period
            gone by (another instance may have armed clocks): look again. */
-        int64_t now = cl_clock_now(self->clock);
+        int64_t now = cl_clock_now(self->rt.clock);
         if (woken || next_due <= now || now - looked >= self->cfg->base.idle_ms * 1000) {
             looked = now;
             int n;
             int64_t asked;
             cl_timer_busy(self->timer, w->index);
             do {
-                asked = cl_clock_now(self->clock);
+                asked = cl_clock_now(self->rt.clock);
                 n = s_fire_batch(w, &err);
             } while (n > 0 && !cl_actor_stopping(a) && !cl_actor_woken(a));
-            now = cl_clock_now(self->clock);
+            now = cl_clock_now(self->rt.clock);
             if (n < 0) {
                 /* A failure (the database down): told once, tried again ever less often, up to the idle period. */
                 if (backoff_ms == 50)
@@ -488,28 +484,23 @@ cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t
         return NULL;
     }
     self->cfg = cfg;
-    self->clock = clock;
     cl_policies_init(&self->policies, cfg->base.tz_dir);
     self->nworkers = (size_t)cfg->fire_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
     self->actors = calloc(self->nworkers, sizeof *self->actors);
     self->timer = cl_timer_new("clocks", "id", "next_fire_at", self->nworkers);
-    if (!self->workers || !self->actors || !self->timer) {
-        cl_err_set(err, CL_INTERNAL, "", "out of memory");
-        goto err;
-    }
-    if (cl_runtime_open(&self->rt, SENDER, &cfg->base, clock, err) < 0)
-        goto err;
+    int rc = self->workers && self->actors && self->timer ? 0 : cl_err_set(err, CL_INTERNAL, "", "out of memory");
     /* One SUB connected to every endpoint it listens to. */
-    if (*cfg->listen && !(self->sub = cl_bus_wakeup(self->rt.zctx, cfg->listen, "CL_ESCALATION_LISTEN", err)))
-        goto err;
-    for (size_t i = 0; i < self->nworkers; i++)
-        if (s_worker_open(self, i, err) < 0)
-            goto err;
+    if (rc == 0)
+        rc = cl_runtime_open(&self->rt, SENDER, &cfg->base, clock, err) < 0 ||
+                     cl_runtime_listen(&self->rt, cfg->listen, "CL_ESCALATION_LISTEN", err) < 0
+                 ? -1
+                 : 0;
+    for (size_t i = 0; rc == 0 && i < self->nworkers; i++)
+        rc = s_worker_open(self, i, err);
+    if (rc < 0)
+        cl_escalation_destroy(&self);
     return self;
-err:
-    cl_escalation_destroy(&self);
-    return NULL;
 }
 
 void cl_escalation_destroy(cl_escalation_t **self_p)
@@ -525,7 +516,6 @@ void cl_escalation_destroy(cl_escalation_t **self_p)
     }
     free(self->workers);
     free(self->actors);
-    cl_bus_close(&self->sub);
     cl_runtime_close(&self->rt);
     cl_policies_free(&self->policies);
     cl_timer_destroy(&self->timer);
@@ -542,9 +532,9 @@ static int64_t s_turn(void *arg, bool outside)
 {
     cl_escalation_t *self = arg;
     cl_err_t err;
-    if (!outside && cl_clock_now(self->clock) - self->last_look < self->cfg->base.idle_ms * 1000)
+    if (!outside && cl_clock_now(self->rt.clock) - self->last_look < self->cfg->base.idle_ms * 1000)
         return -1;
-    self->last_look = cl_clock_now(self->clock);
+    self->last_look = cl_clock_now(self->rt.clock);
     if (cl_policies_refresh(&self->policies, self->rt.db, &err) > 0)
         self->change_pending = true;
     if (self->change_pending) {
@@ -583,7 +573,7 @@ int cl_escalation_run(cl_escalation_t *self, volatile sig_atomic_t *stop)
     }
     cl_log(CL_LOG_INFO, NULL, "listening to %s, %zu fire workers", self->cfg->listen, self->nworkers);
     self->armed_earliest = INT64_MAX;
-    const cl_loop_t loop = {.self = self, .handlers = s_handlers, .apply = s_apply_batch, .sub = self->sub,
+    const cl_loop_t loop = {.self = self, .handlers = s_handlers, .apply = s_apply_batch,
                             .applied = s_applied, .turn = s_turn, .actors = self->actors, .nactors = self->nworkers};
     int rc = cl_runtime_run(&self->rt, &loop, stop);
     /* What the workers committed is published before the end. */

@@ -16,10 +16,8 @@
 const cl_cfg_option_t cl_intake_options[] = {
     CL_SERVICE_OPTIONS(cl_intake_config_t),
     CL_SERVICE_ENDPOINTS(cl_intake_config_t, "INTAKE", "tcp://127.0.0.1:7101", "tcp://127.0.0.1:7102"),
-    CL_CFG_INT("CL_MAX_FRAME", cl_intake_config_t, base.max_frame, "65536", 1024, 16777216,
-               "largest request frame accepted, in bytes"),
-    CL_CFG_INT("CL_BATCH_MAX", cl_intake_config_t, base.batch_max, "256", 1, 4096,
-               "most submissions stored in one transaction"),
+    CL_SERVICE_LIMITS(cl_intake_config_t, "65536", "largest request frame accepted, in bytes", "256", 4096,
+                      "most submissions stored in one transaction"),
     CL_CFG_INT("CL_STORE_WORKERS", cl_intake_config_t, store_workers, "2", 1, 64,
                "threads storing batches, each on its own database connection"),
     {0},
@@ -56,7 +54,6 @@ typedef struct {
 
 struct cl_intake {
     const cl_intake_config_t *cfg;
-    cl_clock_t *clock;
     cl_runtime_t rt;            /* its db serves lookups and stats; the publisher's turns are shared with
                                    the workers, and the main thread publishes */
     s_worker_t *workers;
@@ -488,7 +485,7 @@ static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
     s_worker_t *w = &self->workers[i];
     cl_policies_init(&w->policies, self->cfg->base.tz_dir);
     w->publisher = self->rt.publisher;
-    w->clock = self->clock;
+    w->clock = self->rt.clock;
     w->db = cl_db_new(self->cfg->base.db, "caseloop-intake");
     if (!w->db || s_job_alloc(&self->jobs[i], (size_t)self->cfg->base.batch_max) < 0)
         return cl_err_set(err, CL_INTERNAL, "", "out of memory");
@@ -504,7 +501,6 @@ cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_
         return NULL;
     }
     self->cfg = cfg;
-    self->clock = clock;
     self->nworkers = (size_t)cfg->store_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
     self->actors = calloc(self->nworkers, sizeof *self->actors);
