@@ -606,3 +606,28 @@ void cl_calendar_localtime(const cl_calendar_t *self, int64_t at_us, struct tm *
     out->tm_min = (int)(sec % 3600 / 60);
     out->tm_sec = (int)(sec % 60);
 }
+
+int cl_calendar_hhmm(const char *s)
+{
+    if (strlen(s) != 5 || s[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (m > 59 || h > 24 || (h == 24 && m != 0))
+        return -1;
+    return h * 60 + m;
+}
+
+int cl_calendar_interval_parse(const char *text, cl_calendar_interval_t *iv)
+{
+    char a[6], b[6];
+    if (!text || strlen(text) != 11 || text[5] != '-')
+        return -1;
+    memcpy(a, text, 5), a[5] = '\0';
+    memcpy(b, text + 6, 5), b[5] = '\0';
+    iv->from_min = cl_calendar_hhmm(a);
+    iv->to_min = cl_calendar_hhmm(b);
+    return iv->from_min >= 0 && iv->to_min > iv->from_min ? 0 : -1;
+}

@@ -47,6 +47,12 @@ typedef struct {
     int to_min;
 } cl_calendar_interval_t;
 
+/* Minutes after midnight of "HH:MM" (00:00 .. 24:00), or -1. */
+int cl_calendar_hhmm(const char *text);
+
+/* "HH:MM-HH:MM" into *iv, the end after the start. Returns 0, or -1. */
+int cl_calendar_interval_parse(const char *text, cl_calendar_interval_t *iv);
+
 /* The hours of one day: n intervals in increasing order, not overlapping
    (one may end where the next starts). n == 0 means no work that day. */
 typedef struct {

@@ -437,20 +437,6 @@ static int s_days(s_ctx_t *c, json_t *shift, uint8_t *out)
     return rc;
 }
 
-/* Minutes after midnight of "HH:MM" (00:00 .. 24:00), or -1. */
-static int s_hhmm(const char *s)
-{
-    if (strlen(s) != 5 || s[2] != ':')
-        return -1;
-    for (int i = 0; i < 5; i++)
-        if (i != 2 && (s[i] < '0' || s[i] > '9'))
-            return -1;
-    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
-    if (m > 59 || h > 24 || (h == 24 && m != 0))
-        return -1;
-    return h * 60 + m;
-}
-
 /* The shift's member key ("from" or "to") in minutes, at most last. */
 static int s_time(s_ctx_t *c, json_t *shift, const char *key, int last, int *out)
 {
@@ -463,7 +449,7 @@ static int s_time(s_ctx_t *c, json_t *shift, const char *key, int last, int *out
             return -1;
         s = json_string_value(v);
     }
-    *out = s_hhmm(s);
+    *out = cl_calendar_hhmm(s);
     if (*out >= 0 && *out <= last)
         return 0;
     size_t saved = s_push_key(c, key);
@@ -783,19 +769,6 @@ static int s_check_gaps(s_ctx_t *c, const cl_site_policy_t *s)
  * Calendar, quiet hours and clocks
  */
 
-/* "HH:MM-HH:MM" into an interval, or -1. */
-static int s_interval(const char *text, cl_calendar_interval_t *iv)
-{
-    char a[6], b[6];
-    if (strlen(text) != 11 || text[5] != '-')
-        return -1;
-    memcpy(a, text, 5), a[5] = '\0';
-    memcpy(b, text + 6, 5), b[5] = '\0';
-    iv->from_min = s_hhmm(a);
-    iv->to_min = s_hhmm(b);
-    return iv->from_min >= 0 && iv->to_min > iv->from_min ? 0 : -1;
-}
-
 /* A day's hours: a list of "HH:MM-HH:MM". */
 static int s_hours(s_ctx_t *c, json_t *v, cl_calendar_hours_t *h)
 {
@@ -807,7 +780,7 @@ static int s_hours(s_ctx_t *c, json_t *v, cl_calendar_hours_t *h)
         return s_fail(c, "hours are %s; expected a list of up to %d \"HH:MM-HH:MM\"", s_type_name(v),
                       CL_CALENDAR_MAX_INTERVALS);
     json_array_foreach(v, i, item) {
-        if (!json_is_string(item) || s_interval(json_string_value(item), &h->iv[h->n]) < 0) {
+        if (!json_is_string(item) || cl_calendar_interval_parse(json_string_value(item), &h->iv[h->n]) < 0) {
             size_t saved = s_push(c, "[%zu]", i);
             s_fail(c, "%s is not an interval; expected \"HH:MM-HH:MM\" with the end after the start",
                    json_is_string(item) ? s_quote(json_string_value(item), q) : s_type_name(item));

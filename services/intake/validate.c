@@ -1,5 +1,6 @@
 /* validate.c - checks on a submitted case. */
 #include "validate.h"
+#include "cl_calendar.h"
 #include "cl_text.h"
 #include "cl_tz.h"
 #include <stdio.h>
@@ -64,25 +65,6 @@ int cl_validate_occurred(const Caseloop__V1__Case *c, int64_t now_us, int64_t sk
     return 0;
 }
 
-/* Minutes after midnight of "HH:MM" (00:00 .. 24:00) at s, or -1. */
-static int s_hhmm(const char *s)
-{
-    for (int i = 0; i < 5; i++)
-        if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9'))
-            return -1;
-    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
-    return m > 59 || h > 24 || (h == 24 && m != 0) ? -1 : h * 60 + m;
-}
-
-int cl_validate_window(const char *text, int *from_min, int *to_min)
-{
-    if (!text || strlen(text) != 11 || text[5] != '-')
-        return -1;
-    *from_min = s_hhmm(text);
-    *to_min = s_hhmm(text + 6);
-    return *from_min >= 0 && *to_min > *from_min ? 0 : -1;
-}
-
 int cl_validate_preferences(const Caseloop__V1__CustomerPreferences *p, const char *tz_dir, cl_err_t *err)
 {
     if (!p)
@@ -94,12 +76,12 @@ int cl_validate_preferences(const Caseloop__V1__CustomerPreferences *p, const ch
     for (size_t i = 0; i < p->n_windows; i++) {
         char field[64];
         snprintf(field, sizeof field, "details.preferences.windows[%zu]", i);
-        int from, to;
-        if (cl_validate_window(p->windows[i], &from, &to) < 0)
+        cl_calendar_interval_t iv;
+        if (cl_calendar_interval_parse(p->windows[i], &iv) < 0)
             return cl_err_set(err, CL_INVALID_ARGUMENT, field, "a window is \"HH:MM-HH:MM\" with its end after its start");
-        if (from < last_to)
+        if (iv.from_min < last_to)
             return cl_err_set(err, CL_INVALID_ARGUMENT, field, "windows are in order of the day and do not overlap");
-        last_to = to;
+        last_to = iv.to_min;
     }
     if (s_enum(&caseloop__v1__callback_mode__descriptor, p->has_mode, p->mode, "details.preferences.mode", 1, err) < 0)
         return -1;

@@ -40,7 +40,4 @@ int cl_validate_enum(const ProtobufCEnumDescriptor *desc, int value);
 #define CL_PREFERENCE_WINDOWS_MAX 4
 int cl_validate_preferences(const Caseloop__V1__CustomerPreferences *p, const char *tz_dir, cl_err_t *err) CL_WARN_UNUSED;
 
-/* "HH:MM-HH:MM" into minutes of the day, the end after the start. Returns 0 or -1. */
-int cl_validate_window(const char *text, int *from_min, int *to_min);
-
 #endif
