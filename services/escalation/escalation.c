@@ -118,17 +118,17 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, cl_arms_t *arms, c
         const Caseloop__V1__Case *c = ev->case_received->details;
         bool major = c && c->severity == CASELOOP__V1__SEVERITY__SEVERITY_MAJOR;
         if (c)
-            cl_clocks_arm(&self->policies, arms, c->case_id, c->site, CL_CLOCK_ON_RECEIVED, c->received_at_us, major);
+            cl_clocks_arm(&self->policies, arms, c->case_id, 0, c->site, CL_CLOCK_ON_RECEIVED, c->received_at_us, major);
         if (c && c->has_raised_in_callback_of)
-            cl_clocks_arm(&self->policies, arms, c->case_id, c->site, CL_CLOCK_ON_RAISED_IN_CALLBACK, c->received_at_us, major);
+            cl_clocks_arm(&self->policies, arms, c->case_id, 0, c->site, CL_CLOCK_ON_RAISED_IN_CALLBACK, c->received_at_us, major);
         return 0;
     }
     case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_MADE: {
         const Caseloop__V1__CallbackMade *m = ev->callback_made;
         if (!m->case_id || m->case_id > INT64_MAX)
             return 0;
-        return cl_clocks_arm_later(self->rt.db, &self->policies, arms, m->case_id, CL_CLOCK_ON_CALLBACK_MADE,
-                           s_event_time(self, m->site, ev, m->has_made_at_us, m->made_at_us), err);
+        return cl_clocks_arm_later(self->rt.db, &self->policies, arms, m->case_id, m->callback_id,
+                                   CL_CLOCK_ON_CALLBACK_MADE, s_event_time(self, m->site, ev, m->has_made_at_us, m->made_at_us), err);
     }
     case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_RECORDED: {
         const Caseloop__V1__CallbackRecorded *r = ev->callback_recorded;
@@ -137,13 +137,13 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, cl_arms_t *arms, c
         /* Clocks armed in this batch must be stored before they can be met. */
         if (cl_clocks_arm_store(self->rt.db, arms, out, now, err) < 0)
             return -1;
-        return cl_clocks_close(self->rt.db, r->case_id, CL_CLOCK_MEET_CALLBACK_RECORDED,
+        return cl_clocks_close(self->rt.db, r->case_id, r->callback_id, CL_CLOCK_MEET_CALLBACK_RECORDED,
                        s_event_time(self, r->site, ev, r->has_recorded_at_us, r->recorded_at_us), out, now, err);
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_DISPATCHED: {
         const Caseloop__V1__CaseDispatched *d = ev->case_dispatched;
         if (d->department && *d->department)
-            cl_clocks_arm(&self->policies, arms, d->case_id, d->site, CL_CLOCK_ON_DISPATCHED, ev->sent_at_us,
+            cl_clocks_arm(&self->policies, arms, d->case_id, 0, d->site, CL_CLOCK_ON_DISPATCHED, ev->sent_at_us,
                   d->severity == CASELOOP__V1__SEVERITY__SEVERITY_MAJOR);
         return 0;
     }
@@ -151,7 +151,7 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, cl_arms_t *arms, c
         const Caseloop__V1__CaseTransferred *t = ev->case_transferred;
         if (t->to_department && t->from_department && *t->from_department &&
             strcmp(t->to_department, t->from_department) != 0)
-            return cl_clocks_arm_later(self->rt.db, &self->policies, arms, t->case_id, CL_CLOCK_ON_TRANSFERRED, ev->sent_at_us, err);
+            return cl_clocks_arm_later(self->rt.db, &self->policies, arms, t->case_id, 0, CL_CLOCK_ON_TRANSFERRED, ev->sent_at_us, err);
         return 0;
     }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED: {
@@ -163,19 +163,19 @@ static int s_apply(cl_escalation_t *self, const cl_env_t *ev, cl_arms_t *arms, c
            and resumes; a reopened case arms the clocks that start on it. */
         /* Actions are bits 1..19 of met_by, pauses_on and resumes_on. */
         bool known = u->action > 0 && u->action < 20;
-        if (known && (cl_clocks_close(self->rt.db, u->case_id, 1u << u->action, ev->sent_at_us, out, now, err) < 0 ||
+        if (known && (cl_clocks_close(self->rt.db, u->case_id, 0, 1u << u->action, ev->sent_at_us, out, now, err) < 0 ||
                       cl_clocks_pause(self->rt.db, u->case_id, (int)u->action, ev->sent_at_us, err) < 0 ||
                       cl_clocks_resume(self->rt.db, self->timer, &self->policies, u->case_id, (int)u->action, ev->sent_at_us, out, err) < 0))
             return -1;
         if (u->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN &&
-            cl_clocks_arm_later(self->rt.db, &self->policies, arms, u->case_id, CL_CLOCK_ON_REOPENED, ev->sent_at_us, err) < 0)
+            cl_clocks_arm_later(self->rt.db, &self->policies, arms, u->case_id, 0, CL_CLOCK_ON_REOPENED, ev->sent_at_us, err) < 0)
             return -1;
         if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_RETURNED &&
             u->state_before != CASELOOP__V1__CASE_STATE__CASE_STATE_RETURNED &&
-            cl_clocks_arm_later(self->rt.db, &self->policies, arms, u->case_id, CL_CLOCK_ON_RETURNED, ev->sent_at_us, err) < 0)
+            cl_clocks_arm_later(self->rt.db, &self->policies, arms, u->case_id, 0, CL_CLOCK_ON_RETURNED, ev->sent_at_us, err) < 0)
             return -1;
         if (u->state_after == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED)
-            return cl_clocks_close(self->rt.db, u->case_id, 0, ev->sent_at_us, out, now, err);
+            return cl_clocks_close(self->rt.db, u->case_id, 0, 0, ev->sent_at_us, out, now, err);
         return 0;
     }
     default:

@@ -17,7 +17,7 @@
     t ".id, " t ".case_id, " t ".site, " t ".code, " t ".name, " t ".state, cl_ts_to_us(" t ".armed_at) AS armed_at_us," \
     " cl_ts_to_us(" t ".due_at) AS due_at_us, cl_ts_to_us(" t ".closed_at) AS closed_at_us, " t ".level, "          \
     t ".responsible, coalesce(" t ".policy_version, 0) AS policy_version, " t ".major, " t ".stage,"                 \
-    " cl_ts_to_us(" t ".paused_at) AS paused_at_us"
+    " cl_ts_to_us(" t ".paused_at) AS paused_at_us, " t ".callback_id"
 #define CLOCK_COLUMNS CLOCK_COLUMNS_OF("clocks")
 
 /* The one mapping from a clock's row to a Clock message (strings point into res). */
@@ -38,6 +38,7 @@ static void s_clock_from(Caseloop__V1__Clock *c, const PGresult *res, int r)
     c->responsible = (char *)cl_row_text(res, r, "responsible");
     int64_t v = cl_row_int(res, r, "policy_version");
     c->has_policy_version = v > 0, c->policy_version = (uint32_t)v;
+    c->has_callback_id = cl_row_uint(res, r, "callback_id") > 0, c->callback_id = cl_row_uint(res, r, "callback_id");
     if (!cl_row_null(res, r, "paused_at_us"))
         c->has_paused_at_us = 1, c->paused_at_us = cl_row_int(res, r, "paused_at_us");
 }
@@ -177,9 +178,10 @@ static void s_steps_param(const cl_clock_step_t *st, int n, cl_buf_t *out)
     cl_buf_free(&one);
 }
 
-/* Arms every active clock of the case's site that `starts` starts, at armed_us. */
-void cl_clocks_arm(const cl_policies_t *policies, cl_arms_t *a, uint64_t case_id, const char *site, cl_clock_start_t starts,
-                  int64_t armed_us, bool major)
+/* Arms every active clock of the case's site that `starts` starts, at armed_us
+   (about callback callback_id, 0 for none: C6 runs per callback). */
+void cl_clocks_arm(const cl_policies_t *policies, cl_arms_t *a, uint64_t case_id, uint64_t callback_id,
+                   const char *site, cl_clock_start_t starts, int64_t armed_us, bool major)
 {
     const cl_site_in_force_t *in = cl_policies_site(policies, site);
     if (!in) {
@@ -213,6 +215,7 @@ void cl_clocks_arm(const cl_policies_t *policies, cl_arms_t *a, uint64_t case_id
         cl_pgarr_i64(&a->col[11], 0);
         cl_pgarr_i64(&a->col[12], d->pauses_on);
         cl_pgarr_i64(&a->col[13], d->resumes_on);
+        cl_pgarr_i64(&a->col[14], (int64_t)callback_id);
         cl_buf_free(&steps);
         a->n++;
     }
@@ -233,27 +236,29 @@ int cl_clocks_arm_store(cl_db_t *db, cl_arms_t *a, cl_clock_out_t *out, int64_t 
     cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
     cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
     PGresult *res = NULL;
+    /* $1..$15 the columns, $16.. the states. */
     size_t n = a->n;
     if (n)
         res = cl_sql_exec(db,
                          "INSERT INTO clocks (case_id, site, code, name, state, major, armed_at, due_at, stage,"
-                         " next_fire_at, steps, met_by, policy_version, pauses_on, resumes_on)"
-                         " SELECT c, s, k, n, $15::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), z, cl_us_to_ts(f),"
-                         " st::clock_step[], mb, v, po, ro"
+                         " next_fire_at, steps, met_by, policy_version, pauses_on, resumes_on, callback_id)"
+                         /* one row per clock, should a batch arm one twice (a replayed event) */
+                         " SELECT DISTINCT ON (c, k, cb) c, s, k, n, $16::smallint, m, cl_us_to_ts(a), cl_us_to_ts(d), z, cl_us_to_ts(f),"
+                         " st::clock_step[], mb, v, po, ro, cb"
                          " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
                          " $7::bigint[], $8::bool[], $9::text[], $10::int[], $11::int[], $12::smallint[],"
-                         " $13::int[], $14::int[])"
-                         " AS u(c, s, k, n, a, d, f, m, st, mb, v, z, po, ro)"
+                         " $13::int[], $14::int[], $15::bigint[])"
+                         " AS u(c, s, k, n, a, d, f, m, st, mb, v, z, po, ro, cb)"
                          /* A clock that can start again (a second return, transfer, reopening)
                             starts afresh once the earlier one is over; a running one stays. */
-                         " ON CONFLICT (case_id, code) DO UPDATE SET name = excluded.name, state = excluded.state,"
+                         " ON CONFLICT (case_id, code, callback_id) DO UPDATE SET name = excluded.name, state = excluded.state,"
                          " major = excluded.major, armed_at = excluded.armed_at, due_at = excluded.due_at,"
                          " closed_at = NULL, stage = excluded.stage, level = 0, responsible = '',"
                          " next_fire_at = excluded.next_fire_at, steps = excluded.steps,"
                          " met_by = excluded.met_by, policy_version = excluded.policy_version,"
                          " pauses_on = excluded.pauses_on, resumes_on = excluded.resumes_on, paused_at = NULL,"
                          " paused_us = 0"
-                         " WHERE clocks.state IN ($16::smallint, $17::smallint, $18::smallint)"
+                         " WHERE clocks.state IN ($17::smallint, $18::smallint, $19::smallint)"
                          " RETURNING " CLOCK_COLUMNS ", cl_ts_to_us(clocks.next_fire_at) AS fires_at_us",
                          &p, err);
     cl_arms_free(a);
@@ -275,8 +280,8 @@ int cl_clocks_arm_store(cl_db_t *db, cl_arms_t *a, cl_clock_out_t *out, int64_t 
 }
 
 /* Meets the open clocks of a case that `meets` meets (bits of their met_by), or (0) cancels them all. */
-int cl_clocks_close(cl_db_t *db, uint64_t case_id, uint32_t meets, int64_t at_us, cl_clock_out_t *out, int64_t now,
-                   cl_err_t *err)
+int cl_clocks_close(cl_db_t *db, uint64_t case_id, uint64_t callback_id, uint32_t meets, int64_t at_us,
+                    cl_clock_out_t *out, int64_t now, cl_err_t *err)
 {
     cl_sql_params_t p;
     cl_sql_params_init(&p);
@@ -289,11 +294,13 @@ int cl_clocks_close(cl_db_t *db, uint64_t case_id, uint32_t meets, int64_t at_us
     cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_MET_LATE);
     cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_CANCELLED);
     cl_sql_int(&p, CASELOOP__V1__CLOCK_STATE__CLOCK_STATE_PAUSED);
+    cl_sql_uint(&p, callback_id);
     /* In time is a matter of the meeting's time, not of which service ran first. */
     PGresult *res = cl_sql_exec(db,
                                "WITH old AS (SELECT id, state FROM clocks WHERE case_id = $1::bigint"
                                " AND state IN ($4::smallint, $5::smallint, $9::smallint)"
-                               " AND ($2::int = 0 OR met_by & $2::int <> 0) ORDER BY id FOR UPDATE)"
+                               " AND ($2::int = 0 OR met_by & $2::int <> 0)"
+                               " AND ($10::bigint = 0 OR callback_id = $10::bigint) ORDER BY id FOR UPDATE)"
                                " UPDATE clocks SET closed_at = cl_us_to_ts($3::bigint), next_fire_at = NULL,"
                                " state = CASE WHEN $2::int = 0 THEN $8::smallint"
                                " WHEN old.state = $5::smallint"
@@ -438,8 +445,8 @@ int cl_clocks_resume(cl_db_t *db, cl_timer_t *timer, const cl_policies_t *polici
    transfer, a callback): at its site, major as intake registered it or as the
    dispatcher judged it. An event about a case that does not exist (another
    system's mistake) arms nothing, and is logged. */
-int cl_clocks_arm_later(cl_db_t *db, const cl_policies_t *policies, cl_arms_t *a, uint64_t case_id, cl_clock_start_t starts, int64_t armed_us,
-                       cl_err_t *err)
+int cl_clocks_arm_later(cl_db_t *db, const cl_policies_t *policies, cl_arms_t *a, uint64_t case_id,
+                        uint64_t callback_id, cl_clock_start_t starts, int64_t armed_us, cl_err_t *err)
 {
     cl_sql_params_t p;
     cl_sql_params_init(&p);
@@ -452,7 +459,8 @@ int cl_clocks_arm_later(cl_db_t *db, const cl_policies_t *policies, cl_arms_t *a
     if (!res)
         return -1;
     if (PQntuples(res) == 1)
-        cl_clocks_arm(policies, a, case_id, cl_row_text(res, 0, "site"), starts, armed_us, cl_row_bool(res, 0, "major"));
+        cl_clocks_arm(policies, a, case_id, callback_id, cl_row_text(res, 0, "site"), starts, armed_us,
+                      cl_row_bool(res, 0, "major"));
     else
         cl_log(CL_LOG_WARN, &(cl_log_ctx_t){(int64_t)case_id, NULL, NULL, NULL},
                "an event names case %" PRIu64 ", which does not exist: no clock is armed", case_id);

@@ -36,7 +36,7 @@ void cl_clock_out_begin(cl_clock_out_t *o);
 void cl_clock_out_seal(cl_clock_out_t *o);
 void cl_clock_out_free(cl_clock_out_t *o);
 
-#define CL_NARM 14
+#define CL_NARM 15
 
 /* The clocks a batch arms, as columns. */
 typedef struct {
@@ -47,24 +47,27 @@ typedef struct {
 void cl_arms_begin(cl_arms_t *a);
 void cl_arms_free(cl_arms_t *a);
 
-/* Adds to a every active clock of the case's site that `starts` starts, armed at armed_us. */
-void cl_clocks_arm(const cl_policies_t *policies, cl_arms_t *a, uint64_t case_id, const char *site,
-                   cl_clock_start_t starts, int64_t armed_us, bool major);
+/* Adds to a every active clock of the case's site that `starts` starts, armed
+   at armed_us, about callback callback_id (0 for none: a clock runs once per
+   case and code, and once per callback of a case for C6). */
+void cl_clocks_arm(const cl_policies_t *policies, cl_arms_t *a, uint64_t case_id, uint64_t callback_id,
+                   const char *site, cl_clock_start_t starts, int64_t armed_us, bool major);
 
 /* Arms the clocks `starts` starts for a case already received, at its site,
    major as intake registered it or the dispatcher judged it; a case that does
    not exist arms nothing (logged). Returns 0, or -1 with err. */
 int cl_clocks_arm_later(cl_db_t *db, const cl_policies_t *policies, cl_arms_t *a, uint64_t case_id,
-                        cl_clock_start_t starts, int64_t armed_us, cl_err_t *err) CL_WARN_UNUSED;
+                        uint64_t callback_id, cl_clock_start_t starts, int64_t armed_us, cl_err_t *err) CL_WARN_UNUSED;
 
 /* Stores the clocks of a with their ClockArmed in out (and the earliest moment
    they fire), and starts a afresh. Returns 0, or -1 with err. */
 int cl_clocks_arm_store(cl_db_t *db, cl_arms_t *a, cl_clock_out_t *out, int64_t now, cl_err_t *err) CL_WARN_UNUSED;
 
-/* Meets the open clocks of a case that `meets` meets (bits of their met_by),
-   or (0) cancels them all, at at_us; their events in out. Returns 0, or -1. */
-int cl_clocks_close(cl_db_t *db, uint64_t case_id, uint32_t meets, int64_t at_us, cl_clock_out_t *out, int64_t now,
-                    cl_err_t *err) CL_WARN_UNUSED;
+/* Meets the open clocks of a case (only those of callback callback_id unless
+   0) that `meets` meets (bits of their met_by), or (0) cancels them all, at
+   at_us; their events in out. Returns 0, or -1. */
+int cl_clocks_close(cl_db_t *db, uint64_t case_id, uint64_t callback_id, uint32_t meets, int64_t at_us,
+                    cl_clock_out_t *out, int64_t now, cl_err_t *err) CL_WARN_UNUSED;
 
 /* Stops the clocks of a case that action pauses, at at_us. Returns 0, or -1. */
 int cl_clocks_pause(cl_db_t *db, uint64_t case_id, int action, int64_t at_us, cl_err_t *err) CL_WARN_UNUSED;
