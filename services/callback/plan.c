@@ -1,6 +1,9 @@
 /* plan.c - the callback-scheduler's decisions: whether a closed case is called back, by whom, when and how. */
 #include "plan.h"
+#include "caseloop/v1/callback.pb-c.h"
 #include "caseloop/v1/common.pb-c.h"
+#include "cl_text.h"
+#include <stdio.h>
 #include "cl_calendar.h"
 #include <sodium.h>
 #include <string.h>
@@ -189,4 +192,92 @@ int cl_cb_place(const cl_site_policy_t *s, int kind, int severity, const cl_cb_p
         }
     }
     return -1;
+}
+
+const char *cl_cb_supervisor(const cl_site_policy_t *s)
+{
+    const char *any = NULL;
+    for (size_t i = 0; i < s->nstaff; i++) {
+        if (s->staff[i].role != CL_ROLE_SUPERVISOR)
+            continue;
+        if (s->staff[i].department == s->customer_service)
+            return s->staff[i].id;
+        if (!any)
+            any = s->staff[i].id;
+    }
+    return any;
+}
+
+void cl_cb_fire_decide(const cl_cb_timer_t *t, int64_t now_us, cl_cb_fire_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->next_us = -1;
+    if (!t->open)
+        return;
+    out->tell_deadline = !t->overdue && now_us >= t->deadline_us;
+    bool slot_due = t->slot_end_us >= 0 && !t->slot_missed;
+    out->tell_slot = slot_due && now_us >= t->slot_end_us && !out->tell_deadline && !t->overdue;
+    int64_t next = -1;
+    if (slot_due && now_us < t->slot_end_us)
+        next = t->slot_end_us;
+    if (!t->overdue && now_us < t->deadline_us && (next < 0 || t->deadline_us < next))
+        next = t->deadline_us;
+    out->next_us = next;
+}
+
+int cl_cb_after_attempt(int outcome, uint32_t attempts, int max_attempts)
+{
+    if (outcome == CASELOOP__V1__ATTEMPT_OUTCOME__ATTEMPT_OUTCOME_REACHED)
+        return CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_REACHED;
+    return (int64_t)attempts >= max_attempts ? CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_UNREACHABLE
+                                             : CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_SCHEDULED;
+}
+
+int cl_cb_record_check(const cl_site_policy_t *s, uint8_t modes, const Caseloop__V1__CallbackRecord *r, cl_err_t *err)
+{
+    if (!r)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "record", "record is required");
+    if (!r->has_mode || r->mode <= 0 || r->mode > 7 || !(modes & (1u << r->mode)))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "record.mode", "this callback may not be made in mode %d",
+                          r->has_mode ? (int)r->mode : 0);
+    if (r->mode == CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_VISIT && (!r->signature_ref || !*r->signature_ref))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "record.signature_ref",
+                          "a visit is recorded with the customer's signature reference");
+    if (cl_text_check(r->signature_ref, "record.signature_ref", 0, 200, err) < 0 ||
+        cl_text_check(r->suggestions, "record.suggestions", 0, 4000, err) < 0 ||
+        cl_text_check(r->heard_of_us, "record.heard_of_us", 0, 200, err) < 0 ||
+        cl_text_check(r->notes, "record.notes", 0, 4000, err) < 0)
+        return -1;
+    const cl_cb_policy_t *cb = &s->callbacks;
+    bool seen[CL_CB_MAX_ASPECTS] = {false};
+    for (size_t i = 0; i < r->n_scores; i++) {
+        const Caseloop__V1__AspectScore *a = r->scores[i];
+        char field[64];
+        size_t k = 0;
+        while (k < cb->naspects && !(a->aspect && strcmp(a->aspect, cb->aspects[k]) == 0))
+            k++;
+        snprintf(field, sizeof field, "record.scores[%zu].aspect", i);
+        if (k == cb->naspects)
+            return cl_err_set(err, CL_INVALID_ARGUMENT, field, "\"%s\" is not an aspect this site scores",
+                              a->aspect ? a->aspect : "");
+        if (seen[k])
+            return cl_err_set(err, CL_INVALID_ARGUMENT, field, "aspect \"%s\" is scored twice", a->aspect);
+        seen[k] = true;
+        snprintf(field, sizeof field, "record.scores[%zu].score", i);
+        if (!a->has_score || a->score < 1 || a->score > 5)
+            return cl_err_set(err, CL_INVALID_ARGUMENT, field, "a score is 1 to 5");
+        snprintf(field, sizeof field, "record.scores[%zu].reason", i);
+        if (a->score <= 2 && (!a->reason || !*a->reason))
+            return cl_err_set(err, CL_INVALID_ARGUMENT, field, "a score of %u asks why", a->score);
+        if (cl_text_check(a->reason, field, 0, 2000, err) < 0)
+            return -1;
+    }
+    for (size_t k = 0; k < cb->naspects; k++)
+        if (!seen[k])
+            return cl_err_set(err, CL_INVALID_ARGUMENT, "record.scores", "aspect \"%s\" is not scored", cb->aspects[k]);
+    if (!r->has_satisfied)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "record.satisfied", "say whether the customer is satisfied");
+    if (r->has_recommend && r->recommend > 10)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "record.recommend", "willingness to recommend is 0 to 10");
+    return 0;
 }

@@ -96,4 +96,51 @@ typedef struct {
 int cl_cb_place(const cl_site_policy_t *s, int kind, int severity, const cl_cb_prefs_t *prefs, int64_t not_before_us,
                 int64_t deadline_us, const uint32_t *open, cl_cb_load_fn load, void *arg, cl_cb_slot_t *out);
 
+/* The customer-service supervisor of site s (who hears of overdue callbacks):
+   the supervisor of its customer_service department, else any supervisor;
+   NULL when it has none. */
+const char *cl_cb_supervisor(const cl_site_policy_t *s);
+
+/* A callback's timer as it stands. */
+typedef struct {
+    bool open;               /* still to be made (scheduled): the slot and the deadline matter */
+    int64_t slot_end_us;     /* its slot's end; -1 when it has no slot */
+    int64_t deadline_us;
+    bool slot_missed;        /* the slot's passing was told already */
+    bool overdue;            /* the deadline's passing was told already */
+} cl_cb_timer_t;
+
+/* What its timer does at now_us. */
+typedef struct {
+    bool tell_slot;          /* CallbackOverdue: its slot passed with nothing done */
+    bool tell_deadline;      /* CallbackOverdue: still open at its deadline (R-CB-9) */
+    int64_t next_us;         /* when it fires next; -1 for nothing more */
+} cl_cb_fire_t;
+
+/* Decides a callback's timer at now_us: an open callback whose slot ended
+   with nothing done is told once (unless its deadline passed too: that is
+   told instead), and one still open at its deadline is told once; it fires
+   next at the first of those still ahead. A callback made, recorded or
+   unreachable fires no more. */
+void cl_cb_fire_decide(const cl_cb_timer_t *t, int64_t now_us, cl_cb_fire_t *out);
+
+/* Where an attempt leaves a callback (R-CB-2): reached -> REACHED (its record
+   is due); busy or unreachable -> SCHEDULED again for another attempt, or,
+   once `attempts` (this one counted) reaches max_attempts, UNREACHABLE.
+   Returns a caseloop.v1.CallbackState. */
+int cl_cb_after_attempt(int outcome, uint32_t attempts, int max_attempts);
+
+struct Caseloop__V1__CallbackRecord;
+
+/* R-CB-3, R-CB-4: checks the record of a callback that may use `modes` (bits
+   1 << CallbackMode) at site s: a mode it may use ("mode"); a visit with the
+   customer's signature reference ("signature_ref"); one score of 1-5 for
+   each aspect of the site, each once, a reason for a 1 or 2
+   ("scores[i].score", ".reason", "scores" for a missing aspect); the overall
+   opinion ("satisfied"); a willingness to recommend of 0-10 ("recommend");
+   text within its length. Field names are under "record.". Returns 0, or -1
+   with err INVALID_ARGUMENT naming the field. */
+int cl_cb_record_check(const cl_site_policy_t *s, uint8_t modes, const struct Caseloop__V1__CallbackRecord *r,
+                       cl_err_t *err);
+
 #endif

@@ -3,6 +3,17 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+/* UTC "2026-11-22 14:30" of us. */
+static const char *cl_describe_time(int64_t us, char *buf, size_t len)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
+    return buf;
+}
 
 const char *cl_event_describe(const cl_env_t *ev, char *buf, size_t len, const char **actor)
 {
@@ -115,6 +126,40 @@ const char *cl_event_describe(const cl_env_t *ev, char *buf, size_t len, const c
         *actor = r->by ? r->by : "";
         snprintf(buf, len, "callback %" PRIu64 " recorded: customer %s", r->callback_id,
                  r->satisfied ? "satisfied" : "not satisfied");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_SCHEDULED: {
+        const Caseloop__V1__Callback *c = ev->callback_scheduled->callback;
+        char t[48];
+        snprintf(buf, len, "callback %" PRIu64 " (#%" PRIu32 ") to be made by %s from %s%s", c ? c->callback_id : 0,
+                 c ? c->number : 0, c && c->performer && *c->performer ? c->performer : "(nobody found yet)",
+                 c && c->has_slot_start_us ? cl_describe_time(c->slot_start_us, t, sizeof t) : "(no slot yet)",
+                 c && c->late ? ", after its deadline" : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_SKIPPED: {
+        const Caseloop__V1__CallbackSkipped *k = ev->callback_skipped;
+        snprintf(buf, len, "no callback: %s (%s)",
+                 cl_codec_enum_name(&caseloop__v1__skip_reason__descriptor, (int)k->reason, a, sizeof a),
+                 k->rule ? k->rule : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_ATTEMPTED: {
+        const Caseloop__V1__CallbackAttempted *t = ev->callback_attempted;
+        *actor = t->by ? t->by : "";
+        snprintf(buf, len, "callback %" PRIu64 " attempt %" PRIu32 ": %s", t->callback_id, t->attempt,
+                 cl_codec_enum_name(&caseloop__v1__attempt_outcome__descriptor, (int)t->outcome, a, sizeof a));
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_UNREACHABLE:
+        snprintf(buf, len, "callback %" PRIu64 " ends: customer unreachable after %" PRIu32 " attempts",
+                 ev->callback_unreachable->callback_id, ev->callback_unreachable->attempts);
+        break;
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_OVERDUE: {
+        const Caseloop__V1__CallbackOverdue *o = ev->callback_overdue;
+        snprintf(buf, len, "callback %" PRIu64 " %s; told %s", o->callback_id,
+                 o->deadline_passed ? "still open at its deadline" : "not made in its slot",
+                 o->tell && *o->tell ? o->tell : "(nobody: the site has no supervisor)");
         break;
     }
     default:

@@ -10,7 +10,7 @@
 #include "cl_client.h"
 
 /* The services a command sends its requests to. */
-typedef enum { CTL_INTAKE, CTL_DISPATCHER, CTL_ESCALATION, CTL_N_SERVICES } ctl_service_t;
+typedef enum { CTL_INTAKE, CTL_DISPATCHER, CTL_ESCALATION, CTL_CALLBACK, CTL_N_SERVICES } ctl_service_t;
 
 /* The configuration every command shares, from the environment (main.c's table). */
 typedef struct {
@@ -38,6 +38,7 @@ extern const ctl_command_t ctl_events_commands[];    /* events.c: events */
 extern const ctl_command_t ctl_policy_commands[];    /* policy.c: policy */
 extern const ctl_command_t ctl_clocks_commands[];    /* clocks.c: clocks, breaches */
 extern const ctl_command_t ctl_stats_commands[];     /* stats.c: stats */
+extern const ctl_command_t ctl_callbacks_commands[]; /* callbacks.c: callbacks, callback */
 
 /* --- the services (ctl.c) ------------------------------------------------------------- */
 

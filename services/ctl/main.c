@@ -8,7 +8,7 @@
    area (a new service's commands) is one file and one line here. */
 static const ctl_command_t *const s_areas[] = {
     ctl_cases_commands, ctl_handover_commands, ctl_events_commands,
-    ctl_policy_commands, ctl_clocks_commands,  ctl_stats_commands,
+    ctl_policy_commands, ctl_clocks_commands,  ctl_callbacks_commands, ctl_stats_commands,
 };
 
 static const cl_cfg_option_t s_options[] = {
@@ -16,6 +16,7 @@ static const cl_cfg_option_t s_options[] = {
     CL_CFG_STR("CL_INTAKE_PUB", ctl_config_t, intake_pub, "tcp://127.0.0.1:7102", "intake's event endpoint"),
     CL_CFG_STR("CL_DISPATCHER_ROUTER", ctl_config_t, router[CTL_DISPATCHER], "tcp://127.0.0.1:7111", "the dispatcher's request endpoint"),
     CL_CFG_STR("CL_ESCALATION_ROUTER", ctl_config_t, router[CTL_ESCALATION], "tcp://127.0.0.1:7121", "the escalation service's request endpoint"),
+    CL_CFG_STR("CL_CALLBACK_ROUTER", ctl_config_t, router[CTL_CALLBACK], "tcp://127.0.0.1:7131", "the callback-scheduler's request endpoint"),
     CL_CFG_INT("CL_TIMEOUT_MS", ctl_config_t, timeout_ms, "5000", 1, 600000, "how long to wait for a reply"),
     {0},
 };

@@ -1,4 +1,4 @@
-/* stats.c - caseloop's command on a service's counters: stats [intake|dispatcher|escalation]. */
+/* stats.c - caseloop's command on a service's counters: stats [intake|dispatcher|escalation|callback]. */
 #include "ctl.h"
 #include <inttypes.h>
 #include <string.h>
@@ -18,14 +18,14 @@ static int s_print_stats(const cl_env_t *reply, void *arg)
 
 static int s_stats(ctl_t *ctl, int argc, char **argv)
 {
-    static const char *const names[CTL_N_SERVICES] = {"intake", "dispatcher", "escalation"};
+    static const char *const names[CTL_N_SERVICES] = {"intake", "dispatcher", "escalation", "callback"};
     int service = argc == 1 ? CTL_INTAKE : -1;
     for (int i = 0; argc == 2 && i < CTL_N_SERVICES; i++)
         if (strcmp(argv[1], names[i]) == 0)
             service = i;
     if (service < 0) {
         bool help = argc > 1 && strcmp(argv[1], "--help") == 0;
-        fprintf(help ? stdout : stderr, "usage: caseloop stats [intake|dispatcher|escalation]\n"
+        fprintf(help ? stdout : stderr, "usage: caseloop stats [intake|dispatcher|escalation|callback]\n"
                                         "print a service's counters (intake by default); exits 1 when it\n"
                                         "cannot reach its database\n");
         return help ? 0 : 2;

@@ -251,6 +251,8 @@ int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
         setenv("CL_DISPATCHER_PUB", svc->pub, 1);
         setenv("CL_ESCALATION_ROUTER", svc->router, 1);
         setenv("CL_ESCALATION_PUB", svc->pub, 1);
+        setenv("CL_CALLBACK_ROUTER", svc->router, 1);
+        setenv("CL_CALLBACK_PUB", svc->pub, 1);
         if (!getenv("CL_LOG_LEVEL"))
             setenv("CL_LOG_LEVEL", "warn", 1);
         for (const char *const *e = extra_env; e && *e; e++)

@@ -70,7 +70,7 @@ int64_t cl_test_clock_now(void);
 
 /* Starts CL_BIN_DIR/<bin> with CL_DB set to the test database, its own ipc
    endpoints in a fresh folder (CL_INTAKE_ROUTER/PUB, CL_DISPATCHER_ROUTER/PUB and
-   CL_ESCALATION_ROUTER/PUB all name them), and extra "NAME=value" settings after those (NULL-terminated
+   CL_ESCALATION_ROUTER/PUB and CL_CALLBACK_ROUTER/PUB all name them), and extra "NAME=value" settings after those (NULL-terminated
    list, may be NULL; e.g. the dispatcher's CL_INTAKE_PUB); returns 0 once it has said READY, -1 if it died or
    stayed silent CL_SVC_READY_MS (it is then killed). */
 int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env);

@@ -477,6 +477,144 @@ static void test_generated_calendars_never_place_a_callback_outside_the_rules(vo
     assert_true(late > 10);
 }
 
+/* --- timers, attempts, records -------------------------------------------------------- */
+
+/* A callback's timer: the slot's passing is told once, the deadline's once (instead of the
+   slot's when both passed at once), nothing once it is made; it fires next at the first
+   moment still ahead. */
+static void test_the_timer_tells_a_missed_slot_and_a_passed_deadline_once_each(void **state)
+{
+    (void)state;
+    const int64_t slot = 1000, deadline = 5000;
+    cl_cb_timer_t t = {true, slot, deadline, false, false};
+    cl_cb_fire_t f;
+    cl_cb_fire_decide(&t, 10, &f);
+    assert_false(f.tell_slot || f.tell_deadline);
+    assert_int_equal(f.next_us, slot);
+    cl_cb_fire_decide(&t, slot, &f);
+    assert_true(f.tell_slot);
+    assert_false(f.tell_deadline);
+    assert_int_equal(f.next_us, deadline);
+    t.slot_missed = true;
+    cl_cb_fire_decide(&t, slot + 1, &f);
+    assert_false(f.tell_slot || f.tell_deadline);
+    assert_int_equal(f.next_us, deadline);
+    cl_cb_fire_decide(&t, deadline, &f);
+    assert_true(f.tell_deadline);
+    assert_false(f.tell_slot);
+    assert_int_equal(f.next_us, -1);
+    t.overdue = true;
+    cl_cb_fire_decide(&t, deadline + 1, &f);
+    assert_false(f.tell_slot || f.tell_deadline);
+    assert_int_equal(f.next_us, -1);
+    /* Both passed while nobody looked: the deadline is told, not the slot. */
+    cl_cb_timer_t both = {true, slot, deadline, false, false};
+    cl_cb_fire_decide(&both, deadline + 10, &f);
+    assert_true(f.tell_deadline);
+    assert_false(f.tell_slot);
+    /* No slot: only the deadline. Made (not open): nothing at all. */
+    cl_cb_timer_t none = {true, -1, deadline, false, false};
+    cl_cb_fire_decide(&none, 10, &f);
+    assert_int_equal(f.next_us, deadline);
+    cl_cb_timer_t made = {false, slot, deadline, false, false};
+    cl_cb_fire_decide(&made, deadline + 10, &f);
+    assert_false(f.tell_slot || f.tell_deadline);
+    assert_int_equal(f.next_us, -1);
+}
+
+/* R-CB-2: reached is made; busy and unreachable try again until the policy's attempts are used. */
+static void test_an_attempt_reaches_or_tries_again_until_the_last_allowed(void **state)
+{
+    (void)state;
+    const int reached = CASELOOP__V1__ATTEMPT_OUTCOME__ATTEMPT_OUTCOME_REACHED,
+              busy = CASELOOP__V1__ATTEMPT_OUTCOME__ATTEMPT_OUTCOME_BUSY,
+              unreachable = CASELOOP__V1__ATTEMPT_OUTCOME__ATTEMPT_OUTCOME_UNREACHABLE;
+    assert_int_equal(cl_cb_after_attempt(reached, 3, 3), CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_REACHED);
+    assert_int_equal(cl_cb_after_attempt(busy, 1, 3), CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_SCHEDULED);
+    assert_int_equal(cl_cb_after_attempt(unreachable, 2, 3), CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_SCHEDULED);
+    assert_int_equal(cl_cb_after_attempt(unreachable, 3, 3), CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_UNREACHABLE);
+    assert_int_equal(cl_cb_after_attempt(busy, 3, 3), CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_UNREACHABLE);
+    assert_int_equal(cl_cb_after_attempt(busy, 1, 1), CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_UNREACHABLE);
+}
+
+/* Checks record r against the default policy, for a callback that may use modes; returns the
+   field refused ("" when accepted). */
+static const char *s_check(uint8_t modes, const Caseloop__V1__CallbackRecord *r, char *field, size_t len)
+{
+    cl_policy_t *p = s_policy("Asia/Shanghai", NULL, NULL);
+    cl_err_t err;
+    cl_err_clear(&err);
+    int rc = cl_cb_record_check(&p->sites[0], modes, r, &err);
+    snprintf(field, len, "%s", rc == 0 ? "" : err.field);
+    if (rc < 0)
+        assert_int_equal(err.code, CL_INVALID_ARGUMENT);
+    cl_policy_destroy(&p);
+    return field;
+}
+
+/* R-CB-3, R-CB-4: a record is refused on the field at fault. */
+static void test_a_record_is_refused_on_the_field_at_fault(void **state)
+{
+    (void)state;
+    const uint8_t visit = 1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_VISIT,
+                  phone = 1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE;
+    Caseloop__V1__CallbackRecord r = CASELOOP__V1__CALLBACK_RECORD__INIT;
+    Caseloop__V1__AspectScore sc[4], *sp[4];
+    static const char *const aspects[] = {"result", "service", "staff", "staff"};
+    for (int i = 0; i < 4; i++) {
+        caseloop__v1__aspect_score__init(&sc[i]);
+        sc[i].aspect = (char *)aspects[i];
+        sc[i].has_score = 1, sc[i].score = 5;
+        sp[i] = &sc[i];
+    }
+    r.scores = sp, r.n_scores = 3;
+    r.has_mode = 1, r.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_VISIT;
+    r.signature_ref = "sig-1";
+    r.has_satisfied = 1, r.satisfied = 1;
+    char f[64];
+    assert_string_equal(s_check(visit, &r, f, sizeof f), "");
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.mode");
+    assert_string_equal(s_check(visit, NULL, f, sizeof f), "record");
+    r.signature_ref = "";
+    assert_string_equal(s_check(visit, &r, f, sizeof f), "record.signature_ref");
+    r.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE; /* a phone callback needs no signature */
+    assert_string_equal(s_check(visit | phone, &r, f, sizeof f), "");
+    sc[2].score = 0;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.scores[2].score");
+    sc[2].score = 6;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.scores[2].score");
+    sc[2].score = 1;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.scores[2].reason");
+    sc[2].score = 2;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.scores[2].reason");
+    sc[2].reason = "nobody came";
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "");
+    sc[2].score = 3;
+    r.n_scores = 4; /* staff twice */
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.scores[3].aspect");
+    sc[3].aspect = "food";
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.scores[3].aspect");
+    r.n_scores = 2; /* staff not scored */
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.scores");
+    r.n_scores = 3;
+    r.has_satisfied = 0;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.satisfied");
+    r.has_satisfied = 1;
+    r.has_recommend = 1, r.recommend = 10;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "");
+    r.recommend = 11;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.recommend");
+}
+
+/* Who hears of an overdue callback: customer service's supervisor. */
+static void test_the_supervisor_told_is_customer_services(void **state)
+{
+    (void)state;
+    cl_policy_t *p = s_policy("Asia/Shanghai", NULL, NULL);
+    assert_string_equal(cl_cb_supervisor(&p->sites[0]), "sup");
+    cl_policy_destroy(&p);
+}
+
 int main(void)
 {
     cl_tz_init();
@@ -490,6 +628,10 @@ int main(void)
         cmocka_unit_test(test_a_callback_takes_the_first_window_with_room_before_the_deadline),
         cmocka_unit_test(test_a_callback_keeps_to_the_customers_windows_in_their_own_zone),
         cmocka_unit_test(test_generated_calendars_never_place_a_callback_outside_the_rules),
+        cmocka_unit_test(test_the_timer_tells_a_missed_slot_and_a_passed_deadline_once_each),
+        cmocka_unit_test(test_an_attempt_reaches_or_tries_again_until_the_last_allowed),
+        cmocka_unit_test(test_a_record_is_refused_on_the_field_at_fault),
+        cmocka_unit_test(test_the_supervisor_told_is_customer_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

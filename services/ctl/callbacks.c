@@ -1,0 +1,224 @@
+/* callbacks.c - caseloop's commands on callbacks (the callback-scheduler's): callbacks, callback attempt|record. */
+#include "ctl.h"
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void s_print_callback(const Caseloop__V1__Callback *c)
+{
+    char a[64], b[64], d[64], st[32], k[32];
+    printf("callback %-6" PRIu64 " case %-7" PRIu64 " #%" PRIu32 " %-10s %-11s", c->callback_id, c->case_id, c->number,
+           cl_codec_enum_name(&caseloop__v1__callback_state__descriptor, c->state, st, sizeof st),
+           cl_codec_enum_name(&caseloop__v1__kind__descriptor, c->kind, k, sizeof k));
+    if (c->has_slot_start_us)
+        printf(" call %s .. %s", ctl_time(c->slot_start_us, a, sizeof a), ctl_time(c->slot_end_us, b, sizeof b));
+    else
+        printf(" no slot yet");
+    printf("%s  by %s  deadline %s%s, %" PRIu32 " attempt(s)\n", c->late ? " (late)" : "",
+           c->performer && *c->performer ? c->performer : "(nobody yet)", ctl_time(c->deadline_us, d, sizeof d),
+           c->overdue ? " (overdue)" : "", c->attempts);
+    printf("    customer %s  %s  modes:", c->customer_name ? c->customer_name : "",
+           c->customer_contact ? c->customer_contact : "");
+    for (size_t i = 0; i < c->n_modes; i++)
+        printf(" %s", cl_codec_enum_name(&caseloop__v1__callback_mode__descriptor, c->modes[i], st, sizeof st));
+    const Caseloop__V1__CustomerPreferences *p = c->preferences;
+    if (p && (p->n_windows || p->has_mode || (p->time_zone && *p->time_zone))) {
+        printf("  prefers");
+        for (size_t i = 0; i < p->n_windows; i++)
+            printf(" %s", p->windows[i]);
+        if (p->time_zone && *p->time_zone)
+            printf(" (%s)", p->time_zone);
+        if (p->has_mode)
+            printf(" by %s", cl_codec_enum_name(&caseloop__v1__callback_mode__descriptor, p->mode, st, sizeof st));
+    }
+    printf("\n");
+}
+
+static int s_print_list(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    const Caseloop__V1__ListCallbacksReply *r = reply->list_callbacks_reply;
+    for (size_t i = 0; i < r->n_callbacks; i++)
+        s_print_callback(r->callbacks[i]);
+    if (!r->n_callbacks)
+        printf("no callbacks\n");
+    return 0;
+}
+
+static int s_print_one(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    const Caseloop__V1__Callback *c = reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK_REPLY
+                                          ? reply->attempt_callback_reply->callback
+                                          : reply->record_callback_reply->callback;
+    if (c)
+        s_print_callback(c);
+    return 0;
+}
+
+static int s_callbacks(ctl_t *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {{"case", 1, 0, 'c'}, {"site", 1, 0, 's'}, {"staff", 1, 0, 'p'},
+                                         {"open", 0, 0, 'o'}, {"limit", 1, 0, 'l'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    static const char usage[] = "usage: caseloop callbacks today --site S [--staff P] [--open]\n"
+                                "       caseloop callbacks --case N\n"
+                                "the callbacks to make today at a site (of one performer), in order, with each\n"
+                                "customer's preferences; or every callback of case N\n";
+    Caseloop__V1__ListCallbacks q = CASELOOP__V1__LIST_CALLBACKS__INIT;
+    uint64_t case_id = 0;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            if (ctl_case_number(optarg, &case_id) < 0)
+                return 2;
+            break;
+        case 's': q.site = optarg; break;
+        case 'p': q.performer = optarg; break;
+        case 'o': q.has_open_only = 1, q.open_only = 1; break;
+        case 'l': q.has_limit = 1, q.limit = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    bool today = optind < argc && strcmp(argv[optind], "today") == 0;
+    if (optind + (today ? 1 : 0) < argc || (today ? !q.site || case_id : !case_id)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (case_id)
+        q.has_case_id = 1, q.case_id = case_id;
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS;
+    env.list_callbacks = &q;
+    return ctl_request(ctl, CTL_CALLBACK, &env, CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS_REPLY, s_print_list, NULL);
+}
+
+/* An aspect score "aspect=N" or "aspect=N:why" into a (strings point into text, which is changed). */
+static int s_score(char *text, Caseloop__V1__AspectScore *a)
+{
+    char *eq = strchr(text, '=');
+    if (!eq)
+        return -1;
+    *eq = '\0';
+    caseloop__v1__aspect_score__init(a);
+    a->aspect = text;
+    char *end;
+    a->has_score = 1, a->score = (uint32_t)strtoul(eq + 1, &end, 10);
+    if (*end == ':')
+        a->reason = end + 1;
+    else if (*end)
+        return -1;
+    return 0;
+}
+
+#define S_MAX_SCORES 16
+
+static int s_callback(ctl_t *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"id", 1, 0, 'i'},        {"outcome", 1, 0, 'u'},     {"by", 1, 0, 'b'},       {"mode", 1, 0, 'm'},
+        {"at", 1, 0, 'a'},        {"call-at", 1, 0, 'c'},     {"signature", 1, 0, 'g'}, {"score", 1, 0, 's'},
+        {"satisfied", 1, 0, 'y'}, {"suggestions", 1, 0, 'S'}, {"heard-of-us", 1, 0, 'H'}, {"recommend", 1, 0, 'r'},
+        {"notes", 1, 0, 'n'},     {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+    static const char usage[] =
+        "usage: caseloop callback attempt --id N --outcome reached|busy|unreachable --by STAFF\n"
+        "                [--mode phone|visit|sms|email] [--at TIME] [--call-at TIME]\n"
+        "       caseloop callback record --id N --by STAFF --mode M [--signature REF]\n"
+        "                --score ASPECT=1..5[:WHY] ... --satisfied yes|no [--suggestions T]\n"
+        "                [--heard-of-us T] [--recommend 0..10] [--notes T]\n"
+        "attempt: how calling the customer went (reached: the callback took place; busy: they named\n"
+        "a time, --call-at, or the next slot; unreachable); record: the callback's record\n";
+    if (argc < 2 || (strcmp(argv[1], "attempt") != 0 && strcmp(argv[1], "record") != 0)) {
+        fputs(usage, argc > 1 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
+        return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    bool record = strcmp(argv[1], "record") == 0;
+    Caseloop__V1__AttemptCallback at = CASELOOP__V1__ATTEMPT_CALLBACK__INIT;
+    Caseloop__V1__RecordCallback rc = CASELOOP__V1__RECORD_CALLBACK__INIT;
+    Caseloop__V1__CallbackRecord r = CASELOOP__V1__CALLBACK_RECORD__INIT;
+    Caseloop__V1__AspectScore scores[S_MAX_SCORES], *sp[S_MAX_SCORES];
+    uint64_t id = 0;
+    const char *by = NULL;
+    int o, v;
+    optind = 2;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'i': id = strtoull(optarg, NULL, 10); break;
+        case 'b': by = optarg; break;
+        case 'u':
+            if ((v = ctl_enum_option("callback", &caseloop__v1__attempt_outcome__descriptor, optarg, optarg)) < 0)
+                return 2;
+            at.has_outcome = 1, at.outcome = (Caseloop__V1__AttemptOutcome)v;
+            break;
+        case 'm':
+            if ((v = ctl_enum_option("callback", &caseloop__v1__callback_mode__descriptor, optarg, optarg)) < 0)
+                return 2;
+            at.has_mode = 1, at.mode = (Caseloop__V1__CallbackMode)v;
+            r.has_mode = 1, r.mode = (Caseloop__V1__CallbackMode)v;
+            break;
+        case 'a':
+            if (ctl_parse_time(optarg, &at.at_us) < 0)
+                return 2;
+            at.has_at_us = 1;
+            break;
+        case 'c':
+            if (ctl_parse_time(optarg, &at.call_at_us) < 0)
+                return 2;
+            at.has_call_at_us = 1;
+            break;
+        case 'g': r.signature_ref = optarg; break;
+        case 's':
+            if (r.n_scores == S_MAX_SCORES || s_score(optarg, &scores[r.n_scores]) < 0) {
+                fprintf(stderr, "caseloop callback: --score is ASPECT=1..5 or ASPECT=1..5:WHY\n");
+                return 2;
+            }
+            sp[r.n_scores] = &scores[r.n_scores];
+            r.n_scores++;
+            break;
+        case 'y': r.has_satisfied = 1, r.satisfied = strcmp(optarg, "yes") == 0; break;
+        case 'S': r.suggestions = optarg; break;
+        case 'H': r.heard_of_us = optarg; break;
+        case 'r': r.has_recommend = 1, r.recommend = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'n': r.notes = optarg; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc || !id || !by) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    r.scores = sp;
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    if (record) {
+        rc.has_callback_id = 1, rc.callback_id = id;
+        rc.by = (char *)by;
+        rc.record = &r;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK;
+        env.record_callback = &rc;
+    } else {
+        at.has_callback_id = 1, at.callback_id = id;
+        at.by = (char *)by;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK;
+        env.attempt_callback = &at;
+    }
+    return ctl_request(ctl, CTL_CALLBACK, &env,
+                       record ? CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY
+                              : CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK_REPLY,
+                       s_print_one, NULL);
+}
+
+const ctl_command_t ctl_callbacks_commands[] = {
+    {"callbacks", "  callbacks today --site S [--staff P]\n"
+                  "                          the callbacks to make today, in order, with the customer's wishes\n"
+                  "  callbacks --case N      every callback of case N\n",
+     s_callbacks},
+    {"callback", "  callback attempt|record --id N ...\n"
+                 "                          how a callback attempt went, or the callback's record\n",
+     s_callback},
+    {0},
+};

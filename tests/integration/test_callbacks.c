@@ -1,0 +1,423 @@
+/* test_callbacks.c - the callback-scheduler with intake, the dispatcher and escalation on the
+   real database: every closed case gets the callback its kind calls for, in a window, by a
+   person of the right role; attempts, records and their refusals, C6 per callback, the
+   timers on the settable business clock; a killed scheduler and two at once decide each
+   closing once. */
+#include "trio.h"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define A(x) CASELOOP__V1__CASE_ACTION__CASE_ACTION_##x
+#define OUT(x) CASELOOP__V1__ATTEMPT_OUTCOME__ATTEMPT_OUTCOME_##x
+#define MODE(x) CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_##x
+#define US INT64_C(1000000)
+#define DAY (INT64_C(86400) * US)
+
+static cl_svc_t s_cb, s_cb2;
+static void *s_cbd; /* a DEALER to the scheduler */
+
+/* Starts a callback-scheduler listening to intake. */
+static int s_start(cl_svc_t *svc)
+{
+    static char listen[300];
+    snprintf(listen, sizeof listen, "CL_CALLBACK_LISTEN=%.*s", (int)sizeof cl_trio.intake.pub, cl_trio.intake.pub);
+    const char *env[] = {listen, "CL_IDLE_MS=100", NULL};
+    return cl_svc_start(svc, "caseloop-callback", env);
+}
+
+/* The CLI reaches the scheduler and intake the tests started. */
+static void s_cli_env(void)
+{
+    setenv("CL_CALLBACK_ROUTER", s_cb.router, 1);
+    setenv("CL_INTAKE_ROUTER", cl_trio.intake.router, 1);
+}
+
+static int s_setup(void **state)
+{
+    if (cl_trio_setup(state) < 0 || s_start(&s_cb) < 0)
+        return -1;
+    s_cbd = cl_test_dealer(s_cb.router);
+    s_cli_env();
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    cl_test_close(&s_cbd);
+    int a = cl_svc_stop(&s_cb, SIGTERM, 0);
+    return cl_trio_teardown(state) == 0 && a == 0 ? 0 : -1;
+}
+
+/* What a submitted case is. */
+typedef struct {
+    Caseloop__V1__Kind kind;
+    bool major, anonymous, letter, do_not_call;
+    const char *window; /* a preferred window, or NULL */
+} s_case_t;
+
+/* Submits case n of site as spec says and takes it to CLOSED; returns its id. */
+static uint64_t s_closed(const char *site, long n, const s_case_t *spec)
+{
+    Caseloop__V1__Case c;
+    char xid[32], contact[32], text[80];
+    cl_test_case(&c, site, "cb", xid, sizeof xid, n);
+    snprintf(contact, sizeof contact, "1390000%05ld", n);
+    snprintf(text, sizeof text, "problem number %ld of its kind", n);
+    c.kind = spec->kind;
+    c.description = text;
+    c.has_severity = 1;
+    c.severity = spec->major ? CASELOOP__V1__SEVERITY__SEVERITY_MAJOR : CASELOOP__V1__SEVERITY__SEVERITY_GENERAL;
+    c.customer_contact = spec->anonymous ? "" : contact;
+    c.customer_name = spec->anonymous ? "" : "Wang";
+    c.has_anonymous = 1, c.anonymous = spec->anonymous;
+    c.has_reply_letter_only = 1, c.reply_letter_only = spec->letter;
+    Caseloop__V1__CustomerPreferences p = CASELOOP__V1__CUSTOMER_PREFERENCES__INIT;
+    char *windows[1] = {(char *)spec->window};
+    if (spec->window)
+        p.windows = windows, p.n_windows = 1;
+    p.has_do_not_call = 1, p.do_not_call = spec->do_not_call;
+    c.preferences = spec->window || spec->do_not_call ? &p : NULL;
+    cl_env_t *r = cl_test_submit(cl_trio.in, &c, CL_TRIO_REPLY_MS);
+    assert_non_null(r);
+    if (r->body_case != CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY)
+        fail_msg("case %ld refused: %s", n, r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR ? r->error->message : "?");
+    uint64_t id = r->submit_case_reply->case_id;
+    cl_codec_free(r);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM dispatches WHERE case_id = %llu AND department <> ''",
+                        (unsigned long long)id);
+    cl_trio_command(id, A(ACKNOWLEDGE), NULL);
+    cl_trio_command(id, A(FIRST_CONTACT), "we come by");
+    cl_trio_command(id, A(RESOLVE), "done");
+    cl_trio_command(id, A(CLOSE), NULL);
+    return id;
+}
+
+static long long s_scalar(const char *fmt, unsigned long long id)
+{
+    char sql[600];
+    snprintf(sql, sizeof sql, fmt, id);
+    return cl_test_scalar(sql);
+}
+
+/* Sends a request to the scheduler; the reply is the caller's. */
+static cl_env_t *s_call(cl_env_t *env)
+{
+    cl_env_t *r = cl_test_call(s_cbd, env, CL_TRIO_REPLY_MS);
+    assert_non_null(r);
+    return r;
+}
+
+static cl_env_t *s_attempt(uint64_t cb, Caseloop__V1__AttemptOutcome outcome, int mode, int64_t call_at)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__AttemptCallback a = CASELOOP__V1__ATTEMPT_CALLBACK__INIT;
+    a.has_callback_id = 1, a.callback_id = cb;
+    a.has_outcome = 1, a.outcome = outcome;
+    a.by = "cs1";
+    if (mode)
+        a.has_mode = 1, a.mode = (Caseloop__V1__CallbackMode)mode;
+    if (call_at)
+        a.has_call_at_us = 1, a.call_at_us = call_at;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK;
+    env.attempt_callback = &a;
+    return s_call(&env);
+}
+
+/* Expects r to be an Error of code on field; frees it. */
+static void s_refused(cl_env_t *r, cl_code_t code, const char *field)
+{
+    if (r->body_case != CASELOOP__V1__ENVELOPE__BODY_ERROR)
+        fail_msg("expected a refusal on %s, got body %d", field, r->body_case);
+    assert_string_equal(cl_err_code_name(r->error->code), cl_err_code_name(code));
+    assert_string_equal(r->error->field, field);
+    cl_codec_free(r);
+}
+
+/* The callback id of case id's callback number n (0 when none). */
+static uint64_t s_callback_of(uint64_t id, int n)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT coalesce(max(id), 0) FROM callbacks WHERE case_id = %llu AND number = %d",
+             (unsigned long long)id, n);
+    return (uint64_t)cl_test_scalar(sql);
+}
+
+/* R-CB-1: a closed complaint gets a callback in a callback window of the site, by an
+   assistant of customer service, within 3 days; the first one is a visit. */
+static void test_a_closed_complaint_is_called_back_in_a_window_by_an_assistant(void **state)
+{
+    (void)state;
+    s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
+    uint64_t id = s_closed("site-a", 1, &spec);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
+    assert_int_equal(s_scalar("SELECT count(*) FROM callbacks WHERE case_id = %llu AND state = 1 AND number = 1"
+                              " AND performer IN ('cs1', 'cs2') AND NOT late"
+                              " AND deadline = closed_at + interval '3 days' AND slot_start < deadline"
+                              " AND slot_start >= closed_at AND modes = 4",
+                              id),
+                     1);
+    /* Inside 09:30-10:30 or 14:30-16:30, Shanghai time. */
+    assert_int_equal(s_scalar("SELECT count(*) FROM callbacks, LATERAL (SELECT (slot_start AT TIME ZONE 'Asia/Shanghai')::time"
+                              " AS a, (slot_end AT TIME ZONE 'Asia/Shanghai')::time AS b) t WHERE case_id = %llu"
+                              " AND ((t.a >= '09:30' AND t.b <= '10:30') OR (t.a >= '14:30' AND t.b <= '16:30'))",
+                              id),
+                     1);
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackScheduled'", id), 1);
+    /* The CLI shows it among the callbacks of the case. */
+    char args[64], out[4096];
+    snprintf(args, sizeof args, "callbacks --case %llu", (unsigned long long)id);
+    assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
+    assert_non_null(strstr(out, "scheduled"));
+    assert_non_null(strstr(out, "visit"));
+}
+
+/* R-CB-7: anonymous and reply-letter-only cases get no callback, nor does a customer who
+   asked not to be called; each closing says so once, naming the rule. */
+static void test_no_callback_by_rule_is_said_once_with_the_rule(void **state)
+{
+    (void)state;
+    s_case_t anon = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT, .anonymous = true},
+             letter = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT, .letter = true},
+             dnc = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT, .do_not_call = true};
+    uint64_t ids[3] = {s_closed("site-a", 11, &anon), s_closed("site-a", 12, &letter), s_closed("site-a", 13, &dnc)};
+    for (int i = 0; i < 3; i++) {
+        cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackSkipped'",
+                            (unsigned long long)ids[i]);
+        assert_int_equal(s_scalar("SELECT count(*) FROM callbacks WHERE case_id = %llu", ids[i]), 0);
+    }
+    /* Skipped by rule: not counted in the month's tally of complaints. */
+    assert_int_equal(s_scalar("SELECT count(*) FROM callback_draws WHERE case_id IN (%llu)", ids[0]), 0);
+    char args[64], out[8192];
+    snprintf(args, sizeof args, "case show %llu", (unsigned long long)ids[0]);
+    assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
+    assert_non_null(strstr(out, "R-CB-7"));
+}
+
+/* R-CB-2: busy moves the callback to the time the customer named (inside a window), or the
+   next slot; after the policy's 3 attempts it ends unreachable. */
+static void test_attempts_move_the_callback_and_the_last_ends_it_unreachable(void **state)
+{
+    (void)state;
+    s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
+    uint64_t id = s_closed("site-a", 21, &spec);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
+    uint64_t cb = s_callback_of(id, 1);
+    /* A time outside every window, or in the past, is refused and changes nothing. */
+    int64_t day = s_scalar("SELECT cl_ts_to_us(date_trunc('day', slot_start AT TIME ZONE 'Asia/Shanghai')"
+                           " AT TIME ZONE 'Asia/Shanghai') FROM callbacks WHERE id = %llu",
+                           (unsigned long long)cb);
+    s_refused(s_attempt(cb, OUT(BUSY), 0, day + DAY + 12 * 3600 * US), CL_INVALID_ARGUMENT, "call_at_us");
+    s_refused(s_attempt(cb, OUT(BUSY), 0, cl_test_clock_now() - 60 * US), CL_INVALID_ARGUMENT, "call_at_us");
+    s_refused(s_attempt(cb + 1000000, OUT(BUSY), 0, 0), CL_NOT_FOUND, "callback_id");
+    assert_int_equal(s_scalar("SELECT attempts FROM callbacks WHERE id = %llu", cb), 0);
+    /* Busy: the customer names 15:00 the day after the slot's day. */
+    int64_t named = day + DAY + 15 * 3600 * US;
+    cl_env_t *r = s_attempt(cb, OUT(BUSY), 0, named);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK_REPLY);
+    assert_int_equal(r->attempt_callback_reply->callback->slot_start_us, named);
+    cl_codec_free(r);
+    assert_int_equal(s_scalar("SELECT count(*) FROM callbacks WHERE id = %llu AND attempts = 1 AND state = 1"
+                              " AND cl_ts_to_us(slot_start) = cl_ts_to_us(slot_end) - 5400000000",
+                              cb),
+                     1);
+    /* Unreachable: the next slot, then the third attempt ends it. */
+    r = s_attempt(cb, OUT(UNREACHABLE), 0, 0);
+    assert_int_equal(r->attempt_callback_reply->callback->state, CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_SCHEDULED);
+    assert_true(r->attempt_callback_reply->callback->slot_start_us >= named);
+    cl_codec_free(r);
+    r = s_attempt(cb, OUT(UNREACHABLE), 0, 0);
+    assert_int_equal(r->attempt_callback_reply->callback->state, CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_UNREACHABLE);
+    cl_codec_free(r);
+    s_refused(s_attempt(cb, OUT(REACHED), MODE(VISIT), 0), CL_CONFLICT, "callback_id");
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackAttempted'", id), 3);
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackUnreachable'", id), 1);
+}
+
+/* Fills a record that the test policy's aspects accept. */
+static void s_record_init(Caseloop__V1__CallbackRecord *rec, Caseloop__V1__AspectScore *sc,
+                          Caseloop__V1__AspectScore **sp)
+{
+    static const char *const aspects[] = {"result", "service", "staff"};
+    caseloop__v1__callback_record__init(rec);
+    for (int i = 0; i < 3; i++) {
+        caseloop__v1__aspect_score__init(&sc[i]);
+        sc[i].aspect = (char *)aspects[i];
+        sc[i].has_score = 1, sc[i].score = 4;
+        sp[i] = &sc[i];
+    }
+    rec->scores = sp, rec->n_scores = 3;
+    rec->has_mode = 1, rec->mode = MODE(VISIT);
+    rec->signature_ref = "doc-77";
+    rec->has_satisfied = 1, rec->satisfied = 1;
+    rec->has_recommend = 1, rec->recommend = 9;
+}
+
+static cl_env_t *s_record(uint64_t cb, Caseloop__V1__CallbackRecord *rec)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__RecordCallback q = CASELOOP__V1__RECORD_CALLBACK__INIT;
+    q.has_callback_id = 1, q.callback_id = cb;
+    q.by = "cs1";
+    q.record = rec;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK;
+    env.record_callback = &q;
+    return s_call(&env);
+}
+
+/* R-CB-3, R-CB-4 and C6: a reached callback (in a mode it may use) arms its own record
+   clock; a record with a score out of range, a low score without a reason, a visit without
+   the customer's signature, or for a callback not reached or recorded already is refused
+   on its field; the record filed meets that callback's C6. */
+static void test_a_reached_callback_is_recorded_and_its_record_meets_its_c6(void **state)
+{
+    (void)state;
+    s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
+    uint64_t id = s_closed("site-a", 31, &spec);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
+    uint64_t cb = s_callback_of(id, 1);
+    Caseloop__V1__CallbackRecord rec;
+    Caseloop__V1__AspectScore sc[3], *sp[3];
+    s_record_init(&rec, sc, sp);
+    s_refused(s_record(cb, &rec), CL_CONFLICT, "callback_id"); /* not reached yet */
+    s_refused(s_attempt(cb, OUT(REACHED), MODE(PHONE), 0), CL_INVALID_ARGUMENT, "mode"); /* the first is a visit */
+    s_refused(s_attempt(cb, OUT(REACHED), 0, 0), CL_INVALID_ARGUMENT, "mode");
+    cl_env_t *r = s_attempt(cb, OUT(REACHED), MODE(VISIT), 0);
+    assert_int_equal(r->attempt_callback_reply->callback->state, CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_REACHED);
+    cl_codec_free(r);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND callback_id = %llu AND state = 1",
+                        (unsigned long long)id, (unsigned long long)cb);
+    sc[1].score = 6;
+    s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.scores[1].score");
+    sc[1].score = 2;
+    s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.scores[1].reason");
+    sc[1].reason = "came late";
+    rec.signature_ref = NULL;
+    s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.signature_ref");
+    rec.signature_ref = "doc-77";
+    rec.n_scores = 2;
+    s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.scores");
+    rec.n_scores = 3;
+    rec.recommend = 11;
+    s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.recommend");
+    rec.recommend = 9;
+    assert_int_equal(s_scalar("SELECT count(*) FROM callbacks WHERE id = %llu AND state = 2 AND record IS NULL", cb), 1);
+    r = s_record(cb, &rec);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY);
+    assert_int_equal(r->record_callback_reply->callback->state, CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_RECORDED);
+    cl_codec_free(r);
+    s_refused(s_record(cb, &rec), CL_CONFLICT, "callback_id"); /* recorded already */
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C6' AND callback_id = %llu AND state = 2",
+                        (unsigned long long)id, (unsigned long long)cb);
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackRecorded'", id), 1);
+    /* A reopening and a second closing: callback number 2, which may be a phone call. */
+    cl_trio_command(id, A(REOPEN), "not fixed after all");
+    cl_trio_command(id, A(RESOLVE), "done now");
+    cl_trio_command(id, A(CLOSE), NULL);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu AND number = 2"
+                        " AND modes = 6", (unsigned long long)id);
+}
+
+/* Deadlines are timers: on the business clock, a slot that passes with nothing done, and then
+   the deadline with the callback still open, each tell the customer-service supervisor once. */
+static void test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once(void **state)
+{
+    (void)state;
+    s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
+    uint64_t id = s_closed("site-c", 41, &spec); /* a site with no callbacks yet: a slot before the deadline */
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu AND NOT late",
+                        (unsigned long long)id);
+    uint64_t cb = s_callback_of(id, 1);
+    int64_t slot_end = s_scalar("SELECT cl_ts_to_us(slot_end) FROM callbacks WHERE id = %llu", cb);
+    cl_test_clock_shift(slot_end - cl_test_clock_now() + US);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE id = %llu AND slot_missed AND NOT overdue",
+                        (unsigned long long)cb);
+    int64_t deadline = s_scalar("SELECT cl_ts_to_us(deadline) FROM callbacks WHERE id = %llu", cb);
+    cl_test_clock_shift(deadline - cl_test_clock_now() + US);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM callbacks WHERE id = %llu AND overdue AND next_fire_at IS NULL",
+                        (unsigned long long)cb);
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackOverdue'", id), 2);
+}
+
+/* 1,000 closings of mixed kinds over two sites, the scheduler killed halfway and a second one
+   running beside the first: each closing is decided exactly once (one task or one skip), the
+   shares hold, and nothing is decided twice. */
+static void test_a_thousand_closings_each_decided_once_through_a_kill_and_two_instances(void **state)
+{
+    (void)state;
+    const Caseloop__V1__Kind kinds[] = {CASELOOP__V1__KIND__KIND_COMPLAINT, CASELOOP__V1__KIND__KIND_REPAIR,
+                                        CASELOOP__V1__KIND__KIND_INQUIRY, CASELOOP__V1__KIND__KIND_SUGGESTION};
+    long long before = cl_test_scalar("SELECT count(*) FROM events WHERE type IN ('CallbackScheduled', 'CallbackSkipped')");
+    uint64_t first = 0;
+    for (long n = 0; n < 1000; n++) {
+        s_case_t spec = {.kind = kinds[n % 4], .major = n % 10 == 9, .anonymous = n % 50 == 7,
+                         .window = n % 5 == 0 ? "14:00-16:00" : NULL};
+        uint64_t id = s_closed(n % 2 ? "site-b" : "site-a", 1000 + n, &spec);
+        if (!first)
+            first = id;
+        if (n == 400)
+            assert_int_equal(cl_svc_stop(&s_cb, SIGKILL, 0), 128 + SIGKILL);
+        if (n == 450) {
+            assert_int_equal(s_start(&s_cb), 0);
+            cl_test_close(&s_cbd);
+            s_cbd = cl_test_dealer(s_cb.router);
+            s_cli_env();
+        }
+        if (n == 600)
+            assert_int_equal(s_start(&s_cb2), 0);
+    }
+    cl_test_wait_scalar(1000 + before, 60000,
+                        "SELECT count(*) FROM events WHERE type IN ('CallbackScheduled', 'CallbackSkipped')");
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM (SELECT case_id FROM events WHERE case_id >= %llu"
+             " AND type IN ('CallbackScheduled', 'CallbackSkipped') GROUP BY case_id HAVING count(*) <> 1) x",
+             (unsigned long long)first);
+    assert_int_equal(cl_test_scalar(sql), 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM callbacks WHERE case_id >= %llu", (unsigned long long)first);
+    long long tasks = cl_test_scalar(sql);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM events WHERE case_id >= %llu AND type = 'CallbackScheduled'", (unsigned long long)first);
+    assert_int_equal(cl_test_scalar(sql), tasks);
+    /* Every complaint not anonymous is called back; repairs near 30%, the rest near 10%. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM cases c WHERE c.id >= %llu AND c.kind = 1 AND NOT c.anonymous"
+             " AND NOT EXISTS (SELECT 1 FROM callbacks b WHERE b.case_id = c.id)",
+             (unsigned long long)first);
+    assert_int_equal(cl_test_scalar(sql), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM callbacks b JOIN cases c ON c.id = b.case_id WHERE c.id >= %llu AND c.kind = 2",
+             (unsigned long long)first);
+    long long repairs = cl_test_scalar(sql);
+    assert_true(repairs >= 66 && repairs <= 84); /* 30% of about 245 not anonymous, within its band */
+    /* Callbacks with preferences stay inside them (14:00-16:00 customer time = site time). */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM callbacks b JOIN cases c ON c.id = b.case_id WHERE c.id >= %llu"
+             " AND c.preferences IS NOT NULL AND b.slot_start IS NOT NULL"
+             " AND ((b.slot_start AT TIME ZONE 'Asia/Shanghai')::time < '14:00'"
+             " OR (b.slot_end AT TIME ZONE 'Asia/Shanghai')::time > '16:00')",
+             (unsigned long long)first);
+    assert_int_equal(cl_test_scalar(sql), 0);
+    /* No performer over the window's capacity (4). */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM (SELECT 1 FROM callbacks WHERE performer IS NOT NULL"
+                                    " GROUP BY site, performer, window_start HAVING count(*) > 4) x"),
+                     0);
+    assert_int_equal(cl_svc_stop(&s_cb2, SIGTERM, 0), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_closed_complaint_is_called_back_in_a_window_by_an_assistant),
+        cmocka_unit_test(test_no_callback_by_rule_is_said_once_with_the_rule),
+        cmocka_unit_test(test_attempts_move_the_callback_and_the_last_ends_it_unreachable),
+        cmocka_unit_test(test_a_reached_callback_is_recorded_and_its_record_meets_its_c6),
+        cmocka_unit_test(test_a_thousand_closings_each_decided_once_through_a_kill_and_two_instances),
+        cmocka_unit_test(test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
