@@ -128,6 +128,20 @@ const char *cl_event_describe(const cl_env_t *ev, char *buf, size_t len, const c
                  r->satisfied ? "satisfied" : "not satisfied");
         break;
     }
+    case CASELOOP__V1__ENVELOPE__BODY_CASE_PREFERENCES_CHANGED: {
+        const Caseloop__V1__CasePreferencesChanged *c = ev->case_preferences_changed;
+        const Caseloop__V1__CustomerPreferences *p = c->preferences;
+        *actor = c->actor ? c->actor : "";
+        int n = snprintf(buf, len, "callback preferences changed:%s", p && p->do_not_call ? " do not call" : "");
+        for (size_t i = 0; p && i < p->n_windows && n > 0 && (size_t)n < len; i++)
+            n += snprintf(buf + n, len - (size_t)n, " %s", p->windows[i]);
+        if (p && p->time_zone && *p->time_zone && n > 0 && (size_t)n < len)
+            n += snprintf(buf + n, len - (size_t)n, " (%s)", p->time_zone);
+        if (p && p->has_mode && n > 0 && (size_t)n < len)
+            snprintf(buf + n, len - (size_t)n, " by %s",
+                     cl_codec_enum_name(&caseloop__v1__callback_mode__descriptor, (int)p->mode, a, sizeof a));
+        break;
+    }
     case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_SCHEDULED: {
         const Caseloop__V1__Callback *c = ev->callback_scheduled->callback;
         char t[48];

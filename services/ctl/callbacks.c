@@ -1,4 +1,5 @@
-/* callbacks.c - caseloop's commands on callbacks (the callback-scheduler's): callbacks, callback attempt|record. */
+/* callbacks.c - caseloop's commands on callbacks: callbacks, callback attempt|record (the callback-scheduler's),
+   preferences (intake's: how the customer wants to be called back). */
 #include "ctl.h"
 #include <getopt.h>
 #include <inttypes.h>
@@ -212,6 +213,65 @@ static int s_callback(ctl_t *ctl, int argc, char **argv)
                        s_print_one, NULL);
 }
 
+static int s_print_prefs(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    const Caseloop__V1__SetPreferencesReply *r = reply->set_preferences_reply;
+    printf("case %" PRIu64 ": callback preferences kept\n", r->case_id);
+    return 0;
+}
+
+/* The customer's callback preferences changed after submission (intake's SetPreferences). */
+static int s_preferences(ctl_t *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {{"actor", 1, 0, 'a'},       {"window", 1, 0, 'w'}, {"mode", 1, 0, 'm'},
+                                         {"do-not-call", 0, 0, 'd'}, {"time-zone", 1, 0, 'z'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    static const char usage[] =
+        "usage: caseloop preferences N --actor WHO [--window HH:MM-HH:MM]... [--mode phone|visit|sms|email]\n"
+        "                            [--do-not-call] [--time-zone ZONE]\n"
+        "replace how the customer of case N wants to be called back (what is not given is not wanted);\n"
+        "callbacks placed from then on follow it\n";
+    Caseloop__V1__SetPreferences q = CASELOOP__V1__SET_PREFERENCES__INIT;
+    Caseloop__V1__CustomerPreferences p = CASELOOP__V1__CUSTOMER_PREFERENCES__INIT;
+    char *windows[8];
+    int o, v;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'a': q.actor = optarg; break;
+        case 'w':
+            if (p.n_windows == 8) {
+                fputs("caseloop preferences: at most 8 --window\n", stderr);
+                return 2;
+            }
+            windows[p.n_windows++] = optarg;
+            break;
+        case 'm':
+            if ((v = ctl_enum_option("preferences", &caseloop__v1__callback_mode__descriptor, optarg, optarg)) < 0)
+                return 2;
+            p.has_mode = 1, p.mode = (Caseloop__V1__CallbackMode)v;
+            break;
+        case 'd': p.has_do_not_call = 1, p.do_not_call = 1; break;
+        case 'z': p.time_zone = optarg; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    uint64_t id;
+    if (optind != argc - 1 || ctl_case_number(argv[optind], &id) < 0 || !q.actor) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    p.windows = windows;
+    q.has_case_id = 1, q.case_id = id;
+    q.preferences = &p;
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_SET_PREFERENCES;
+    env.set_preferences = &q;
+    return ctl_request(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_SET_PREFERENCES_REPLY, s_print_prefs, NULL);
+}
+
 const ctl_command_t ctl_callbacks_commands[] = {
     {"callbacks", "  callbacks today --site S [--staff P]\n"
                   "                          the callbacks to make today, in order, with the customer's wishes\n"
@@ -220,5 +280,8 @@ const ctl_command_t ctl_callbacks_commands[] = {
     {"callback", "  callback attempt|record --id N ...\n"
                  "                          how a callback attempt went, or the callback's record\n",
      s_callback},
+    {"preferences", "  preferences N --actor WHO [--window W]... [--mode M] [--do-not-call] [--time-zone Z]\n"
+                    "                          how the customer of case N wants to be called back, changed\n",
+     s_preferences},
     {0},
 };

@@ -38,7 +38,7 @@ extern const ctl_command_t ctl_events_commands[];    /* events.c: events */
 extern const ctl_command_t ctl_policy_commands[];    /* policy.c: policy */
 extern const ctl_command_t ctl_clocks_commands[];    /* clocks.c: clocks, breaches */
 extern const ctl_command_t ctl_stats_commands[];     /* stats.c: stats */
-extern const ctl_command_t ctl_callbacks_commands[]; /* callbacks.c: callbacks, callback */
+extern const ctl_command_t ctl_callbacks_commands[]; /* callbacks.c: callbacks, callback, preferences */
 
 /* --- the services (ctl.c) ------------------------------------------------------------- */
 

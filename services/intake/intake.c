@@ -288,6 +288,69 @@ static void s_get_case(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_store_case_free(&body);
 }
 
+/* --- writes on the main thread ----------------------------------------------------- */
+
+/* The customer's callback preferences changed after submission: checked as at
+   submission, stored with CasePreferencesChanged in one transaction, published
+   after commit. */
+static void s_set_preferences(void *arg, cl_request_t *req, const cl_env_t *env)
+{
+    cl_intake_t *self = arg;
+    const Caseloop__V1__SetPreferences *q = env->set_preferences;
+    cl_err_t err;
+    cl_err_clear(&err);
+    if (!q->has_case_id || q->case_id == 0 || q->case_id > INT64_MAX)
+        cl_err_set(&err, CL_INVALID_ARGUMENT, "case_id", "case_id is required");
+    else if (cl_text_check(q->actor, "actor", 1, 100, &err) == 0 && !q->preferences)
+        cl_err_set(&err, CL_INVALID_ARGUMENT, "preferences", "preferences are required (an empty message asks for nothing)");
+    if (err.code != CL_OK || cl_validate_preferences(q->preferences, "preferences", self->cfg->base.tz_dir, &err) < 0) {
+        cl_service_refuse(self->rt.svc, req, env, &err);
+        return;
+    }
+    size_t len = caseloop__v1__customer_preferences__get_packed_size(q->preferences);
+    uint8_t *packed = malloc(len + 1);
+    if (!packed)
+        abort();
+    caseloop__v1__customer_preferences__pack(q->preferences, packed);
+    char site[80];
+    int64_t now = cl_clock_now(self->rt.clock);
+    Caseloop__V1__CasePreferencesChanged ch = CASELOOP__V1__CASE_PREFERENCES_CHANGED__INIT;
+    cl_env_t ev;
+    char eid[CL_ID_MAX + 1];
+    cl_event_t e = {&ev, (int64_t)q->case_id, {0}};
+    uint64_t turn = 0;
+    if (cl_db_begin(self->rt.db, &err) == 0 &&
+        cl_store_set_preferences(self->rt.db, q->case_id, packed, len, site, &err) == 0) {
+        ch.has_case_id = 1, ch.case_id = q->case_id;
+        ch.site = site;
+        ch.preferences = q->preferences;
+        ch.actor = q->actor;
+        cl_codec_init(&ev, eid, SENDER, now);
+        ev.site = site;
+        ev.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_PREFERENCES_CHANGED;
+        ev.case_preferences_changed = &ch;
+        turn = cl_publisher_commit(self->rt.publisher, self->rt.db, &e, 1, now, &err);
+    }
+    free(packed);
+    if (!turn) {
+        cl_db_rollback(self->rt.db);
+        cl_service_refuse(self->rt.svc, req, env, &err);
+        return;
+    }
+    cl_publisher_put(self->rt.publisher, turn, &e, 1);
+    cl_eventlog_release(&e, 1);
+    cl_env_t reply;
+    char id[CL_ID_MAX + 1];
+    cl_service_reply_init(self->rt.svc, &reply, id, env);
+    Caseloop__V1__SetPreferencesReply body = CASELOOP__V1__SET_PREFERENCES_REPLY__INIT;
+    body.has_case_id = 1, body.case_id = q->case_id;
+    body.preferences = q->preferences;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_SET_PREFERENCES_REPLY;
+    reply.set_preferences_reply = &body;
+    cl_service_reply(self->rt.svc, req, &reply);
+    cl_service_count(self->rt.svc, "preferences_changed", 1);
+}
+
 /* A command is applied at once on the main thread's connection: one case,
    one short transaction, in the order commands arrive. */
 /* Main side: answers a lifecycle command a worker applied (err set when it
@@ -411,6 +474,7 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
             {CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE, NULL, NULL}, /* batched below */
             {CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND, NULL, NULL}, /* applied by the worker, below */
             {CASELOOP__V1__ENVELOPE__BODY_GET_CASE, s_get_case, NULL},
+            {CASELOOP__V1__ENVELOPE__BODY_SET_PREFERENCES, s_set_preferences, NULL},
             {CASELOOP__V1__ENVELOPE__BODY_LIST_CASES, s_list_cases, NULL},
             {CASELOOP__V1__ENVELOPE__BODY_READ_EVENTS, s_read_events, NULL},
             {0, NULL, NULL},
@@ -432,7 +496,8 @@ static void s_prepare(cl_intake_t *self, s_job_t *job)
             /* A case raised in a callback names an existing case of its site: looked up here,
                as a refusal is answered before the batch is stored. */
             if (cl_validate_case(env->submit_case->details, &err) < 0 ||
-                cl_validate_preferences(env->submit_case->details->preferences, self->cfg->base.tz_dir, &err) < 0 ||
+                cl_validate_preferences(env->submit_case->details->preferences, "details.preferences",
+                                        self->cfg->base.tz_dir, &err) < 0 ||
                 (env->submit_case->details->has_raised_in_callback_of &&
                  cl_store_check_callback_of(self->rt.db, env->submit_case->details, &err) < 0)) {
                 cl_service_refuse(self->rt.svc, req, env, &err);

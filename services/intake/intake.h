@@ -67,6 +67,12 @@ void cl_store_case_free(Caseloop__V1__GetCaseReply **reply_p);
    details.raised_in_callback_of) / UNAVAILABLE / INTERNAL. */
 int cl_store_check_callback_of(cl_db_t *db, const Caseloop__V1__Case *c, cl_err_t *err) CL_WARN_UNUSED;
 
+/* In a transaction begun: replaces case case_id's callback preferences with
+   the packed bytes (len), and copies its site into site. Returns 0, or -1
+   with err (NOT_FOUND on case_id). */
+int cl_store_set_preferences(cl_db_t *db, uint64_t case_id, const void *packed, size_t len, char site[80],
+                             cl_err_t *err) CL_WARN_UNUSED;
+
 typedef struct cl_intake cl_intake_t;
 
 /* Opens the database (migrating it), binds the ROUTER and PUB endpoints.

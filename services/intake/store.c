@@ -756,3 +756,23 @@ void cl_store_case_free(Caseloop__V1__GetCaseReply **reply_p)
         *reply_p = NULL;
     }
 }
+
+int cl_store_set_preferences(cl_db_t *db, uint64_t case_id, const void *packed, size_t len, char site[80],
+                             cl_err_t *err)
+{
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, case_id);
+    cl_sql_bytes(&p, packed, len);
+    PGresult *res = cl_sql_exec(db, "UPDATE cases SET preferences = $2::bytea WHERE id = $1::bigint RETURNING site",
+                                &p, err);
+    if (!res)
+        return -1;
+    int rc = 0;
+    if (PQntuples(res) == 0)
+        rc = cl_err_set(err, CL_NOT_FOUND, "case_id", "case %" PRIu64 " does not exist", case_id);
+    else
+        snprintf(site, 80, "%s", cl_row_text(res, 0, "site"));
+    PQclear(res);
+    return rc;
+}

@@ -65,17 +65,18 @@ int cl_validate_occurred(const Caseloop__V1__Case *c, int64_t now_us, int64_t sk
     return 0;
 }
 
-int cl_validate_preferences(const Caseloop__V1__CustomerPreferences *p, const char *tz_dir, cl_err_t *err)
+int cl_validate_preferences(const Caseloop__V1__CustomerPreferences *p, const char *path, const char *tz_dir, cl_err_t *err)
 {
+    char f[96];
     if (!p)
         return 0;
     if (p->n_windows > CL_PREFERENCE_WINDOWS_MAX)
-        return cl_err_set(err, CL_INVALID_ARGUMENT, "details.preferences.windows",
+        return cl_err_set(err, CL_INVALID_ARGUMENT, (snprintf(f, sizeof f, "%s.windows", path), f),
                           "%zu windows; at most %d are taken", p->n_windows, CL_PREFERENCE_WINDOWS_MAX);
     int last_to = -1;
     for (size_t i = 0; i < p->n_windows; i++) {
-        char field[64];
-        snprintf(field, sizeof field, "details.preferences.windows[%zu]", i);
+        char field[128];
+        snprintf(field, sizeof field, "%s.windows[%zu]", path, i);
         cl_calendar_interval_t iv;
         if (cl_calendar_interval_parse(p->windows[i], &iv) < 0)
             return cl_err_set(err, CL_INVALID_ARGUMENT, field, "a window is \"HH:MM-HH:MM\" with its end after its start");
@@ -83,12 +84,14 @@ int cl_validate_preferences(const Caseloop__V1__CustomerPreferences *p, const ch
             return cl_err_set(err, CL_INVALID_ARGUMENT, field, "windows are in order of the day and do not overlap");
         last_to = iv.to_min;
     }
-    if (s_enum(&caseloop__v1__callback_mode__descriptor, p->has_mode, p->mode, "details.preferences.mode", 1, err) < 0)
+    snprintf(f, sizeof f, "%s.mode", path);
+    if (s_enum(&caseloop__v1__callback_mode__descriptor, p->has_mode, p->mode, f, 1, err) < 0)
         return -1;
+    snprintf(f, sizeof f, "%s.time_zone", path);
     if (p->time_zone && *p->time_zone &&
-        (cl_text_check(p->time_zone, "details.preferences.time_zone", 1, 64, err) < 0 ||
+        (cl_text_check(p->time_zone, f, 1, 64, err) < 0 ||
          (!cl_tz_exists(tz_dir, p->time_zone) &&
-          cl_err_set(err, CL_INVALID_ARGUMENT, "details.preferences.time_zone",
+          cl_err_set(err, CL_INVALID_ARGUMENT, f,
                      "\"%s\" is not a known time zone; an IANA name such as \"Europe/London\"", p->time_zone) < 0)))
         return -1;
     return 0;

@@ -35,9 +35,10 @@ int cl_validate_enum(const ProtobufCEnumDescriptor *desc, int value);
 /* The customer's callback preferences of a submission (p may be NULL): up to
    CL_PREFERENCE_WINDOWS_MAX windows "HH:MM-HH:MM", in order and apart; a known
    mode (or none); a time zone of the zoneinfo folder tz_dir (or none).
-   Returns 0, or -1 with err INVALID_ARGUMENT naming the field
-   ("details.preferences.windows[1]"). */
+   Returns 0, or -1 with err INVALID_ARGUMENT naming the field under path
+   ("details.preferences" gives "details.preferences.windows[1]"). */
 #define CL_PREFERENCE_WINDOWS_MAX 4
-int cl_validate_preferences(const Caseloop__V1__CustomerPreferences *p, const char *tz_dir, cl_err_t *err) CL_WARN_UNUSED;
+int cl_validate_preferences(const Caseloop__V1__CustomerPreferences *p, const char *path, const char *tz_dir,
+                            cl_err_t *err) CL_WARN_UNUSED;
 
 #endif

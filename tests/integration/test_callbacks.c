@@ -343,6 +343,55 @@ static void test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once(vo
     assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackOverdue'", id), 2);
 }
 
+/* The customer changes their wishes after submission: refused on the field at fault when
+   wrong, kept with the case (CasePreferencesChanged) and followed by the next placement. */
+static void test_preferences_changed_later_are_followed_by_the_next_slot(void **state)
+{
+    (void)state;
+    s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
+    uint64_t id = s_closed("site-a", 51, &spec);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
+    uint64_t cb = s_callback_of(id, 1);
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__SetPreferences q = CASELOOP__V1__SET_PREFERENCES__INIT;
+    Caseloop__V1__CustomerPreferences p = CASELOOP__V1__CUSTOMER_PREFERENCES__INIT;
+    char *bad[1] = {"16:00-15:00"};
+    p.windows = bad, p.n_windows = 1;
+    q.has_case_id = 1, q.case_id = id;
+    q.actor = "cs1";
+    q.preferences = &p;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_SET_PREFERENCES;
+    env.set_preferences = &q;
+    s_refused(cl_test_call(cl_trio.in, &env, CL_TRIO_REPLY_MS), CL_INVALID_ARGUMENT, "preferences.windows[0]");
+    char *good[1] = {"15:00-16:00"};
+    p.windows = good;
+    q.case_id = 987654321;
+    s_refused(cl_test_call(cl_trio.in, &env, CL_TRIO_REPLY_MS), CL_NOT_FOUND, "case_id");
+    assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE id = %llu AND preferences IS NULL", id), 1);
+    char args[128], out[2048];
+    snprintf(args, sizeof args, "preferences %llu --actor cs1 --window 15:00-16:00 --mode phone", (unsigned long long)id);
+    assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CasePreferencesChanged'", id), 1);
+    /* The performer sees them with the callback; the next slot keeps to them. */
+    cl_env_t le = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__ListCallbacks lq = CASELOOP__V1__LIST_CALLBACKS__INIT;
+    lq.has_case_id = 1, lq.case_id = id;
+    le.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS;
+    le.list_callbacks = &lq;
+    cl_env_t *r = s_call(&le);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS_REPLY);
+    assert_int_equal(r->list_callbacks_reply->n_callbacks, 1);
+    assert_non_null(r->list_callbacks_reply->callbacks[0]->preferences);
+    assert_string_equal(r->list_callbacks_reply->callbacks[0]->preferences->windows[0], "15:00-16:00");
+    cl_codec_free(r);
+    cl_codec_free(s_attempt(cb, OUT(UNREACHABLE), 0, 0));
+    assert_int_equal(s_scalar("SELECT count(*) FROM callbacks WHERE id = %llu AND state = 1 AND attempts = 1"
+                              " AND (slot_start AT TIME ZONE 'Asia/Shanghai')::time >= '15:00'"
+                              " AND (slot_end AT TIME ZONE 'Asia/Shanghai')::time <= '16:00'",
+                              cb),
+                     1);
+}
+
 /* 1,000 closings of mixed kinds over two sites, the scheduler killed halfway and a second one
    running beside the first: each closing is decided exactly once (one task or one skip), the
    shares hold, and nothing is decided twice. */
@@ -416,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_no_callback_by_rule_is_said_once_with_the_rule),
         cmocka_unit_test(test_attempts_move_the_callback_and_the_last_ends_it_unreachable),
         cmocka_unit_test(test_a_reached_callback_is_recorded_and_its_record_meets_its_c6),
+        cmocka_unit_test(test_preferences_changed_later_are_followed_by_the_next_slot),
         cmocka_unit_test(test_a_thousand_closings_each_decided_once_through_a_kill_and_two_instances),
         cmocka_unit_test(test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once),
     };

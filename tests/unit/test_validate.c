@@ -354,7 +354,7 @@ static void s_prefs(Caseloop__V1__CustomerPreferences *p, const char *field)
 {
     cl_err_t err;
     cl_err_clear(&err);
-    int rc = cl_validate_preferences(p, "/usr/share/zoneinfo", &err);
+    int rc = cl_validate_preferences(p, "details.preferences", "/usr/share/zoneinfo", &err);
     if (!field) {
         if (rc != 0)
             fail_msg("refused on %s: %s", err.field, err.message);
