@@ -1,4 +1,5 @@
-/* bench_dispatch.c - caseloop-bench-dispatch, the load generator behind `scripts/bench dispatch`.
+/* bench_dispatch.c - caseloop-bench-dispatch, the load generator behind `scripts/bench dispatch`
+ * (and `scripts/bench callbacks`, whose closings are cases too: modes close-*).
  *
  * It runs once per mode; scripts/bench owns the processes (intake, the dispatcher, PostgreSQL)
  * and runs the modes in this order:
@@ -45,7 +46,16 @@
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_CLIENTS 64
 
-typedef enum { MODE_NONE, MODE_LATENCY, MODE_BACKLOG, MODE_DRAIN, MODE_POLICY } s_mode_t;
+typedef enum {
+    MODE_NONE,
+    MODE_LATENCY,
+    MODE_BACKLOG,
+    MODE_DRAIN,
+    MODE_POLICY,
+    MODE_CLOSE_LATENCY,
+    MODE_CLOSE_BACKLOG,
+    MODE_CLOSE_DRAIN
+} s_mode_t;
 
 typedef struct {
     s_mode_t mode;
@@ -82,11 +92,17 @@ static bool s_expired(void)
 
 static const char *const s_sites[] = {"site-a", "site-b", "site-c", NULL};
 
+/* The bench policy's callbacks: four 6-hour windows a day, a thousand callbacks each for a
+   performer, so that a closing's slot is found within days, not searched for weeks. */
+#define S_CALLBACKS                                                                                                 \
+    ",\"callbacks\":{\"per_window\":1000,\"windows\":[\"00:00-06:00\",\"06:00-12:00\",\"12:00-18:00\","     \
+    "\"18:00-24:00\"]}"
+
 /* Loads the bench policy through the dispatcher. Returns its version, or -1 (said on stderr). */
 static int s_load_policy(cl_client_t *dispatcher)
 {
     cl_buf_t doc = {0};
-    cl_fixture_policy(&doc, s_sites, NULL, NULL);
+    cl_fixture_policy(&doc, s_sites, NULL, S_CALLBACKS);
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
     Caseloop__V1__LoadPolicy body = CASELOOP__V1__LOAD_POLICY__INIT;
     body.document = doc.data;
@@ -294,6 +310,8 @@ static void s_reply(s_gen_t *g, const void *data, size_t len, int64_t now)
                 g->events++;
             }
         }
+    } else if (env->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY && r->case_id) {
+        g->created++;  /* a closing: its case is closed */
     } else if (env->body_case == CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY) {
         g->not_created++;
         s_sample(g, "case %c%ld answered, but not CREATED (case %" PRIu64 ")", g->phase, k,
@@ -315,9 +333,15 @@ static void s_event(s_gen_t *g, const void *data, size_t len, int64_t now)
     cl_env_t *env = cl_codec_decode(data, len, SIZE_MAX, &err);
     if (!env)
         return;
-    if (env->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_ASSIGNED && env->case_assigned &&
-        env->case_assigned->case_id) {
-        s_slot_t *s = s_slot(g, env->case_assigned->case_id, true);
+    uint64_t case_id = 0;
+    if (env->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_ASSIGNED && env->case_assigned)
+        case_id = env->case_assigned->case_id;
+    else if (env->body_case == CASELOOP__V1__ENVELOPE__BODY_CALLBACK_SCHEDULED && env->callback_scheduled->callback)
+        case_id = env->callback_scheduled->callback->case_id;
+    else if (env->body_case == CASELOOP__V1__ENVELOPE__BODY_CALLBACK_SKIPPED)
+        case_id = env->callback_skipped->case_id;
+    if (case_id) {
+        s_slot_t *s = s_slot(g, case_id, true);
         if (s && s->index >= 0) {
             s_req_t *r = &g->reqs[s->index];
             if (!r->event_us) {
@@ -740,38 +764,46 @@ static int s_latency(PGconn *pg)
 
 /* --- backlog ------------------------------------------------------------------------------ */
 
+/* Sends requests [0, g->n) of g as fast as --window in flight per client allows, until each
+   is answered (or the run runs out of time). Returns the seconds it took. */
+static double s_send_all(s_gen_t *g)
+{
+    g->from = 0, g->to = g->n;
+    g->sent = g->answered = g->created = g->not_created = g->errors = g->unmatched = 0;
+    int64_t t0 = cl_mono_us();
+    long next = 0;
+    while (g->answered < g->n && !s_expired()) {
+        while (next < g->n && g->sent - g->answered < (long)s_opt.window * g->nclients) {
+            s_req_t *r = &g->reqs[next];
+            r->due_us = r->sent_us = cl_mono_us();
+            if (zmq_send(g->dealers[next % g->nclients], r->frame.data, r->frame.len, 0) < 0) {
+                s_sample(g, "could not send: %s", zmq_strerror(errno));
+                return -1;
+            }
+            g->sent++;
+            next++;
+        }
+        s_receive(g);
+        if (!s_readable(g)) {
+            zmq_pollitem_t items[MAX_CLIENTS];
+            for (int i = 0; i < g->nclients; i++)
+                items[i] = (zmq_pollitem_t){g->dealers[i], 0, ZMQ_POLLIN, 0};
+            zmq_poll(items, g->nclients, 100);
+        }
+    }
+    return (double)(cl_mono_us() - t0) / 1e6;
+}
+
 static int s_backlog(void)
 {
     s_gen_t g;
     s_prepare(&g, 'b', s_opt.cases, 0);
     if (s_connect_clients(&g, s_opt.clients) < 0)
         return 1;
-    g.from = 0, g.to = s_opt.cases;
     printf("backlog: %ld cases submitted to intake from %d DEALER clients, %d in flight each (the dispatcher is"
            " stopped)\n",
            s_opt.cases, s_opt.clients, s_opt.window);
-    int64_t t0 = cl_mono_us();
-    long next = 0;
-    while (g.answered < s_opt.cases && !s_expired()) {
-        while (next < s_opt.cases && g.sent - g.answered < (long)s_opt.window * g.nclients) {
-            s_req_t *r = &g.reqs[next];
-            r->due_us = r->sent_us = cl_mono_us();
-            if (zmq_send(g.dealers[next % g.nclients], r->frame.data, r->frame.len, 0) < 0) {
-                fprintf(stderr, "bench dispatch: could not send: %s\n", zmq_strerror(errno));
-                return 1;
-            }
-            g.sent++;
-            next++;
-        }
-        s_receive(&g);
-        if (!s_readable(&g)) {
-            zmq_pollitem_t items[MAX_CLIENTS];
-            for (int i = 0; i < g.nclients; i++)
-                items[i] = (zmq_pollitem_t){g.dealers[i], 0, ZMQ_POLLIN, 0};
-            zmq_poll(items, g.nclients, 100);
-        }
-    }
-    double s = (double)(cl_mono_us() - t0) / 1e6;
+    double s = s_send_all(&g);
     printf("  %ld CREATED in %.2f s (%.0f cases/s), %ld other outcomes, %ld errors, %ld unmatched, %ld"
            " unanswered\n",
            g.created, s, s > 0 ? (double)g.created / s : 0, g.not_created, g.errors, g.unmatched,
@@ -782,6 +814,188 @@ static int s_backlog(void)
     printf("backlog cases=%ld\n", g.created);
     s_release(&g);
     return clean ? 0 : 1;
+}
+
+/* --- closings (the callback-scheduler) ---------------------------------------------------- */
+
+/* Submits g's cases, makes each a resolved complaint of a named customer (by SQL: the steps
+   to get there are not what is measured) and turns g's requests into the closings of those
+   cases (CaseCommand CLOSE), each of which the callback-scheduler decides. Returns 0, or -1. */
+static int s_make_closings(PGconn *pg, s_gen_t *g)
+{
+    double took = s_send_all(g);
+    if (g->created != g->n) {
+        fprintf(stderr, "bench dispatch: only %ld of %ld cases CREATED%s%s\n", g->created, g->n,
+                g->sample[0] ? ": " : "", g->sample);
+        return -1;
+    }
+    cl_buf_t ids = {0};
+    cl_pgarr_begin(&ids);
+    for (long k = 0; k < g->n; k++)
+        cl_pgarr_i64(&ids, (int64_t)g->reqs[k].case_id);
+    cl_pgarr_end(&ids);
+    char resolved[8], complaint[8];
+    snprintf(resolved, sizeof resolved, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_RESOLVED);
+    snprintf(complaint, sizeof complaint, "%d", CASELOOP__V1__KIND__KIND_COMPLAINT);
+    const char *p[] = {ids.data, resolved, complaint};
+    int rc = bc_cmd(pg,
+                    "UPDATE cases SET state = $2::smallint, kind = $3::smallint, anonymous = false,"
+                    " reply_letter_only = false, preferences = NULL WHERE id = ANY($1::bigint[])",
+                    3, p);
+    const char *pd[] = {ids.data, complaint};
+    if (rc == 0) /* the dispatcher's classification, when it has dispatched them, says the same */
+        rc = bc_cmd(pg, "UPDATE dispatches SET kind = $2::smallint WHERE case_id = ANY($1::bigint[])", 2, pd);
+    cl_buf_free(&ids);
+    if (rc < 0)
+        return -1;
+    printf("  %ld cases submitted in %.2f s and made resolved complaints (SQL)\n", g->n, took);
+    snprintf(g->prefix, sizeof g->prefix, "bench-%s-c%c", s_run.tag, g->phase);
+    int64_t now = cl_clock_now(cl_clock_real());
+    for (long k = 0; k < g->n; k++) {
+        s_req_t *r = &g->reqs[k];
+        cl_env_t env;
+        char idbuf[CL_ID_MAX + 1], id[CL_ID_MAX + 1];
+        cl_codec_init(&env, idbuf, SENDER, now);
+        snprintf(id, sizeof id, "%s%ld", g->prefix, k);
+        env.message_id = id;
+        Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
+        cmd.has_case_id = 1, cmd.case_id = r->case_id;
+        cmd.has_action = 1, cmd.action = CASELOOP__V1__CASE_ACTION__CASE_ACTION_CLOSE;
+        cmd.actor = "bench";
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+        env.case_command = &cmd;
+        cl_buf_reset(&r->frame);
+        cl_codec_encode(&env, &r->frame);
+        r->due_us = r->sent_us = r->ack_us = r->event_us = r->db_us = 0;
+    }
+    return 0;
+}
+
+/* close-latency: closings offered at --rate for --seconds; per closing, the reply (its
+   commit) -> its decision (CallbackScheduled, or CallbackSkipped) heard on the scheduler's PUB. */
+static int s_close_latency(PGconn *pg)
+{
+    cl_err_t err;
+    cl_client_t *ctl = cl_client_new(s_zctx, s_opt.dispatcher, SENDER, &err);
+    if (!ctl || s_ping(ctl, 10000) < 0 || s_load_policy(ctl) < 0) {
+        fprintf(stderr, "bench dispatch: the policy was not loaded through %s\n", s_opt.dispatcher);
+        cl_client_destroy(&ctl);
+        return 1;
+    }
+    cl_client_destroy(&ctl);
+    long n = (long)(s_opt.rate * s_opt.seconds);
+    s_gen_t g;
+    s_prepare(&g, 'k', WARMUP + n, 0);
+    if (s_connect_clients(&g, s_opt.clients) < 0 || s_make_closings(pg, &g) < 0)
+        return 1;
+    g.sub = zmq_socket(s_zctx, ZMQ_SUB);
+    int hwm = 1000000, linger = 0;
+    zmq_setsockopt(g.sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(g.sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(g.sub, ZMQ_SUBSCRIBE, "CallbackScheduled", strlen("CallbackScheduled"));
+    zmq_setsockopt(g.sub, ZMQ_SUBSCRIBE, "CallbackSkipped", strlen("CallbackSkipped"));
+    if (zmq_connect(g.sub, s_opt.events) != 0) {
+        fprintf(stderr, "bench dispatch: cannot connect to %s: %s\n", s_opt.events, zmq_strerror(errno));
+        return 1;
+    }
+    printf("warm-up: %d closings at 100/s, until their decisions are heard (at most 5 s)\n", WARMUP);
+    bc_sleep_us(200000); /* time for the SUB to connect and subscribe */
+    int rc = s_loop(&g, 0, WARMUP, 100, cl_mono_us() + 1000, 5 * CL_US_PER_S, true);
+    if (rc < 0 || g.created < WARMUP || g.events == 0) {
+        fprintf(stderr, "bench dispatch: warm-up failed: %ld of %d closed, %ld decisions heard on %s%s%s\n", g.created,
+                WARMUP, g.events, s_opt.events, g.sample[0] ? "; " : "", g.sample);
+        return 1;
+    }
+    printf("\nclose-latency: %.0f closings/s offered to intake for %.0f s (%ld closings, resolved complaints),"
+           " open loop from %d pipelining DEALER clients;\n  latency per closing = its CallbackScheduled heard on"
+           " the scheduler's PUB - intake's reply to the CLOSE (sent after its commit)\n",
+           s_opt.rate, s_opt.seconds, n, s_opt.clients);
+    rc = s_loop(&g, WARMUP, WARMUP + n, s_opt.rate, cl_mono_us() + 10000, (int64_t)(s_opt.grace * 1e6), true);
+    int64_t *v = malloc(sizeof *v * ((size_t)n + 1) * 2);
+    if (!v)
+        abort();
+    int64_t *ack_ev = v, *due_ev = v + n + 1;
+    size_t m = 0;
+    for (long k = WARMUP; k < WARMUP + n; k++) {
+        const s_req_t *r = &g.reqs[k];
+        if (r->event_us && r->ack_us) {
+            ack_ev[m] = r->event_us - r->ack_us;
+            due_ev[m++] = r->event_us - r->due_us;
+        }
+    }
+    bc_dist_t d = bc_dist(ack_ev, m), dd = bc_dist(due_ev, m);
+    printf("  %ld closed of %ld (%ld errors, %ld unmatched); decisions heard for %zu%s%s\n", g.created, n, g.errors,
+           g.unmatched, m, g.sample[0] ? "; first problem: " : "", g.sample);
+    s_print_dist("closing committed (reply) -> CallbackScheduled heard:", d);
+    s_print_dist("closing due to be sent -> CallbackScheduled heard:", dd);
+    bool clean = rc == 0 && g.created == n && (long)m == n;
+    if (!clean)
+        printf("WARNING: not every closing was made and decided (see above)\n");
+    printf("latency p50_ms=%.2f p99_ms=%.2f\n", d.p50, d.p99);
+    free(v);
+    s_release(&g);
+    return clean && d.n ? 0 : 1;
+}
+
+/* close-backlog: --cases closings while the scheduler (and the dispatcher) are stopped. */
+static int s_close_backlog(PGconn *pg)
+{
+    s_gen_t g;
+    s_prepare(&g, 'q', s_opt.cases, 0);
+    if (s_connect_clients(&g, s_opt.clients) < 0 || s_make_closings(pg, &g) < 0)
+        return 1;
+    double took = s_send_all(&g);
+    printf("  %ld closed in %.2f s (%.0f/s), %ld errors, %ld unmatched%s%s\n", g.created, took,
+           took > 0 ? (double)g.created / took : 0, g.errors, g.unmatched, g.sample[0] ? "; first problem: " : "",
+           g.sample);
+    bool clean = g.created == s_opt.cases && g.unmatched == 0;
+    printf("backlog closings=%ld\n", g.created);
+    s_release(&g);
+    return clean ? 0 : 1;
+}
+
+/* close-drain: from the scheduler's READY until every closing is decided (each closing makes
+   one CallbackScheduled or CallbackSkipped). */
+static int s_close_drain(PGconn *pg)
+{
+    char closed[8];
+    snprintf(closed, sizeof closed, "%d", CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    const char *p[] = {closed};
+    long long total = bc_scalar(pg, "SELECT count(*) FROM cases WHERE state = $1::smallint", 1, p);
+#define S_DECIDED "SELECT count(*) FROM events WHERE type IN ('CallbackScheduled', 'CallbackSkipped')"
+    long long before = bc_scalar(pg, S_DECIDED, 0, NULL);
+    if (total < 0 || before < 0 || total <= before) {
+        fprintf(stderr, "bench dispatch: no closings to decide: %lld closed cases, %lld decided\n", total, before);
+        return 1;
+    }
+    printf("close-drain: %lld closings wait (%lld decided before); elapsed = from the scheduler's READY until"
+           " the events CallbackScheduled and CallbackSkipped number %lld (polled every 20 ms)\n",
+           total - before, before, total);
+    FILE *armed = fopen(s_opt.armed_file, "w");
+    if (!armed)
+        return 1;
+    fclose(armed);
+    while (!bc_file_says_ready(s_opt.ready_file)) {
+        if (s_expired())
+            return 1;
+        bc_sleep_us(1000);
+    }
+    int64_t t0 = cl_mono_us(), t1 = t0;
+    long long done = before;
+    while ((done = bc_scalar(pg, S_DECIDED, 0, NULL)) >= 0 && done < total && !s_expired()) {
+        t1 = cl_mono_us();
+        bc_sleep_us(20000);
+    }
+    t1 = cl_mono_us();
+    if (done < total) {
+        fprintf(stderr, "bench dispatch: aborted: %lld of %lld closings decided when the time ran out\n",
+                done - before, total - before);
+        return 1;
+    }
+    double elapsed = (double)(t1 - t0) / 1e6, rate = elapsed > 0 ? (double)(total - before) / elapsed : 0;
+    printf("  %lld closings decided in %.2f s = %.0f closings/s\n", total - before, elapsed, rate);
+    printf("drain rate=%.0f\n", rate);
+    return 0;
 }
 
 /* --- drain -------------------------------------------------------------------------------- */
@@ -922,6 +1136,12 @@ static const char s_usage[] =
     "            last line: drain rate=<cases/s>\n"
     "  policy    load the bench policy and exit (for a backlog without the latency run);\n"
     "            last line: policy version=<N>\n"
+    "  close-latency  (`scripts/bench callbacks`) load the bench policy, make resolved complaints and\n"
+    "            close them at a fixed rate; reply -> CallbackScheduled heard on --events (the\n"
+    "            callback-scheduler's PUB); last line: latency p50_ms= p99_ms=\n"
+    "  close-backlog  --cases closings (the scheduler stopped); last line: backlog closings=\n"
+    "  close-drain    started before the scheduler: from READY until every closed case has its\n"
+    "            callback; last line: drain rate=<closings/s>\n"
     "Options:\n"
     "  --intake ENDPOINT      intake's ROUTER (default: $CL_INTAKE_ROUTER)\n"
     "  --dispatcher ENDPOINT  the dispatcher's ROUTER (default: $CL_DISPATCHER_ROUTER)\n"
@@ -966,7 +1186,10 @@ static void s_parse(int argc, char **argv)
                          : strcmp(optarg, "backlog") == 0 ? MODE_BACKLOG
                          : strcmp(optarg, "drain") == 0   ? MODE_DRAIN
                          : strcmp(optarg, "policy") == 0  ? MODE_POLICY
-                                                          : MODE_NONE;
+                         : strcmp(optarg, "close-latency") == 0 ? MODE_CLOSE_LATENCY
+                         : strcmp(optarg, "close-backlog") == 0 ? MODE_CLOSE_BACKLOG
+                         : strcmp(optarg, "close-drain") == 0   ? MODE_CLOSE_DRAIN
+                                                                : MODE_NONE;
             if (s_opt.mode == MODE_NONE) {
                 fprintf(stderr, "bench dispatch: --mode is latency, backlog, drain or policy, not \"%s\"\n", optarg);
                 exit(2);
@@ -1005,13 +1228,14 @@ static void s_parse(int argc, char **argv)
         fprintf(stderr, "bench dispatch: the database must be local (a Unix socket or loopback)\n");
         exit(2);
     }
-    if (s_opt.mode == MODE_LATENCY || s_opt.mode == MODE_BACKLOG) {
+    if (s_opt.mode == MODE_LATENCY || s_opt.mode == MODE_BACKLOG || s_opt.mode == MODE_CLOSE_LATENCY ||
+        s_opt.mode == MODE_CLOSE_BACKLOG) {
         bc_need("--intake (or CL_INTAKE_ROUTER)", s_opt.intake);
         bc_need_local(s_opt.intake);
     }
-    if (s_opt.mode == MODE_LATENCY || s_opt.mode == MODE_POLICY)
+    if (s_opt.mode == MODE_LATENCY || s_opt.mode == MODE_POLICY || s_opt.mode == MODE_CLOSE_LATENCY)
         bc_need("--dispatcher (or CL_DISPATCHER_ROUTER)", s_opt.dispatcher);
-    if (s_opt.mode == MODE_LATENCY) {
+    if (s_opt.mode == MODE_LATENCY || s_opt.mode == MODE_CLOSE_LATENCY) {
         bc_need("--events (or CL_DISPATCHER_PUB)", s_opt.events);
         bc_need_local(s_opt.events);
     }
@@ -1019,7 +1243,7 @@ static void s_parse(int argc, char **argv)
         bc_need_local(s_opt.dispatcher);
     else
         s_opt.dispatcher = NULL;
-    if (s_opt.mode == MODE_DRAIN) {
+    if (s_opt.mode == MODE_DRAIN || s_opt.mode == MODE_CLOSE_DRAIN) {
         bc_need("--ready-file", s_opt.ready_file);
         bc_need("--armed-file", s_opt.armed_file);
     }
@@ -1046,10 +1270,13 @@ int main(int argc, char **argv)
     PQclear(PQexec(pg, "SET client_min_messages = warning"));
     PQclear(PQexec(pg, "SET application_name = 'caseloop-bench'"));
     s_zctx = zmq_ctx_new();
-    int rc = s_opt.mode == MODE_LATENCY   ? s_latency(pg)
-             : s_opt.mode == MODE_BACKLOG ? s_backlog()
-             : s_opt.mode == MODE_POLICY  ? s_policy()
-                                          : s_drain(pg);
+    int rc = s_opt.mode == MODE_LATENCY         ? s_latency(pg)
+             : s_opt.mode == MODE_BACKLOG       ? s_backlog()
+             : s_opt.mode == MODE_POLICY        ? s_policy()
+             : s_opt.mode == MODE_CLOSE_LATENCY ? s_close_latency(pg)
+             : s_opt.mode == MODE_CLOSE_BACKLOG ? s_close_backlog(pg)
+             : s_opt.mode == MODE_CLOSE_DRAIN   ? s_close_drain(pg)
+                                                : s_drain(pg);
     zmq_ctx_term(s_zctx);
     PQfinish(pg);
     return rc;

@@ -76,6 +76,8 @@ svc_endpoints() {
   svc_dispatcher_pub="ipc://$1/d-pub"
   svc_escalation_router="ipc://$1/e-router"
   svc_escalation_pub="ipc://$1/e-pub"
+  svc_callback_router="ipc://$1/c-router"
+  svc_callback_pub="ipc://$1/c-pub"
 }
 
 # svc_start NAME DIR READYFILE [VAR=VALUE ...]: caseloop-NAME in the background (see above).
@@ -90,6 +92,8 @@ svc_start() {
                        CL_DISPATCHER_PUB="$svc_dispatcher_pub") ;;
     escalation) envs+=(CL_ESCALATION_ROUTER="$svc_escalation_router" CL_ESCALATION_PUB="$svc_escalation_pub"
                        CL_ESCALATION_LISTEN="$svc_intake_pub,$svc_dispatcher_pub") ;;
+    callback) envs+=(CL_CALLBACK_ROUTER="$svc_callback_router" CL_CALLBACK_PUB="$svc_callback_pub"
+                     CL_CALLBACK_LISTEN="$svc_intake_pub") ;;
     *) svc__say "no service \"$name\""; return 1 ;;
   esac
   : >"$ready"

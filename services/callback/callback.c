@@ -224,10 +224,10 @@ static void s_place(const cl_site_in_force_t *in, s_loads_t *l, Caseloop__V1__Ca
     cl_calendar_destroy(&zone);
 }
 
-/* When a callback's timer fires first: its slot's end, else its deadline. */
+/* When a callback's timer fires first: the earlier of its slot's end and its deadline. */
 static int64_t s_first_fire(const Caseloop__V1__Callback *cb)
 {
-    return cb->has_slot_end_us ? cb->slot_end_us : cb->deadline_us;
+    return cb->has_slot_end_us && cb->slot_end_us < cb->deadline_us ? cb->slot_end_us : cb->deadline_us;
 }
 
 /* --- closings ------------------------------------------------------------------------------------ */
@@ -259,7 +259,7 @@ static int s_sampled(cl_callback_t *self, const cl_site_policy_t *s, const cl_cl
     }
     char month[32];
     s_month(s, closed_us, month);
-    double share = c->kind >= 0 && c->kind < CL_CB_KINDS ? s->callbacks.kinds[c->kind].share : 0;
+    double share = cl_cb_kind(s, c->kind)->share;
     cl_cb_tally_t t;
     if (cl_cbstore_tally(self->rt.db, s->code, c->kind, month, &t, err) < 0)
         return -1;
@@ -331,8 +331,7 @@ static int s_decide(cl_callback_t *self, const cl_env_t *ev, s_loads_t *loads, i
     cb->has_overdue = 1, cb->overdue = false;
     int64_t deadline;
     if (cl_cb_deadline(s, c->kind, closed_us, &deadline) < 0)
-        deadline = closed_us + (c->kind >= 0 && c->kind < CL_CB_KINDS ? s->callbacks.kinds[c->kind].within_s : 0) *
-                                   CL_US_PER_S;
+        deadline = closed_us + cl_cb_kind(s, c->kind)->within_s * CL_US_PER_S;
     cb->has_deadline_us = 1, cb->deadline_us = deadline;
     uint8_t modes = cl_cb_modes(s, c->kind, c->severity, (int)cb->number);
     for (int m = 1; m < 8; m++)
@@ -394,8 +393,10 @@ static int s_apply_batch(void *arg, cl_err_t *err)
             ev->case_updated->state_after != CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED)
             continue;
         int made = s_decide(self, ev, loads, now, &ds[nd], err);
-        if (made < 0)
+        if (made < 0) {
+            cl_closed_case_free(&ds[nd].c);
             goto out;
+        }
         if (made) {
             s_ev_t *e = &ds[nd].e;
             memset(&evs[nevs], 0, sizeof evs[nevs]);
@@ -689,6 +690,19 @@ static int s_attempt(cl_callback_t *self, const Caseloop__V1__AttemptCallback *q
                 free(arr);
                 return -1;
             }
+            /* It competes with others, not with itself: its own place is given up. */
+            const cl_site_policy_t *sp = &in->policy->sites[0];
+            for (size_t i = 0; cb->performer && i < sp->nstaff; i++)
+                if (strcmp(sp->staff[i].id, cb->performer) == 0) {
+                    if (lo->open[i])
+                        lo->open[i]--;
+                    /* (its old window keeps it when it is alone there: an empty entry would end
+                       the probe chains that pass it; the old window is past or nearly so) */
+                    struct s_slot *old = l->window_us[0] ? s_slot_of(lo, (int)i, l->window_us[0], false) : NULL;
+                    if (old && old->n > 1)
+                        old->n--;
+                    break;
+                }
             int64_t after = cb->has_slot_end_us && cb->slot_end_us > now ? cb->slot_end_us : now;
             s_place(in, lo, cb, cb->preferences, after, &ch.window_us);
             for (size_t i = 0; i < self->policies.n; i++)

@@ -66,6 +66,11 @@ static const cl_cb_kind_t *s_kind(const cl_site_policy_t *s, int kind)
     return &s->callbacks.kinds[kind > 0 && kind < CL_CB_KINDS ? kind : CASELOOP__V1__KIND__KIND_OTHER];
 }
 
+const cl_cb_kind_t *cl_cb_kind(const cl_site_policy_t *s, int kind)
+{
+    return s_kind(s, kind);
+}
+
 int cl_cb_deadline(const cl_site_policy_t *s, int kind, int64_t closed_us, int64_t *due_us)
 {
     const cl_cb_kind_t *k = s_kind(s, kind);
@@ -156,12 +161,26 @@ static int64_t s_next_moment(const cl_site_policy_t *s, cl_role_t role, const cl
     return next;
 }
 
+/* Whether anybody could ever perform a callback of kind k by role: someone of that role
+   (and department, when the role has one) with a shift. */
+static bool s_anybody(const cl_site_policy_t *s, const cl_cb_kind_t *k, cl_role_t role)
+{
+    for (size_t i = 0; i < s->nstaff; i++) {
+        const cl_staff_t *st = &s->staff[i];
+        if (st->role == role && (st->department < 0 || st->department == k->department) && st->nshifts > 0)
+            return true;
+    }
+    return false;
+}
+
 int cl_cb_place(const cl_site_policy_t *s, int kind, int severity, const cl_cb_prefs_t *prefs, int64_t not_before_us,
                 int64_t deadline_us, const uint32_t *open, cl_cb_load_fn load, void *arg, cl_cb_slot_t *out)
 {
     const cl_cb_kind_t *k = s_kind(s, kind);
     const cl_cb_policy_t *p = &s->callbacks;
     cl_role_t role = k->performer[s_severity(severity)];
+    if (!s_anybody(s, k, role))
+        return -1; /* nobody works in that role: no day would do */
     bool prefer = prefs && prefs->n;
     int64_t first = cl_calendar_day(s->calendar, not_before_us);
     int64_t last = cl_calendar_day(s->calendar, deadline_us > not_before_us ? deadline_us : not_before_us) +
@@ -216,7 +235,7 @@ void cl_cb_fire_decide(const cl_cb_timer_t *t, int64_t now_us, cl_cb_fire_t *out
         return;
     out->tell_deadline = !t->overdue && now_us >= t->deadline_us;
     bool slot_due = t->slot_end_us >= 0 && !t->slot_missed;
-    out->tell_slot = slot_due && now_us >= t->slot_end_us && !out->tell_deadline && !t->overdue;
+    out->tell_slot = slot_due && now_us >= t->slot_end_us && !out->tell_deadline;
     int64_t next = -1;
     if (slot_due && now_us < t->slot_end_us)
         next = t->slot_end_us;

@@ -15,6 +15,10 @@ typedef enum {
     CL_CB_SKIP_DO_NOT_CALL,    /* the customer asked not to be called */
 } cl_cb_skip_t;
 
+/* The callback policy of kind at site s: the kind's own, or OTHER's for kind 0 or an
+   unknown one. */
+const cl_cb_kind_t *cl_cb_kind(const cl_site_policy_t *s, int kind);
+
 /* Whether a closed case is called back at all, by rule: anonymous cases and
    reply-letter-only ones are not (R-CB-7), nor are customers who asked not
    to be called. The first reason that applies, in that order. */
