@@ -11,17 +11,6 @@
 #define SENDER "callback-scheduler"
 #define CONSUMER "callback-scheduler"
 
-const cl_cfg_option_t cl_callback_options[] = {
-    CL_SERVICE_OPTIONS(cl_callback_config_t),
-    CL_SERVICE_ENDPOINTS(cl_callback_config_t, "CALLBACK", "tcp://127.0.0.1:7131", "tcp://127.0.0.1:7132"),
-    CL_CFG_STR("CL_CALLBACK_LISTEN", cl_callback_config_t, listen, "tcp://127.0.0.1:7102",
-               "event endpoints (comma-separated) whose events wake it: intake's PUB, where cases are closed"),
-    CL_SERVICE_LIMITS(cl_callback_config_t, "65536", "largest request frame accepted, in bytes", "500", 10000,
-                      "most closings decided, or callbacks timed, in one transaction"),
-    CL_SERVICE_IDLE_OPTION(cl_callback_config_t),
-    {0},
-};
-
 struct cl_callback {
     const cl_callback_config_t *cfg;
     cl_runtime_t rt;
@@ -851,26 +840,29 @@ static void s_record_callback(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_cb_list_free(&l);
 }
 
-static const cl_handler_t s_handlers[] = {
-    {CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS, s_list_callbacks, NULL},
-    {CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK, s_attempt_callback, NULL},
-    {CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK, s_record_callback, NULL},
-    {0, NULL, NULL},
-};
 
 /* --- the service ------------------------------------------------------------------------------------ */
 
+const cl_cfg_option_t cl_callback_options[] = {
+    CL_SERVICE_OPTIONS(cl_callback_config_t),
+    CL_SERVICE_ENDPOINTS(cl_callback_config_t, "CALLBACK", "tcp://127.0.0.1:7131", "tcp://127.0.0.1:7132"),
+    CL_CFG_STR("CL_CALLBACK_LISTEN", cl_callback_config_t, listen, "tcp://127.0.0.1:7102",
+               "event endpoints (comma-separated) whose events wake it: intake's PUB, where cases are closed"),
+    CL_SERVICE_LIMITS(cl_callback_config_t, "65536", "largest request frame accepted, in bytes", "500", 10000,
+                      "most closings decided, or callbacks timed, in one transaction"),
+    CL_SERVICE_IDLE_OPTION(cl_callback_config_t),
+    {0},
+};
+
 cl_callback_t *cl_callback_new(const cl_callback_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
 {
-    cl_callback_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    cl_callback_t *self = cl_service_alloc(sizeof *self, err);
+    if (!self)
         return NULL;
-    }
     self->cfg = cfg;
-    cl_policies_init(&self->policies, cfg->base.tz_dir);
     self->timer = cl_timer_new("callbacks", "id", "next_fire_at", 1);
     self->next_due = INT64_MIN; /* looked at on the first turn */
+    cl_policies_init(&self->policies, cfg->base.tz_dir);
     int rc = self->timer ? 0 : cl_err_set(err, CL_INTERNAL, "", "out of memory");
     if (rc == 0)
         rc = cl_runtime_open(&self->rt, "callback", &cfg->base, clock, err) < 0 ||
@@ -896,6 +888,13 @@ void cl_callback_destroy(cl_callback_t **self_p)
     free(self);
     *self_p = NULL;
 }
+
+static const cl_handler_t s_handlers[] = {
+    {CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS, s_list_callbacks, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK, s_attempt_callback, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK, s_record_callback, NULL},
+    {0, NULL, NULL},
+};
 
 int cl_callback_run(cl_callback_t *self, volatile sig_atomic_t *stop)
 {

@@ -376,6 +376,14 @@ out:
     return status;
 }
 
+void *cl_service_alloc(size_t size, cl_err_t *err)
+{
+    void *p = calloc(1, size);
+    if (!p)
+        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    return p;
+}
+
 int cl_runtime_open(cl_runtime_t *rt, const char *name, const cl_service_config_t *cfg, cl_clock_t *clock,
                     cl_err_t *err)
 {

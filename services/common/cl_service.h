@@ -138,6 +138,9 @@ int cl_runtime_listen(cl_runtime_t *rt, const char *endpoints, const char *optio
    stops its actors before: ending the context waits for their sockets. */
 void cl_runtime_close(cl_runtime_t *rt);
 
+/* A service's state: size bytes zeroed, or NULL with err INTERNAL (no memory). */
+void *cl_service_alloc(size_t size, cl_err_t *err);
+
 /* Connects db, waiting up to 30 s for a database that is still starting, and
    applies the migrations of dir. Returns 0, or -1 with err. */
 int cl_service_open_db(cl_db_t *db, const char *dir, cl_err_t *err) CL_WARN_UNUSED;

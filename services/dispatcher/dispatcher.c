@@ -768,11 +768,9 @@ static const cl_handler_t s_handlers[] = {
 
 cl_dispatcher_t *cl_dispatcher_new(const cl_dispatcher_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
 {
-    cl_dispatcher_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    cl_dispatcher_t *self = cl_service_alloc(sizeof *self, err);
+    if (!self)
         return NULL;
-    }
     self->cfg = cfg;
     cl_policies_init(&self->policies, cfg->base.tz_dir);
     if (cl_runtime_open(&self->rt, SENDER, &cfg->base, clock, err) < 0 || s_load_policies(self, err) < 0 ||

@@ -478,11 +478,9 @@ static void s_workers_stop(cl_escalation_t *self)
 
 cl_escalation_t *cl_escalation_new(const cl_escalation_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
 {
-    cl_escalation_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    cl_escalation_t *self = cl_service_alloc(sizeof *self, err);
+    if (!self)
         return NULL;
-    }
     self->cfg = cfg;
     cl_policies_init(&self->policies, cfg->base.tz_dir);
     self->nworkers = (size_t)cfg->fire_workers;

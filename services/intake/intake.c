@@ -560,11 +560,9 @@ static int s_worker_start(cl_intake_t *self, size_t i, cl_err_t *err)
 
 cl_intake_t *cl_intake_new(const cl_intake_config_t *cfg, cl_clock_t *clock, cl_err_t *err)
 {
-    cl_intake_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        cl_err_set(err, CL_INTERNAL, "", "out of memory");
+    cl_intake_t *self = cl_service_alloc(sizeof *self, err);
+    if (!self)
         return NULL;
-    }
     self->cfg = cfg;
     self->nworkers = (size_t)cfg->store_workers;
     self->workers = calloc(self->nworkers, sizeof *self->workers);
