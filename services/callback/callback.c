@@ -420,9 +420,7 @@ out:
     for (size_t i = 0; loads && i < self->policies.n; i++)
         s_loads_free(&loads[i]);
     free(loads);
-    for (int i = 0; i < nev; i++)
-        cl_codec_free(events[i]);
-    free(events);
+    cl_eventlog_free_envs(events, nev);
     free(ds);
     free(evs);
     return rc;
@@ -543,14 +541,14 @@ static void s_list_callbacks(void *arg, cl_request_t *req, const cl_env_t *env)
 {
     cl_callback_t *self = arg;
     const Caseloop__V1__ListCallbacks *q = env->list_callbacks;
+    uint32_t limit;
     cl_err_t err;
     cl_err_clear(&err);
-    uint32_t limit = q->has_limit ? q->limit : 100;
     bool by_case = q->has_case_id && q->case_id;
     if ((by_case && q->case_id > INT64_MAX && cl_err_set(&err, CL_INVALID_ARGUMENT, "case_id", "case_id is out of range") < 0) ||
         (!by_case && cl_text_check(q->site, "site", 1, 64, &err) < 0) ||
         cl_text_check(q->performer, "performer", 0, 100, &err) < 0 ||
-        ((limit < 1 || limit > 500) && cl_err_set(&err, CL_INVALID_ARGUMENT, "limit", "limit is outside 1..500") < 0)) {
+        cl_text_limit(q->has_limit, q->limit, 100, 500, &limit, &err) < 0) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }

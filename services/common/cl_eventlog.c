@@ -248,3 +248,10 @@ int cl_eventlog_head(cl_db_t *db, uint64_t *head, cl_err_t *err)
     PQclear(res);
     return 0;
 }
+
+void cl_eventlog_free_envs(cl_env_t **events, int n)
+{
+    for (int i = 0; events && i < n; i++)
+        cl_codec_free(events[i]);
+    free(events);
+}

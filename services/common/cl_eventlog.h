@@ -52,6 +52,10 @@ int cl_eventlog_read_envs(cl_db_t *db, uint64_t after, const char *const *types,
 int cl_eventlog_consume(cl_db_t *db, const char *consumer, const char *const *types, uint32_t max, cl_env_t **out,
                         uint64_t *from, uint64_t *upto, cl_err_t *err) CL_WARN_UNUSED;
 
+/* Frees the n events of events (as read by cl_eventlog_consume or
+   cl_eventlog_read_envs) and the array itself. */
+void cl_eventlog_free_envs(cl_env_t **events, int n);
+
 /* In that transaction: moves the consumer's position to `to` and commits. Returns 0 or -1 with err. */
 int cl_eventlog_consumed(cl_db_t *db, const char *consumer, uint64_t to, cl_err_t *err) CL_WARN_UNUSED;
 

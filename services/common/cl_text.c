@@ -1,5 +1,6 @@
 /* cl_text.c - UTF-8 and length checks. */
 #include "cl_text.h"
+#include <inttypes.h>
 #include <string.h>
 
 bool cl_utf8_valid(const char *s, size_t len)
@@ -47,5 +48,13 @@ int cl_text_check(const char *s, const char *field, size_t min_len, size_t max_l
                           len, max_len);
     if (!cl_utf8_valid(s ? s : "", len))
         return cl_err_set(err, CL_INVALID_ARGUMENT, field, "%s is not valid UTF-8", field);
+    return 0;
+}
+
+int cl_text_limit(bool has, uint32_t v, uint32_t def, uint32_t max, uint32_t *out, cl_err_t *err)
+{
+    *out = has ? v : def;
+    if (*out < 1 || *out > max)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "limit", "limit is outside 1..%" PRIu32, max);
     return 0;
 }

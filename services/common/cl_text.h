@@ -14,4 +14,8 @@ bool cl_utf8_valid(const char *s, size_t len);
    not UTF-8. Returns 0 or -1. */
 int cl_text_check(const char *s, const char *field, size_t min_len, size_t max_len, cl_err_t *err);
 
+/* A request's optional `limit`: *out is v when given (has), else def; refused with
+   INVALID_ARGUMENT on field "limit" outside 1..max. Returns 0 or -1. */
+int cl_text_limit(bool has, uint32_t v, uint32_t def, uint32_t max, uint32_t *out, cl_err_t *err);
+
 #endif

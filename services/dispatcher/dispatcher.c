@@ -458,9 +458,9 @@ static void s_list_handovers(void *arg, cl_request_t *req, const cl_env_t *env)
     const Caseloop__V1__ListHandovers *q = env->list_handovers;
     cl_err_t err;
     cl_err_clear(&err);
-    uint32_t limit = q->has_limit ? q->limit : 10;
+    uint32_t limit;
     if (cl_text_check(q->site, "site", 1, 64, &err) < 0 || cl_text_check(q->incoming, "incoming", 0, 100, &err) < 0 ||
-        (limit < 1 || limit > 100 ? cl_err_set(&err, CL_INVALID_ARGUMENT, "limit", "limit is outside 1..100") : 0) < 0) {
+        cl_text_limit(q->has_limit, q->limit, 10, 100, &limit, &err) < 0) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
@@ -746,9 +746,7 @@ out:
     }
     cl_waiting_free(&waiting);
     cl_eventlog_release(evs, nevs);
-    for (int i = 0; i < nev; i++)
-        cl_codec_free(events[i]);
-    free(events);
+    cl_eventlog_free_envs(events, nev);
     free(ds);
     free(evs);
     return rc;

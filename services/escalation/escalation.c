@@ -241,9 +241,7 @@ out:
     }
     cl_clock_out_free(&out);
     cl_arms_free(&arms);
-    for (int i = 0; i < nev; i++)
-        cl_codec_free(events[i]);
-    free(events);
+    cl_eventlog_free_envs(events, nev);
     return rc;
 }
 
@@ -406,9 +404,8 @@ static void s_list_breaches(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_err_t err;
     cl_err_clear(&err);
     const Caseloop__V1__ListBreaches *q = env->list_breaches;
-    uint32_t limit = q->has_limit ? q->limit : 50;
-    if (cl_text_check(q->site, "site", 1, 64, &err) < 0 ||
-        ((limit < 1 || limit > 500) && cl_err_set(&err, CL_INVALID_ARGUMENT, "limit", "limit is outside 1..500") < 0)) {
+    uint32_t limit;
+    if (cl_text_check(q->site, "site", 1, 64, &err) < 0 || cl_text_limit(q->has_limit, q->limit, 50, 500, &limit, &err) < 0) {
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }

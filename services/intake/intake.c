@@ -430,9 +430,7 @@ static void s_read_events(void *arg, cl_request_t *req, const cl_env_t *env)
         reply.read_events_reply = &body;
         cl_service_reply(self->rt.svc, req, &reply);
     }
-    for (int i = 0; i < n; i++)
-        cl_codec_free(events[i]);
-    free(events);
+    cl_eventlog_free_envs(events, n);
 }
 
 /* Forgets fields of a newer contract that this version does not know, so
