@@ -1,5 +1,6 @@
 /* cases.c - intake's SQL for the case lifecycle: commands, lists, histories. */
 #include "cases.h"
+#include "cl_buf.h"
 #include "cl_sql.h"
 #include "lifecycle.h"
 #include <endian.h>
@@ -40,68 +41,45 @@ void cl_command_event_release(cl_command_event_t *out)
     out->site = NULL;
 }
 
-/* The column a state's milestone is stamped in, or NULL. */
-static const char *s_milestone(Caseloop__V1__CaseState to, Caseloop__V1__CaseAction action)
+/* The milestone an action stamps (a bit of s_row_t.stamps), or 0. */
+enum { S_ACKNOWLEDGED = 1, S_FIRST_CONTACT = 2, S_RESOLVED = 4, S_CLOSED = 8 };
+static int s_milestone(Caseloop__V1__CaseState to, Caseloop__V1__CaseAction action)
 {
     switch (action) {
     case CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE:
-        return "acknowledged_at";
+        return S_ACKNOWLEDGED;
     case CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT:
-        return "first_contact_at";
+        return S_FIRST_CONTACT;
     case CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE:
-        return "resolved_at";
+        return S_RESOLVED;
     default:
-        return to == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED ? "closed_at" : NULL;
+        return to == CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED ? S_CLOSED : 0;
     }
 }
 
-int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t now_us, const char *sender,
-                     cl_publisher_t *pub, cl_command_event_t *out, cl_err_t *err)
+/* A case a batch of commands locked, and what they did to it so far. */
+typedef struct {
+    uint64_t id;
+    Caseloop__V1__CaseState state;
+    const char *site;           /* in the result */
+    bool dispatched, changed;
+    int satisfied;              /* -1: left as it is */
+    int stamps;                 /* s_milestone bits */
+} s_row_t;
+
+static int s_row_cmp(const void *a, const void *b)
 {
-    memset(out, 0, sizeof *out);
-    cl_sql_params_t p1;
-    cl_sql_params_init(&p1);
-    cl_sql_uint(&p1, cmd->case_id);
-    if (cl_db_begin(db, err) < 0)
-        return -1;
-    PGresult *res = cl_sql_exec(db,
-                                "SELECT c.state, c.site, EXISTS (SELECT 1 FROM dispatches d WHERE d.case_id = c.id"
-                                " AND d.department <> '') AS dispatched FROM cases c WHERE c.id = $1::bigint"
-                                " FOR NO KEY UPDATE",
-                                &p1, err);
-    if (!res)
-        goto err;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        cl_err_set(err, CL_NOT_FOUND, "case_id", "case %" PRIu64 " does not exist", cmd->case_id);
-        goto err;
-    }
-    Caseloop__V1__CaseState from = (Caseloop__V1__CaseState)cl_row_int(res, 0, "state");
-    out->site = strdup(cl_row_text(res, 0, "site"));
-    bool dispatched = cl_row_bool(res, 0, "dispatched");
-    PQclear(res);
+    uint64_t x = *(const uint64_t *)a, y = ((const s_row_t *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Fills out's CaseUpdated: cmd moved its case (at site) from `from` to `to`. */
+static void s_updated(cl_command_event_t *out, const Caseloop__V1__CaseCommand *cmd, const char *site,
+                      Caseloop__V1__CaseState from, Caseloop__V1__CaseState to, int64_t now_us, const char *sender)
+{
+    out->site = strdup(site);
     if (!out->site)
         abort();
-    Caseloop__V1__CaseState to;
-    if (cl_lifecycle_next(from, (cl_action_t)cmd->action, dispatched, cmd->satisfied, &to, err) < 0)
-        goto err;
-    const char *milestone = s_milestone(to, cmd->action);
-    char sql[256];
-    /* The milestone column comes from a fixed list above, never from input. */
-    snprintf(sql, sizeof sql,
-             "UPDATE cases SET state = $2::smallint, satisfied = coalesce(nullif($3, '')::bool, satisfied)%s%s%s"
-             " WHERE id = $1::bigint",
-             milestone ? ", " : "", milestone ? milestone : "", milestone ? " = cl_us_to_ts($4::bigint)" : "");
-    cl_sql_params_t p2;
-    cl_sql_params_init(&p2);
-    cl_sql_uint(&p2, cmd->case_id);
-    cl_sql_int(&p2, to);
-    cl_sql_text(&p2, cmd->has_satisfied ? (cmd->satisfied ? "t" : "f") : "");
-    if (milestone)
-        cl_sql_int(&p2, now_us);
-    if (cl_sql_cmd(db, sql, &p2, err) < 0)
-        goto err;
-
     Caseloop__V1__CaseUpdated *u = &out->updated;
     caseloop__v1__case_updated__init(u);
     u->has_case_id = 1, u->case_id = cmd->case_id;
@@ -119,14 +97,133 @@ int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t 
     out->env.case_updated = u;
     out->ev.env = &out->env;
     out->ev.case_id = (int64_t)cmd->case_id;
-    if ((out->turn = cl_publisher_commit(pub, db, &out->ev, 1, now_us, err)) > 0)
-        return 0;
-    cl_command_event_release(out); /* rolled back */
-    return -1;
-err:
-    cl_db_rollback(db);
-    cl_command_event_release(out);
-    return -1;
+}
+
+/* Writes the cases rows changed: state, satisfied and the milestones stamped at now_us. */
+static int s_write_rows(cl_db_t *db, const s_row_t *rows, size_t n, int64_t now_us, cl_err_t *err)
+{
+    cl_buf_t col[4] = {{0}};
+    for (int k = 0; k < 4; k++)
+        cl_pgarr_begin(&col[k]);
+    for (size_t i = 0; i < n; i++) {
+        if (!rows[i].changed)
+            continue;
+        cl_pgarr_i64(&col[0], (int64_t)rows[i].id);
+        cl_pgarr_i64(&col[1], rows[i].state);
+        if (rows[i].satisfied < 0)
+            cl_pgarr_text(&col[2], NULL);
+        else
+            cl_pgarr_bool(&col[2], rows[i].satisfied == 1);
+        cl_pgarr_i64(&col[3], rows[i].stamps);
+    }
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    for (int k = 0; k < 4; k++) {
+        cl_pgarr_end(&col[k]);
+        cl_sql_text(&p, col[k].data);
+    }
+    cl_sql_int(&p, now_us);
+    int rc = cl_sql_cmd(db,
+                        "UPDATE cases SET state = u.st, satisfied = coalesce(u.sat, cases.satisfied),"
+                        " acknowledged_at = CASE WHEN u.ms & 1 <> 0 THEN cl_us_to_ts($5::bigint)"
+                        " ELSE cases.acknowledged_at END,"
+                        " first_contact_at = CASE WHEN u.ms & 2 <> 0 THEN cl_us_to_ts($5::bigint)"
+                        " ELSE cases.first_contact_at END,"
+                        " resolved_at = CASE WHEN u.ms & 4 <> 0 THEN cl_us_to_ts($5::bigint) ELSE cases.resolved_at END,"
+                        " closed_at = CASE WHEN u.ms & 8 <> 0 THEN cl_us_to_ts($5::bigint) ELSE cases.closed_at END"
+                        " FROM unnest($1::bigint[], $2::smallint[], $3::bool[], $4::int[]) AS u(id, st, sat, ms)"
+                        " WHERE cases.id = u.id",
+                        &p, err);
+    for (int k = 0; k < 4; k++)
+        cl_buf_free(&col[k]);
+    return rc;
+}
+
+int cl_store_commands(cl_db_t *db, const Caseloop__V1__CaseCommand *const *cmds, size_t n, int64_t now_us,
+                      const char *sender, cl_publisher_t *pub, cl_command_event_t *out, cl_err_t *refused,
+                      cl_err_t *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        memset(&out[k], 0, sizeof out[k]);
+        cl_err_clear(&refused[k]);
+    }
+    cl_buf_t ids = {0};
+    cl_pgarr_begin(&ids);
+    for (size_t k = 0; k < n; k++)
+        cl_pgarr_i64(&ids, (int64_t)cmds[k]->case_id);
+    cl_pgarr_end(&ids);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, ids.data);
+    if (cl_db_begin(db, err) < 0) {
+        cl_buf_free(&ids);
+        return -1;
+    }
+    /* Locked in the order of their ids, as every batch locks them: two batches never wait on each other in a circle. */
+    PGresult *res = cl_sql_exec(db,
+                                "SELECT c.id, c.state, c.site, EXISTS (SELECT 1 FROM dispatches d WHERE d.case_id = c.id"
+                                " AND d.department <> '') AS dispatched FROM cases c WHERE c.id = ANY($1::bigint[])"
+                                " ORDER BY c.id FOR NO KEY UPDATE OF c",
+                                &p, err);
+    cl_buf_free(&ids);
+    if (!res) {
+        cl_db_rollback(db);
+        return -1;
+    }
+    size_t nrows = (size_t)PQntuples(res);
+    s_row_t *rows = calloc(nrows + 1, sizeof *rows);
+    cl_event_t *evs = calloc(n, sizeof *evs);
+    size_t *applied = calloc(n, sizeof *applied);
+    if (!rows || !evs || !applied)
+        abort();
+    for (size_t r = 0; r < nrows; r++)
+        rows[r] = (s_row_t){cl_row_uint(res, (int)r, "id"), (Caseloop__V1__CaseState)cl_row_int(res, (int)r, "state"),
+                            cl_row_text(res, (int)r, "site"), cl_row_bool(res, (int)r, "dispatched"), false, -1, 0};
+    /* In the order they came, each on what the ones before left. */
+    size_t nev = 0;
+    for (size_t k = 0; k < n; k++) {
+        const Caseloop__V1__CaseCommand *cmd = cmds[k];
+        s_row_t *row = bsearch(&cmd->case_id, rows, nrows, sizeof *rows, s_row_cmp);
+        Caseloop__V1__CaseState to;
+        if (!row) {
+            cl_err_set(&refused[k], CL_NOT_FOUND, "case_id", "case %" PRIu64 " does not exist", cmd->case_id);
+            continue;
+        }
+        if (cl_lifecycle_next(row->state, (cl_action_t)cmd->action, row->dispatched, cmd->satisfied, &to,
+                              &refused[k]) < 0)
+            continue;
+        s_updated(&out[k], cmd, row->site, row->state, to, now_us, sender);
+        row->state = to;
+        row->changed = true;
+        if (cmd->has_satisfied)
+            row->satisfied = cmd->satisfied ? 1 : 0;
+        row->stamps |= s_milestone(to, cmd->action);
+        evs[nev] = out[k].ev;
+        applied[nev++] = k;
+    }
+    int rc = 0;
+    if (nev == 0) {
+        cl_db_rollback(db); /* nothing written: the locks go */
+    } else if (s_write_rows(db, rows, nrows, now_us, err) < 0) {
+        cl_db_rollback(db);
+        rc = -1;
+    } else {
+        uint64_t turn = cl_publisher_commit(pub, db, evs, nev, now_us, err);
+        if (turn == 0)
+            rc = -1;
+        for (size_t i = 0; i < nev; i++) { /* the packed events go back to their commands */
+            out[applied[i]].ev = evs[i];
+            out[applied[i]].turn = turn;
+        }
+    }
+    PQclear(res);
+    if (rc < 0)
+        for (size_t k = 0; k < n; k++)
+            cl_command_event_release(&out[k]);
+    free(rows);
+    free(evs);
+    free(applied);
+    return rc;
 }
 
 /* --- lists ---------------------------------------------------------------------------- */

@@ -20,13 +20,18 @@ typedef struct {
     uint64_t turn;               /* the commit's turn to be published (cl_publisher_put) */
 } cl_command_event_t;
 
-/* Applies a validated command at now_us in one transaction: locks the case,
-   checks the transition (CONFLICT naming the state), moves the state, stamps
-   its milestone and appends CaseUpdated, committed as one of pub's appenders
-   (in out with its turn, to publish; release with cl_command_event_release).
-   Returns 0, or -1 with err (NOT_FOUND, CONFLICT, UNAVAILABLE, INTERNAL). */
-int cl_store_command(cl_db_t *db, const Caseloop__V1__CaseCommand *cmd, int64_t now_us, const char *sender,
-                     cl_publisher_t *pub, cl_command_event_t *out, cl_err_t *err) CL_WARN_UNUSED;
+/* Applies n validated commands at now_us in one transaction, in the order
+   given, each on the state the ones before left: locks their cases (in the
+   order of their ids), checks each transition (refused[k] NOT_FOUND, or
+   CONFLICT naming the state), moves the states, stamps the milestones and
+   appends a CaseUpdated per command applied, committed as one of pub's
+   appenders (out[k] with the commit's turn, to publish; release each with
+   cl_command_event_release). Returns 0 when it committed (or nothing was
+   applied), or -1 with err when the batch failed as a whole (UNAVAILABLE,
+   INTERNAL, or a retryable conflict: cl_db_retryable): nothing changed. */
+int cl_store_commands(cl_db_t *db, const Caseloop__V1__CaseCommand *const *cmds, size_t n, int64_t now_us,
+                      const char *sender, cl_publisher_t *pub, cl_command_event_t *out, cl_err_t *refused,
+                      cl_err_t *err) CL_WARN_UNUSED;
 void cl_command_event_release(cl_command_event_t *out);
 
 /* Checks a ListCases request. Returns 0 or -1 with err INVALID_ARGUMENT. */

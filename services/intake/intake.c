@@ -184,18 +184,47 @@ static void s_store(s_worker_t *w, s_job_t *job)
     }
 }
 
-/* Worker side: the job's lifecycle commands, each in a transaction of its own,
-   in the order they came (a command waits for nothing but its case's row). */
+/* cl_store_commands, tried again when it lost a deadlock or a serialization
+   conflict. Returns 0, or -1 with err. */
+static int s_commands_try(s_worker_t *w, const Caseloop__V1__CaseCommand *const *cmds, size_t n,
+                          cl_command_event_t *out, cl_err_t *refused, cl_err_t *err)
+{
+    int rc = -1;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        cl_err_clear(err);
+        rc = cl_store_commands(w->db, cmds, n, cl_clock_now(w->clock), SENDER, w->publisher, out, refused, err);
+        if (rc == 0 || !cl_db_retryable(w->db))
+            break;
+    }
+    return rc;
+}
+
+/* Worker side: the job's lifecycle commands, after its submissions, in one
+   transaction in the order they came; when that fails for a reason of its
+   own, one transaction each, so that one cannot refuse the others. */
 static void s_commands(s_worker_t *w, s_job_t *job)
 {
-    for (size_t k = 0; k < job->ncmd; k++) {
-        cl_err_clear(&job->cmd_err[k]);
-        const Caseloop__V1__CaseCommand *cmd = job->envs[job->cmd_req[k]]->case_command;
-        if (cl_store_command(w->db, cmd, cl_clock_now(w->clock), SENDER, w->publisher, &job->cmd_out[k],
-                             &job->cmd_err[k]) < 0 &&
-            job->cmd_err[k].code == CL_OK)
-            cl_err_set(&job->cmd_err[k], CL_INTERNAL, "", "the command failed");
+    if (job->ncmd == 0)
+        return;
+    const Caseloop__V1__CaseCommand **cmds = calloc(job->ncmd, sizeof *cmds);
+    if (!cmds)
+        abort();
+    for (size_t k = 0; k < job->ncmd; k++)
+        cmds[k] = job->envs[job->cmd_req[k]]->case_command;
+    cl_err_t err;
+    if (s_commands_try(w, cmds, job->ncmd, job->cmd_out, job->cmd_err, &err) < 0) {
+        if (err.code == CL_UNAVAILABLE || job->ncmd == 1) {
+            for (size_t k = 0; k < job->ncmd; k++)
+                job->cmd_err[k] = err;
+        } else {
+            cl_log(CL_LOG_WARN, NULL, "%zu commands failed together (%s); applying them one by one", job->ncmd,
+                   err.message);
+            for (size_t k = 0; k < job->ncmd; k++)
+                if (s_commands_try(w, &cmds[k], 1, &job->cmd_out[k], &job->cmd_err[k], &err) < 0)
+                    job->cmd_err[k] = err;
+        }
     }
+    free(cmds);
 }
 
 /* Worker: each job handed over is stored, then handed back. */
@@ -217,6 +246,7 @@ static void s_worker_main(cl_actor_t *a, void *arg)
 
 static void s_reply_command(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, cl_command_event_t *out,
                             const cl_err_t *err);
+static void s_publish_commands(cl_intake_t *self, s_job_t *job);
 
 /* Main side, once the worker is done: acks (each one committed), counters,
    then the events, published after their commit. */
@@ -255,6 +285,7 @@ static void s_finish(cl_intake_t *self, s_job_t *job)
     for (size_t k = 0; k < job->ncmd; k++)
         s_reply_command(self, &job->reqs[job->cmd_req[k]], job->envs[job->cmd_req[k]], &job->cmd_out[k],
                         &job->cmd_err[k]);
+    s_publish_commands(self, job);
     for (size_t i = 0; i < job->n; i++) {
         cl_codec_free(job->envs[i]);
         job->envs[i] = NULL;
@@ -351,10 +382,8 @@ static void s_set_preferences(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_service_count(self->rt.svc, "preferences_changed", 1);
 }
 
-/* A command is applied at once on the main thread's connection: one case,
-   one short transaction, in the order commands arrive. */
 /* Main side: answers a lifecycle command a worker applied (err set when it
-   was refused), then publishes its event at its turn. */
+   was refused). */
 static void s_reply_command(cl_intake_t *self, cl_request_t *req, const cl_env_t *env, cl_command_event_t *out,
                             const cl_err_t *err)
 {
@@ -373,9 +402,35 @@ static void s_reply_command(cl_intake_t *self, cl_request_t *req, const cl_env_t
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY;
     reply.case_command_reply = &body;
     cl_service_reply(self->rt.svc, req, &reply);
-    cl_publisher_put(self->rt.publisher, out->turn, &out->ev, 1);
-    cl_command_event_release(out);
     cl_service_count(self->rt.svc, "case_commands", 1);
+}
+
+/* Main side: publishes the events of a job's commands, each commit's at its
+   turn (one for the job, or one per command when they were applied one by
+   one), and releases them. */
+static void s_publish_commands(cl_intake_t *self, s_job_t *job)
+{
+    cl_event_t *evs = calloc(job->ncmd + 1, sizeof *evs);
+    if (!evs)
+        abort();
+    size_t n = 0;
+    uint64_t turn = 0;
+    for (size_t k = 0; k <= job->ncmd; k++) {
+        cl_command_event_t *out = k < job->ncmd ? &job->cmd_out[k] : NULL;
+        if (out && out->turn == 0)
+            continue;
+        if (n > 0 && (!out || out->turn != turn)) {
+            cl_publisher_put(self->rt.publisher, turn, evs, n);
+            n = 0;
+        }
+        if (out) {
+            turn = out->turn;
+            evs[n++] = out->ev;
+        }
+    }
+    for (size_t k = 0; k < job->ncmd; k++)
+        cl_command_event_release(&job->cmd_out[k]);
+    free(evs);
 }
 
 static void s_list_cases(void *arg, cl_request_t *req, const cl_env_t *env)

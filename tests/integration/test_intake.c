@@ -1298,6 +1298,121 @@ static void test_past_its_queue_intake_answers_at_once(void **state)
     assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
 }
 
+/* Commands that queue up while the worker is busy are applied together, in one
+   transaction, in the order they came, each on the state the ones before left;
+   one that is refused (an unknown case, a state it does not fit) refuses no
+   other. The worker is held on a lock of the cases table by a first command
+   while the others arrive and queue. */
+static void test_commands_sent_together_are_applied_in_order_in_one_commit(void **state)
+{
+    (void)state;
+    static const char *env[] = {"CL_STORE_WORKERS=1", "CL_BATCH_MAX=16", NULL};
+    cl_svc_t svc;
+    assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
+    void *dealer = cl_test_dealer(svc.router);
+    uint64_t id[2];
+    for (long k = 0; k < 2; k++) {
+        Caseloop__V1__Case c;
+        char xid[32];
+        cl_test_case(&c, "A", "together", xid, sizeof xid, k);
+        cl_env_t *r = s_submit_ok(dealer, &c);
+        id[k] = r->submit_case_reply->case_id;
+        cl_codec_free(r);
+    }
+    assert_int_equal(cl_test_scalar("INSERT INTO dispatches (case_id, site, kind, classified, severity, department,"
+                                    " special, notified, dispatched_at, position)"
+                                    " SELECT id, site, kind, false, severity, 'D', false, '{}', now(), 0 FROM cases"
+                                    " WHERE external_source = 'together' RETURNING 1"),
+                     1);
+    PGconn *lock = PQconnectdb(cl_test_db());
+    assert_int_equal(PQstatus(lock), CONNECTION_OK);
+    PGresult *res = PQexec(lock, "BEGIN; LOCK TABLE cases IN EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+
+    enum { N = 7 };
+    static const struct {
+        int on; /* index into id, or -1 for a case that does not exist */
+        Caseloop__V1__CaseAction action;
+        const char *text;
+        int satisfied;
+        int want; /* the state after, or -ErrorCode */
+    } cmds[N] = {
+        {1, CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE, "", -1, CASELOOP__V1__CASE_STATE__CASE_STATE_ACKNOWLEDGED},
+        {0, CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE, "", -1, CASELOOP__V1__CASE_STATE__CASE_STATE_ACKNOWLEDGED},
+        {0, CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT, "we come at ten", -1,
+         CASELOOP__V1__CASE_STATE__CASE_STATE_IN_PROGRESS},
+        {-1, CASELOOP__V1__CASE_ACTION__CASE_ACTION_CLOSE, "", -1, -CASELOOP__V1__ERROR_CODE__NOT_FOUND},
+        {0, CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE, "fixed", -1, CASELOOP__V1__CASE_STATE__CASE_STATE_RESOLVED},
+        {0, CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE, "", -1, -CASELOOP__V1__ERROR_CODE__CONFLICT},
+        {0, CASELOOP__V1__CASE_ACTION__CASE_ACTION_REPORT_RESULT, "", 1, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED},
+    };
+    char mid[N][CL_ID_MAX + 1];
+    cl_buf_t frame = {0};
+    for (int k = 0; k < N; k++) {
+        cl_env_t e;
+        cl_codec_init(&e, mid[k], "test", cl_clock_now(cl_clock_real()));
+        Caseloop__V1__CaseCommand body = CASELOOP__V1__CASE_COMMAND__INIT;
+        body.has_case_id = 1, body.case_id = cmds[k].on < 0 ? id[1] + 1000 : id[cmds[k].on];
+        body.has_action = 1, body.action = cmds[k].action;
+        body.actor = "cs1";
+        body.text = (char *)cmds[k].text;
+        body.has_satisfied = cmds[k].satisfied >= 0, body.satisfied = cmds[k].satisfied == 1;
+        e.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+        e.case_command = &body;
+        cl_buf_reset(&frame);
+        cl_codec_encode(&e, &frame);
+        assert_int_equal(zmq_send(dealer, frame.data, frame.len, 0), (int)frame.len);
+        if (k == 0) /* the worker waits for the lock with the first; the others queue behind it */
+            cl_test_wait_scalar(1, TIMEOUT_MS, "SELECT count(*) FROM pg_locks WHERE NOT granted");
+    }
+    cl_buf_free(&frame);
+    res = PQexec(lock, "COMMIT");
+    PQclear(res);
+    PQfinish(lock);
+
+    uint64_t pos[N] = {0};
+    for (int got = 0; got < N; got++) {
+        cl_env_t *r = s_reply(dealer, TIMEOUT_MS);
+        if (!r)
+            fail_msg("%d of %d commands answered", got, N);
+        int k = 0;
+        while (k < N && strcmp(mid[k], r->correlation_id) != 0)
+            k++;
+        assert_true(k < N);
+        if (cmds[k].want < 0) {
+            assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+            assert_int_equal(r->error->code, -cmds[k].want);
+            if (cmds[k].on < 0)
+                assert_string_equal(r->error->field, "case_id");
+        } else {
+            if (r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
+                fail_msg("command %d refused: %s", k, r->error->message);
+            assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY);
+            assert_int_equal(r->case_command_reply->state, cmds[k].want);
+            pos[k] = r->case_command_reply->position;
+        }
+        cl_codec_free(r);
+    }
+    /* The first command was applied alone; the rest in one transaction, in the order sent. */
+    assert_true(pos[0] < pos[1]);
+    assert_int_equal(pos[2], pos[1] + 1);
+    assert_int_equal(pos[4], pos[2] + 1);
+    assert_int_equal(pos[6], pos[4] + 1);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(DISTINCT xmin::text) FROM events WHERE position BETWEEN %llu AND %llu",
+             (unsigned long long)pos[1], (unsigned long long)pos[6]);
+    assert_int_equal(cl_test_scalar(sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM cases WHERE id = %llu AND state = %d AND satisfied AND acknowledged_at IS NOT NULL"
+             " AND first_contact_at IS NOT NULL AND resolved_at IS NOT NULL AND closed_at IS NOT NULL",
+             (unsigned long long)id[0], (int)CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+    assert_int_equal(cl_test_scalar(sql), 1);
+    assert_int_equal(cl_test_counter(dealer, "case_commands"), 5);
+    cl_test_close(&dealer);
+    assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
+}
+
 /* Every submission answered is one batch item and one outcome, and no
    transaction is counted without one: ten new cases, their ten repeats and a
    further report of one of them, on an instance of its own. */
@@ -1415,6 +1530,7 @@ int main(void)
         cmocka_unit_test(test_the_pub_carries_events_in_log_order_under_concurrent_submissions),
         cmocka_unit_test(test_the_counters_add_up),
         cmocka_unit_test(test_past_its_queue_intake_answers_at_once),
+        cmocka_unit_test(test_commands_sent_together_are_applied_in_order_in_one_commit),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
