@@ -221,42 +221,26 @@ static int64_t s_first_fire(const Caseloop__V1__Callback *cb)
 
 /* --- closings ------------------------------------------------------------------------------------ */
 
-/* One closing decided, and the memory its event points into. */
+/* One closing of a batch: its event, its case, and what was decided. */
 typedef struct {
+    const cl_env_t *ev;      /* the CaseUpdated to CLOSED */
+    const cl_site_in_force_t *in;
+    cl_cb_skip_t why;
+    char month[16];          /* of its closing, site time */
+    cl_cb_tally_key_t *tally;/* its draw's tally, when it needs a draw */
+    bool sampled;
+    bool made;               /* a callback task was made */
     s_ev_t e;
-    cl_closed_case_t c;
     Caseloop__V1__Callback cb;
     Caseloop__V1__CallbackMode modes[8];
-} s_decided_t;
+} s_closing_t;
 
 /* "YYYY-MM-01" of the month at_us falls in at the site (site time). */
-static void s_month(const cl_site_policy_t *s, int64_t at_us, char out[32])
+static void s_month(const cl_site_policy_t *s, int64_t at_us, char out[16])
 {
     struct tm tm;
     cl_calendar_localtime(s->calendar, at_us, &tm);
-    snprintf(out, 32, "%04d-%02d-01", tm.tm_year + 1900, tm.tm_mon + 1);
-}
-
-/* Whether case c, closed at closed_us, is called back (R-CB-1's share): its
-   draw when it closed before, else a new one counted in its month's tally. */
-static int s_sampled(cl_callback_t *self, const cl_site_policy_t *s, const cl_closed_case_t *c, int64_t closed_us,
-                     bool *sampled, cl_err_t *err)
-{
-    if (c->drawn >= 0) {
-        *sampled = c->drawn == 1;
-        return 0;
-    }
-    char month[32];
-    s_month(s, closed_us, month);
-    double share = cl_cb_kind(s, c->kind)->share;
-    cl_cb_tally_t t;
-    if (cl_cbstore_tally(self->rt.db, s->code, c->kind, month, &t, err) < 0)
-        return -1;
-    *sampled = cl_cb_sampled(self->seed, c->case_id, share, &t);
-    return cl_cbstore_tally_put(self->rt.db, s->code, c->kind, month, &t, err) < 0 ||
-                   cl_cbstore_draw(self->rt.db, c->case_id, s->code, c->kind, month, *sampled, err) < 0
-               ? -1
-               : 0;
+    snprintf(out, 16, "%04u-%02u-01", (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u);
 }
 
 static const int s_skip_reason[] = {
@@ -265,52 +249,35 @@ static const int s_skip_reason[] = {
     [CL_CB_SKIP_DO_NOT_CALL] = CASELOOP__V1__SKIP_REASON__SKIP_REASON_DO_NOT_CALL,
 };
 
-/* Decides the closing of case u->case_id by event ev (R-CB-1, R-CB-7): no
-   callback by rule, not sampled, or a callback task placed and stored. Fills
-   d's event and returns 1, 0 when it makes none, -1 with err. */
-static int s_decide(cl_callback_t *self, const cl_env_t *ev, s_loads_t *loads, int64_t now, s_decided_t *d,
-                    cl_err_t *err)
+/* The closing's CallbackSkipped: no callback by rule, or not sampled (R-CB-1, R-CB-7). */
+static void s_skipped(s_closing_t *d, const cl_closed_case_t *c, int64_t now)
 {
-    const Caseloop__V1__CaseUpdated *u = ev->case_updated;
-    cl_closed_case_t *c = &d->c;
-    int rc = cl_cbstore_closed_case(self->rt.db, u->case_id, ev->position, c, err);
-    if (rc <= 0 || c->done) {
-        if (rc == 0)
-            cl_log(CL_LOG_WARN, NULL, "a closing names case %" PRIu64 ", which does not exist: no callback",
-                   u->case_id);
-        return rc < 0 ? -1 : 0;
-    }
-    const cl_site_in_force_t *in = cl_policies_site(&self->policies, c->site);
-    if (!in) {
-        cl_log(CL_LOG_ERROR, &(cl_log_ctx_t){(int64_t)c->case_id, c->site, NULL, NULL},
-               "site has no policy: its closed case gets no callback");
-        return 0;
-    }
-    const cl_site_policy_t *s = &in->policy->sites[0];
-    int64_t closed_us = ev->sent_at_us;
     s_ev_init(&d->e, NULL, c->site, c->case_id, now);
-    cl_cb_skip_t why = cl_cb_skip(c->anonymous, c->reply_letter_only, c->prefs && c->prefs->do_not_call);
-    bool sampled = false;
-    if (why == CL_CB_CALL && s_sampled(self, s, c, closed_us, &sampled, err) < 0)
-        return -1;
-    if (why != CL_CB_CALL || !sampled) {
-        Caseloop__V1__CallbackSkipped *k = &d->e.b.skipped;
-        caseloop__v1__callback_skipped__init(k);
-        k->has_case_id = 1, k->case_id = c->case_id;
-        k->site = c->site;
-        k->has_reason = 1;
-        k->reason = why != CL_CB_CALL ? (Caseloop__V1__SkipReason)s_skip_reason[why]
-                                      : CASELOOP__V1__SKIP_REASON__SKIP_REASON_NOT_SAMPLED;
-        k->rule = (char *)(why != CL_CB_CALL ? cl_cb_skip_rule(why) : "R-CB-1");
-        k->has_closed_at_us = 1, k->closed_at_us = closed_us;
-        d->e.env.body_case = CASELOOP__V1__ENVELOPE__BODY_CALLBACK_SKIPPED;
-        d->e.env.callback_skipped = k;
-        return 1;
-    }
+    Caseloop__V1__CallbackSkipped *k = &d->e.b.skipped;
+    caseloop__v1__callback_skipped__init(k);
+    k->has_case_id = 1, k->case_id = c->case_id;
+    k->site = (char *)c->site;
+    k->has_reason = 1;
+    k->reason = d->why != CL_CB_CALL ? (Caseloop__V1__SkipReason)s_skip_reason[d->why]
+                                     : CASELOOP__V1__SKIP_REASON__SKIP_REASON_NOT_SAMPLED;
+    k->rule = (char *)(d->why != CL_CB_CALL ? cl_cb_skip_rule(d->why) : "R-CB-1");
+    k->has_closed_at_us = 1, k->closed_at_us = d->ev->sent_at_us;
+    d->e.env.body_case = CASELOOP__V1__ENVELOPE__BODY_CALLBACK_SKIPPED;
+    d->e.env.callback_skipped = k;
+}
+
+/* The closing's callback task (kind, severity, deadline, modes), placed in l
+   (R-CB-1: a window of the site and the customer, a performer free, before
+   the deadline or else flagged late), and its CallbackScheduled; the task is
+   stored by the caller. Sets *window_us. */
+static void s_scheduled(s_closing_t *d, const cl_closed_case_t *c, s_loads_t *l, int64_t now, int64_t *window_us)
+{
+    const cl_site_policy_t *s = &d->in->policy->sites[0];
+    int64_t closed_us = d->ev->sent_at_us;
     Caseloop__V1__Callback *cb = &d->cb;
     caseloop__v1__callback__init(cb);
     cb->has_case_id = 1, cb->case_id = c->case_id;
-    cb->site = c->site;
+    cb->site = (char *)c->site;
     cb->has_number = 1, cb->number = c->prior + 1;
     cb->has_kind = 1, cb->kind = (Caseloop__V1__Kind)c->kind;
     cb->has_severity = 1, cb->severity = (Caseloop__V1__Severity)c->severity;
@@ -328,20 +295,118 @@ static int s_decide(cl_callback_t *self, const cl_env_t *ev, s_loads_t *loads, i
             d->modes[cb->n_modes++] = (Caseloop__V1__CallbackMode)m;
     cb->modes = d->modes;
     cb->preferences = c->prefs;
-    s_loads_t *l = s_loads(self, loads, in, now, err);
-    if (!l)
-        return -1;
-    int64_t window_us;
-    s_place(in, l, cb, c->prefs, now > closed_us ? now : closed_us, &window_us);
-    if (cl_cbstore_insert(self->rt.db, cb, ev->position, window_us, s_first_fire(cb), err) < 0)
-        return -1;
-    if (s_first_fire(cb) < self->next_due)
-        self->next_due = s_first_fire(cb); /* lowered before the commit: at worst a look too soon */
+    s_place(d->in, l, cb, c->prefs, now > closed_us ? now : closed_us, window_us);
+    s_ev_init(&d->e, NULL, c->site, c->case_id, now);
     caseloop__v1__callback_scheduled__init(&d->e.b.scheduled);
     d->e.b.scheduled.callback = cb;
     d->e.env.body_case = CASELOOP__V1__ENVELOPE__BODY_CALLBACK_SCHEDULED;
     d->e.env.callback_scheduled = &d->e.b.scheduled;
-    return 1;
+}
+
+/* The tally key of closing d, added to keys (distinct) when new. */
+static cl_cb_tally_key_t *s_tally_key(cl_cb_tally_key_t *keys, size_t *n, const s_closing_t *d, int kind)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (keys[i].kind == kind && strcmp(keys[i].site, d->in->code) == 0 && strcmp(keys[i].month, d->month) == 0)
+            return &keys[i];
+    cl_cb_tally_key_t *k = &keys[(*n)++];
+    memset(k, 0, sizeof *k);
+    snprintf(k->site, sizeof k->site, "%s", d->in->code);
+    k->kind = kind;
+    memcpy(k->month, d->month, sizeof k->month);
+    return k;
+}
+
+/* Decides the batch's closings (ds[0..n), cases cs[i], in log order): no
+   callback by rule (R-CB-7), sampled or not (R-CB-1's share: a case's draw
+   when it closed before, else a new one counted in its month's tally), a
+   callback task placed. Reads the tallies once and writes them, the draws and
+   the tasks once, in the transaction begun. Sets each made event; returns 0,
+   or -1 with err. */
+static int s_decide(cl_callback_t *self, s_closing_t *ds, cl_closed_case_t *cs, size_t n, s_loads_t *loads,
+                    int64_t now, cl_err_t *err)
+{
+    cl_cb_tally_key_t *keys = calloc(n + 1, sizeof *keys);
+    cl_cb_draw_t *draws = calloc(n + 1, sizeof *draws);
+    cl_cb_new_t *made = calloc(n + 1, sizeof *made);
+    if (!keys || !draws || !made)
+        abort();
+    size_t nkeys = 0, ndraws = 0, nmade = 0;
+    int rc = -1;
+    /* What needs a draw, and the tallies those draws count in. */
+    for (size_t i = 0; i < n; i++) {
+        s_closing_t *d = &ds[i];
+        cl_closed_case_t *c = &cs[i];
+        if (!c->found || c->done)
+            continue;
+        if (!(d->in = cl_policies_site(&self->policies, c->site)))
+            continue;
+        d->why = cl_cb_skip(c->anonymous, c->reply_letter_only, c->prefs && c->prefs->do_not_call);
+        s_month(&d->in->policy->sites[0], d->ev->sent_at_us, d->month);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ds[i].in && ds[i].why == CL_CB_CALL && cs[i].drawn < 0)
+            ds[i].tally = s_tally_key(keys, &nkeys, &ds[i], cs[i].kind);
+    if (cl_cbstore_tallies(self->rt.db, keys, nkeys, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) /* the keys were sorted: found again */
+        if (ds[i].tally)
+            ds[i].tally = s_tally_key(keys, &nkeys, &ds[i], cs[i].kind);
+    /* In log order, each on what the ones before decided. */
+    for (size_t i = 0; i < n; i++) {
+        s_closing_t *d = &ds[i];
+        cl_closed_case_t *c = &cs[i];
+        if (!c->found) {
+            cl_log(CL_LOG_WARN, NULL, "a closing names case %" PRIu64 ", which does not exist: no callback",
+                   c->case_id);
+            continue;
+        }
+        if (c->done)
+            continue;
+        if (!d->in) {
+            cl_log(CL_LOG_ERROR, &(cl_log_ctx_t){(int64_t)c->case_id, c->site, NULL, NULL},
+                   "site has no policy: its closed case gets no callback");
+            continue;
+        }
+        for (size_t j = i; j-- > 0;) /* the same case closed earlier in this batch */
+            if (cs[j].case_id == c->case_id && cs[j].found && !cs[j].done && ds[j].in) {
+                if (ds[j].why == CL_CB_CALL)
+                    c->drawn = ds[j].sampled;
+                c->prior = cs[j].prior + ds[j].made;
+                break;
+            }
+        if (d->why == CL_CB_CALL) {
+            if (c->drawn >= 0) {
+                d->sampled = c->drawn == 1;
+            } else {
+                const cl_site_policy_t *s = &d->in->policy->sites[0];
+                d->sampled = cl_cb_sampled(self->seed, c->case_id, cl_cb_kind(s, c->kind)->share, &d->tally->t);
+                draws[ndraws++] = (cl_cb_draw_t){c->case_id, d->in->code, c->kind, d->month, d->sampled};
+            }
+        }
+        if (d->why != CL_CB_CALL || !d->sampled) {
+            s_skipped(d, c, now);
+            continue;
+        }
+        s_loads_t *l = s_loads(self, loads, d->in, now, err);
+        if (!l)
+            goto out;
+        int64_t window_us;
+        s_scheduled(d, c, l, now, &window_us);
+        d->made = true;
+        made[nmade++] = (cl_cb_new_t){&d->cb, d->ev->position, window_us, s_first_fire(&d->cb)};
+        if (s_first_fire(&d->cb) < self->next_due)
+            self->next_due = s_first_fire(&d->cb); /* lowered before the commit: at worst a look too soon */
+    }
+    if (cl_cbstore_tallies_put(self->rt.db, keys, nkeys, err) < 0 ||
+        cl_cbstore_draws(self->rt.db, draws, ndraws, err) < 0 || cl_cbstore_insert(self->rt.db, made, nmade, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    free(keys);
+    free(draws);
+    free(made);
+    return rc;
 }
 
 /* Applies the next events of the log in one transaction holding the
@@ -352,10 +417,12 @@ static int s_apply_batch(void *arg, cl_err_t *err)
     cl_callback_t *self = arg;
     size_t max = (size_t)self->rt.cfg->batch_max;
     cl_env_t **events = calloc(max, sizeof *events);
-    s_decided_t *ds = calloc(max, sizeof *ds);
+    s_closing_t *ds = calloc(max, sizeof *ds);
+    cl_closed_case_t *cs = calloc(max, sizeof *cs);
+    uint64_t *ids = calloc(max, sizeof *ids), *pos = calloc(max, sizeof *pos);
     cl_event_t *evs = calloc(max, sizeof *evs);
     s_loads_t *loads = NULL;
-    if (!events || !ds || !evs)
+    if (!events || !ds || !cs || !ids || !pos || !evs)
         abort();
     int64_t now = cl_clock_now(self->rt.clock);
     static const char *const types[] = {"CaseUpdated", NULL};
@@ -381,19 +448,20 @@ static int s_apply_batch(void *arg, cl_err_t *err)
         if (ev->body_case != CASELOOP__V1__ENVELOPE__BODY_CASE_UPDATED || !ev->case_updated->has_case_id ||
             ev->case_updated->state_after != CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED)
             continue;
-        int made = s_decide(self, ev, loads, now, &ds[nd], err);
-        if (made < 0) {
-            cl_closed_case_free(&ds[nd].c);
-            goto out;
-        }
-        if (made) {
-            s_ev_t *e = &ds[nd].e;
-            memset(&evs[nevs], 0, sizeof evs[nevs]);
-            evs[nevs].env = &e->env;
-            evs[nevs].case_id = (int64_t)ds[nd].c.case_id;
-            nevs++;
-        }
-        nd++;
+        ds[nd].ev = ev;
+        ids[nd] = ev->case_updated->case_id;
+        pos[nd++] = ev->position;
+    }
+    if (cl_cbstore_closed_cases(self->rt.db, ids, pos, nd, cs, err) < 0 ||
+        s_decide(self, ds, cs, nd, loads, now, err) < 0)
+        goto out;
+    for (size_t i = 0; i < nd; i++) {
+        if (!ds[i].e.env.body_case)
+            continue;
+        memset(&evs[nevs], 0, sizeof evs[nevs]);
+        evs[nevs].env = &ds[i].e.env;
+        evs[nevs].case_id = (int64_t)cs[i].case_id;
+        nevs++;
     }
     cl_publisher_lock(self->rt.publisher);
     bool committed = cl_eventlog_append(self->rt.db, evs, nevs, now, err) == 0 &&
@@ -416,12 +484,15 @@ out:
         cl_db_rollback(self->rt.db);
     cl_eventlog_release(evs, nevs);
     for (size_t i = 0; i < nd; i++)
-        cl_closed_case_free(&ds[i].c);
+        cl_closed_case_free(&cs[i]);
     for (size_t i = 0; loads && i < self->policies.n; i++)
         s_loads_free(&loads[i]);
     free(loads);
     cl_eventlog_free_envs(events, nev);
     free(ds);
+    free(cs);
+    free(ids);
+    free(pos);
     free(evs);
     return rc;
 }

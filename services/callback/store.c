@@ -1,5 +1,6 @@
 /* store.c - the callback-scheduler's SQL: the sampling key, draws and tallies, callback tasks and their timers. */
 #include "store.h"
+#include "cl_buf.h"
 #include "cl_sql.h"
 #include <sodium.h>
 #include <stdio.h>
@@ -43,39 +44,78 @@ static Caseloop__V1__CustomerPreferences *s_prefs(const PGresult *res, int r, co
     return p;
 }
 
-int cl_cbstore_closed_case(cl_db_t *db, uint64_t case_id, uint64_t position, cl_closed_case_t *out, cl_err_t *err)
+/* Arrays of n values as $k parameters: cols[k] built by the caller, ended here. */
+static void s_params_of(cl_sql_params_t *p, cl_buf_t *cols, int ncols)
 {
-    memset(out, 0, sizeof *out);
+    cl_sql_params_init(p);
+    for (int k = 0; k < ncols; k++) {
+        cl_pgarr_end(&cols[k]);
+        cl_sql_text(p, cols[k].data);
+    }
+}
+
+static void s_cols_free(cl_buf_t *cols, int ncols)
+{
+    for (int k = 0; k < ncols; k++)
+        cl_buf_free(&cols[k]);
+}
+
+static void s_cols_begin(cl_buf_t *cols, int ncols)
+{
+    for (int k = 0; k < ncols; k++) {
+        cols[k] = (cl_buf_t){0};
+        cl_pgarr_begin(&cols[k]);
+    }
+}
+
+int cl_cbstore_closed_cases(cl_db_t *db, const uint64_t *case_ids, const uint64_t *positions, size_t n,
+                            cl_closed_case_t *out, cl_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].case_id = case_ids[i];
+    }
+    if (n == 0)
+        return 0;
+    cl_buf_t col[2];
+    s_cols_begin(col, 2);
+    for (size_t i = 0; i < n; i++) {
+        cl_pgarr_i64(&col[0], (int64_t)case_ids[i]);
+        cl_pgarr_i64(&col[1], (int64_t)positions[i]);
+    }
     cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_uint(&p, case_id);
-    cl_sql_uint(&p, position);
+    s_params_of(&p, col, 2);
     PGresult *res = cl_sql_exec(db,
-                                "SELECT c.site, coalesce(d.kind, c.kind) AS kind,"
+                                "SELECT u.i, c.site, coalesce(d.kind, c.kind) AS kind,"
                                 " greatest(c.severity, coalesce(d.severity, 0)) AS severity, c.anonymous,"
                                 " c.reply_letter_only, c.preferences, coalesce(dr.sampled::int, -1) AS drawn,"
                                 " (SELECT count(*) FROM callbacks b WHERE b.case_id = c.id) AS prior,"
-                                " EXISTS (SELECT 1 FROM callbacks b WHERE b.closed_position = $2::bigint) AS done"
-                                " FROM cases c LEFT JOIN dispatches d ON d.case_id = c.id"
-                                " LEFT JOIN callback_draws dr ON dr.case_id = c.id WHERE c.id = $1::bigint",
+                                " EXISTS (SELECT 1 FROM callbacks b WHERE b.closed_position = u.pos) AS done"
+                                " FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS u(id, pos, i)"
+                                " JOIN cases c ON c.id = u.id LEFT JOIN dispatches d ON d.case_id = c.id"
+                                " LEFT JOIN callback_draws dr ON dr.case_id = c.id",
                                 &p, err);
+    s_cols_free(col, 2);
     if (!res)
         return -1;
-    int found = PQntuples(res) == 1;
-    if (found) {
-        out->case_id = case_id;
-        snprintf(out->site, sizeof out->site, "%s", cl_row_text(res, 0, "site"));
-        out->kind = (int)cl_row_int(res, 0, "kind");
-        out->severity = (int)cl_row_int(res, 0, "severity");
-        out->anonymous = cl_row_bool(res, 0, "anonymous");
-        out->reply_letter_only = cl_row_bool(res, 0, "reply_letter_only");
-        out->prefs = s_prefs(res, 0, "preferences");
-        out->drawn = (int)cl_row_int(res, 0, "drawn");
-        out->prior = (uint32_t)cl_row_uint(res, 0, "prior");
-        out->done = cl_row_bool(res, 0, "done");
+    for (int r = 0; r < PQntuples(res); r++) {
+        int64_t i = cl_row_int(res, r, "i") - 1;
+        if (i < 0 || (size_t)i >= n)
+            continue;
+        cl_closed_case_t *c = &out[i];
+        c->found = true;
+        snprintf(c->site, sizeof c->site, "%s", cl_row_text(res, r, "site"));
+        c->kind = (int)cl_row_int(res, r, "kind");
+        c->severity = (int)cl_row_int(res, r, "severity");
+        c->anonymous = cl_row_bool(res, r, "anonymous");
+        c->reply_letter_only = cl_row_bool(res, r, "reply_letter_only");
+        c->prefs = s_prefs(res, r, "preferences");
+        c->drawn = (int)cl_row_int(res, r, "drawn");
+        c->prior = (uint32_t)cl_row_uint(res, r, "prior");
+        c->done = cl_row_bool(res, r, "done");
     }
     PQclear(res);
-    return found;
+    return 0;
 }
 
 void cl_closed_case_free(cl_closed_case_t *c)
@@ -85,56 +125,99 @@ void cl_closed_case_free(cl_closed_case_t *c)
     c->prefs = NULL;
 }
 
-int cl_cbstore_tally(cl_db_t *db, const char *site, int kind, const char *month, cl_cb_tally_t *t, cl_err_t *err)
+static int s_tally_cmp(const void *a, const void *b)
 {
+    const cl_cb_tally_key_t *x = a, *y = b;
+    int c = strcmp(x->site, y->site);
+    if (c == 0)
+        c = (x->kind > y->kind) - (x->kind < y->kind);
+    return c ? c : strcmp(x->month, y->month);
+}
+
+int cl_cbstore_tallies(cl_db_t *db, cl_cb_tally_key_t *keys, size_t n, cl_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    /* Locked in one order by every instance: two never wait on each other in a circle. */
+    qsort(keys, n, sizeof *keys, s_tally_cmp);
+    cl_buf_t col[3];
+    s_cols_begin(col, 3);
+    for (size_t i = 0; i < n; i++) {
+        keys[i].t = (cl_cb_tally_t){0, 0};
+        cl_pgarr_text(&col[0], keys[i].site);
+        cl_pgarr_i64(&col[1], keys[i].kind);
+        cl_pgarr_text(&col[2], keys[i].month);
+    }
     cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_text(&p, site);
-    cl_sql_int(&p, kind);
-    cl_sql_text(&p, month);
+    s_params_of(&p, col, 3);
     PGresult *res = cl_sql_exec(db,
-                                "INSERT INTO callback_tallies (site, kind, month) VALUES ($1, $2::smallint, $3::date)"
+                                "INSERT INTO callback_tallies (site, kind, month)"
+                                " SELECT s, k, m FROM unnest($1::text[], $2::smallint[], $3::date[])"
+                                " WITH ORDINALITY AS u(s, k, m, i) ORDER BY i"
                                 " ON CONFLICT (site, kind, month) DO UPDATE SET counted = callback_tallies.counted"
-                                " RETURNING counted, called",
+                                " RETURNING site, kind, to_char(month, 'YYYY-MM-DD') AS month, counted, called",
                                 &p, err);
+    s_cols_free(col, 3);
     if (!res)
         return -1;
-    t->counted = (uint32_t)cl_row_uint(res, 0, "counted");
-    t->called = (uint32_t)cl_row_uint(res, 0, "called");
+    for (int r = 0; r < PQntuples(res); r++) {
+        cl_cb_tally_key_t k = {0};
+        snprintf(k.site, sizeof k.site, "%s", cl_row_text(res, r, "site"));
+        k.kind = (int)cl_row_int(res, r, "kind");
+        snprintf(k.month, sizeof k.month, "%s", cl_row_text(res, r, "month"));
+        cl_cb_tally_key_t *at = bsearch(&k, keys, n, sizeof *keys, s_tally_cmp);
+        if (at)
+            at->t = (cl_cb_tally_t){(uint32_t)cl_row_uint(res, r, "counted"), (uint32_t)cl_row_uint(res, r, "called")};
+    }
     PQclear(res);
     return 0;
 }
 
-int cl_cbstore_tally_put(cl_db_t *db, const char *site, int kind, const char *month, const cl_cb_tally_t *t,
-                         cl_err_t *err)
+int cl_cbstore_tallies_put(cl_db_t *db, const cl_cb_tally_key_t *keys, size_t n, cl_err_t *err)
 {
+    if (n == 0)
+        return 0;
+    cl_buf_t col[5];
+    s_cols_begin(col, 5);
+    for (size_t i = 0; i < n; i++) {
+        cl_pgarr_text(&col[0], keys[i].site);
+        cl_pgarr_i64(&col[1], keys[i].kind);
+        cl_pgarr_text(&col[2], keys[i].month);
+        cl_pgarr_i64(&col[3], keys[i].t.counted);
+        cl_pgarr_i64(&col[4], keys[i].t.called);
+    }
     cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_text(&p, site);
-    cl_sql_int(&p, kind);
-    cl_sql_text(&p, month);
-    cl_sql_uint(&p, t->counted);
-    cl_sql_uint(&p, t->called);
-    return cl_sql_cmd(db,
-                      "UPDATE callback_tallies SET counted = $4::int, called = $5::int"
-                      " WHERE site = $1 AND kind = $2::smallint AND month = $3::date",
-                      &p, err);
+    s_params_of(&p, col, 5);
+    int rc = cl_sql_cmd(db,
+                        "UPDATE callback_tallies t SET counted = u.c, called = u.d"
+                        " FROM unnest($1::text[], $2::smallint[], $3::date[], $4::int[], $5::int[]) AS u(s, k, m, c, d)"
+                        " WHERE t.site = u.s AND t.kind = u.k AND t.month = u.m",
+                        &p, err);
+    s_cols_free(col, 5);
+    return rc;
 }
 
-int cl_cbstore_draw(cl_db_t *db, uint64_t case_id, const char *site, int kind, const char *month, bool sampled,
-                    cl_err_t *err)
+int cl_cbstore_draws(cl_db_t *db, const cl_cb_draw_t *draws, size_t n, cl_err_t *err)
 {
+    if (n == 0)
+        return 0;
+    cl_buf_t col[5];
+    s_cols_begin(col, 5);
+    for (size_t i = 0; i < n; i++) {
+        cl_pgarr_i64(&col[0], (int64_t)draws[i].case_id);
+        cl_pgarr_text(&col[1], draws[i].site);
+        cl_pgarr_i64(&col[2], draws[i].kind);
+        cl_pgarr_text(&col[3], draws[i].month);
+        cl_pgarr_bool(&col[4], draws[i].sampled);
+    }
     cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_uint(&p, case_id);
-    cl_sql_text(&p, site);
-    cl_sql_int(&p, kind);
-    cl_sql_text(&p, month);
-    cl_sql_bool(&p, sampled);
-    return cl_sql_cmd(db,
-                      "INSERT INTO callback_draws (case_id, site, kind, month, sampled)"
-                      " VALUES ($1::bigint, $2, $3::smallint, $4::date, $5::bool)",
-                      &p, err);
+    s_params_of(&p, col, 5);
+    int rc = cl_sql_cmd(db,
+                        "INSERT INTO callback_draws (case_id, site, kind, month, sampled)"
+                        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::date[], $5::bool[])",
+                        &p, err);
+    s_cols_free(col, 5);
+    return rc;
 }
 
 int cl_cbstore_loads(cl_db_t *db, const cl_site_policy_t *s, int64_t since_us, uint32_t *open,
@@ -144,14 +227,13 @@ int cl_cbstore_loads(cl_db_t *db, const cl_site_policy_t *s, int64_t since_us, u
     cl_sql_params_init(&p);
     cl_sql_text(&p, s->code);
     cl_sql_int(&p, since_us);
-    cl_sql_int(&p, CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_SCHEDULED);
+    /* callback_loads: counted by triggers on callbacks (migration 016). */
     PGresult *res = cl_sql_exec(db,
-                                "SELECT performer, coalesce(cl_ts_to_us(window_start), 0) AS window_us,"
-                                " count(*) FILTER (WHERE state = $3::smallint) AS open,"
-                                " count(*) FILTER (WHERE window_start >= cl_us_to_ts($2::bigint)) AS in_window"
-                                " FROM callbacks WHERE site = $1 AND performer IS NOT NULL"
-                                " AND (state = $3::smallint OR window_start >= cl_us_to_ts($2::bigint))"
-                                " GROUP BY performer, window_start",
+                                "SELECT performer, CASE WHEN window_start = '-infinity' THEN 0"
+                                " ELSE cl_ts_to_us(window_start) END AS window_us, open,"
+                                " CASE WHEN window_start >= cl_us_to_ts($2::bigint) THEN placed ELSE 0 END AS in_window"
+                                " FROM callback_loads WHERE site = $1"
+                                " AND (open > 0 OR window_start >= cl_us_to_ts($2::bigint))",
                                 &p, err);
     if (!res)
         return -1;
@@ -182,39 +264,66 @@ static int64_t s_mode_bits(const Caseloop__V1__Callback *cb)
     return bits;
 }
 
-int cl_cbstore_insert(cl_db_t *db, Caseloop__V1__Callback *cb, uint64_t closed_position, int64_t window_us,
-                      int64_t fire_us, cl_err_t *err)
+/* An optional number into an array: NULL when not has. */
+static void s_opt(cl_buf_t *col, bool has, int64_t v)
 {
+    if (has)
+        cl_pgarr_i64(col, v);
+    else
+        cl_pgarr_text(col, NULL);
+}
+
+int cl_cbstore_insert(cl_db_t *db, cl_cb_new_t *rows, size_t n, cl_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    enum { NCOL = 16 };
+    cl_buf_t col[NCOL];
+    s_cols_begin(col, NCOL);
+    for (size_t i = 0; i < n; i++) {
+        const Caseloop__V1__Callback *cb = rows[i].cb;
+        cl_pgarr_i64(&col[0], (int64_t)cb->case_id);
+        cl_pgarr_text(&col[1], cb->site);
+        cl_pgarr_i64(&col[2], cb->number);
+        cl_pgarr_i64(&col[3], (int64_t)rows[i].closed_position);
+        cl_pgarr_i64(&col[4], cb->kind);
+        cl_pgarr_i64(&col[5], cb->severity);
+        cl_pgarr_i64(&col[6], cb->state);
+        cl_pgarr_text(&col[7], cb->performer && *cb->performer ? cb->performer : NULL);
+        s_opt(&col[8], cb->has_slot_start_us, cb->slot_start_us);
+        s_opt(&col[9], cb->has_slot_end_us, cb->slot_end_us);
+        s_opt(&col[10], rows[i].window_us > 0, rows[i].window_us);
+        cl_pgarr_i64(&col[11], cb->deadline_us);
+        cl_pgarr_bool(&col[12], cb->late);
+        cl_pgarr_i64(&col[13], s_mode_bits(cb));
+        cl_pgarr_i64(&col[14], cb->closed_at_us);
+        s_opt(&col[15], rows[i].fire_us >= 0, rows[i].fire_us);
+    }
     cl_sql_params_t p;
-    cl_sql_params_init(&p);
-    cl_sql_uint(&p, cb->case_id);
-    cl_sql_text(&p, cb->site);
-    cl_sql_uint(&p, cb->number);
-    cl_sql_uint(&p, closed_position);
-    cl_sql_int(&p, cb->kind);
-    cl_sql_int(&p, cb->severity);
-    cl_sql_int(&p, cb->state);
-    cl_sql_text(&p, cb->performer && *cb->performer ? cb->performer : NULL);
-    cl_sql_opt_int(&p, cb->has_slot_start_us, cb->slot_start_us);
-    cl_sql_opt_int(&p, cb->has_slot_end_us, cb->slot_end_us);
-    cl_sql_opt_int(&p, window_us > 0, window_us);
-    cl_sql_int(&p, cb->deadline_us);
-    cl_sql_bool(&p, cb->late);
-    cl_sql_int(&p, s_mode_bits(cb));
-    cl_sql_int(&p, cb->closed_at_us);
-    cl_sql_opt_int(&p, fire_us >= 0, fire_us);
+    s_params_of(&p, col, NCOL);
     PGresult *res = cl_sql_exec(db,
                                 "INSERT INTO callbacks (case_id, site, number, closed_position, kind, severity, state,"
                                 " performer, slot_start, slot_end, window_start, deadline, late, modes, closed_at,"
                                 " next_fire_at)"
-                                " VALUES ($1::bigint, $2, $3::int, $4::bigint, $5::smallint, $6::smallint, $7::smallint,"
-                                " $8, cl_us_to_ts($9::bigint), cl_us_to_ts($10::bigint), cl_us_to_ts($11::bigint),"
-                                " cl_us_to_ts($12::bigint), $13::bool, $14::smallint, cl_us_to_ts($15::bigint),"
-                                " cl_us_to_ts($16::bigint)) RETURNING id",
+                                " SELECT id, site, num, pos, kind, sev, st, who, cl_us_to_ts(s0), cl_us_to_ts(s1),"
+                                " cl_us_to_ts(w), cl_us_to_ts(dl), late, modes, cl_us_to_ts(closed), cl_us_to_ts(fire)"
+                                " FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::smallint[],"
+                                " $6::smallint[], $7::smallint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[],"
+                                " $12::bigint[], $13::bool[], $14::smallint[], $15::bigint[], $16::bigint[])"
+                                " AS u(id, site, num, pos, kind, sev, st, who, s0, s1, w, dl, late, modes, closed, fire)"
+                                " RETURNING id, closed_position",
                                 &p, err);
+    s_cols_free(col, NCOL);
     if (!res)
         return -1;
-    cb->has_callback_id = 1, cb->callback_id = cl_row_uint(res, 0, "id");
+    for (int r = 0; r < PQntuples(res); r++) {
+        uint64_t pos = cl_row_uint(res, r, "closed_position");
+        for (size_t i = 0; i < n; i++)
+            if (rows[i].closed_position == pos) {
+                rows[i].cb->has_callback_id = 1, rows[i].cb->callback_id = cl_row_uint(res, r, "id");
+                break;
+            }
+    }
     PQclear(res);
     return 0;
 }

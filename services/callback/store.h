@@ -25,24 +25,42 @@ typedef struct {
     int drawn;               /* its draw: -1 none yet, 0 not sampled, 1 sampled */
     uint32_t prior;          /* callbacks it had before */
     bool done;               /* this closing has its task already (a batch applied again) */
+    bool found;              /* the case exists */
 } cl_closed_case_t;
 
-/* Reads case case_id, closed by the event at `position`, into out (free with
-   cl_closed_case_free). Returns 1, 0 when no such case, -1 with err. */
-int cl_cbstore_closed_case(cl_db_t *db, uint64_t case_id, uint64_t position, cl_closed_case_t *out, cl_err_t *err)
-    CL_WARN_UNUSED;
+/* Reads the cases of n closings (case case_ids[i], closed by the event at
+   positions[i]) into out[i] (found false for a case that does not exist; free
+   each with cl_closed_case_free), in one query. Returns 0, or -1 with err. */
+int cl_cbstore_closed_cases(cl_db_t *db, const uint64_t *case_ids, const uint64_t *positions, size_t n,
+                            cl_closed_case_t *out, cl_err_t *err) CL_WARN_UNUSED;
 void cl_closed_case_free(cl_closed_case_t *c);
 
-/* The tally of site and kind for the month (site time) that `month` ("YYYY-MM-01")
-   names, locked until the transaction ends (0, 0 when new). Returns 0, or -1. */
-int cl_cbstore_tally(cl_db_t *db, const char *site, int kind, const char *month, cl_cb_tally_t *t, cl_err_t *err)
-    CL_WARN_UNUSED;
-int cl_cbstore_tally_put(cl_db_t *db, const char *site, int kind, const char *month, const cl_cb_tally_t *t,
-                         cl_err_t *err) CL_WARN_UNUSED;
+/* A tally of site and kind for the month (site time) that `month` ("YYYY-MM-01") names. */
+typedef struct {
+    char site[80];
+    int kind;
+    char month[16];
+    cl_cb_tally_t t;
+} cl_cb_tally_key_t;
 
-/* Records the draw of a case, counted in month. Returns 0, or -1. */
-int cl_cbstore_draw(cl_db_t *db, uint64_t case_id, const char *site, int kind, const char *month, bool sampled,
-                    cl_err_t *err) CL_WARN_UNUSED;
+/* Reads the tallies of n distinct keys into their t (0, 0 when new), locked
+   until the transaction ends; sorts keys (the one order every instance locks
+   them in). Returns 0, or -1 with err. */
+int cl_cbstore_tallies(cl_db_t *db, cl_cb_tally_key_t *keys, size_t n, cl_err_t *err) CL_WARN_UNUSED;
+/* Writes the n tallies back. Returns 0, or -1 with err. */
+int cl_cbstore_tallies_put(cl_db_t *db, const cl_cb_tally_key_t *keys, size_t n, cl_err_t *err) CL_WARN_UNUSED;
+
+/* The draw of a case, counted in month ("YYYY-MM-01"). */
+typedef struct {
+    uint64_t case_id;
+    const char *site;
+    int kind;
+    const char *month;
+    bool sampled;
+} cl_cb_draw_t;
+
+/* Records n draws. Returns 0, or -1 with err. */
+int cl_cbstore_draws(cl_db_t *db, const cl_cb_draw_t *draws, size_t n, cl_err_t *err) CL_WARN_UNUSED;
 
 /* The load of a site's performers: open callbacks per staff index of s
    (open[], zeroed first), and calls each(arg, staff, window_us, n) for the
@@ -52,11 +70,18 @@ int cl_cbstore_loads(cl_db_t *db, const cl_site_policy_t *s, int64_t since_us, u
                      void (*each)(void *arg, int staff, int64_t window_us, uint32_t n), void *arg,
                      cl_err_t *err) CL_WARN_UNUSED;
 
-/* Stores a new callback task cb (its callback_id set here) that follows the
-   closing at closed_position, counting against window window_us (0: none),
-   its timer first due at fire_us (-1: none). Returns 0, or -1 with err. */
-int cl_cbstore_insert(cl_db_t *db, Caseloop__V1__Callback *cb, uint64_t closed_position, int64_t window_us,
-                      int64_t fire_us, cl_err_t *err) CL_WARN_UNUSED;
+/* A new callback task: cb (its callback_id set by cl_cbstore_insert), the
+   closing it follows (the event at closed_position), the window instance it
+   counts against (0: none), its timer first due at fire_us (-1: none). */
+typedef struct {
+    Caseloop__V1__Callback *cb;
+    uint64_t closed_position;
+    int64_t window_us;
+    int64_t fire_us;
+} cl_cb_new_t;
+
+/* Stores n new callback tasks in one statement. Returns 0, or -1 with err. */
+int cl_cbstore_insert(cl_db_t *db, cl_cb_new_t *rows, size_t n, cl_err_t *err) CL_WARN_UNUSED;
 
 /* Callbacks read for a request or a decision: each with the customer's name,
    contact and preferences from its case. */

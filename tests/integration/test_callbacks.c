@@ -455,6 +455,16 @@ static void test_a_thousand_closings_each_decided_once_through_a_kill_and_two_in
     assert_int_equal(cl_test_scalar("SELECT count(*) FROM (SELECT 1 FROM callbacks WHERE performer IS NOT NULL"
                                     " GROUP BY site, performer, window_start HAVING count(*) > 4) x"),
                      0);
+    /* The performers' loads, counted as the callbacks of every test so far were placed,
+       attempted, made and recorded, are what the callbacks themselves say. */
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM (SELECT site, performer, coalesce(window_start, '-infinity') AS w,"
+                                    " count(*) AS placed, count(*) FILTER (WHERE state = 1) AS open FROM callbacks"
+                                    " WHERE performer IS NOT NULL GROUP BY 1, 2, 3) a"
+                                    " FULL JOIN (SELECT * FROM callback_loads WHERE placed <> 0 OR open <> 0) l"
+                                    " ON (a.site, a.performer, a.w) = (l.site, l.performer, l.window_start)"
+                                    " WHERE a.placed IS DISTINCT FROM l.placed OR a.open IS DISTINCT FROM l.open"),
+                     0);
+    assert_true(cl_test_scalar("SELECT count(*) FROM callback_loads") > 0);
     assert_int_equal(cl_svc_stop(&s_cb2, SIGTERM, 0), 0);
 }
 
