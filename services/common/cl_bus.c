@@ -14,8 +14,11 @@ void *cl_bus_open(void *ctx, int type, const char *endpoint, bool bind, cl_err_t
     }
     int linger = bind ? 1000 : 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    int hwm = 100000;
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    /* A PUB holds at most CL_BUS_PUB_HWM unsent events per subscriber: one that
+       falls further behind (a wake-up subscription, whose own queue is small,
+       read between passes) loses the newest and reads the log, and costs no memory. */
+    int hwm = 100000, snd = type == ZMQ_PUB ? CL_BUS_PUB_HWM : hwm;
+    zmq_setsockopt(s, ZMQ_SNDHWM, &snd, sizeof snd);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (type == ZMQ_SUB)
         zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);

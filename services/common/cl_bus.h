@@ -10,9 +10,13 @@
 #include "cl_codec.h"
 #include "cl_err.h"
 
+/* Unsent events a PUB holds per subscriber before it drops the newest. */
+#define CL_BUS_PUB_HWM 1000
+
 /* Opens a socket of type (ZMQ_ROUTER, ZMQ_PUB, ZMQ_DEALER, ZMQ_SUB, ...) and binds
    it (bind true) or connects it to endpoint. Linger is 0 for clients and 1 s for
-   servers; SUB sockets subscribe to every topic. Returns NULL with err set. */
+   servers; SUB sockets subscribe to every topic. Queues hold 100,000 messages
+   each way, a PUB's CL_BUS_PUB_HWM per subscriber. Returns NULL with err set. */
 void *cl_bus_open(void *ctx, int type, const char *endpoint, bool bind, cl_err_t *err);
 
 /* A wake-up subscription: a SUB connected to each of endpoints
