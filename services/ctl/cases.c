@@ -210,6 +210,7 @@ static void s_case_usage(FILE *out)
 {
     fprintf(out, "usage: caseloop case show N\n"
                  "       caseloop case ACTION N --actor WHO [--text T] [--satisfied|--not-satisfied] [--signed]\n"
+                 "                             [--key SOURCE/ID]   (sent again with the same key: applied once)\n"
                  "       caseloop case transfer N --actor WHO [--department D] [--assignee X] [--reason R]\n"
                  "actions:\n");
     for (size_t i = 0; i < sizeof s_actions / sizeof *s_actions; i++)
@@ -222,8 +223,9 @@ static void s_case_usage(FILE *out)
 static int s_print_state(const cl_env_t *reply, void *arg)
 {
     char e[32];
-    printf("case %" PRIu64 " is %s\n", *(const uint64_t *)arg,
-           cl_codec_enum_name(&caseloop__v1__case_state__descriptor, reply->case_command_reply->state, e, sizeof e));
+    printf("case %" PRIu64 " is %s%s\n", *(const uint64_t *)arg,
+           cl_codec_enum_name(&caseloop__v1__case_state__descriptor, reply->case_command_reply->state, e, sizeof e),
+           reply->case_command_reply->repeated ? " (this key was applied before: nothing changed)" : "");
     return 0;
 }
 
@@ -245,7 +247,8 @@ static int s_case_action(ctl_t *ctl, int argc, char **argv)
                                          {"satisfied", 0, 0, 's'},     {"not-satisfied", 0, 0, 'n'},
                                          {"signed", 0, 0, 'g'},        {"department", 1, 0, 'd'},
                                          {"assignee", 1, 0, 'x'},      {"reason", 1, 0, 'r'},
-                                         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+                                         {"key", 1, 0, 'k'},           {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *verb = argv[1];
     bool transfer = strcmp(verb, "transfer") == 0;
     int action = -1;
@@ -271,6 +274,15 @@ static int s_case_action(ctl_t *ctl, int argc, char **argv)
         case 'g': cmd.has_signed_ = 1, cmd.signed_ = 1; break;
         case 'd': tr.department = optarg; break;
         case 'x': tr.assignee = optarg; break;
+        case 'k': /* SOURCE/ID: the source up to the first slash */
+            cmd.source = optarg;
+            cmd.command_id = strchr(optarg, '/');
+            if (!cmd.command_id) {
+                fprintf(stderr, "caseloop: --key is SOURCE/ID (e.g. crm/4711)\n");
+                return 2;
+            }
+            *cmd.command_id++ = '\0';
+            break;
         case 'h': s_case_usage(stdout); return 0;
         default: s_case_usage(stderr); return 2;
         }

@@ -31,7 +31,136 @@ int cl_command_validate(const Caseloop__V1__CaseCommand *cmd, cl_err_t *err)
                               : "text is required: the plan told to the customer");
     if (cmd->action == CASELOOP__V1__CASE_ACTION__CASE_ACTION_REPORT_RESULT && !cmd->has_satisfied)
         return cl_err_set(err, CL_INVALID_ARGUMENT, "satisfied", "satisfied is required: the customer's opinion");
+    bool has_source = cmd->source && *cmd->source, has_id = cmd->command_id && *cmd->command_id;
+    if (has_source != has_id)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, has_source ? "command_id" : "source",
+                          "source and command_id go together: the command's key is both");
+    if (has_source &&
+        (cl_text_check(cmd->source, "source", 1, 100, err) < 0 || cl_text_check(cmd->command_id, "command_id", 1, 200, err) < 0))
+        return -1;
     return 0;
+}
+
+/* Whether cmd carries an idempotency key (checked: both parts or neither). */
+static bool s_keyed(const Caseloop__V1__CaseCommand *cmd)
+{
+    return cmd->source && *cmd->source;
+}
+
+/* cmd as its key stands for: packed without the key. */
+static void s_command_body(const Caseloop__V1__CaseCommand *cmd, cl_buf_t *out)
+{
+    Caseloop__V1__CaseCommand c = *cmd;
+    c.source = NULL;
+    c.command_id = NULL;
+    cl_buf_reset(out);
+    cl_buf_reserve(out, caseloop__v1__case_command__get_packed_size(&c));
+    out->len = caseloop__v1__case_command__pack(&c, (uint8_t *)out->data);
+    out->data[out->len] = '\0';
+}
+
+/* What the key of a command says from before: nothing (found false), or the
+   command it stands for (same: this one) and the outcome it had. */
+typedef struct {
+    bool found, same;
+    Caseloop__V1__CaseState state;
+    uint64_t position;
+} s_key_t;
+
+/* The keys of the keyed commands among cmds, as stored, into keys[k] (bodies[k]: the command as its key stands for). */
+static int s_keys_read(cl_db_t *db, const Caseloop__V1__CaseCommand *const *cmds, size_t n, const cl_buf_t *bodies,
+                       s_key_t *keys, cl_err_t *err)
+{
+    cl_buf_t col[4] = {{0}};
+    for (int c = 0; c < 4; c++)
+        cl_pgarr_begin(&col[c]);
+    size_t keyed = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (!s_keyed(cmds[k]))
+            continue;
+        cl_pgarr_i64(&col[0], (int64_t)k);
+        cl_pgarr_text(&col[1], cmds[k]->source);
+        cl_pgarr_text(&col[2], cmds[k]->command_id);
+        cl_pgarr_bytea(&col[3], bodies[k].data, bodies[k].len);
+        keyed++;
+    }
+    int rc = 0;
+    if (keyed) {
+        cl_sql_params_t p;
+        cl_sql_params_init(&p);
+        for (int c = 0; c < 4; c++) {
+            cl_pgarr_end(&col[c]);
+            cl_sql_text(&p, col[c].data);
+        }
+        PGresult *res = cl_sql_exec(db,
+                                    "SELECT u.k, k.command = u.body AS same, k.state, k.position"
+                                    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[]) AS u(k, src, xid, body)"
+                                    " JOIN command_keys k ON k.source = u.src AND k.command_id = u.xid",
+                                    &p, err);
+        if (!res) {
+            rc = -1;
+        } else {
+            for (int r = 0; r < PQntuples(res); r++) {
+                uint64_t k = cl_row_uint(res, r, "k");
+                if (k < n)
+                    keys[k] = (s_key_t){true, cl_row_bool(res, r, "same"),
+                                        (Caseloop__V1__CaseState)cl_row_int(res, r, "state"), cl_row_uint(res, r, "position")};
+            }
+            PQclear(res);
+        }
+    }
+    for (int c = 0; c < 4; c++)
+        cl_buf_free(&col[c]);
+    return rc;
+}
+
+/* Stores the keys of the keyed commands applied (applied[0..n) index cmds and out). */
+static int s_keys_write(cl_db_t *db, const Caseloop__V1__CaseCommand *const *cmds, const cl_buf_t *bodies,
+                        const cl_command_event_t *out, const size_t *applied, size_t n, cl_err_t *err)
+{
+    cl_buf_t col[6] = {{0}};
+    for (int c = 0; c < 6; c++)
+        cl_pgarr_begin(&col[c]);
+    size_t keyed = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = applied[i];
+        if (!s_keyed(cmds[k]))
+            continue;
+        cl_pgarr_text(&col[0], cmds[k]->source);
+        cl_pgarr_text(&col[1], cmds[k]->command_id);
+        cl_pgarr_bytea(&col[2], bodies[k].data, bodies[k].len);
+        cl_pgarr_i64(&col[3], (int64_t)cmds[k]->case_id);
+        cl_pgarr_i64(&col[4], out[k].updated.state_after);
+        cl_pgarr_i64(&col[5], (int64_t)out[k].env.position);
+        keyed++;
+    }
+    int rc = 0;
+    if (keyed) {
+        cl_sql_params_t p;
+        cl_sql_params_init(&p);
+        for (int c = 0; c < 6; c++) {
+            cl_pgarr_end(&col[c]);
+            cl_sql_text(&p, col[c].data);
+        }
+        /* A key another transaction stored first fails the batch with a retryable conflict;
+           tried again, the command is its repeat. */
+        rc = cl_sql_cmd(db,
+                        "INSERT INTO command_keys (source, command_id, command, case_id, state, position)"
+                        " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::smallint[],"
+                        " $6::bigint[])",
+                        &p, err);
+    }
+    for (int c = 0; c < 6; c++)
+        cl_buf_free(&col[c]);
+    return rc;
+}
+
+/* out answers cmd as a repeat: the first outcome, no event. */
+static void s_repeat(cl_command_event_t *out, Caseloop__V1__CaseState state, uint64_t position)
+{
+    out->repeated = true;
+    out->updated.state_after = state;
+    out->env.position = position;
 }
 
 void cl_command_event_release(cl_command_event_t *out)
@@ -139,6 +268,19 @@ static int s_write_rows(cl_db_t *db, const s_row_t *rows, size_t n, int64_t now_
     return rc;
 }
 
+/* Whether commands a and b (both keyed) have the same key. */
+static bool s_same_key(const Caseloop__V1__CaseCommand *a, const Caseloop__V1__CaseCommand *b)
+{
+    return strcmp(a->source, b->source) == 0 && strcmp(a->command_id, b->command_id) == 0;
+}
+
+/* Sets refused[k]: the key of cmd stands for another command. */
+static void s_key_reused(cl_err_t *refused, const Caseloop__V1__CaseCommand *cmd)
+{
+    cl_err_set(refused, CL_CONFLICT, "command_id",
+               "the key %s/%s was used for another command; the first stands", cmd->source, cmd->command_id);
+}
+
 int cl_store_commands(cl_db_t *db, const Caseloop__V1__CaseCommand *const *cmds, size_t n, int64_t now_us,
                       const char *sender, cl_publisher_t *pub, cl_command_event_t *out, cl_err_t *refused,
                       cl_err_t *err)
@@ -174,15 +316,47 @@ int cl_store_commands(cl_db_t *db, const Caseloop__V1__CaseCommand *const *cmds,
     s_row_t *rows = calloc(nrows + 1, sizeof *rows);
     cl_event_t *evs = calloc(n, sizeof *evs);
     size_t *applied = calloc(n, sizeof *applied);
-    if (!rows || !evs || !applied)
+    cl_buf_t *bodies = calloc(n, sizeof *bodies);
+    s_key_t *keys = calloc(n, sizeof *keys);
+    if (!rows || !evs || !applied || !bodies || !keys)
         abort();
     for (size_t r = 0; r < nrows; r++)
         rows[r] = (s_row_t){cl_row_uint(res, (int)r, "id"), (Caseloop__V1__CaseState)cl_row_int(res, (int)r, "state"),
                             cl_row_text(res, (int)r, "site"), cl_row_bool(res, (int)r, "dispatched"), false, -1, 0};
+    for (size_t k = 0; k < n; k++)
+        if (s_keyed(cmds[k]))
+            s_command_body(cmds[k], &bodies[k]);
+    /* The keys are read once their cases are locked: a command of the same case
+       that held the lock committed first, and its key is seen. */
+    int rc = s_keys_read(db, cmds, n, bodies, keys, err);
     /* In the order they came, each on what the ones before left. */
     size_t nev = 0;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n && rc == 0; k++) {
         const Caseloop__V1__CaseCommand *cmd = cmds[k];
+        if (s_keyed(cmd)) {
+            if (keys[k].found) {
+                if (keys[k].same)
+                    s_repeat(&out[k], keys[k].state, keys[k].position);
+                else
+                    s_key_reused(&refused[k], cmd);
+                continue;
+            }
+            size_t j = k;
+            while (j-- > 0 && !(s_keyed(cmds[j]) && s_same_key(cmds[j], cmd)))
+                ;
+            if (j < k) { /* an earlier command of this batch had the key: as it went, this one goes */
+                if (bodies[j].len != bodies[k].len || memcmp(bodies[j].data, bodies[k].data, bodies[k].len) != 0)
+                    s_key_reused(&refused[k], cmd);
+                else if (out[j].same_as)
+                    out[k].repeated = true, out[k].same_as = out[j].same_as;
+                else if (refused[j].code != CL_OK || out[j].repeated)
+                    refused[k] = refused[j], out[k].repeated = out[j].repeated,
+                    out[k].updated.state_after = out[j].updated.state_after, out[k].env.position = out[j].env.position;
+                else
+                    out[k].repeated = true, out[k].same_as = j + 1;
+                continue;
+            }
+        }
         s_row_t *row = bsearch(&cmd->case_id, rows, nrows, sizeof *rows, s_row_cmp);
         Caseloop__V1__CaseState to;
         if (!row) {
@@ -201,28 +375,43 @@ int cl_store_commands(cl_db_t *db, const Caseloop__V1__CaseCommand *const *cmds,
         evs[nev] = out[k].ev;
         applied[nev++] = k;
     }
-    int rc = 0;
-    if (nev == 0) {
+    if (rc < 0 || nev == 0) {
         cl_db_rollback(db); /* nothing written: the locks go */
     } else if (s_write_rows(db, rows, nrows, now_us, err) < 0) {
         cl_db_rollback(db);
         rc = -1;
     } else {
-        uint64_t turn = cl_publisher_commit(pub, db, evs, nev, now_us, err);
-        if (turn == 0)
-            rc = -1;
-        for (size_t i = 0; i < nev; i++) { /* the packed events go back to their commands */
+        cl_publisher_lock(pub);
+        bool ok = cl_eventlog_append(db, evs, nev, now_us, err) == 0;
+        for (size_t i = 0; i < nev; i++) { /* the packed events, with their positions, go back to their commands */
             out[applied[i]].ev = evs[i];
-            out[applied[i]].turn = turn;
+            evs[i].packed = (cl_buf_t){0};
         }
+        ok = ok && s_keys_write(db, cmds, bodies, out, applied, nev, err) == 0 && cl_db_commit(db, err) == 0;
+        if (!ok)
+            cl_db_rollback(db);
+        uint64_t turn = cl_publisher_unlock(pub, ok);
+        rc = ok ? 0 : -1;
+        for (size_t i = 0; i < nev; i++)
+            out[applied[i]].turn = turn;
     }
+    if (rc == 0) /* repeats of a command applied earlier in this batch: its outcome */
+        for (size_t k = 0; k < n; k++)
+            if (out[k].same_as) {
+                const cl_command_event_t *first = &out[out[k].same_as - 1];
+                s_repeat(&out[k], first->updated.state_after, first->env.position);
+            }
     PQclear(res);
     if (rc < 0)
         for (size_t k = 0; k < n; k++)
             cl_command_event_release(&out[k]);
+    for (size_t k = 0; k < n; k++)
+        cl_buf_free(&bodies[k]);
     free(rows);
     free(evs);
     free(applied);
+    free(bodies);
+    free(keys);
     return rc;
 }
 

@@ -17,7 +17,10 @@ typedef struct {
     Caseloop__V1__CaseUpdated updated;
     char *site;
     cl_event_t ev;
-    uint64_t turn;               /* the commit's turn to be published (cl_publisher_put) */
+    uint64_t turn;               /* the commit's turn to be published (cl_publisher_put); 0: no event */
+    bool repeated;               /* its key was used before: updated.state_after and env.position are the
+                                    first outcome, and there is no event */
+    size_t same_as;              /* (internal) 1 + the command of the batch it repeats, 0 for none */
 } cl_command_event_t;
 
 /* Applies n validated commands at now_us in one transaction, in the order
@@ -26,9 +29,14 @@ typedef struct {
    CONFLICT naming the state), moves the states, stamps the milestones and
    appends a CaseUpdated per command applied, committed as one of pub's
    appenders (out[k] with the commit's turn, to publish; release each with
-   cl_command_event_release). Returns 0 when it committed (or nothing was
-   applied), or -1 with err when the batch failed as a whole (UNAVAILABLE,
-   INTERNAL, or a retryable conflict: cl_db_retryable): nothing changed. */
+   cl_command_event_release). A command with a key used before (table
+   command_keys, or an earlier command of the same batch) is answered with the
+   first outcome (out[k].repeated), or refused CONFLICT on command_id when the
+   key stood for another command; the key of a keyed command applied is
+   stored in the same transaction. Returns 0 when it committed (or nothing
+   was applied), or -1 with err when the batch failed as a whole
+   (UNAVAILABLE, INTERNAL, or a retryable conflict, such as a key another
+   transaction stored first: cl_db_retryable): nothing changed. */
 int cl_store_commands(cl_db_t *db, const Caseloop__V1__CaseCommand *const *cmds, size_t n, int64_t now_us,
                       const char *sender, cl_publisher_t *pub, cl_command_event_t *out, cl_err_t *refused,
                       cl_err_t *err) CL_WARN_UNUSED;

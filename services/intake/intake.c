@@ -399,10 +399,11 @@ static void s_reply_command(cl_intake_t *self, cl_request_t *req, const cl_env_t
     body.has_case_id = 1, body.case_id = cmd->case_id;
     body.has_state = 1, body.state = out->updated.state_after;
     body.has_position = 1, body.position = out->env.position;
+    body.has_repeated = out->repeated, body.repeated = out->repeated;
     reply.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY;
     reply.case_command_reply = &body;
     cl_service_reply(self->rt.svc, req, &reply);
-    cl_service_count(self->rt.svc, "case_commands", 1);
+    cl_service_count(self->rt.svc, out->repeated ? "command_repeats" : "case_commands", 1);
 }
 
 /* Main side: publishes the events of a job's commands, each commit's at its

@@ -1298,6 +1298,39 @@ static void test_past_its_queue_intake_answers_at_once(void **state)
     assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
 }
 
+/* Sends cmd on dealer without waiting for the reply; mid gets its message id. */
+static void s_send_command(void *dealer, Caseloop__V1__CaseCommand *cmd, char mid[CL_ID_MAX + 1])
+{
+    cl_env_t e;
+    cl_codec_init(&e, mid, "test", cl_clock_now(cl_clock_real()));
+    e.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+    e.case_command = cmd;
+    cl_buf_t frame = {0};
+    cl_codec_encode(&e, &frame);
+    assert_int_equal(zmq_send(dealer, frame.data, frame.len, 0), (int)frame.len);
+    cl_buf_free(&frame);
+}
+
+/* Two cases submitted at site A (source `source`) and marked dispatched, into id[0], id[1]. */
+static void s_two_dispatched(void *dealer, const char *source, uint64_t id[2])
+{
+    for (long k = 0; k < 2; k++) {
+        Caseloop__V1__Case c;
+        char xid[32];
+        cl_test_case(&c, "A", source, xid, sizeof xid, k);
+        cl_env_t *r = s_submit_ok(dealer, &c);
+        id[k] = r->submit_case_reply->case_id;
+        cl_codec_free(r);
+    }
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO dispatches (case_id, site, kind, classified, severity, department, special, notified,"
+             " dispatched_at, position) SELECT id, site, kind, false, severity, 'D', false, '{}', now(), 0 FROM cases"
+             " WHERE external_source = '%s' RETURNING 1",
+             source);
+    assert_int_equal(cl_test_scalar(sql), 1);
+}
+
 /* Commands that queue up while the worker is busy are applied together, in one
    transaction, in the order they came, each on the state the ones before left;
    one that is refused (an unknown case, a state it does not fit) refuses no
@@ -1311,19 +1344,7 @@ static void test_commands_sent_together_are_applied_in_order_in_one_commit(void 
     assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
     void *dealer = cl_test_dealer(svc.router);
     uint64_t id[2];
-    for (long k = 0; k < 2; k++) {
-        Caseloop__V1__Case c;
-        char xid[32];
-        cl_test_case(&c, "A", "together", xid, sizeof xid, k);
-        cl_env_t *r = s_submit_ok(dealer, &c);
-        id[k] = r->submit_case_reply->case_id;
-        cl_codec_free(r);
-    }
-    assert_int_equal(cl_test_scalar("INSERT INTO dispatches (case_id, site, kind, classified, severity, department,"
-                                    " special, notified, dispatched_at, position)"
-                                    " SELECT id, site, kind, false, severity, 'D', false, '{}', now(), 0 FROM cases"
-                                    " WHERE external_source = 'together' RETURNING 1"),
-                     1);
+    s_two_dispatched(dealer, "together", id);
     PGconn *lock = PQconnectdb(cl_test_db());
     assert_int_equal(PQstatus(lock), CONNECTION_OK);
     PGresult *res = PQexec(lock, "BEGIN; LOCK TABLE cases IN EXCLUSIVE MODE");
@@ -1348,25 +1369,17 @@ static void test_commands_sent_together_are_applied_in_order_in_one_commit(void 
         {0, CASELOOP__V1__CASE_ACTION__CASE_ACTION_REPORT_RESULT, "", 1, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED},
     };
     char mid[N][CL_ID_MAX + 1];
-    cl_buf_t frame = {0};
     for (int k = 0; k < N; k++) {
-        cl_env_t e;
-        cl_codec_init(&e, mid[k], "test", cl_clock_now(cl_clock_real()));
         Caseloop__V1__CaseCommand body = CASELOOP__V1__CASE_COMMAND__INIT;
         body.has_case_id = 1, body.case_id = cmds[k].on < 0 ? id[1] + 1000 : id[cmds[k].on];
         body.has_action = 1, body.action = cmds[k].action;
         body.actor = "cs1";
         body.text = (char *)cmds[k].text;
         body.has_satisfied = cmds[k].satisfied >= 0, body.satisfied = cmds[k].satisfied == 1;
-        e.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
-        e.case_command = &body;
-        cl_buf_reset(&frame);
-        cl_codec_encode(&e, &frame);
-        assert_int_equal(zmq_send(dealer, frame.data, frame.len, 0), (int)frame.len);
+        s_send_command(dealer, &body, mid[k]);
         if (k == 0) /* the worker waits for the lock with the first; the others queue behind it */
             cl_test_wait_scalar(1, TIMEOUT_MS, "SELECT count(*) FROM pg_locks WHERE NOT granted");
     }
-    cl_buf_free(&frame);
     res = PQexec(lock, "COMMIT");
     PQclear(res);
     PQfinish(lock);
@@ -1409,6 +1422,126 @@ static void test_commands_sent_together_are_applied_in_order_in_one_commit(void 
              (unsigned long long)id[0], (int)CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
     assert_int_equal(cl_test_scalar(sql), 1);
     assert_int_equal(cl_test_counter(dealer, "case_commands"), 5);
+    cl_test_close(&dealer);
+    assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
+}
+
+/* A keyed command with its fields. */
+static Caseloop__V1__CaseCommand s_keyed(uint64_t case_id, Caseloop__V1__CaseAction action, const char *text,
+                                         const char *source, const char *command_id)
+{
+    Caseloop__V1__CaseCommand cmd = CASELOOP__V1__CASE_COMMAND__INIT;
+    cmd.has_case_id = 1, cmd.case_id = case_id;
+    cmd.has_action = 1, cmd.action = action;
+    cmd.actor = "cs1";
+    cmd.text = (char *)text;
+    cmd.source = (char *)source;
+    cmd.command_id = (char *)command_id;
+    return cmd;
+}
+
+/* Sends cmd and returns its reply. */
+static cl_env_t *s_call_command(void *dealer, Caseloop__V1__CaseCommand *cmd)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+    env.case_command = cmd;
+    cl_env_t *r = cl_test_call(dealer, &env, TIMEOUT_MS);
+    assert_non_null(r);
+    return r;
+}
+
+/* The reply r is a CaseCommandReply: state, and repeated or not; returns its position. */
+static uint64_t s_command_ok(cl_env_t *r, Caseloop__V1__CaseState state, bool repeated)
+{
+    if (r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR)
+        fail_msg("refused: %s %s", r->error->field, r->error->message);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY);
+    assert_int_equal(r->case_command_reply->state, state);
+    assert_int_equal(r->case_command_reply->repeated, repeated);
+    uint64_t pos = r->case_command_reply->position;
+    cl_codec_free(r);
+    return pos;
+}
+
+static void s_command_refused(cl_env_t *r, Caseloop__V1__ErrorCode code, const char *field)
+{
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ERROR);
+    assert_int_equal(r->error->code, code);
+    assert_string_equal(r->error->field, field);
+    cl_codec_free(r);
+}
+
+/* A command sent again with its key is applied once: the repeat is answered with the
+   first outcome and changes nothing, also when the copies arrive together in one batch;
+   the key with another command is refused and the first stands; a refused command keeps
+   no key; half a key is refused. */
+static void test_a_command_sent_again_with_its_key_is_applied_once(void **state)
+{
+    (void)state;
+    static const char *env[] = {"CL_STORE_WORKERS=2", NULL};
+    cl_svc_t svc;
+    assert_int_equal(cl_svc_start(&svc, "caseloop-intake", env), 0);
+    void *dealer = cl_test_dealer(svc.router);
+    uint64_t id[2];
+    s_two_dispatched(dealer, "keyed", id);
+    const Caseloop__V1__CaseState ACKED = CASELOOP__V1__CASE_STATE__CASE_STATE_ACKNOWLEDGED,
+                                  IN_PROGRESS = CASELOOP__V1__CASE_STATE__CASE_STATE_IN_PROGRESS,
+                                  RESOLVED = CASELOOP__V1__CASE_STATE__CASE_STATE_RESOLVED;
+    Caseloop__V1__CaseCommand ack = s_keyed(id[0], CASELOOP__V1__CASE_ACTION__CASE_ACTION_ACKNOWLEDGE, "", "crm", "c-1");
+    uint64_t first = s_command_ok(s_call_command(dealer, &ack), ACKED, false);
+    assert_int_equal(s_command_ok(s_call_command(dealer, &ack), ACKED, true), first);
+    /* The same key with another command: refused, the first stands. */
+    Caseloop__V1__CaseCommand other =
+        s_keyed(id[0], CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT, "we call at ten", "crm", "c-1");
+    s_command_refused(s_call_command(dealer, &other), CASELOOP__V1__ERROR_CODE__CONFLICT, "command_id");
+    /* The same id from another source is another key. */
+    other.source = "web";
+    s_command_ok(s_call_command(dealer, &other), IN_PROGRESS, false);
+    /* Half a key. */
+    Caseloop__V1__CaseCommand half = s_keyed(id[0], CASELOOP__V1__CASE_ACTION__CASE_ACTION_PROGRESS, "note", "crm", NULL);
+    s_command_refused(s_call_command(dealer, &half), CASELOOP__V1__ERROR_CODE__INVALID_ARGUMENT, "command_id");
+    /* A refused command keeps no key: sent again once it fits, it is applied. */
+    Caseloop__V1__CaseCommand resolve = s_keyed(id[1], CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE, "fixed", "crm", "c-2");
+    s_command_refused(s_call_command(dealer, &resolve), CASELOOP__V1__ERROR_CODE__CONFLICT, "action");
+    cl_codec_free(cl_test_command(dealer, id[1], CASELOOP__V1__CASE_ACTION__CASE_ACTION_FIRST_CONTACT, "cs1", "plan", -1));
+    uint64_t resolved = s_command_ok(s_call_command(dealer, &resolve), RESOLVED, false);
+    assert_int_equal(s_command_ok(s_call_command(dealer, &resolve), RESOLVED, true), resolved);
+    /* Copies sent together, on several sockets: one outcome, one event. */
+    enum { COPIES = 6 };
+    void *dealers[COPIES];
+    char mid[COPIES][CL_ID_MAX + 1];
+    Caseloop__V1__CaseCommand close = s_keyed(id[1], CASELOOP__V1__CASE_ACTION__CASE_ACTION_REPORT_RESULT, "", "crm", "c-3");
+    close.has_satisfied = 1, close.satisfied = 1;
+    for (int k = 0; k < COPIES; k++)
+        dealers[k] = cl_test_dealer(svc.router);
+    for (int k = 0; k < COPIES; k++)
+        s_send_command(k % 2 ? dealers[k] : dealer, &close, mid[k]);
+    int applied = 0;
+    uint64_t pos = 0;
+    for (int k = 0; k < COPIES; k++) {
+        cl_env_t *r = s_reply(k % 2 ? dealers[k] : dealer, TIMEOUT_MS);
+        if (!r)
+            fail_msg("copy %d of the keyed command was not answered", k);
+        assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY);
+        assert_int_equal(r->case_command_reply->state, CASELOOP__V1__CASE_STATE__CASE_STATE_CLOSED);
+        applied += !r->case_command_reply->repeated;
+        if (pos)
+            assert_int_equal(r->case_command_reply->position, pos);
+        pos = r->case_command_reply->position;
+        cl_codec_free(r);
+    }
+    assert_int_equal(applied, 1);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CaseUpdated'",
+             (unsigned long long)id[1]);
+    assert_int_equal(cl_test_scalar(sql), 3); /* first contact, resolve, report */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CaseUpdated'",
+             (unsigned long long)id[0]);
+    assert_int_equal(cl_test_scalar(sql), 2); /* acknowledge, first contact */
+    assert_int_equal(cl_test_counter(dealer, "command_repeats"), 2 + COPIES - 1);
+    for (int k = 0; k < COPIES; k++)
+        cl_test_close(&dealers[k]);
     cl_test_close(&dealer);
     assert_int_equal(cl_svc_stop(&svc, SIGTERM, 0), 0);
 }
@@ -1531,6 +1664,7 @@ int main(void)
         cmocka_unit_test(test_the_counters_add_up),
         cmocka_unit_test(test_past_its_queue_intake_answers_at_once),
         cmocka_unit_test(test_commands_sent_together_are_applied_in_order_in_one_commit),
+        cmocka_unit_test(test_a_command_sent_again_with_its_key_is_applied_once),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
