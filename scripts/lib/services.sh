@@ -93,7 +93,7 @@ svc_start() {
     escalation) envs+=(CL_ESCALATION_ROUTER="$svc_escalation_router" CL_ESCALATION_PUB="$svc_escalation_pub"
                        CL_ESCALATION_LISTEN="$svc_intake_pub,$svc_dispatcher_pub") ;;
     callback) envs+=(CL_CALLBACK_ROUTER="$svc_callback_router" CL_CALLBACK_PUB="$svc_callback_pub"
-                     CL_CALLBACK_LISTEN="$svc_intake_pub") ;;
+                     CL_CALLBACK_LISTEN="$svc_intake_pub" CL_CALLBACK_INTAKE="$svc_intake_router") ;;
     *) svc__say "no service \"$name\""; return 1 ;;
   esac
   : >"$ready"

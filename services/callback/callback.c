@@ -2,6 +2,8 @@
 #include "callback.h"
 #include "plan.h"
 #include "store.h"
+#include "cl_actor.h"
+#include "cl_client.h"
 #include <sodium.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,6 +12,15 @@
 
 #define SENDER "callback-scheduler"
 #define CONSUMER "callback-scheduler"
+#define OUTBOX_TIMEOUT_MS 2000 /* a request to intake unanswered by then is sent again later */
+#define OUTBOX_RETRY_MS 1000
+
+/* What the outbox's sender, an actor, is given: read only, on both sides. */
+typedef struct {
+    const cl_callback_config_t *cfg;
+    void *zctx;
+    cl_clock_t *clock;
+} s_outbox_t;
 
 struct cl_callback {
     const cl_callback_config_t *cfg;
@@ -19,6 +30,8 @@ struct cl_callback {
     uint8_t seed[CL_CB_SEED_BYTES];
     int64_t next_due;           /* business time a timer is next due (INT64_MAX: none known) */
     int64_t last_look;          /* when the timers were last looked at */
+    cl_actor_t *outbox;         /* sends the outbox to intake (s_outbox_main) */
+    s_outbox_t ob;              /* what it is given, read only */
 };
 
 /* --- events ---------------------------------------------------------------------------------- */
@@ -838,6 +851,181 @@ static void s_attempt_callback(void *arg, cl_request_t *req, const cl_env_t *env
     cl_cb_list_free(&l);
 }
 
+/* --- the outbox -------------------------------------------------------------------------------------- */
+
+#define OUTBOX_SOURCE "callback-scheduler"
+
+/* R-CB-5, R-CB-6: what callback cb's record q sends to intake, as packed
+   Envelopes into requests (at most 1 + CL_CB_MAX_RAISED): the case reopened
+   with the customer's words when not satisfied, and a case of its own for each
+   problem raised, linked to this one; each with a key derived from the
+   callback. Returns how many. */
+static size_t s_requests(const Caseloop__V1__Callback *cb, const Caseloop__V1__RecordCallback *q,
+                         const cl_cb_outcome_t *outcome, int64_t now, cl_buf_t *requests)
+{
+    size_t n = 0;
+    char id[CL_ID_MAX + 1], key[64];
+    cl_env_t env;
+    if (outcome->reopen) {
+        Caseloop__V1__CaseCommand c = CASELOOP__V1__CASE_COMMAND__INIT;
+        c.has_case_id = 1, c.case_id = cb->case_id;
+        c.has_action = 1, c.action = CASELOOP__V1__CASE_ACTION__CASE_ACTION_REOPEN;
+        c.actor = q->by;
+        c.text = q->record->customer_words;
+        snprintf(key, sizeof key, "callback-%" PRIu64 "-reopen", cb->callback_id);
+        c.source = OUTBOX_SOURCE;
+        c.command_id = key;
+        cl_codec_init(&env, id, SENDER, now);
+        env.site = cb->site;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND;
+        env.case_command = &c;
+        cl_codec_encode(&env, &requests[n++]);
+    }
+    for (size_t i = 0; i < outcome->raised && i < CL_CB_MAX_RAISED; i++) {
+        const Caseloop__V1__RaisedProblem *p = q->record->raised[i];
+        Caseloop__V1__Case c = CASELOOP__V1__CASE__INIT;
+        c.site = cb->site;
+        c.has_channel = 1, c.channel = CASELOOP__V1__CHANNEL__CHANNEL_CALLBACK;
+        if (p->has_kind && p->kind != CASELOOP__V1__KIND__KIND_UNSPECIFIED)
+            c.has_kind = 1, c.kind = p->kind;
+        c.customer_name = cb->customer_name;
+        c.customer_contact = cb->customer_contact;
+        c.location = p->location;
+        c.description = p->description;
+        c.first_receiver = q->by;
+        c.external_source = OUTBOX_SOURCE;
+        snprintf(key, sizeof key, "callback-%" PRIu64 "-raised-%zu", cb->callback_id, i + 1);
+        c.external_id = key;
+        c.has_raised_in_callback_of = 1, c.raised_in_callback_of = cb->case_id;
+        c.preferences = cb->preferences;
+        Caseloop__V1__SubmitCase body = CASELOOP__V1__SUBMIT_CASE__INIT;
+        body.details = &c;
+        cl_codec_init(&env, id, SENDER, now);
+        env.site = cb->site;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE;
+        env.submit_case = &body;
+        cl_codec_encode(&env, &requests[n++]);
+    }
+    return n;
+}
+
+/* What intake answered request env with, for the outbox row. Sets *later when
+   it is to be sent again (intake at capacity or down). */
+static void s_outcome_of(const cl_env_t *reply, char *out, size_t size, bool *later)
+{
+    *later = false;
+    char e[32];
+    if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR) {
+        *later = reply->error->code == CASELOOP__V1__ERROR_CODE__UNAVAILABLE;
+        snprintf(out, size, "refused %s%s%s: %s", cl_err_code_name((cl_code_t)reply->error->code),
+                 reply->error->field && *reply->error->field ? " on " : "", reply->error->field ? reply->error->field : "",
+                 reply->error->message ? reply->error->message : "");
+    } else if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_CASE_COMMAND_REPLY) {
+        const Caseloop__V1__CaseCommandReply *r = reply->case_command_reply;
+        snprintf(out, size, "case %" PRIu64 " %s%s", r->case_id,
+                 cl_codec_enum_name(&caseloop__v1__case_state__descriptor, r->state, e, sizeof e),
+                 r->repeated ? " (repeat)" : "");
+    } else if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_SUBMIT_CASE_REPLY) {
+        const Caseloop__V1__SubmitCaseReply *r = reply->submit_case_reply;
+        snprintf(out, size, "case %" PRIu64 " %s", r->case_id,
+                 cl_codec_enum_name(&caseloop__v1__submit_outcome__descriptor, r->outcome, e, sizeof e));
+    } else {
+        snprintf(out, size, "answered with body %d", (int)reply->body_case);
+    }
+}
+
+/* Sends what waits in the outbox, oldest first, each until intake answers it.
+   Returns how many were answered, or -1 when intake did not answer (or the
+   database failed): what is left waits for the next round. */
+static int s_outbox_send(s_outbox_t *o, cl_actor_t *a, cl_db_t *db, cl_client_t *client)
+{
+    int answered = 0;
+    uint64_t after = 0;
+    for (;;) {
+        cl_err_t err;
+        cl_outbox_t box;
+        if (cl_cbstore_outbox_next(db, after, 100, &box, &err) < 0) {
+            cl_log(CL_LOG_WARN, NULL, "could not read the outbox: %s", err.message);
+            return -1;
+        }
+        size_t n = box.n;
+        for (size_t i = 0; i < box.n; i++) {
+            if (cl_actor_stopping(a)) {
+                cl_outbox_free(&box);
+                return -1;
+            }
+            uint64_t id = cl_outbox_id(&box, i);
+            size_t len;
+            const void *bytes = cl_outbox_request(&box, i, &len);
+            cl_env_t *req = cl_codec_decode(bytes, len, SIZE_MAX, &err);
+            cl_env_t *reply = req ? cl_client_call(client, req, OUTBOX_TIMEOUT_MS, &err) : NULL;
+            char outcome[600];
+            bool later = true;
+            if (!req) /* cannot happen: it was packed here; kept, and told */
+                snprintf(outcome, sizeof outcome, "unreadable: %s", err.message), later = false;
+            else if (reply)
+                s_outcome_of(reply, outcome, sizeof outcome, &later);
+            cl_codec_free(req);
+            cl_codec_free(reply);
+            if (later) {
+                cl_outbox_free(&box);
+                return -1;
+            }
+            if (strncmp(outcome, "refused", 7) == 0)
+                cl_log(CL_LOG_WARN, NULL, "intake refused outbox request %" PRIu64 ": %s", id, outcome);
+            if (cl_cbstore_outbox_sent(db, id, outcome, cl_clock_now(o->clock), &err) < 0) {
+                cl_log(CL_LOG_WARN, NULL, "could not mark outbox request %" PRIu64 " sent: %s", id, err.message);
+                cl_outbox_free(&box);
+                return -1;
+            }
+            answered++;
+            after = id;
+        }
+        cl_outbox_free(&box);
+        if (n < 100)
+            return answered;
+    }
+}
+
+/* The outbox actor: sends when woken (a record wrote to the outbox), and
+   looks again every idle period (another instance's rows, or a round intake
+   did not answer). */
+static void s_outbox_main(cl_actor_t *a, void *arg)
+{
+    s_outbox_t *o = arg;
+    cl_err_t err;
+    cl_db_t *db = cl_db_new(o->cfg->base.db, "caseloop-callback-outbox");
+    cl_client_t *client = cl_client_new(o->zctx, o->cfg->intake, SENDER, &err);
+    if (!db || !client)
+        cl_log(CL_LOG_ERROR, NULL, "the outbox cannot send: %s", db ? err.message : "out of memory");
+    int64_t wait = 0;
+    char none;
+    while (db && client && cl_actor_wait(a, wait, &none, 0, NULL) >= 0) {
+        int sent = s_outbox_send(o, a, db, client);
+        if (sent > 0) {
+            uint64_t n = (uint64_t)sent;
+            const void *part = &n;
+            size_t len = sizeof n;
+            cl_actor_put(a, 1, &part, &len);
+        }
+        wait = sent < 0 ? OUTBOX_RETRY_MS : o->cfg->base.idle_ms;
+    }
+    cl_client_destroy(&client);
+    cl_db_destroy(&db);
+}
+
+/* Main thread: counts what the outbox sent. */
+static void s_outbox_take(void *arg, cl_actor_t *a, size_t n, const void *const *data, const size_t *len)
+{
+    (void)a;
+    cl_callback_t *self = arg;
+    uint64_t sent;
+    if (n == 1 && len[0] == sizeof sent) {
+        memcpy(&sent, data[0], sizeof sent);
+        cl_service_count(self->rt.svc, "outbox_sent", sent);
+    }
+}
+
 /* R-CB-3, R-CB-4: files the record of a reached callback (cl_cb_record_check):
    CallbackRecorded carries it whole, and meets the callback's C6. */
 static int s_record(cl_callback_t *self, const Caseloop__V1__RecordCallback *q, cl_cb_list_t *l, cl_err_t *err)
@@ -865,6 +1053,8 @@ static int s_record(cl_callback_t *self, const Caseloop__V1__RecordCallback *q, 
         modes |= (uint8_t)(1u << cb->modes[i]);
     if (cl_cb_record_check(&in->policy->sites[0], modes, q->record, err) < 0)
         return -1;
+    cl_cb_outcome_t outcome;
+    cl_cb_outcome(q->record, &outcome);
     size_t len = caseloop__v1__callback_record__get_packed_size(q->record);
     uint8_t *packed = malloc(len + 1);
     if (!packed)
@@ -883,14 +1073,25 @@ static int s_record(cl_callback_t *self, const Caseloop__V1__RecordCallback *q, 
     r->site = cb->site;
     r->by = q->by;
     r->has_recorded_at_us = 1, r->recorded_at_us = now;
-    r->has_satisfied = 1, r->satisfied = q->record->satisfied;
+    r->has_satisfied = 1, r->satisfied = outcome.satisfied;
     r->record = q->record;
     e.env.body_case = CASELOOP__V1__ENVELOPE__BODY_CALLBACK_RECORDED;
     e.env.callback_recorded = r;
-    int rc = cl_cbstore_update(self->rt.db, cb, &ch, err) < 0 || s_commit(self, &ev, 1, now, err) < 0 ? -1 : 0;
+    cl_buf_t requests[1 + CL_CB_MAX_RAISED] = {{0}};
+    size_t nreq = s_requests(cb, q, &outcome, now, requests);
+    int rc = cl_cbstore_update(self->rt.db, cb, &ch, err) < 0 ||
+                     cl_cbstore_outbox_put(self->rt.db, cb->callback_id, requests, nreq, now, err) < 0 ||
+                     s_commit(self, &ev, 1, now, err) < 0
+                 ? -1
+                 : 0;
     free(packed);
-    if (rc == 0)
+    for (size_t i = 0; i < nreq; i++)
+        cl_buf_free(&requests[i]);
+    if (rc == 0) {
         cl_service_count(self->rt.svc, "records", 1);
+        if (nreq && self->outbox)
+            cl_actor_wake(self->outbox);
+    }
     return rc;
 }
 
@@ -917,6 +1118,8 @@ const cl_cfg_option_t cl_callback_options[] = {
     CL_SERVICE_ENDPOINTS(cl_callback_config_t, "CALLBACK", "tcp://127.0.0.1:7131", "tcp://127.0.0.1:7132"),
     CL_CFG_STR("CL_CALLBACK_LISTEN", cl_callback_config_t, listen, "tcp://127.0.0.1:7102",
                "event endpoints (comma-separated) whose events wake it: intake's PUB, where cases are closed"),
+    CL_CFG_STR("CL_CALLBACK_INTAKE", cl_callback_config_t, intake, "tcp://127.0.0.1:7101",
+               "intake's request endpoint, where the outbox sends reopenings and new cases"),
     CL_SERVICE_LIMITS(cl_callback_config_t, "65536", "largest request frame accepted, in bytes", "500", 10000,
                       "most closings decided, or callbacks timed, in one transaction"),
     CL_SERVICE_IDLE_OPTION(cl_callback_config_t),
@@ -950,6 +1153,8 @@ void cl_callback_destroy(cl_callback_t **self_p)
     cl_callback_t *self = *self_p;
     if (!self)
         return;
+    if (self->outbox)
+        cl_actor_stop_all(&self->outbox, 1);
     cl_runtime_close(&self->rt);
     cl_policies_free(&self->policies);
     cl_timer_destroy(&self->timer);
@@ -967,7 +1172,17 @@ static const cl_handler_t s_handlers[] = {
 
 int cl_callback_run(cl_callback_t *self, volatile sig_atomic_t *stop)
 {
-    cl_log(CL_LOG_INFO, NULL, "listening to %s", self->cfg->listen);
-    const cl_loop_t loop = {.self = self, .handlers = s_handlers, .apply = s_apply_batch, .turn = s_turn};
-    return cl_runtime_run(&self->rt, &loop, stop);
+    cl_log(CL_LOG_INFO, NULL, "listening to %s; the outbox sends to %s", self->cfg->listen, self->cfg->intake);
+    self->ob = (s_outbox_t){self->cfg, self->rt.zctx, self->rt.clock};
+    cl_err_t err;
+    if (!(self->outbox =
+              cl_actor_start(self->rt.zctx, "callback-outbox", 0, s_outbox_main, &self->ob, s_outbox_take, self, &err))) {
+        cl_log(CL_LOG_ERROR, NULL, "could not start the outbox: %s", err.message);
+        return -1;
+    }
+    const cl_loop_t loop = {.self = self, .handlers = s_handlers, .apply = s_apply_batch, .turn = s_turn,
+                            .actors = &self->outbox, .nactors = 1};
+    int rc = cl_runtime_run(&self->rt, &loop, stop);
+    cl_actor_stop_all(&self->outbox, 1);
+    return rc;
 }

@@ -9,6 +9,7 @@
 typedef struct {
     cl_service_config_t base;
     const char *listen;
+    const char *intake;     /* intake's ROUTER: where the outbox sends */
 } cl_callback_config_t;
 
 extern const cl_cfg_option_t cl_callback_options[];

@@ -298,5 +298,38 @@ int cl_cb_record_check(const cl_site_policy_t *s, uint8_t modes, const Caseloop_
         return cl_err_set(err, CL_INVALID_ARGUMENT, "record.satisfied", "say whether the customer is satisfied");
     if (r->has_recommend && r->recommend > 10)
         return cl_err_set(err, CL_INVALID_ARGUMENT, "record.recommend", "willingness to recommend is 0 to 10");
+    if (r->fixed_during_callback && r->satisfied)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "record.fixed_during_callback",
+                          "fixed during the callback is said of a customer not satisfied at first");
+    if (r->fixed_during_callback && (!r->notes || !*r->notes))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "record.notes", "say in the notes how the problem was fixed");
+    if (!r->satisfied && !r->fixed_during_callback &&
+        cl_text_check(r->customer_words, "record.customer_words", 1, 4000, err) < 0)
+        return -1;
+    if (cl_text_check(r->customer_words, "record.customer_words", 0, 4000, err) < 0)
+        return -1;
+    if (r->n_raised > CL_CB_MAX_RAISED)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "record.raised", "at most %d new problems a callback",
+                          CL_CB_MAX_RAISED);
+    for (size_t i = 0; i < r->n_raised; i++) {
+        const Caseloop__V1__RaisedProblem *p = r->raised[i];
+        char field[64];
+        snprintf(field, sizeof field, "record.raised[%zu].description", i);
+        if (cl_text_check(p->description, field, 1, 4000, err) < 0)
+            return -1;
+        snprintf(field, sizeof field, "record.raised[%zu].location", i);
+        if (cl_text_check(p->location, field, 0, 200, err) < 0)
+            return -1;
+        snprintf(field, sizeof field, "record.raised[%zu].kind", i);
+        if (p->has_kind && !protobuf_c_enum_descriptor_get_value(&caseloop__v1__kind__descriptor, (int)p->kind))
+            return cl_err_set(err, CL_INVALID_ARGUMENT, field, "kind %d is not a known Kind", (int)p->kind);
+    }
     return 0;
+}
+
+void cl_cb_outcome(const Caseloop__V1__CallbackRecord *r, cl_cb_outcome_t *out)
+{
+    out->satisfied = r->satisfied || r->fixed_during_callback;
+    out->reopen = !out->satisfied;
+    out->raised = r->n_raised;
 }

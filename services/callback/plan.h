@@ -136,12 +136,31 @@ int cl_cb_after_attempt(int outcome, uint32_t attempts, int max_attempts);
 
 struct Caseloop__V1__CallbackRecord;
 
-/* R-CB-3, R-CB-4: checks the record of a callback that may use `modes` (bits
+/* New problems one record may raise. */
+#define CL_CB_MAX_RAISED 10
+
+/* What a record leads to (cl_cb_outcome). */
+typedef struct {
+    bool satisfied;
+    bool reopen;
+    size_t raised;
+} cl_cb_outcome_t;
+
+/* R-CB-5, R-CB-6: what a checked record leads to: whether it counts as
+   satisfied (so, or fixed during the callback), whether the case is reopened
+   (not), and how many new cases its raised problems make. */
+void cl_cb_outcome(const struct Caseloop__V1__CallbackRecord *r, cl_cb_outcome_t *out);
+
+/* R-CB-3, R-CB-4, R-CB-5, R-CB-6: checks the record of a callback that may use `modes` (bits
    1 << CallbackMode) at site s: a mode it may use ("mode"); a visit with the
    customer's signature reference ("signature_ref"); one score of 1-5 for
    each aspect of the site, each once, a reason for a 1 or 2
    ("scores[i].score", ".reason", "scores" for a missing aspect); the overall
    opinion ("satisfied"); a willingness to recommend of 0-10 ("recommend");
+   fixed during the callback only when not satisfied, with notes saying how
+   ("fixed_during_callback", "notes"); the customer's words when not
+   satisfied and not fixed ("customer_words"); at most CL_CB_MAX_RAISED new
+   problems, each described ("raised[i].description", ".location", ".kind");
    text within its length. Field names are under "record.". Returns 0, or -1
    with err INVALID_ARGUMENT naming the field. */
 int cl_cb_record_check(const cl_site_policy_t *s, uint8_t modes, const struct Caseloop__V1__CallbackRecord *r,

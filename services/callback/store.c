@@ -513,3 +513,75 @@ int cl_cbstore_next_due(cl_db_t *db, int64_t *due_us, cl_err_t *err)
     PQclear(res);
     return 0;
 }
+
+/* --- the outbox ------------------------------------------------------------------------------------ */
+
+int cl_cbstore_outbox_put(cl_db_t *db, uint64_t callback_id, const cl_buf_t *requests, size_t n, int64_t now_us,
+                          cl_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    cl_buf_t col = {0};
+    cl_pgarr_begin(&col);
+    for (size_t i = 0; i < n; i++)
+        cl_pgarr_bytea(&col, requests[i].data, requests[i].len);
+    cl_pgarr_end(&col);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, callback_id);
+    cl_sql_text(&p, col.data);
+    cl_sql_int(&p, now_us);
+    int rc = cl_sql_cmd(db,
+                        "INSERT INTO callback_outbox (callback_id, request, created_at)"
+                        " SELECT $1::bigint, r, cl_us_to_ts($3::bigint) FROM unnest($2::bytea[]) WITH ORDINALITY AS u(r, i)"
+                        " ORDER BY i",
+                        &p, err);
+    cl_buf_free(&col);
+    return rc;
+}
+
+int cl_cbstore_outbox_next(cl_db_t *db, uint64_t after, uint32_t limit, cl_outbox_t *out, cl_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, after);
+    cl_sql_uint(&p, limit);
+    PGresult *res = cl_sql_exec_binary(db,
+                                       "SELECT id, request FROM callback_outbox WHERE sent_at IS NULL AND id > $1::bigint"
+                                       " ORDER BY id LIMIT $2::int",
+                                       &p, err);
+    if (!res)
+        return -1;
+    out->rows = res;
+    out->n = (size_t)PQntuples(res);
+    return 0;
+}
+
+uint64_t cl_outbox_id(const cl_outbox_t *o, size_t i)
+{
+    return cl_row_u64_binary(o->rows, (int)i, "id");
+}
+
+const void *cl_outbox_request(const cl_outbox_t *o, size_t i, size_t *len)
+{
+    *len = (size_t)cl_row_length(o->rows, (int)i, "request");
+    return cl_row_text(o->rows, (int)i, "request");
+}
+
+void cl_outbox_free(cl_outbox_t *o)
+{
+    PQclear(o->rows);
+    memset(o, 0, sizeof *o);
+}
+
+int cl_cbstore_outbox_sent(cl_db_t *db, uint64_t id, const char *outcome, int64_t now_us, cl_err_t *err)
+{
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, id);
+    cl_sql_text(&p, outcome);
+    cl_sql_int(&p, now_us);
+    return cl_sql_cmd(db, "UPDATE callback_outbox SET sent_at = cl_us_to_ts($3::bigint), outcome = $2 WHERE id = $1::bigint",
+                      &p, err);
+}

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "cl.h"
+#include "cl_buf.h"
 #include "cl_db.h"
 #include "cl_policy.h"
 #include "cl_timer.h"
@@ -129,5 +130,24 @@ int cl_cbstore_claim(cl_db_t *db, const cl_timer_t *timer, int64_t now_us, int64
 
 /* The earliest moment a callback's timer is due, INT64_MAX for none. Returns 0, or -1. */
 int cl_cbstore_next_due(cl_db_t *db, int64_t *due_us, cl_err_t *err) CL_WARN_UNUSED;
+
+/* --- the outbox: requests to intake, written with a record, sent after it (migration 018) --- */
+
+/* Adds n requests (packed Envelopes) that callback callback_id's record makes. Returns 0, or -1 with err. */
+int cl_cbstore_outbox_put(cl_db_t *db, uint64_t callback_id, const cl_buf_t *requests, size_t n, int64_t now_us,
+                          cl_err_t *err) CL_WARN_UNUSED;
+
+/* Requests still to send, oldest first, with ids after `after`: at most limit. */
+typedef struct {
+    PGresult *rows;
+    size_t n;
+} cl_outbox_t;
+int cl_cbstore_outbox_next(cl_db_t *db, uint64_t after, uint32_t limit, cl_outbox_t *out, cl_err_t *err) CL_WARN_UNUSED;
+uint64_t cl_outbox_id(const cl_outbox_t *o, size_t i);
+const void *cl_outbox_request(const cl_outbox_t *o, size_t i, size_t *len);
+void cl_outbox_free(cl_outbox_t *o);
+
+/* Marks request id as answered by intake (outcome: what it answered). Returns 0, or -1 with err. */
+int cl_cbstore_outbox_sent(cl_db_t *db, uint64_t id, const char *outcome, int64_t now_us, cl_err_t *err) CL_WARN_UNUSED;
 
 #endif

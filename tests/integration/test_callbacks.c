@@ -21,9 +21,10 @@ static void *s_cbd; /* a DEALER to the scheduler */
 /* Starts a callback-scheduler listening to intake. */
 static int s_start(cl_svc_t *svc)
 {
-    static char listen[300];
+    static char listen[300], intake[300];
     snprintf(listen, sizeof listen, "CL_CALLBACK_LISTEN=%.*s", (int)sizeof cl_trio.intake.pub, cl_trio.intake.pub);
-    const char *env[] = {listen, "CL_IDLE_MS=100", NULL};
+    snprintf(intake, sizeof intake, "CL_CALLBACK_INTAKE=%.*s", (int)sizeof cl_trio.intake.router, cl_trio.intake.router);
+    const char *env[] = {listen, intake, "CL_IDLE_MS=100", NULL};
     return cl_svc_start(svc, "caseloop-callback", env);
 }
 
@@ -321,6 +322,128 @@ static void test_a_reached_callback_is_recorded_and_its_record_meets_its_c6(void
                         " AND modes = 6", (unsigned long long)id);
 }
 
+/* A reached callback of a new complaint of site-a (number n): its callback id. */
+static uint64_t s_reached(long n, uint64_t *case_id)
+{
+    s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
+    uint64_t id = s_closed("site-a", n, &spec);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
+    uint64_t cb = s_callback_of(id, (int)s_scalar("SELECT count(*) FROM callbacks WHERE case_id = %llu", id));
+    cl_env_t *r = s_attempt(cb, OUT(REACHED), MODE(VISIT), 0);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK_REPLY);
+    cl_codec_free(r);
+    *case_id = id;
+    return cb;
+}
+
+/* R-CB-5, R-CB-6: a customer not satisfied has the case reopened through intake with their
+   words, back to its department, and each new problem raised becomes a case of its own
+   linked to it (C7); the outbox sent again (a crash after sending, before marking it sent)
+   changes nothing; a problem fixed during the callback counts as satisfied. Malformed
+   outcomes are refused on their field. */
+static void test_an_unsatisfied_customer_reopens_the_case_and_new_problems_become_cases(void **state)
+{
+    (void)state;
+    uint64_t id, cb = s_reached(3001, &id);
+    Caseloop__V1__CallbackRecord rec;
+    Caseloop__V1__AspectScore sc[3], *sp[3];
+    s_record_init(&rec, sc, sp);
+    rec.satisfied = 0;
+    s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.customer_words");
+    rec.has_fixed_during_callback = 1, rec.fixed_during_callback = 1;
+    s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.notes");
+    rec.satisfied = 1;
+    rec.notes = "reset the valve while there";
+    s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.fixed_during_callback");
+    rec.satisfied = 0, rec.fixed_during_callback = 0, rec.has_fixed_during_callback = 0;
+    rec.customer_words = "the pipe still leaks when it rains";
+    Caseloop__V1__RaisedProblem raised[2], *rp[2];
+    for (int i = 0; i < 2; i++) {
+        caseloop__v1__raised_problem__init(&raised[i]);
+        rp[i] = &raised[i];
+    }
+    raised[0].description = "the corridor lamp on floor 3 flickers";
+    raised[0].location = "block 2, floor 3";
+    raised[1].description = "";
+    rec.raised = rp, rec.n_raised = 2;
+    s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.raised[1].description");
+    raised[1].description = "the parking gate card reader is slow";
+    raised[1].has_kind = 1, raised[1].kind = CASELOOP__V1__KIND__KIND_REPAIR;
+    cl_env_t *r = s_record(cb, &rec);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY);
+    cl_codec_free(r);
+    /* Through intake: the case reopened once, two new cases linked to it, each with C7. */
+    cl_test_wait_scalar(3, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callback_outbox WHERE callback_id = %llu AND sent_at IS NOT NULL",
+                        (unsigned long long)cb);
+    assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE id = %llu AND state = 6", id), 1); /* REOPENED */
+    assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE raised_in_callback_of = %llu", id), 2);
+    assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE raised_in_callback_of = %llu AND kind = 2"
+                              " AND channel = 13 AND customer_contact <> ''", id),
+                     1);
+    cl_test_wait_scalar(2, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks WHERE code = 'C7' AND case_id IN"
+                        " (SELECT id FROM cases WHERE raised_in_callback_of = %llu)",
+                        (unsigned long long)id);
+    const char *reopens = "SELECT count(*) FROM events e WHERE case_id = %llu AND type = 'CaseUpdated'"
+                          " AND position > (SELECT max(position) FROM events WHERE case_id = e.case_id AND type = 'CallbackMade')";
+    assert_int_equal(s_scalar(reopens, id), 1);
+    /* Sent again: intake answers each as a repeat, and nothing changes. */
+    assert_int_equal(s_scalar("WITH u AS (UPDATE callback_outbox SET sent_at = NULL WHERE callback_id = %llu RETURNING 1)"
+                              " SELECT count(*) FROM u", cb),
+                     3);
+    cl_test_wait_scalar(3, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callback_outbox WHERE callback_id = %llu AND sent_at IS NOT NULL"
+                        " AND (outcome LIKE '%%(repeat)' OR outcome LIKE '%% repeated')", (unsigned long long)cb);
+    assert_int_equal(s_scalar(reopens, id), 1);
+    assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE raised_in_callback_of = %llu", id), 2);
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackRecorded'", id), 1);
+    /* Fixed during the callback: satisfied, nothing sent. */
+    uint64_t id2, cb2 = s_reached(3002, &id2);
+    s_record_init(&rec, sc, sp);
+    rec.satisfied = 0;
+    rec.has_fixed_during_callback = 1, rec.fixed_during_callback = 1;
+    rec.notes = "tightened the tap during the visit";
+    r = s_record(cb2, &rec);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY);
+    cl_codec_free(r);
+    assert_int_equal(s_scalar("SELECT count(*) FROM callback_outbox WHERE callback_id = %llu", cb2), 0);
+    assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE id = %llu AND state = 15", id2), 1); /* still CLOSED */
+}
+
+/* The outbox outlives a crash: with intake stopped, a record's reopening waits in the
+   outbox; the scheduler is killed and started again, intake goes on, and the case is
+   reopened exactly once (the copy the first scheduler left in intake's queue and the one
+   the second sends meet at the command's key). */
+static void test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler(void **state)
+{
+    (void)state;
+    uint64_t id, cb = s_reached(3003, &id);
+    Caseloop__V1__CallbackRecord rec;
+    Caseloop__V1__AspectScore sc[3], *sp[3];
+    s_record_init(&rec, sc, sp);
+    rec.satisfied = 0;
+    rec.customer_words = "nobody came";
+    assert_int_equal(kill(cl_trio.intake.pid, SIGSTOP), 0);
+    cl_env_t *r = s_record(cb, &rec);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY);
+    cl_codec_free(r);
+    assert_int_equal(s_scalar("SELECT count(*) FROM callback_outbox WHERE callback_id = %llu AND sent_at IS NULL", cb), 1);
+    assert_int_equal(cl_svc_stop(&s_cb, SIGKILL, 0), 128 + SIGKILL);
+    assert_int_equal(kill(cl_trio.intake.pid, SIGCONT), 0);
+    assert_int_equal(s_start(&s_cb), 0);
+    cl_test_close(&s_cbd);
+    s_cbd = cl_test_dealer(s_cb.router);
+    s_cli_env();
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callback_outbox WHERE callback_id = %llu AND sent_at IS NOT NULL",
+                        (unsigned long long)cb);
+    assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE id = %llu AND state = 6", id), 1);
+    assert_int_equal(s_scalar("SELECT count(*) FROM events e WHERE case_id = %llu AND type = 'CaseUpdated'"
+                              " AND position > (SELECT max(position) FROM events WHERE case_id = e.case_id"
+                              " AND type = 'CallbackMade')",
+                              id),
+                     1);
+    assert_int_equal(s_scalar("SELECT count(*) FROM command_keys WHERE case_id = %llu AND source = 'callback-scheduler'", id), 1);
+}
+
 /* Deadlines are timers: on the business clock, a slot that passes with nothing done, and then
    the deadline with the callback still open, each tell the customer-service supervisor once. */
 static void test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once(void **state)
@@ -477,6 +600,8 @@ int main(void)
         cmocka_unit_test(test_a_reached_callback_is_recorded_and_its_record_meets_its_c6),
         cmocka_unit_test(test_preferences_changed_later_are_followed_by_the_next_slot),
         cmocka_unit_test(test_a_thousand_closings_each_decided_once_through_a_kill_and_two_instances),
+        cmocka_unit_test(test_an_unsatisfied_customer_reopens_the_case_and_new_problems_become_cases),
+        cmocka_unit_test(test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler),
         cmocka_unit_test(test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

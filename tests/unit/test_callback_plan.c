@@ -606,6 +606,68 @@ static void test_a_record_is_refused_on_the_field_at_fault(void **state)
     assert_string_equal(s_check(phone, &r, f, sizeof f), "record.recommend");
 }
 
+/* R-CB-5, R-CB-6: what a record leads to, and the checks of its outcome: a customer not
+   satisfied reopens the case with their words, unless the problem was fixed during the
+   callback (then it counts as satisfied, and the notes say how); every problem raised makes a
+   case, each described, at most CL_CB_MAX_RAISED. */
+static void test_a_record_not_satisfied_reopens_and_each_raised_problem_makes_a_case(void **state)
+{
+    (void)state;
+    const uint8_t phone = 1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE;
+    Caseloop__V1__CallbackRecord r = CASELOOP__V1__CALLBACK_RECORD__INIT;
+    Caseloop__V1__AspectScore sc[3], *sp[3];
+    static const char *const aspects[] = {"result", "service", "staff"};
+    for (int i = 0; i < 3; i++) {
+        caseloop__v1__aspect_score__init(&sc[i]);
+        sc[i].aspect = (char *)aspects[i];
+        sc[i].has_score = 1, sc[i].score = 4;
+        sp[i] = &sc[i];
+    }
+    r.scores = sp, r.n_scores = 3;
+    r.has_mode = 1, r.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE;
+    r.has_satisfied = 1, r.satisfied = 1;
+    char f[64];
+    cl_cb_outcome_t o;
+    cl_cb_outcome(&r, &o);
+    assert_true(o.satisfied && !o.reopen && o.raised == 0);
+    r.satisfied = 0;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.customer_words");
+    r.customer_words = "it leaks again";
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "");
+    cl_cb_outcome(&r, &o);
+    assert_true(!o.satisfied && o.reopen);
+    /* Fixed during the callback: satisfied, nothing reopened; only for a customer not satisfied, with notes. */
+    r.has_fixed_during_callback = 1, r.fixed_during_callback = 1;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.notes");
+    r.notes = "reset the breaker";
+    r.customer_words = NULL;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "");
+    cl_cb_outcome(&r, &o);
+    assert_true(o.satisfied && !o.reopen);
+    r.satisfied = 1;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.fixed_during_callback");
+    r.fixed_during_callback = 0;
+    /* Raised problems. */
+    Caseloop__V1__RaisedProblem p[CL_CB_MAX_RAISED + 1], *pp[CL_CB_MAX_RAISED + 1];
+    for (int i = 0; i <= CL_CB_MAX_RAISED; i++) {
+        caseloop__v1__raised_problem__init(&p[i]);
+        p[i].description = "the lift squeaks";
+        pp[i] = &p[i];
+    }
+    r.raised = pp, r.n_raised = 2;
+    p[1].has_kind = 1, p[1].kind = (Caseloop__V1__Kind)99;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.raised[1].kind");
+    p[1].kind = CASELOOP__V1__KIND__KIND_REPAIR;
+    p[1].description = "";
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.raised[1].description");
+    p[1].description = "the lift squeaks";
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "");
+    cl_cb_outcome(&r, &o);
+    assert_true(o.satisfied && !o.reopen && o.raised == 2);
+    r.n_raised = CL_CB_MAX_RAISED + 1;
+    assert_string_equal(s_check(phone, &r, f, sizeof f), "record.raised");
+}
+
 /* Who hears of an overdue callback: customer service's supervisor. */
 static void test_the_supervisor_told_is_customer_services(void **state)
 {
@@ -631,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_the_timer_tells_a_missed_slot_and_a_passed_deadline_once_each),
         cmocka_unit_test(test_an_attempt_reaches_or_tries_again_until_the_last_allowed),
         cmocka_unit_test(test_a_record_is_refused_on_the_field_at_fault),
+        cmocka_unit_test(test_a_record_not_satisfied_reopens_and_each_raised_problem_makes_a_case),
         cmocka_unit_test(test_the_supervisor_told_is_customer_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
