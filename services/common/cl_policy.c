@@ -1019,6 +1019,29 @@ static int s_actions(s_ctx_t *c, json_t *v, const char *key, bool required, uint
     return 0;
 }
 
+/* Adds the event `name` names to *starts (CL_CLOCK_STARTS); false, failing at
+   the current path, when it names none. */
+static bool s_start(s_ctx_t *c, const char *name, uint32_t *starts)
+{
+    static const struct {
+        const char *name;
+        cl_clock_start_t on;
+    } events[] = {
+        {"received", CL_CLOCK_ON_RECEIVED},       {"dispatched", CL_CLOCK_ON_DISPATCHED},
+        {"reopened", CL_CLOCK_ON_REOPENED},       {"returned", CL_CLOCK_ON_RETURNED},
+        {"transferred", CL_CLOCK_ON_TRANSFERRED}, {"callback_made", CL_CLOCK_ON_CALLBACK_MADE},
+        {"raised_in_callback", CL_CLOCK_ON_RAISED_IN_CALLBACK},
+    };
+    for (size_t i = 0; i < sizeof events / sizeof *events; i++)
+        if (strcmp(name, events[i].name) == 0) {
+            *starts |= CL_CLOCK_STARTS(events[i].on);
+            return true;
+        }
+    s_fail(c, "starts_on \"%s\" is not received, dispatched, reopened, returned, transferred, callback_made or "
+              "raised_in_callback", name);
+    return false;
+}
+
 static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
 {
     static const char *const members[] = {"code", "name", "starts_on", "met_by", "pauses_on", "resumes_on", "duration",
@@ -1026,11 +1049,11 @@ static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
                                           "active", NULL};
     cl_clock_def_t *d = &s->clocks[i];
     s_default_ladders(d);
-    const char *start, *change;
+    const char *change;
     json_t *x, *item;
     size_t k;
     if (s_check_object(c, v, "a clock", members) < 0 || s_text_dup(c, v, "code", true, 16, &d->code) < 0 ||
-        s_text_dup(c, v, "name", true, S_NAME_MAX, &d->name) < 0 || s_text(c, v, "starts_on", true, 32, &start) < 0)
+        s_text_dup(c, v, "name", true, S_NAME_MAX, &d->name) < 0)
         return -1;
     for (size_t j = 0; j < i; j++)
         if (strcmp(s->clocks[j].code, d->code) == 0) {
@@ -1040,25 +1063,27 @@ static int s_clock(s_ctx_t *c, json_t *v, cl_site_policy_t *s, size_t i)
             return -1;
         }
     size_t at = s_push_key(c, "starts_on");
-    if (strcmp(start, "received") == 0)
-        d->starts_on = CL_CLOCK_ON_RECEIVED;
-    else if (strcmp(start, "dispatched") == 0)
-        d->starts_on = CL_CLOCK_ON_DISPATCHED;
-    else if (strcmp(start, "reopened") == 0)
-        d->starts_on = CL_CLOCK_ON_REOPENED;
-    else if (strcmp(start, "returned") == 0)
-        d->starts_on = CL_CLOCK_ON_RETURNED;
-    else if (strcmp(start, "transferred") == 0)
-        d->starts_on = CL_CLOCK_ON_TRANSFERRED;
-    else if (strcmp(start, "callback_made") == 0)
-        d->starts_on = CL_CLOCK_ON_CALLBACK_MADE;
-    else if (strcmp(start, "raised_in_callback") == 0)
-        d->starts_on = CL_CLOCK_ON_RAISED_IN_CALLBACK;
-    else
-        s_fail(c, "starts_on \"%s\" is not received, dispatched, reopened, returned, transferred, callback_made or "
-                  "raised_in_callback", start);
+    json_t *so = json_object_get(v, "starts_on");
+    d->starts = 0;
+    if (json_is_string(so)) {
+        s_start(c, json_string_value(so), &d->starts);
+    } else if (json_is_array(so) && json_array_size(so) >= 1 && json_array_size(so) <= 8) {
+        json_array_foreach(so, k, item) {
+            size_t at2 = s_push(c, "[%zu]", k);
+            if (!json_is_string(item) || !s_start(c, json_string_value(item), &d->starts)) {
+                if (!json_is_string(item))
+                    s_fail(c, "expected the name of an event");
+                s_pop(c, at2);
+                d->starts = 0;
+                break;
+            }
+            s_pop(c, at2);
+        }
+    } else {
+        s_fail(c, "expected an event or a list of 1 to 8 events");
+    }
     s_pop(c, at);
-    if (!d->starts_on)
+    if (!d->starts)
         return -1;
     if (s_actions(c, v, "met_by", true, &d->met_by) < 0 || s_actions(c, v, "pauses_on", false, &d->pauses_on) < 0 ||
         s_actions(c, v, "resumes_on", false, &d->resumes_on) < 0)
@@ -1145,26 +1170,28 @@ static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
     /* docs/rules.md: C1-C7. */
     static const struct {
         const char *code, *name;
-        cl_clock_start_t starts_on;
+        uint32_t starts;
         int64_t duration_s;
         uint32_t met_by, pauses_on, resumes_on;
         cl_role_t top;           /* a one-level ladder (C4, C5), or 0 for the default ladders */
     } defaults[] = {
 #define A(x) (1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_##x)
-        {"C1", "reception answers the customer", CL_CLOCK_ON_RECEIVED, 300, A(ANSWER) | A(ACKNOWLEDGE) | A(FIRST_CONTACT),
+#define ON(x) CL_CLOCK_STARTS(CL_CLOCK_ON_##x)
+        {"C1", "reception answers the customer", ON(RECEIVED), 300, A(ANSWER) | A(ACKNOWLEDGE) | A(FIRST_CONTACT),
          0, 0, 0},
-        {"C2", "feedback form reaches the responsible department", CL_CLOCK_ON_RECEIVED, 3600,
+        {"C2", "feedback form reaches the responsible department", ON(RECEIVED) | ON(REOPENED), 3600,
          A(ACKNOWLEDGE) | A(FIRST_CONTACT), 0, 0, 0},
-        {"C3", "the department contacts the customer with a plan", CL_CLOCK_ON_DISPATCHED, 86400, A(FIRST_CONTACT),
+        {"C3", "the department contacts the customer with a plan", ON(DISPATCHED) | ON(REOPENED), 86400, A(FIRST_CONTACT),
          A(WAIT_FOR_CUSTOMER), A(RESUME), 0},
-        {"C4", "the department head decides on a returned case", CL_CLOCK_ON_RETURNED, 3600,
+        {"C4", "the department head decides on a returned case", ON(RETURNED), 3600,
          A(PROGRESS) | A(RESOLVE), 0, 0, CL_ROLE_PROJECT_HEAD},
-        {"C5", "the other department takes a transferred case", CL_CLOCK_ON_TRANSFERRED, 3600,
+        {"C5", "the other department takes a transferred case", ON(TRANSFERRED), 3600,
          A(FIRST_CONTACT) | A(PROGRESS) | A(RESOLVE), 0, 0, CL_ROLE_LEADERSHIP},
-        {"C6", "the callback record is filled in", CL_CLOCK_ON_CALLBACK_MADE, 86400, CL_CLOCK_MEET_CALLBACK_RECORDED, 0, 0,
+        {"C6", "the callback record is filled in", ON(CALLBACK_MADE), 86400, CL_CLOCK_MEET_CALLBACK_RECORDED, 0, 0,
          0},
-        {"C7", "a problem raised in a callback is investigated and answered", CL_CLOCK_ON_RAISED_IN_CALLBACK,
+        {"C7", "a problem raised in a callback is investigated and answered", ON(RAISED_IN_CALLBACK),
          3 * 86400, A(RESOLVE), 0, 0, 0},
+#undef ON
 #undef A
     };
     size_t n = sizeof defaults / sizeof *defaults;
@@ -1176,7 +1203,7 @@ static int s_clocks(s_ctx_t *c, json_t *site, cl_site_policy_t *s)
         s_default_ladders(d);
         if (s_strdup(c, defaults[i].code, &d->code) < 0 || s_strdup(c, defaults[i].name, &d->name) < 0)
             return -1;
-        d->starts_on = defaults[i].starts_on;
+        d->starts = defaults[i].starts;
         d->duration_s = defaults[i].duration_s;
         d->met_by = defaults[i].met_by;
         d->pauses_on = defaults[i].pauses_on;

@@ -72,6 +72,9 @@ typedef enum {
     CL_CLOCK_ON_RAISED_IN_CALLBACK, /* CaseReceived of a case raised during a callback (R-CB-6) */
 } cl_clock_start_t;
 
+/* The bit of a cl_clock_start_t in a clock's set of starting events. */
+#define CL_CLOCK_STARTS(on) (1u << (on))
+
 /* What meets a clock besides the case actions (bits 1 << caseloop.v1.CaseAction):
    the record of a callback of the case is filled in (CallbackRecorded). */
 #define CL_CLOCK_MEET_CALLBACK_RECORDED (1u << 20)
@@ -85,7 +88,7 @@ typedef enum {
 typedef struct {
     char *code;                      /* "C2", unique within the site */
     char *name;
-    cl_clock_start_t starts_on;
+    uint32_t starts;                 /* CL_CLOCK_STARTS of each event that arms it (policy: starts_on) */
     uint32_t met_by;                 /* bit 1 << caseloop.v1.CaseAction for each action that meets it,
                                         and CL_CLOCK_MEET_CALLBACK_RECORDED */
     uint32_t pauses_on;              /* ... each action that stops it counting (the case waits on the customer) */

@@ -192,7 +192,7 @@ void cl_clocks_arm(const cl_policies_t *policies, cl_arms_t *a, uint64_t case_id
     const cl_site_policy_t *s = &in->policy->sites[0];
     for (size_t i = 0; i < s->nclocks; i++) {
         const cl_clock_def_t *d = &s->clocks[i];
-        if (!d->active || d->starts_on != starts)
+        if (!d->active || !(d->starts & CL_CLOCK_STARTS(starts)))
             continue;
         cl_clock_step_t st[CL_CLOCK_MAX_STEPS];
         int64_t due;

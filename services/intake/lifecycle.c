@@ -95,6 +95,9 @@ static int s_next(Caseloop__V1__CaseState from, cl_action_t action, bool dispatc
 {
     switch (action) {
     case CL_ACT_ACKNOWLEDGE:
+        /* A reopened case is back with its department (R-CB-5), which takes it again (C2). */
+        if (from == S(REOPENED))
+            return S(ACKNOWLEDGED);
         if (from != S(RECEIVED))
             return S_NONE;
         if (!dispatched) {
@@ -103,8 +106,9 @@ static int s_next(Caseloop__V1__CaseState from, cl_action_t action, bool dispatc
         }
         return S(ACKNOWLEDGED);
     case CL_ACT_FIRST_CONTACT:
-        /* The department may call the customer before acknowledging the form. */
-        if (from == S(ACKNOWLEDGED))
+        /* The department may call the customer before acknowledging the form, and
+           contacts them again with a plan about a reopened case (C3). */
+        if (from == S(ACKNOWLEDGED) || from == S(REOPENED))
             return S(IN_PROGRESS);
         if (from != S(RECEIVED))
             return S_NONE;

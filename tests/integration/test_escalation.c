@@ -274,6 +274,44 @@ static void test_a_major_case_climbs_the_major_ladder_at_its_pace(void **state)
     assert_int_equal(cl_test_scalar(sql), 1);
 }
 
+/* R-CB-5: a clock may start on several events. Here C2 and C3 start on receipt and on
+   dispatch as usual, and again when the case is reopened (the default policy's, so that a
+   case a callback found unsolved goes back to its department on the clock); the department
+   then acknowledges and contacts the customer again, which meets them. */
+static void test_a_reopened_case_runs_c2_and_c3_again(void **state)
+{
+    (void)state;
+    static const char *const sites[] = {"site-r", NULL};
+    static const char clocks[] =
+        ",\"calendar\":{\"working_hours\":{\"mon\":[\"00:00-24:00\"],\"tue\":[\"00:00-24:00\"],"
+        "\"wed\":[\"00:00-24:00\"],\"thu\":[\"00:00-24:00\"],\"fri\":[\"00:00-24:00\"],"
+        "\"sat\":[\"00:00-24:00\"],\"sun\":[\"00:00-24:00\"]}},"
+        "\"clocks\":[{\"code\":\"C2\",\"name\":\"feedback form reaches the department\","
+        "\"starts_on\":[\"received\",\"reopened\"],\"met_by\":[\"acknowledge\",\"first_contact\"],\"duration\":\"1h\"},"
+        "{\"code\":\"C3\",\"name\":\"the department contacts the customer\","
+        "\"starts_on\":[\"dispatched\",\"reopened\"],\"met_by\":[\"first_contact\"],\"duration\":\"1h\"}]";
+    assert_int_equal(cl_test_load_policy_with(cl_trio.disp.router, sites, clocks), 0);
+    uint64_t id = cl_trio_case("site-r", 1500, false);
+    const char *armed = "SELECT count(*) FROM clocks WHERE case_id = %llu AND code IN ('C2', 'C3') AND state = %d";
+    cl_test_wait_scalar(2, CL_TRIO_WAIT_MS, armed, (unsigned long long)id, 1);
+    cl_trio_command(id, A(ACKNOWLEDGE), NULL);
+    cl_trio_command(id, A(FIRST_CONTACT), "we come at ten");
+    cl_test_wait_scalar(2, CL_TRIO_WAIT_MS, armed, (unsigned long long)id, 2);
+    cl_trio_command(id, A(RESOLVE), "replaced the seal");
+    cl_trio_command(id, A(CLOSE), NULL);
+    cl_trio_command(id, A(REOPEN), "it leaks again");
+    cl_test_wait_scalar(2, CL_TRIO_WAIT_MS, armed, (unsigned long long)id, 1);
+    cl_trio_command(id, A(ACKNOWLEDGE), NULL); /* reopened -> acknowledged */
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'C2' AND state = 2",
+                        (unsigned long long)id);
+    cl_trio_command(id, A(FIRST_CONTACT), "a new seal on Monday");
+    cl_test_wait_scalar(2, CL_TRIO_WAIT_MS, armed, (unsigned long long)id, 2);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM events WHERE type = 'ClockArmed' AND case_id IN"
+                                    " (SELECT id FROM cases WHERE site = 'site-r')"),
+                     4);
+}
+
 /* Takes one escalation event off its PUB and appends it to the story of its
    clock when that is C2 or C3 of a case of ids[0..n) (*mine then true); returns its position. */
 static uint64_t s_heard(void *sub, const uint64_t *ids, int n, char (*stories)[2][128], bool *mine)
@@ -441,6 +479,7 @@ int main(void)
         cmocka_unit_test_setup(test_quiet_hours_hold_warnings_and_the_ladder_but_not_the_breach, cl_trio_up),
         cmocka_unit_test_setup(test_a_new_policy_retimes_running_clocks_or_stops_them, cl_trio_up),
         cmocka_unit_test_setup(test_a_major_case_climbs_the_major_ladder_at_its_pace, cl_trio_up),
+        cmocka_unit_test_setup(test_a_reopened_case_runs_c2_and_c3_again, cl_trio_up),
         cmocka_unit_test_setup(test_three_fire_workers_fire_each_step_once_and_publish_in_position_order, cl_trio_up),
         cmocka_unit_test_setup(test_a_backlog_holds_up_neither_requests_nor_a_stop, cl_trio_up),
         cmocka_unit_test_setup(test_a_clock_armed_while_the_workers_sleep_wakes_them_in_time, cl_trio_up),

@@ -16,7 +16,7 @@ static cl_clock_def_t s_def(int64_t duration_s)
     memset(&d, 0, sizeof d);
     d.code = "C2";
     d.name = "test";
-    d.starts_on = CL_CLOCK_ON_RECEIVED;
+    d.starts = CL_CLOCK_STARTS(CL_CLOCK_ON_RECEIVED);
     d.duration_s = duration_s;
     d.nwarn = 2, d.warn_pct[0] = 50, d.warn_pct[1] = 80;
     d.nladder = 3;

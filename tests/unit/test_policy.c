@@ -996,20 +996,20 @@ static void test_clocks_default_to_c1_to_c7_of_the_rules(void **state)
     assert_non_null(c1);
     assert_int_equal(c1->duration_s, 300);
     assert_non_null(c4);
-    assert_int_equal(c4->starts_on, CL_CLOCK_ON_RETURNED);
+    assert_int_equal(c4->starts, CL_CLOCK_STARTS(CL_CLOCK_ON_RETURNED));
     assert_int_equal(c4->duration_s, 3600);
     assert_int_equal(c4->ladder[0], CL_ROLE_PROJECT_HEAD);
     assert_non_null(c5);
-    assert_int_equal(c5->starts_on, CL_CLOCK_ON_TRANSFERRED);
+    assert_int_equal(c5->starts, CL_CLOCK_STARTS(CL_CLOCK_ON_TRANSFERRED));
     assert_int_equal(c5->ladder[0], CL_ROLE_LEADERSHIP); /* on failure, senior leadership */
     assert_int_equal(c5->nladder, 1);
     const cl_clock_def_t *c2 = cl_policy_clock(s, "C2"), *c3 = cl_policy_clock(s, "C3");
     assert_non_null(c2);
     assert_non_null(c3);
     assert_int_equal(c2->duration_s, 3600);
-    assert_int_equal(c2->starts_on, CL_CLOCK_ON_RECEIVED);
+    assert_int_equal(c2->starts, CL_CLOCK_STARTS(CL_CLOCK_ON_RECEIVED) | CL_CLOCK_STARTS(CL_CLOCK_ON_REOPENED));
     assert_int_equal(c3->duration_s, 86400);
-    assert_int_equal(c3->starts_on, CL_CLOCK_ON_DISPATCHED);
+    assert_int_equal(c3->starts, CL_CLOCK_STARTS(CL_CLOCK_ON_DISPATCHED) | CL_CLOCK_STARTS(CL_CLOCK_ON_REOPENED));
     assert_int_equal(c2->nwarn, 2);
     assert_int_equal(c2->ladder[0], CL_ROLE_SUPERVISOR);
     assert_int_equal(c2->major_ladder[0], CL_ROLE_MANAGER);
@@ -1017,11 +1017,11 @@ static void test_clocks_default_to_c1_to_c7_of_the_rules(void **state)
        callback is investigated and answered within 3 days */
     const cl_clock_def_t *c6 = cl_policy_clock(s, "C6"), *c7 = cl_policy_clock(s, "C7");
     assert_non_null(c6);
-    assert_int_equal(c6->starts_on, CL_CLOCK_ON_CALLBACK_MADE);
+    assert_int_equal(c6->starts, CL_CLOCK_STARTS(CL_CLOCK_ON_CALLBACK_MADE));
     assert_int_equal(c6->duration_s, 86400);
     assert_int_equal(c6->met_by, CL_CLOCK_MEET_CALLBACK_RECORDED);
     assert_non_null(c7);
-    assert_int_equal(c7->starts_on, CL_CLOCK_ON_RAISED_IN_CALLBACK);
+    assert_int_equal(c7->starts, CL_CLOCK_STARTS(CL_CLOCK_ON_RAISED_IN_CALLBACK));
     assert_int_equal(c7->duration_s, 3 * 86400);
     assert_int_equal(c7->met_by, 1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE);
     assert_int_equal(c7->ladder[0], CL_ROLE_SUPERVISOR);
@@ -1068,10 +1068,10 @@ static void test_callback_clocks_read_their_start_and_record(void **state)
     if (!p)
         fail_msg("%s: %s", err.field, err.message);
     const cl_clock_def_t *c6 = cl_policy_clock(&p->sites[0], "C6"), *c7 = cl_policy_clock(&p->sites[0], "C7");
-    assert_int_equal(c6->starts_on, CL_CLOCK_ON_CALLBACK_MADE);
+    assert_int_equal(c6->starts, CL_CLOCK_STARTS(CL_CLOCK_ON_CALLBACK_MADE));
     assert_int_equal(c6->met_by, CL_CLOCK_MEET_CALLBACK_RECORDED);
     assert_int_equal(c6->duration_s, 3600);
-    assert_int_equal(c7->starts_on, CL_CLOCK_ON_RAISED_IN_CALLBACK);
+    assert_int_equal(c7->starts, CL_CLOCK_STARTS(CL_CLOCK_ON_RAISED_IN_CALLBACK));
     assert_int_equal(c7->met_by, (1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_RESOLVE) |
                                      (1u << CASELOOP__V1__CASE_ACTION__CASE_ACTION_CLOSE));
     cl_policy_destroy(&p);
