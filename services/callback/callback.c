@@ -599,7 +599,7 @@ static int64_t s_turn(void *arg, bool outside)
 
 /* Answers env with callbacks: a ListCallbacksReply, or (one) an Attempt/RecordCallbackReply. */
 static void s_reply(cl_callback_t *self, cl_request_t *req, const cl_env_t *env, int body,
-                    Caseloop__V1__Callback **cbs, size_t n)
+                    Caseloop__V1__Callback **cbs, size_t n, int64_t respond_by_us)
 {
     cl_env_t reply;
     char id[CL_ID_MAX + 1];
@@ -616,6 +616,7 @@ static void s_reply(cl_callback_t *self, cl_request_t *req, const cl_env_t *env,
         reply.attempt_callback_reply = &attempt;
     } else {
         record.callback = n ? cbs[0] : NULL;
+        record.has_respond_by_us = respond_by_us > 0, record.respond_by_us = respond_by_us;
         reply.record_callback_reply = &record;
     }
     cl_service_reply(self->rt.svc, req, &reply);
@@ -661,7 +662,7 @@ static void s_list_callbacks(void *arg, cl_request_t *req, const cl_env_t *env)
         cl_service_refuse(self->rt.svc, req, env, &err);
         return;
     }
-    s_reply(self, req, env, CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS_REPLY, l.ptrs, l.n);
+    s_reply(self, req, env, CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS_REPLY, l.ptrs, l.n, 0);
     cl_cb_list_free(&l);
 }
 
@@ -846,7 +847,7 @@ static void s_attempt_callback(void *arg, cl_request_t *req, const cl_env_t *env
         cl_db_rollback(self->rt.db);
         cl_service_refuse(self->rt.svc, req, env, &err);
     } else {
-        s_reply(self, req, env, CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK_REPLY, l.ptrs, l.n);
+        s_reply(self, req, env, CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK_REPLY, l.ptrs, l.n, 0);
     }
     cl_cb_list_free(&l);
 }
@@ -1028,8 +1029,10 @@ static void s_outbox_take(void *arg, cl_actor_t *a, size_t n, const void *const 
 
 /* R-CB-3, R-CB-4: files the record of a reached callback (cl_cb_record_check):
    CallbackRecorded carries it whole, and meets the callback's C6. */
-static int s_record(cl_callback_t *self, const Caseloop__V1__RecordCallback *q, cl_cb_list_t *l, cl_err_t *err)
+static int s_record(cl_callback_t *self, const Caseloop__V1__RecordCallback *q, cl_cb_list_t *l, int64_t *respond_by,
+                    cl_err_t *err)
 {
+    *respond_by = 0;
     int64_t now = cl_clock_now(self->rt.clock);
     if (!q->has_callback_id || q->callback_id == 0 || q->callback_id > INT64_MAX)
         return cl_err_set(err, CL_INVALID_ARGUMENT, "callback_id", "callback_id is required");
@@ -1055,6 +1058,8 @@ static int s_record(cl_callback_t *self, const Caseloop__V1__RecordCallback *q, 
         return -1;
     cl_cb_outcome_t outcome;
     cl_cb_outcome(q->record, &outcome);
+    if (outcome.reopen && cl_policy_promise(&in->policy->sites[0], now, respond_by) != 1)
+        *respond_by = 0; /* the site promises nothing */
     size_t len = caseloop__v1__callback_record__get_packed_size(q->record);
     uint8_t *packed = malloc(len + 1);
     if (!packed)
@@ -1101,11 +1106,12 @@ static void s_record_callback(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_err_t err;
     cl_err_clear(&err);
     cl_cb_list_t l = {0};
-    if (s_record(self, env->record_callback, &l, &err) < 0) {
+    int64_t respond_by;
+    if (s_record(self, env->record_callback, &l, &respond_by, &err) < 0) {
         cl_db_rollback(self->rt.db);
         cl_service_refuse(self->rt.svc, req, env, &err);
     } else {
-        s_reply(self, req, env, CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY, l.ptrs, l.n);
+        s_reply(self, req, env, CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY, l.ptrs, l.n, respond_by);
     }
     cl_cb_list_free(&l);
 }

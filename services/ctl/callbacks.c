@@ -55,6 +55,12 @@ static int s_print_one(const cl_env_t *reply, void *arg)
                                           : reply->record_callback_reply->callback;
     if (c)
         s_print_callback(c);
+    if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY &&
+        reply->record_callback_reply->has_respond_by_us) {
+        char t[40];
+        printf("the case is reopened: tell the customer they hear from the department by %s\n",
+               ctl_time(reply->record_callback_reply->respond_by_us, t, sizeof t));
+    }
     return 0;
 }
 
@@ -124,15 +130,19 @@ static int s_callback(ctl_t *ctl, int argc, char **argv)
         {"id", 1, 0, 'i'},        {"outcome", 1, 0, 'u'},     {"by", 1, 0, 'b'},       {"mode", 1, 0, 'm'},
         {"at", 1, 0, 'a'},        {"call-at", 1, 0, 'c'},     {"signature", 1, 0, 'g'}, {"score", 1, 0, 's'},
         {"satisfied", 1, 0, 'y'}, {"suggestions", 1, 0, 'S'}, {"heard-of-us", 1, 0, 'H'}, {"recommend", 1, 0, 'r'},
-        {"notes", 1, 0, 'n'},     {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+        {"notes", 1, 0, 'n'},     {"fixed-during-callback", 0, 0, 'F'}, {"customer-words", 1, 0, 'W'},
+        {"raised", 1, 0, 'R'},    {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     static const char usage[] =
         "usage: caseloop callback attempt --id N --outcome reached|busy|unreachable --by STAFF\n"
         "                [--mode phone|visit|sms|email] [--at TIME] [--call-at TIME]\n"
         "       caseloop callback record --id N --by STAFF --mode M [--signature REF]\n"
         "                --score ASPECT=1..5[:WHY] ... --satisfied yes|no [--suggestions T]\n"
         "                [--heard-of-us T] [--recommend 0..10] [--notes T]\n"
+        "                [--customer-words T | --fixed-during-callback] [--raised PROBLEM[@PLACE]] ...\n"
         "attempt: how calling the customer went (reached: the callback took place; busy: they named\n"
-        "a time, --call-at, or the next slot; unreachable); record: the callback's record\n";
+        "a time, --call-at, or the next slot; unreachable); record: the callback's record. Not\n"
+        "satisfied: the case is reopened with --customer-words, unless the problem was fixed during\n"
+        "the callback (--notes say how); each --raised problem becomes a case of its own\n";
     if (argc < 2 || (strcmp(argv[1], "attempt") != 0 && strcmp(argv[1], "record") != 0)) {
         fputs(usage, argc > 1 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
         return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
@@ -142,6 +152,8 @@ static int s_callback(ctl_t *ctl, int argc, char **argv)
     Caseloop__V1__RecordCallback rc = CASELOOP__V1__RECORD_CALLBACK__INIT;
     Caseloop__V1__CallbackRecord r = CASELOOP__V1__CALLBACK_RECORD__INIT;
     Caseloop__V1__AspectScore scores[S_MAX_SCORES], *sp[S_MAX_SCORES];
+    Caseloop__V1__RaisedProblem raised[S_MAX_SCORES], *rp[S_MAX_SCORES];
+    r.raised = rp;
     uint64_t id = 0;
     const char *by = NULL;
     int o, v;
@@ -185,6 +197,22 @@ static int s_callback(ctl_t *ctl, int argc, char **argv)
         case 'H': r.heard_of_us = optarg; break;
         case 'r': r.has_recommend = 1, r.recommend = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'n': r.notes = optarg; break;
+        case 'F': r.has_fixed_during_callback = 1, r.fixed_during_callback = 1; break;
+        case 'W': r.customer_words = optarg; break;
+        case 'R': { /* PROBLEM[@PLACE] */
+            if (r.n_raised == S_MAX_SCORES) {
+                fprintf(stderr, "caseloop callback: at most %d --raised\n", S_MAX_SCORES);
+                return 2;
+            }
+            Caseloop__V1__RaisedProblem *p = &raised[r.n_raised];
+            caseloop__v1__raised_problem__init(p);
+            p->description = optarg;
+            char *at_place = strrchr(optarg, '@');
+            if (at_place)
+                *at_place = '\0', p->location = at_place + 1;
+            rp[r.n_raised++] = p;
+            break;
+        }
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }

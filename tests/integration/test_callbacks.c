@@ -371,6 +371,9 @@ static void test_an_unsatisfied_customer_reopens_the_case_and_new_problems_becom
     raised[1].has_kind = 1, raised[1].kind = CASELOOP__V1__KIND__KIND_REPAIR;
     cl_env_t *r = s_record(cb, &rec);
     assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY);
+    /* The customer is told when they hear from the department: the site's promise from now. */
+    assert_true(r->record_callback_reply->has_respond_by_us);
+    assert_true(r->record_callback_reply->respond_by_us > r->record_callback_reply->callback->closed_at_us);
     cl_codec_free(r);
     /* Through intake: the case reopened once, two new cases linked to it, each with C7. */
     cl_test_wait_scalar(3, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callback_outbox WHERE callback_id = %llu AND sent_at IS NOT NULL",
@@ -404,6 +407,7 @@ static void test_an_unsatisfied_customer_reopens_the_case_and_new_problems_becom
     rec.notes = "tightened the tap during the visit";
     r = s_record(cb2, &rec);
     assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY);
+    assert_false(r->record_callback_reply->has_respond_by_us);
     cl_codec_free(r);
     assert_int_equal(s_scalar("SELECT count(*) FROM callback_outbox WHERE callback_id = %llu", cb2), 0);
     assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE id = %llu AND state = 15", id2), 1); /* still CLOSED */
