@@ -336,6 +336,16 @@ static uint64_t s_reached(long n, uint64_t *case_id)
     return cb;
 }
 
+/* s_reached, and rec a record of it whose customer is not satisfied (sc, sp: its scores). */
+static uint64_t s_unsatisfied(long n, uint64_t *case_id, Caseloop__V1__CallbackRecord *rec,
+                              Caseloop__V1__AspectScore sc[3], Caseloop__V1__AspectScore *sp[3])
+{
+    uint64_t cb = s_reached(n, case_id);
+    s_record_init(rec, sc, sp);
+    rec->satisfied = 0;
+    return cb;
+}
+
 /* R-CB-5, R-CB-6: a customer not satisfied has the case reopened through intake with their
    words, back to its department, and each new problem raised becomes a case of its own
    linked to it (C7); the outbox sent again (a crash after sending, before marking it sent)
@@ -344,11 +354,10 @@ static uint64_t s_reached(long n, uint64_t *case_id)
 static void test_an_unsatisfied_customer_reopens_the_case_and_new_problems_become_cases(void **state)
 {
     (void)state;
-    uint64_t id, cb = s_reached(3001, &id);
+    uint64_t id;
     Caseloop__V1__CallbackRecord rec;
     Caseloop__V1__AspectScore sc[3], *sp[3];
-    s_record_init(&rec, sc, sp);
-    rec.satisfied = 0;
+    uint64_t cb = s_unsatisfied(3001, &id, &rec, sc, sp);
     s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.customer_words");
     rec.has_fixed_during_callback = 1, rec.fixed_during_callback = 1;
     s_refused(s_record(cb, &rec), CL_INVALID_ARGUMENT, "record.notes");
@@ -420,11 +429,10 @@ static void test_an_unsatisfied_customer_reopens_the_case_and_new_problems_becom
 static void test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler(void **state)
 {
     (void)state;
-    uint64_t id, cb = s_reached(3003, &id);
+    uint64_t id;
     Caseloop__V1__CallbackRecord rec;
     Caseloop__V1__AspectScore sc[3], *sp[3];
-    s_record_init(&rec, sc, sp);
-    rec.satisfied = 0;
+    uint64_t cb = s_unsatisfied(3003, &id, &rec, sc, sp);
     rec.customer_words = "nobody came";
     assert_int_equal(kill(cl_trio.intake.pid, SIGSTOP), 0);
     cl_env_t *r = s_record(cb, &rec);

@@ -552,23 +552,33 @@ static const char *s_check(uint8_t modes, const Caseloop__V1__CallbackRecord *r,
     return field;
 }
 
+/* r: a satisfied record in mode scoring the default policy's three aspects `score` each
+   (sc and sp its scores, with room for a fourth). */
+static void s_scored(Caseloop__V1__CallbackRecord *r, Caseloop__V1__AspectScore sc[4], Caseloop__V1__AspectScore *sp[4],
+                     uint32_t score, Caseloop__V1__CallbackMode mode)
+{
+    static const char *const aspects[] = {"result", "service", "staff", "staff"};
+    caseloop__v1__callback_record__init(r);
+    for (int i = 0; i < 4; i++) {
+        caseloop__v1__aspect_score__init(&sc[i]);
+        sc[i].aspect = (char *)aspects[i];
+        sc[i].has_score = 1, sc[i].score = score;
+        sp[i] = &sc[i];
+    }
+    r->scores = sp, r->n_scores = 3;
+    r->has_mode = 1, r->mode = mode;
+    r->has_satisfied = 1, r->satisfied = 1;
+}
+
 /* R-CB-3, R-CB-4: a record is refused on the field at fault. */
 static void test_a_record_is_refused_on_the_field_at_fault(void **state)
 {
     (void)state;
     const uint8_t visit = 1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_VISIT,
                   phone = 1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE;
-    Caseloop__V1__CallbackRecord r = CASELOOP__V1__CALLBACK_RECORD__INIT;
+    Caseloop__V1__CallbackRecord r;
     Caseloop__V1__AspectScore sc[4], *sp[4];
-    static const char *const aspects[] = {"result", "service", "staff", "staff"};
-    for (int i = 0; i < 4; i++) {
-        caseloop__v1__aspect_score__init(&sc[i]);
-        sc[i].aspect = (char *)aspects[i];
-        sc[i].has_score = 1, sc[i].score = 5;
-        sp[i] = &sc[i];
-    }
-    r.scores = sp, r.n_scores = 3;
-    r.has_mode = 1, r.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_VISIT;
+    s_scored(&r, sc, sp, 5, CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_VISIT);
     r.signature_ref = "sig-1";
     r.has_satisfied = 1, r.satisfied = 1;
     char f[64];
@@ -614,18 +624,9 @@ static void test_a_record_not_satisfied_reopens_and_each_raised_problem_makes_a_
 {
     (void)state;
     const uint8_t phone = 1u << CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE;
-    Caseloop__V1__CallbackRecord r = CASELOOP__V1__CALLBACK_RECORD__INIT;
-    Caseloop__V1__AspectScore sc[3], *sp[3];
-    static const char *const aspects[] = {"result", "service", "staff"};
-    for (int i = 0; i < 3; i++) {
-        caseloop__v1__aspect_score__init(&sc[i]);
-        sc[i].aspect = (char *)aspects[i];
-        sc[i].has_score = 1, sc[i].score = 4;
-        sp[i] = &sc[i];
-    }
-    r.scores = sp, r.n_scores = 3;
-    r.has_mode = 1, r.mode = CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE;
-    r.has_satisfied = 1, r.satisfied = 1;
+    Caseloop__V1__CallbackRecord r;
+    Caseloop__V1__AspectScore sc[4], *sp[4];
+    s_scored(&r, sc, sp, 4, CASELOOP__V1__CALLBACK_MODE__CALLBACK_MODE_PHONE);
     char f[64];
     cl_cb_outcome_t o;
     cl_cb_outcome(&r, &o);
