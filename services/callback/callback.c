@@ -48,6 +48,7 @@ typedef struct {
         Caseloop__V1__CallbackUnreachable unreachable;
         Caseloop__V1__CallbackOverdue overdue;
         Caseloop__V1__CallbackRecorded recorded;
+        Caseloop__V1__CallbackReviewed reviewed;
     } b;
 } s_ev_t;
 
@@ -607,6 +608,7 @@ static void s_reply(cl_callback_t *self, cl_request_t *req, const cl_env_t *env,
     Caseloop__V1__ListCallbacksReply list = CASELOOP__V1__LIST_CALLBACKS_REPLY__INIT;
     Caseloop__V1__AttemptCallbackReply attempt = CASELOOP__V1__ATTEMPT_CALLBACK_REPLY__INIT;
     Caseloop__V1__RecordCallbackReply record = CASELOOP__V1__RECORD_CALLBACK_REPLY__INIT;
+    Caseloop__V1__ReviewCallbackReply review = CASELOOP__V1__REVIEW_CALLBACK_REPLY__INIT;
     reply.body_case = body;
     if (body == CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS_REPLY) {
         list.callbacks = cbs, list.n_callbacks = n;
@@ -614,6 +616,9 @@ static void s_reply(cl_callback_t *self, cl_request_t *req, const cl_env_t *env,
     } else if (body == CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK_REPLY) {
         attempt.callback = n ? cbs[0] : NULL;
         reply.attempt_callback_reply = &attempt;
+    } else if (body == CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK_REPLY) {
+        review.callback = n ? cbs[0] : NULL;
+        reply.review_callback_reply = &review;
     } else {
         record.callback = n ? cbs[0] : NULL;
         record.has_respond_by_us = respond_by_us > 0, record.respond_by_us = respond_by_us;
@@ -1117,6 +1122,66 @@ static void s_record_callback(void *arg, cl_request_t *req, const cl_env_t *env)
 }
 
 
+/* R-CB-8: a supervisor (or above) of the callback's site reviews its record
+   and signs an opinion, once: CallbackReviewed. */
+static int s_review(cl_callback_t *self, const Caseloop__V1__ReviewCallback *q, cl_cb_list_t *l, cl_err_t *err)
+{
+    int64_t now = cl_clock_now(self->rt.clock);
+    if (!q->has_callback_id || q->callback_id == 0 || q->callback_id > INT64_MAX)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "callback_id", "callback_id is required");
+    if (cl_text_check(q->by, "by", 1, 100, err) < 0 || cl_text_check(q->opinion, "opinion", 1, 4000, err) < 0)
+        return -1;
+    if (cl_policies_refresh(&self->policies, self->rt.db, err) < 0 || s_lock(self, q->callback_id, l, err) < 0)
+        return -1;
+    Caseloop__V1__Callback *cb = &l->cbs[0];
+    if (cb->state != CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_RECORDED)
+        return cl_err_set(err, CL_CONFLICT, "callback_id", "callback %" PRIu64 " has no record to review yet",
+                          cb->callback_id);
+    if (cb->reviewed_by)
+        return cl_err_set(err, CL_CONFLICT, "callback_id", "callback %" PRIu64 " was reviewed already, by %s",
+                          cb->callback_id, cb->reviewed_by);
+    const cl_site_in_force_t *in = cl_policies_site(&self->policies, cb->site);
+    if (!in || !cl_cb_may_review(&in->policy->sites[0], q->by))
+        return cl_err_set(err, CL_PERMISSION_DENIED, "by", "%s is not a supervisor or above at site %s", q->by,
+                          cb->site);
+    cl_event_t ev;
+    s_ev_t e;
+    s_ev_init(&e, &ev, cb->site, cb->case_id, now);
+    Caseloop__V1__CallbackReviewed *r = &e.b.reviewed;
+    caseloop__v1__callback_reviewed__init(r);
+    r->has_callback_id = 1, r->callback_id = cb->callback_id;
+    r->has_case_id = 1, r->case_id = cb->case_id;
+    r->site = cb->site;
+    r->by = q->by;
+    r->opinion = q->opinion;
+    r->has_reviewed_at_us = 1, r->reviewed_at_us = now;
+    e.env.body_case = CASELOOP__V1__ENVELOPE__BODY_CALLBACK_REVIEWED;
+    e.env.callback_reviewed = r;
+    if (cl_cbstore_review(self->rt.db, cb->callback_id, q->by, q->opinion, now, err) < 0 ||
+        s_commit(self, &ev, 1, now, err) < 0)
+        return -1;
+    cb->reviewed_by = q->by;
+    cb->has_reviewed_at_us = 1, cb->reviewed_at_us = now;
+    cb->review_opinion = q->opinion;
+    cl_service_count(self->rt.svc, "reviews", 1);
+    return 0;
+}
+
+static void s_review_callback(void *arg, cl_request_t *req, const cl_env_t *env)
+{
+    cl_callback_t *self = arg;
+    cl_err_t err;
+    cl_err_clear(&err);
+    cl_cb_list_t l = {0};
+    if (s_review(self, env->review_callback, &l, &err) < 0) {
+        cl_db_rollback(self->rt.db);
+        cl_service_refuse(self->rt.svc, req, env, &err);
+    } else {
+        s_reply(self, req, env, CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK_REPLY, l.ptrs, l.n, 0);
+    }
+    cl_cb_list_free(&l);
+}
+
 /* --- the service ------------------------------------------------------------------------------------ */
 
 const cl_cfg_option_t cl_callback_options[] = {
@@ -1173,6 +1238,7 @@ static const cl_handler_t s_handlers[] = {
     {CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS, s_list_callbacks, NULL},
     {CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK, s_attempt_callback, NULL},
     {CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK, s_record_callback, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK, s_review_callback, NULL},
     {0, NULL, NULL},
 };
 

@@ -213,6 +213,14 @@ int cl_cb_place(const cl_site_policy_t *s, int kind, int severity, const cl_cb_p
     return -1;
 }
 
+bool cl_cb_may_review(const cl_site_policy_t *s, const char *who)
+{
+    for (size_t i = 0; who && i < s->nstaff; i++)
+        if (strcmp(s->staff[i].id, who) == 0)
+            return s->staff[i].role >= CL_ROLE_SUPERVISOR;
+    return false;
+}
+
 const char *cl_cb_supervisor(const cl_site_policy_t *s)
 {
     const char *any = NULL;

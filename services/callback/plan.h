@@ -100,6 +100,10 @@ typedef struct {
 int cl_cb_place(const cl_site_policy_t *s, int kind, int severity, const cl_cb_prefs_t *prefs, int64_t not_before_us,
                 int64_t deadline_us, const uint32_t *open, cl_cb_load_fn load, void *arg, cl_cb_slot_t *out);
 
+/* R-CB-8: whether staff member `who` may review callback records at site s:
+   one of the site's staff whose role is supervisor or above. */
+bool cl_cb_may_review(const cl_site_policy_t *s, const char *who);
+
 /* The customer-service supervisor of site s (who hears of overdue callbacks):
    the supervisor of its customer_service department, else any supervisor;
    NULL when it has none. */

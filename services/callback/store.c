@@ -338,7 +338,8 @@ int cl_cbstore_insert(cl_db_t *db, cl_cb_new_t *rows, size_t n, cl_err_t *err)
     " callbacks.overdue, callbacks.slot_missed, coalesce(cl_ts_to_us(callbacks.window_start), 0) AS window_us,"     \
     " (SELECT c.customer_name FROM cases c WHERE c.id = callbacks.case_id) AS customer_name,"                      \
     " (SELECT c.customer_contact FROM cases c WHERE c.id = callbacks.case_id) AS customer_contact,"                \
-    " (SELECT c.preferences FROM cases c WHERE c.id = callbacks.case_id) AS preferences"
+    " (SELECT c.preferences FROM cases c WHERE c.id = callbacks.case_id) AS preferences,"                          \
+    " callbacks.reviewed_by, cl_ts_to_us(callbacks.reviewed_at) AS reviewed_at_us, callbacks.review_opinion"
 
 /* The one mapping from a callback's row to a Callback message (strings point into res). */
 static void s_callback_from(Caseloop__V1__Callback *cb, const PGresult *res, int r)
@@ -372,6 +373,11 @@ static void s_callback_from(Caseloop__V1__Callback *cb, const PGresult *res, int
     cb->preferences = s_prefs(res, r, "preferences");
     cb->has_closed_at_us = 1, cb->closed_at_us = cl_row_int(res, r, "closed_at_us");
     cb->has_overdue = 1, cb->overdue = cl_row_bool(res, r, "overdue");
+    if (!cl_row_null(res, r, "reviewed_by")) {
+        cb->reviewed_by = (char *)cl_row_text(res, r, "reviewed_by");
+        cb->has_reviewed_at_us = 1, cb->reviewed_at_us = cl_row_int(res, r, "reviewed_at_us");
+        cb->review_opinion = (char *)cl_row_text(res, r, "review_opinion");
+    }
 }
 
 /* The callbacks of res into out. */
@@ -445,6 +451,17 @@ int cl_cbstore_list(cl_db_t *db, const Caseloop__V1__ListCallbacks *q, int64_t f
                       &p, out, err);
     }
     cl_sql_text(&p, q->site);
+    if (q->unended)
+        return s_list(db,
+                      "SELECT " CB_COLUMNS " FROM callbacks WHERE site = $5 AND state IN ($2::smallint, $3::smallint)"
+                      " AND $1::bool IS NOT NULL ORDER BY closed_at, id LIMIT $4::int",
+                      &p, out, err);
+    if (q->awaiting_review)
+        return s_list(db,
+                      "SELECT " CB_COLUMNS " FROM callbacks WHERE site = $5 AND recorded_at IS NOT NULL"
+                      " AND reviewed_at IS NULL AND $1::bool IS NOT NULL AND $2::smallint IS NOT NULL"
+                      " AND $3::smallint IS NOT NULL ORDER BY recorded_at, id LIMIT $4::int",
+                      &p, out, err);
     cl_sql_text(&p, q->performer && *q->performer ? q->performer : NULL);
     cl_sql_int(&p, from_us);
     cl_sql_int(&p, to_us);
@@ -583,5 +600,19 @@ int cl_cbstore_outbox_sent(cl_db_t *db, uint64_t id, const char *outcome, int64_
     cl_sql_text(&p, outcome);
     cl_sql_int(&p, now_us);
     return cl_sql_cmd(db, "UPDATE callback_outbox SET sent_at = cl_us_to_ts($3::bigint), outcome = $2 WHERE id = $1::bigint",
+                      &p, err);
+}
+
+int cl_cbstore_review(cl_db_t *db, uint64_t id, const char *by, const char *opinion, int64_t now_us, cl_err_t *err)
+{
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_uint(&p, id);
+    cl_sql_text(&p, by);
+    cl_sql_text(&p, opinion);
+    cl_sql_int(&p, now_us);
+    return cl_sql_cmd(db,
+                      "UPDATE callbacks SET reviewed_by = $2, review_opinion = $3, reviewed_at = cl_us_to_ts($4::bigint)"
+                      " WHERE id = $1::bigint",
                       &p, err);
 }

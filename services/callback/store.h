@@ -131,6 +131,10 @@ int cl_cbstore_claim(cl_db_t *db, const cl_timer_t *timer, int64_t now_us, int64
 /* The earliest moment a callback's timer is due, INT64_MAX for none. Returns 0, or -1. */
 int cl_cbstore_next_due(cl_db_t *db, int64_t *due_us, cl_err_t *err) CL_WARN_UNUSED;
 
+/* Files a supervisor's review of callback id (locked by the caller). Returns 0, or -1 with err. */
+int cl_cbstore_review(cl_db_t *db, uint64_t id, const char *by, const char *opinion, int64_t now_us, cl_err_t *err)
+    CL_WARN_UNUSED;
+
 /* --- the outbox: requests to intake, written with a record, sent after it (migration 018) --- */
 
 /* Adds n requests (packed Envelopes) that callback callback_id's record makes. Returns 0, or -1 with err. */

@@ -128,6 +128,12 @@ const char *cl_event_describe(const cl_env_t *ev, char *buf, size_t len, const c
                  r->satisfied ? "satisfied" : "not satisfied");
         break;
     }
+    case CASELOOP__V1__ENVELOPE__BODY_CALLBACK_REVIEWED: {
+        const Caseloop__V1__CallbackReviewed *r = ev->callback_reviewed;
+        *actor = r->by ? r->by : "";
+        snprintf(buf, len, "callback %" PRIu64 " reviewed: %s", r->callback_id, r->opinion ? r->opinion : "");
+        break;
+    }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_PREFERENCES_CHANGED: {
         const Caseloop__V1__CasePreferencesChanged *c = ev->case_preferences_changed;
         const Caseloop__V1__CustomerPreferences *p = c->preferences;

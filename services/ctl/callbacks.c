@@ -34,6 +34,9 @@ static void s_print_callback(const Caseloop__V1__Callback *c)
             printf(" by %s", cl_codec_enum_name(&caseloop__v1__callback_mode__descriptor, p->mode, st, sizeof st));
     }
     printf("\n");
+    if (c->reviewed_by)
+        printf("    reviewed by %s %s: %s\n", c->reviewed_by, ctl_time(c->reviewed_at_us, a, sizeof a),
+               c->review_opinion ? c->review_opinion : "");
 }
 
 static int s_print_list(const cl_env_t *reply, void *arg)
@@ -52,6 +55,8 @@ static int s_print_one(const cl_env_t *reply, void *arg)
     (void)arg;
     const Caseloop__V1__Callback *c = reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK_REPLY
                                           ? reply->attempt_callback_reply->callback
+                                      : reply->body_case == CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK_REPLY
+                                          ? reply->review_callback_reply->callback
                                           : reply->record_callback_reply->callback;
     if (c)
         s_print_callback(c);
@@ -70,9 +75,13 @@ static int s_callbacks(ctl_t *ctl, int argc, char **argv)
                                          {"open", 0, 0, 'o'}, {"limit", 1, 0, 'l'}, {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     static const char usage[] = "usage: caseloop callbacks today --site S [--staff P] [--open]\n"
+                                "       caseloop callbacks open --site S\n"
+                                "       caseloop callbacks review --site S\n"
                                 "       caseloop callbacks --case N\n"
                                 "the callbacks to make today at a site (of one performer), in order, with each\n"
-                                "customer's preferences; or every callback of case N\n";
+                                "customer's preferences; every callback of the site not ended yet, oldest\n"
+                                "first (R-CB-9); the records waiting for a supervisor's review (R-CB-8); or\n"
+                                "every callback of case N\n";
     Caseloop__V1__ListCallbacks q = CASELOOP__V1__LIST_CALLBACKS__INIT;
     uint64_t case_id = 0;
     int o;
@@ -91,13 +100,17 @@ static int s_callbacks(ctl_t *ctl, int argc, char **argv)
         default: fputs(usage, stderr); return 2;
         }
     }
-    bool today = optind < argc && strcmp(argv[optind], "today") == 0;
-    if (optind + (today ? 1 : 0) < argc || (today ? !q.site || case_id : !case_id)) {
+    const char *what = optind < argc ? argv[optind] : "";
+    bool today = strcmp(what, "today") == 0, open = strcmp(what, "open") == 0, review = strcmp(what, "review") == 0;
+    bool by_site = today || open || review;
+    if (optind + (by_site ? 1 : 0) < argc || (by_site ? !q.site || case_id : !case_id)) {
         fputs(usage, stderr);
         return 2;
     }
     if (case_id)
         q.has_case_id = 1, q.case_id = case_id;
+    q.has_unended = open, q.unended = open;
+    q.has_awaiting_review = review, q.awaiting_review = review;
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
     env.body_case = CASELOOP__V1__ENVELOPE__BODY_LIST_CALLBACKS;
     env.list_callbacks = &q;
@@ -131,7 +144,7 @@ static int s_callback(ctl_t *ctl, int argc, char **argv)
         {"at", 1, 0, 'a'},        {"call-at", 1, 0, 'c'},     {"signature", 1, 0, 'g'}, {"score", 1, 0, 's'},
         {"satisfied", 1, 0, 'y'}, {"suggestions", 1, 0, 'S'}, {"heard-of-us", 1, 0, 'H'}, {"recommend", 1, 0, 'r'},
         {"notes", 1, 0, 'n'},     {"fixed-during-callback", 0, 0, 'F'}, {"customer-words", 1, 0, 'W'},
-        {"raised", 1, 0, 'R'},    {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+        {"raised", 1, 0, 'R'},    {"opinion", 1, 0, 'O'},     {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
     static const char usage[] =
         "usage: caseloop callback attempt --id N --outcome reached|busy|unreachable --by STAFF\n"
         "                [--mode phone|visit|sms|email] [--at TIME] [--call-at TIME]\n"
@@ -139,15 +152,19 @@ static int s_callback(ctl_t *ctl, int argc, char **argv)
         "                --score ASPECT=1..5[:WHY] ... --satisfied yes|no [--suggestions T]\n"
         "                [--heard-of-us T] [--recommend 0..10] [--notes T]\n"
         "                [--customer-words T | --fixed-during-callback] [--raised PROBLEM[@PLACE]] ...\n"
+        "       caseloop callback review --id N --by SUPERVISOR --opinion T\n"
         "attempt: how calling the customer went (reached: the callback took place; busy: they named\n"
         "a time, --call-at, or the next slot; unreachable); record: the callback's record. Not\n"
         "satisfied: the case is reopened with --customer-words, unless the problem was fixed during\n"
-        "the callback (--notes say how); each --raised problem becomes a case of its own\n";
-    if (argc < 2 || (strcmp(argv[1], "attempt") != 0 && strcmp(argv[1], "record") != 0)) {
+        "the callback (--notes say how); each --raised problem becomes a case of its own; review:\n"
+        "a supervisor's signed opinion of a record\n";
+    if (argc < 2 || (strcmp(argv[1], "attempt") != 0 && strcmp(argv[1], "record") != 0 &&
+                     strcmp(argv[1], "review") != 0)) {
         fputs(usage, argc > 1 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
         return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
-    bool record = strcmp(argv[1], "record") == 0;
+    bool record = strcmp(argv[1], "record") == 0, review = strcmp(argv[1], "review") == 0;
+    Caseloop__V1__ReviewCallback rv = CASELOOP__V1__REVIEW_CALLBACK__INIT;
     Caseloop__V1__AttemptCallback at = CASELOOP__V1__ATTEMPT_CALLBACK__INIT;
     Caseloop__V1__RecordCallback rc = CASELOOP__V1__RECORD_CALLBACK__INIT;
     Caseloop__V1__CallbackRecord r = CASELOOP__V1__CALLBACK_RECORD__INIT;
@@ -213,6 +230,7 @@ static int s_callback(ctl_t *ctl, int argc, char **argv)
             rp[r.n_raised++] = p;
             break;
         }
+        case 'O': rv.opinion = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
@@ -223,6 +241,14 @@ static int s_callback(ctl_t *ctl, int argc, char **argv)
     }
     r.scores = sp;
     cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    if (review) {
+        rv.has_callback_id = 1, rv.callback_id = id;
+        rv.by = (char *)by;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK;
+        env.review_callback = &rv;
+        return ctl_request(ctl, CTL_CALLBACK, &env, CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK_REPLY, s_print_one,
+                           NULL);
+    }
     if (record) {
         rc.has_callback_id = 1, rc.callback_id = id;
         rc.by = (char *)by;
@@ -303,10 +329,13 @@ static int s_preferences(ctl_t *ctl, int argc, char **argv)
 const ctl_command_t ctl_callbacks_commands[] = {
     {"callbacks", "  callbacks today --site S [--staff P]\n"
                   "                          the callbacks to make today, in order, with the customer's wishes\n"
+                  "  callbacks open --site S every callback not ended yet, oldest first\n"
+                  "  callbacks review --site S\n"
+                  "                          the records waiting for a supervisor's review\n"
                   "  callbacks --case N      every callback of case N\n",
      s_callbacks},
-    {"callback", "  callback attempt|record --id N ...\n"
-                 "                          how a callback attempt went, or the callback's record\n",
+    {"callback", "  callback attempt|record|review --id N ...\n"
+                 "                          how a callback attempt went, the callback's record, a review\n",
      s_callback},
     {"preferences", "  preferences N --actor WHO [--window W]... [--mode M] [--do-not-call] [--time-zone Z]\n"
                     "                          how the customer of case N wants to be called back, changed\n",

@@ -456,6 +456,68 @@ static void test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler(vo
     assert_int_equal(s_scalar("SELECT count(*) FROM command_keys WHERE case_id = %llu AND source = 'callback-scheduler'", id), 1);
 }
 
+static cl_env_t *s_review(uint64_t cb, const char *by, const char *opinion)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__ReviewCallback q = CASELOOP__V1__REVIEW_CALLBACK__INIT;
+    q.has_callback_id = 1, q.callback_id = cb;
+    q.by = (char *)by;
+    q.opinion = (char *)opinion;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK;
+    env.review_callback = &q;
+    return s_call(&env);
+}
+
+/* Whether `callbacks WHAT --site site-a` (the CLI) lists callback cb. */
+static bool s_listed(const char *what, uint64_t cb)
+{
+    char args[128], out[1 << 16], line[48];
+    snprintf(args, sizeof args, "callbacks %s --site site-a", what);
+    assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
+    snprintf(line, sizeof line, "callback %-6llu ", (unsigned long long)cb);
+    return strstr(out, line) != NULL;
+}
+
+/* R-CB-8, R-CB-9: the records waiting for review are listed per site; only a supervisor or
+   above of the site may review one, once, with an opinion (CallbackReviewed); the callbacks
+   not ended yet are listed, and a recorded one is not among them. */
+static void test_a_supervisor_reviews_a_record_once_and_what_is_not_ended_is_listed(void **state)
+{
+    (void)state;
+    uint64_t id, cb = s_reached(3004, &id);
+    s_refused(s_review(cb, "cs-sup", "fine"), CL_CONFLICT, "callback_id"); /* nothing recorded yet */
+    assert_true(s_listed("open", cb));
+    Caseloop__V1__CallbackRecord rec;
+    Caseloop__V1__AspectScore sc[3], *sp[3];
+    s_record_init(&rec, sc, sp);
+    cl_codec_free(s_record(cb, &rec));
+    assert_false(s_listed("open", cb));
+    assert_true(s_listed("review", cb));
+    s_refused(s_review(cb, "cs1", "fine"), CL_PERMISSION_DENIED, "by");   /* an assistant */
+    s_refused(s_review(cb, "nobody", "fine"), CL_PERMISSION_DENIED, "by"); /* not staff of the site */
+    s_refused(s_review(cb, "cs-sup", ""), CL_INVALID_ARGUMENT, "opinion");
+    s_refused(s_review(UINT64_C(9999999), "cs-sup", "fine"), CL_NOT_FOUND, "callback_id");
+    cl_env_t *r = s_review(cb, "head", "the visit was well prepared");
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK_REPLY);
+    assert_string_equal(r->review_callback_reply->callback->reviewed_by, "head");
+    assert_string_equal(r->review_callback_reply->callback->review_opinion, "the visit was well prepared");
+    cl_codec_free(r);
+    s_refused(s_review(cb, "cs-sup", "again"), CL_CONFLICT, "callback_id"); /* once */
+    assert_false(s_listed("review", cb));
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackReviewed'", id), 1);
+    /* From the CLI too, and case show tells it. */
+    uint64_t id2, cb2 = s_reached(3005, &id2);
+    s_record_init(&rec, sc, sp);
+    cl_codec_free(s_record(cb2, &rec));
+    char args[160], out[1 << 16];
+    snprintf(args, sizeof args, "callback review --id %llu --by cs-sup --opinion 'signed off'", (unsigned long long)cb2);
+    assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
+    assert_non_null(strstr(out, "reviewed by cs-sup"));
+    snprintf(args, sizeof args, "case show %llu", (unsigned long long)id2);
+    assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
+    assert_non_null(strstr(out, "reviewed: signed off"));
+}
+
 /* Deadlines are timers: on the business clock, a slot that passes with nothing done, and then
    the deadline with the callback still open, each tell the customer-service supervisor once. */
 static void test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once(void **state)
@@ -611,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_attempts_move_the_callback_and_the_last_ends_it_unreachable),
         cmocka_unit_test(test_a_reached_callback_is_recorded_and_its_record_meets_its_c6),
         cmocka_unit_test(test_preferences_changed_later_are_followed_by_the_next_slot),
+        cmocka_unit_test(test_a_supervisor_reviews_a_record_once_and_what_is_not_ended_is_listed),
         cmocka_unit_test(test_a_thousand_closings_each_decided_once_through_a_kill_and_two_instances),
         cmocka_unit_test(test_an_unsatisfied_customer_reopens_the_case_and_new_problems_become_cases),
         cmocka_unit_test(test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler),

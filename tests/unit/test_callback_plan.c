@@ -678,6 +678,21 @@ static void test_the_supervisor_told_is_customer_services(void **state)
     cl_policy_destroy(&p);
 }
 
+/* R-CB-8: a record is reviewed by a supervisor or above of the site, nobody else. */
+static void test_a_review_is_by_a_supervisor_or_above_of_the_site(void **state)
+{
+    (void)state;
+    cl_policy_t *p = s_policy("Asia/Shanghai", NULL, NULL);
+    const cl_site_policy_t *s = &p->sites[0];
+    assert_true(cl_cb_may_review(s, "sup"));
+    assert_true(cl_cb_may_review(s, "mgr"));
+    assert_false(cl_cb_may_review(s, "a1"));
+    assert_false(cl_cb_may_review(s, "e1"));
+    assert_false(cl_cb_may_review(s, "someone"));
+    assert_false(cl_cb_may_review(s, NULL));
+    cl_policy_destroy(&p);
+}
+
 int main(void)
 {
     cl_tz_init();
@@ -696,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_a_record_is_refused_on_the_field_at_fault),
         cmocka_unit_test(test_a_record_not_satisfied_reopens_and_each_raised_problem_makes_a_case),
         cmocka_unit_test(test_the_supervisor_told_is_customer_services),
+        cmocka_unit_test(test_a_review_is_by_a_supervisor_or_above_of_the_site),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
