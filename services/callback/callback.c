@@ -49,6 +49,8 @@ typedef struct {
         Caseloop__V1__CallbackOverdue overdue;
         Caseloop__V1__CallbackRecorded recorded;
         Caseloop__V1__CallbackReviewed reviewed;
+        Caseloop__V1__ReplyLetterAttached reply_letter;
+        Caseloop__V1__OpenLetterSent open_letter;
     } b;
 } s_ev_t;
 
@@ -1182,6 +1184,133 @@ static void s_review_callback(void *arg, cl_request_t *req, const cl_env_t *env)
     cl_cb_list_free(&l);
 }
 
+/* --- letters ------------------------------------------------------------------------------------------ */
+
+/* R-CB-7 (seed 000 section 1.10): a reply letter kept with an anonymous or
+   reply-letter-only case (ReplyLetterAttached), or an open letter kept with
+   each of many cases of one problem, ending their scheduled callbacks
+   (OpenLetterSent, one per case). Sets *letter_id and *ended. */
+static int s_letter(cl_callback_t *self, const cl_letter_t *l, const uint64_t *ids, size_t n, uint64_t *letter_id,
+                    uint32_t *ended_n, cl_err_t *err)
+{
+    int64_t now = cl_clock_now(self->rt.clock);
+    *ended_n = 0;
+    if (cl_text_check(l->site, "site", 1, 64, err) < 0 || cl_text_check(l->by, "by", 1, 100, err) < 0)
+        return -1;
+    if (n > CL_CB_MAX_LETTER_CASES)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "case_ids", "an open letter answers 1 to %d cases",
+                          CL_CB_MAX_LETTER_CASES);
+    cl_letter_case_t *cases = calloc(n + 1, sizeof *cases);
+    uint64_t *ended = calloc(n + 1, sizeof *ended);
+    s_ev_t *es = calloc(n + 1, sizeof *es);
+    cl_event_t *evs = calloc(n + 1, sizeof *evs);
+    if (!cases || !ended || !es || !evs)
+        abort();
+    int rc = -1;
+    if (cl_db_begin(self->rt.db, err) < 0)
+        goto out;
+    if (cl_cbstore_letter_cases(self->rt.db, ids, n, cases, err) < 0 ||
+        cl_cb_letter_check(l->site, l->open, l->text, l->document_ref, ids, cases, n, err) < 0 ||
+        cl_cbstore_letter(self->rt.db, l, ids, n, now, letter_id, ended, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        s_ev_init(&es[i], &evs[i], l->site, ids[i], now);
+        if (l->open) {
+            Caseloop__V1__OpenLetterSent *o = &es[i].b.open_letter;
+            caseloop__v1__open_letter_sent__init(o);
+            o->has_letter_id = 1, o->letter_id = *letter_id;
+            o->has_case_id = 1, o->case_id = ids[i];
+            o->site = (char *)l->site;
+            o->by = (char *)l->by;
+            o->text = (char *)l->text;
+            o->document_ref = (char *)l->document_ref;
+            o->has_sent_at_us = 1, o->sent_at_us = now;
+            o->has_callback_id = ended[i] != 0, o->callback_id = ended[i];
+            *ended_n += ended[i] != 0;
+            es[i].env.body_case = CASELOOP__V1__ENVELOPE__BODY_OPEN_LETTER_SENT;
+            es[i].env.open_letter_sent = o;
+        } else {
+            Caseloop__V1__ReplyLetterAttached *a = &es[i].b.reply_letter;
+            caseloop__v1__reply_letter_attached__init(a);
+            a->has_letter_id = 1, a->letter_id = *letter_id;
+            a->has_case_id = 1, a->case_id = ids[i];
+            a->site = (char *)l->site;
+            a->by = (char *)l->by;
+            a->text = (char *)l->text;
+            a->document_ref = (char *)l->document_ref;
+            a->has_attached_at_us = 1, a->attached_at_us = now;
+            es[i].env.body_case = CASELOOP__V1__ENVELOPE__BODY_REPLY_LETTER_ATTACHED;
+            es[i].env.reply_letter_attached = a;
+        }
+    }
+    rc = s_commit(self, evs, n, now, err);
+    if (rc == 0)
+        cl_service_count(self->rt.svc, l->open ? "open_letters" : "reply_letters", 1);
+out:
+    if (rc < 0)
+        cl_db_rollback(self->rt.db);
+    free(cases);
+    free(ended);
+    free(es);
+    free(evs);
+    return rc;
+}
+
+static void s_attach_reply_letter(void *arg, cl_request_t *req, const cl_env_t *env)
+{
+    cl_callback_t *self = arg;
+    const Caseloop__V1__AttachReplyLetter *q = env->attach_reply_letter;
+    cl_err_t err;
+    cl_err_clear(&err);
+    cl_letter_t l = {q->site, false, q->by, q->text, q->document_ref};
+    uint64_t id = q->has_case_id ? q->case_id : 0, letter = 0;
+    uint32_t ended;
+    if (id > INT64_MAX)
+        id = 0;
+    if (s_letter(self, &l, &id, 1, &letter, &ended, &err) < 0) {
+        cl_service_refuse(self->rt.svc, req, env, &err);
+        return;
+    }
+    cl_env_t reply;
+    char mid[CL_ID_MAX + 1];
+    cl_service_reply_init(self->rt.svc, &reply, mid, env);
+    Caseloop__V1__AttachReplyLetterReply body = CASELOOP__V1__ATTACH_REPLY_LETTER_REPLY__INIT;
+    body.has_letter_id = 1, body.letter_id = letter;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_ATTACH_REPLY_LETTER_REPLY;
+    reply.attach_reply_letter_reply = &body;
+    cl_service_reply(self->rt.svc, req, &reply);
+}
+
+static void s_send_open_letter(void *arg, cl_request_t *req, const cl_env_t *env)
+{
+    cl_callback_t *self = arg;
+    const Caseloop__V1__SendOpenLetter *q = env->send_open_letter;
+    cl_err_t err;
+    cl_err_clear(&err);
+    cl_letter_t l = {q->site, true, q->by, q->text, q->document_ref};
+    uint64_t *ids = calloc(q->n_case_ids + 1, sizeof *ids), letter = 0;
+    if (!ids)
+        abort();
+    for (size_t i = 0; i < q->n_case_ids; i++)
+        ids[i] = q->case_ids[i] > INT64_MAX ? 0 : q->case_ids[i];
+    uint32_t ended;
+    if (s_letter(self, &l, ids, q->n_case_ids, &letter, &ended, &err) < 0) {
+        free(ids);
+        cl_service_refuse(self->rt.svc, req, env, &err);
+        return;
+    }
+    free(ids);
+    cl_env_t reply;
+    char mid[CL_ID_MAX + 1];
+    cl_service_reply_init(self->rt.svc, &reply, mid, env);
+    Caseloop__V1__SendOpenLetterReply body = CASELOOP__V1__SEND_OPEN_LETTER_REPLY__INIT;
+    body.has_letter_id = 1, body.letter_id = letter;
+    body.has_callbacks_ended = 1, body.callbacks_ended = ended;
+    reply.body_case = CASELOOP__V1__ENVELOPE__BODY_SEND_OPEN_LETTER_REPLY;
+    reply.send_open_letter_reply = &body;
+    cl_service_reply(self->rt.svc, req, &reply);
+}
+
 /* --- the service ------------------------------------------------------------------------------------ */
 
 const cl_cfg_option_t cl_callback_options[] = {
@@ -1239,6 +1368,8 @@ static const cl_handler_t s_handlers[] = {
     {CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK, s_attempt_callback, NULL},
     {CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK, s_record_callback, NULL},
     {CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK, s_review_callback, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_ATTACH_REPLY_LETTER, s_attach_reply_letter, NULL},
+    {CASELOOP__V1__ENVELOPE__BODY_SEND_OPEN_LETTER, s_send_open_letter, NULL},
     {0, NULL, NULL},
 };
 

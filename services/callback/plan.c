@@ -3,6 +3,7 @@
 #include "caseloop/v1/callback.pb-c.h"
 #include "caseloop/v1/common.pb-c.h"
 #include "cl_text.h"
+#include <inttypes.h>
 #include <stdio.h>
 #include "cl_calendar.h"
 #include <sodium.h>
@@ -211,6 +212,47 @@ int cl_cb_place(const cl_site_policy_t *s, int kind, int severity, const cl_cb_p
         }
     }
     return -1;
+}
+
+int cl_cb_letter_check(const char *site, bool open, const char *text, const char *document_ref, const uint64_t *ids,
+                       const cl_letter_case_t *cases, size_t n, cl_err_t *err)
+{
+    if (cl_text_check(text, "text", 0, 20000, err) < 0 || cl_text_check(document_ref, "document_ref", 0, 200, err) < 0)
+        return -1;
+    if (!(text && *text) && !(document_ref && *document_ref))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "text", "a letter is a text or a document_ref");
+    if (open && (n < 1 || n > CL_CB_MAX_LETTER_CASES))
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "case_ids", "an open letter answers 1 to %d cases",
+                          CL_CB_MAX_LETTER_CASES);
+    if (!open && n != 1)
+        return cl_err_set(err, CL_INVALID_ARGUMENT, "case_id", "case_id is required");
+    for (size_t i = 0; i < n; i++) {
+        char field[32];
+        if (open)
+            snprintf(field, sizeof field, "case_ids[%zu]", i);
+        else
+            snprintf(field, sizeof field, "case_id");
+        const cl_letter_case_t *c = &cases[i];
+        if (ids[i] == 0 || !c->found)
+            return cl_err_set(err, CL_NOT_FOUND, field, "case %" PRIu64 " does not exist", ids[i]);
+        if (strcmp(c->site, site) != 0)
+            return cl_err_set(err, CL_INVALID_ARGUMENT, field, "case %" PRIu64 " is of site %s, not %s", ids[i], c->site,
+                              site);
+        if (!open && !c->anonymous && !c->reply_letter_only)
+            return cl_err_set(err, CL_CONFLICT, field,
+                              "case %" PRIu64 " is called back: a reply letter answers an anonymous or reply-letter-only"
+                              " case",
+                              ids[i]);
+        for (size_t j = 0; open && j < i; j++) {
+            if (ids[j] == ids[i])
+                return cl_err_set(err, CL_INVALID_ARGUMENT, field, "case %" PRIu64 " is named twice", ids[i]);
+        }
+        if (open && c->kind != cases[0].kind)
+            return cl_err_set(err, CL_INVALID_ARGUMENT, field,
+                              "case %" PRIu64 " is of another problem (kind %d) than case %" PRIu64 " (kind %d)", ids[i],
+                              c->kind, ids[0], cases[0].kind);
+    }
+    return 0;
 }
 
 bool cl_cb_may_review(const cl_site_policy_t *s, const char *who)

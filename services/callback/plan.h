@@ -100,6 +100,29 @@ typedef struct {
 int cl_cb_place(const cl_site_policy_t *s, int kind, int severity, const cl_cb_prefs_t *prefs, int64_t not_before_us,
                 int64_t deadline_us, const uint32_t *open, cl_cb_load_fn load, void *arg, cl_cb_slot_t *out);
 
+/* A case a letter answers, as the letter's checks need it. */
+typedef struct {
+    bool found;
+    char site[80];
+    int kind;                /* as dispatched (classified), else as submitted */
+    bool anonymous, reply_letter_only;
+} cl_letter_case_t;
+
+/* Most cases one open letter answers. */
+#define CL_CB_MAX_LETTER_CASES 500
+
+/* R-CB-7 (seed 000 section 1.10): checks the n cases (ids[i], read into
+   cases[i]) a letter of `site` answers, and its words (text or document_ref,
+   one of them given, within 20000 and 200 bytes). A reply letter (open
+   false) answers one existing case of the site that gets no callback by rule
+   (anonymous or reply-letter-only): NOT_FOUND, INVALID_ARGUMENT (another
+   site) or CONFLICT (a case called back) on "case_id". An open letter
+   answers 1 to CL_CB_MAX_LETTER_CASES distinct existing cases of the site
+   and of one problem (one kind), each refused on "case_ids[i]". Returns 0,
+   or -1 with err. */
+int cl_cb_letter_check(const char *site, bool open, const char *text, const char *document_ref, const uint64_t *ids,
+                       const cl_letter_case_t *cases, size_t n, cl_err_t *err);
+
 /* R-CB-8: whether staff member `who` may review callback records at site s:
    one of the site's staff whose role is supervisor or above. */
 bool cl_cb_may_review(const cl_site_policy_t *s, const char *who);

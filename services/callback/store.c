@@ -616,3 +616,86 @@ int cl_cbstore_review(cl_db_t *db, uint64_t id, const char *by, const char *opin
                       " WHERE id = $1::bigint",
                       &p, err);
 }
+
+/* --- letters ------------------------------------------------------------------------------------- */
+
+int cl_cbstore_letter_cases(cl_db_t *db, const uint64_t *ids, size_t n, cl_letter_case_t *out, cl_err_t *err)
+{
+    memset(out, 0, n * sizeof *out);
+    cl_buf_t col = {0};
+    cl_pgarr_begin(&col);
+    for (size_t i = 0; i < n; i++)
+        cl_pgarr_i64(&col, (int64_t)ids[i]);
+    cl_pgarr_end(&col);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, col.data);
+    PGresult *res = cl_sql_exec(db,
+                                "SELECT u.i, c.site, coalesce(d.kind, c.kind) AS kind, c.anonymous, c.reply_letter_only"
+                                " FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, i) JOIN cases c ON c.id = u.id"
+                                " LEFT JOIN dispatches d ON d.case_id = c.id",
+                                &p, err);
+    cl_buf_free(&col);
+    if (!res)
+        return -1;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int64_t i = cl_row_int(res, r, "i") - 1;
+        if (i < 0 || (size_t)i >= n)
+            continue;
+        cl_letter_case_t *c = &out[i];
+        c->found = true;
+        snprintf(c->site, sizeof c->site, "%s", cl_row_text(res, r, "site"));
+        c->kind = (int)cl_row_int(res, r, "kind");
+        c->anonymous = cl_row_bool(res, r, "anonymous");
+        c->reply_letter_only = cl_row_bool(res, r, "reply_letter_only");
+    }
+    PQclear(res);
+    return 0;
+}
+
+int cl_cbstore_letter(cl_db_t *db, const cl_letter_t *l, const uint64_t *case_ids, size_t n, int64_t now_us,
+                      uint64_t *letter_id, uint64_t *ended, cl_err_t *err)
+{
+    cl_buf_t col = {0};
+    cl_pgarr_begin(&col);
+    for (size_t i = 0; i < n; i++)
+        cl_pgarr_i64(&col, (int64_t)case_ids[i]);
+    cl_pgarr_end(&col);
+    cl_sql_params_t p;
+    cl_sql_params_init(&p);
+    cl_sql_text(&p, l->site);
+    cl_sql_bool(&p, l->open);
+    cl_sql_text(&p, l->by);
+    cl_sql_text(&p, l->text && *l->text ? l->text : NULL);
+    cl_sql_text(&p, l->document_ref && *l->document_ref ? l->document_ref : NULL);
+    cl_sql_int(&p, now_us);
+    cl_sql_text(&p, col.data);
+    cl_sql_int(&p, CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_SCHEDULED);
+    cl_sql_int(&p, CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_ANSWERED_BY_LETTER);
+    /* The letter, kept with each case; an open letter ends each case's scheduled callbacks. */
+    PGresult *res = cl_sql_exec(db,
+                                "WITH l AS (INSERT INTO letters (site, open, sent_by, body, document_ref, sent_at)"
+                                " VALUES ($1, $2::bool, $3, $4, $5, cl_us_to_ts($6::bigint)) RETURNING id),"
+                                " k AS (INSERT INTO letter_cases (letter_id, case_id)"
+                                " SELECT l.id, c FROM l, unnest($7::bigint[]) AS c),"
+                                " e AS (UPDATE callbacks b SET state = $9::smallint, letter_id = l.id, next_fire_at = NULL"
+                                " FROM l WHERE $2::bool AND b.case_id = ANY($7::bigint[]) AND b.state = $8::smallint"
+                                " RETURNING b.id, b.case_id)"
+                                " SELECT l.id AS letter_id, e.id AS callback_id, e.case_id FROM l LEFT JOIN e ON true",
+                                &p, err);
+    cl_buf_free(&col);
+    if (!res)
+        return -1;
+    memset(ended, 0, n * sizeof *ended);
+    for (int r = 0; r < PQntuples(res); r++) {
+        *letter_id = cl_row_uint(res, r, "letter_id");
+        if (cl_row_null(res, r, "callback_id"))
+            continue;
+        uint64_t case_id = cl_row_uint(res, r, "case_id");
+        for (size_t i = 0; i < n; i++)
+            if (case_ids[i] == case_id)
+                ended[i] = cl_row_uint(res, r, "callback_id");
+    }
+    PQclear(res);
+    return 0;
+}

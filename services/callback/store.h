@@ -135,6 +135,27 @@ int cl_cbstore_next_due(cl_db_t *db, int64_t *due_us, cl_err_t *err) CL_WARN_UNU
 int cl_cbstore_review(cl_db_t *db, uint64_t id, const char *by, const char *opinion, int64_t now_us, cl_err_t *err)
     CL_WARN_UNUSED;
 
+/* --- letters (migration 020) --- */
+
+/* Reads cases ids[0..n) into out[i] (found false for none). Returns 0, or -1 with err. */
+int cl_cbstore_letter_cases(cl_db_t *db, const uint64_t *ids, size_t n, cl_letter_case_t *out, cl_err_t *err)
+    CL_WARN_UNUSED;
+
+/* A letter: a reply letter (one case) or an open one (many). */
+typedef struct {
+    const char *site;
+    bool open;
+    const char *by;
+    const char *text;
+    const char *document_ref;
+} cl_letter_t;
+
+/* Stores letter l, kept with cases case_ids[0..n); an open letter ends each
+   case's scheduled callback (ended[i]: its id, 0 for none). Sets *letter_id.
+   Returns 0, or -1 with err. */
+int cl_cbstore_letter(cl_db_t *db, const cl_letter_t *l, const uint64_t *case_ids, size_t n, int64_t now_us,
+                      uint64_t *letter_id, uint64_t *ended, cl_err_t *err) CL_WARN_UNUSED;
+
 /* --- the outbox: requests to intake, written with a record, sent after it (migration 018) --- */
 
 /* Adds n requests (packed Envelopes) that callback callback_id's record makes. Returns 0, or -1 with err. */

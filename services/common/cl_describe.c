@@ -134,6 +134,21 @@ const char *cl_event_describe(const cl_env_t *ev, char *buf, size_t len, const c
         snprintf(buf, len, "callback %" PRIu64 " reviewed: %s", r->callback_id, r->opinion ? r->opinion : "");
         break;
     }
+    case CASELOOP__V1__ENVELOPE__BODY_REPLY_LETTER_ATTACHED: {
+        const Caseloop__V1__ReplyLetterAttached *a = ev->reply_letter_attached;
+        *actor = a->by ? a->by : "";
+        snprintf(buf, len, "reply letter %" PRIu64 " attached: %s", a->letter_id,
+                 a->text && *a->text ? a->text : a->document_ref ? a->document_ref : "");
+        break;
+    }
+    case CASELOOP__V1__ENVELOPE__BODY_OPEN_LETTER_SENT: {
+        const Caseloop__V1__OpenLetterSent *o = ev->open_letter_sent;
+        *actor = o->by ? o->by : "";
+        snprintf(buf, len, "open letter %" PRIu64 " answers it%s: %s", o->letter_id,
+                 o->has_callback_id ? " (its callback ends)" : "",
+                 o->text && *o->text ? o->text : o->document_ref ? o->document_ref : "");
+        break;
+    }
     case CASELOOP__V1__ENVELOPE__BODY_CASE_PREFERENCES_CHANGED: {
         const Caseloop__V1__CasePreferencesChanged *c = ev->case_preferences_changed;
         const Caseloop__V1__CustomerPreferences *p = c->preferences;

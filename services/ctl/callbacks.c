@@ -326,6 +326,80 @@ static int s_preferences(ctl_t *ctl, int argc, char **argv)
     return ctl_request(ctl, CTL_INTAKE, &env, CASELOOP__V1__ENVELOPE__BODY_SET_PREFERENCES_REPLY, s_print_prefs, NULL);
 }
 
+/* What a letter request answered. */
+static int s_print_letter(const cl_env_t *reply, void *arg)
+{
+    (void)arg;
+    if (reply->body_case == CASELOOP__V1__ENVELOPE__BODY_ATTACH_REPLY_LETTER_REPLY)
+        printf("reply letter %" PRIu64 " is kept with the case\n", reply->attach_reply_letter_reply->letter_id);
+    else
+        printf("open letter %" PRIu64 " is kept with each case; %" PRIu32 " scheduled callback(s) answered by it\n",
+               reply->send_open_letter_reply->letter_id, reply->send_open_letter_reply->callbacks_ended);
+    return 0;
+}
+
+#define S_MAX_LETTER_CASES 500
+
+static int s_letter(ctl_t *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {{"case", 1, 0, 'c'},     {"site", 1, 0, 's'}, {"by", 1, 0, 'b'},
+                                         {"text", 1, 0, 't'},     {"document", 1, 0, 'd'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    static const char usage[] =
+        "usage: caseloop letter reply --case N --site S --by STAFF (--text T | --document REF)\n"
+        "       caseloop letter open --site S --case N [--case N ...] --by STAFF (--text T | --document REF)\n"
+        "reply: a reply letter kept with an anonymous or reply-letter-only case (it meets the case's\n"
+        "callback obligation); open: one letter answering many cases of one problem at a site, kept\n"
+        "with each; their scheduled callbacks end answered by it\n";
+    if (argc < 2 || (strcmp(argv[1], "reply") != 0 && strcmp(argv[1], "open") != 0)) {
+        fputs(usage, argc > 1 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
+        return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    bool open = strcmp(argv[1], "open") == 0;
+    static uint64_t ids[S_MAX_LETTER_CASES];
+    size_t n = 0;
+    const char *site = NULL, *by = NULL, *text = NULL, *doc = NULL;
+    int o;
+    optind = 2;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            if (n == S_MAX_LETTER_CASES || ctl_case_number(optarg, &ids[n]) < 0)
+                return 2;
+            n++;
+            break;
+        case 's': site = optarg; break;
+        case 'b': by = optarg; break;
+        case 't': text = optarg; break;
+        case 'd': doc = optarg; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc || !site || !by || n == 0 || (!open && n != 1)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__AttachReplyLetter r = CASELOOP__V1__ATTACH_REPLY_LETTER__INIT;
+    Caseloop__V1__SendOpenLetter l = CASELOOP__V1__SEND_OPEN_LETTER__INIT;
+    if (open) {
+        l.site = (char *)site, l.by = (char *)by, l.text = (char *)text, l.document_ref = (char *)doc;
+        l.case_ids = ids, l.n_case_ids = n;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_SEND_OPEN_LETTER;
+        env.send_open_letter = &l;
+    } else {
+        r.has_case_id = 1, r.case_id = ids[0];
+        r.site = (char *)site, r.by = (char *)by, r.text = (char *)text, r.document_ref = (char *)doc;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_ATTACH_REPLY_LETTER;
+        env.attach_reply_letter = &r;
+    }
+    return ctl_request(ctl, CTL_CALLBACK, &env,
+                       open ? CASELOOP__V1__ENVELOPE__BODY_SEND_OPEN_LETTER_REPLY
+                            : CASELOOP__V1__ENVELOPE__BODY_ATTACH_REPLY_LETTER_REPLY,
+                       s_print_letter, NULL);
+}
+
 const ctl_command_t ctl_callbacks_commands[] = {
     {"callbacks", "  callbacks today --site S [--staff P]\n"
                   "                          the callbacks to make today, in order, with the customer's wishes\n"
@@ -337,6 +411,9 @@ const ctl_command_t ctl_callbacks_commands[] = {
     {"callback", "  callback attempt|record|review --id N ...\n"
                  "                          how a callback attempt went, the callback's record, a review\n",
      s_callback},
+    {"letter", "  letter reply|open --site S --case N ... --by STAFF (--text T | --document REF)\n"
+               "                          a reply letter for one case, or an open letter for many\n",
+     s_letter},
     {"preferences", "  preferences N --actor WHO [--window W]... [--mode M] [--do-not-call] [--time-zone Z]\n"
                     "                          how the customer of case N wants to be called back, changed\n",
      s_preferences},

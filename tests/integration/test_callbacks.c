@@ -518,6 +518,94 @@ static void test_a_supervisor_reviews_a_record_once_and_what_is_not_ended_is_lis
     assert_non_null(strstr(out, "reviewed: signed off"));
 }
 
+static cl_env_t *s_reply_letter(uint64_t case_id, const char *site, const char *text)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__AttachReplyLetter q = CASELOOP__V1__ATTACH_REPLY_LETTER__INIT;
+    q.has_case_id = 1, q.case_id = case_id;
+    q.site = (char *)site;
+    q.by = "cs1";
+    q.text = (char *)text;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_ATTACH_REPLY_LETTER;
+    env.attach_reply_letter = &q;
+    return s_call(&env);
+}
+
+static cl_env_t *s_open_letter(uint64_t *ids, size_t n)
+{
+    cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+    Caseloop__V1__SendOpenLetter q = CASELOOP__V1__SEND_OPEN_LETTER__INIT;
+    q.site = "site-a";
+    q.by = "cs-sup";
+    q.document_ref = "notice-2026-12";
+    q.case_ids = ids, q.n_case_ids = n;
+    env.body_case = CASELOOP__V1__ENVELOPE__BODY_SEND_OPEN_LETTER;
+    env.send_open_letter = &q;
+    return s_call(&env);
+}
+
+/* R-CB-7, seed 000 section 1.10: a reply letter is kept with an anonymous case (which gets no
+   callback) and told in its history; it is refused for an unknown case, a case of another
+   site, a case that is called back, or with no words. An open letter answers cases of one
+   problem at one site at once: stored once, kept with each, their scheduled callbacks ended
+   answered by it; cases of another site or problem, or named twice, are refused. */
+static void test_letters_answer_cases_without_a_callback_and_end_the_callbacks_they_answer(void **state)
+{
+    (void)state;
+    s_case_t anon = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT, .anonymous = true},
+             plain = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT},
+             repair = {.kind = CASELOOP__V1__KIND__KIND_REPAIR};
+    uint64_t a = s_closed("site-a", 3010, &anon);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackSkipped'",
+                        (unsigned long long)a);
+    uint64_t other_site = s_closed("site-b", 3011, &anon);
+    uint64_t called[2] = {s_closed("site-a", 3012, &plain), s_closed("site-a", 3013, &plain)};
+    for (int i = 0; i < 2; i++)
+        cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu AND state = 1",
+                            (unsigned long long)called[i]);
+    s_refused(s_reply_letter(UINT64_C(99999999), "site-a", "sorry"), CL_NOT_FOUND, "case_id");
+    s_refused(s_reply_letter(other_site, "site-a", "sorry"), CL_INVALID_ARGUMENT, "case_id");
+    s_refused(s_reply_letter(called[0], "site-a", "sorry"), CL_CONFLICT, "case_id");
+    s_refused(s_reply_letter(a, "site-a", ""), CL_INVALID_ARGUMENT, "text");
+    cl_env_t *r = s_reply_letter(a, "site-a", "We have repaired the lamp you wrote about.");
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ATTACH_REPLY_LETTER_REPLY);
+    uint64_t letter = r->attach_reply_letter_reply->letter_id;
+    cl_codec_free(r);
+    assert_int_equal(s_scalar("SELECT count(*) FROM letter_cases WHERE case_id = %llu", a), 1);
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'ReplyLetterAttached'", a), 1);
+    char args[160], out[1 << 16];
+    snprintf(args, sizeof args, "case show %llu", (unsigned long long)a);
+    assert_int_equal(cl_test_cli(args, out, sizeof out), 0);
+    char told[80];
+    snprintf(told, sizeof told, "reply letter %llu attached", (unsigned long long)letter);
+    assert_non_null(strstr(out, told));
+    /* An open letter: refused for another site, another problem, a case named twice. */
+    uint64_t mixed[2] = {called[0], other_site};
+    s_refused(s_open_letter(mixed, 2), CL_INVALID_ARGUMENT, "case_ids[1]");
+    uint64_t fix = s_closed("site-a", 3014, &repair);
+    uint64_t kinds[2] = {called[0], fix};
+    s_refused(s_open_letter(kinds, 2), CL_INVALID_ARGUMENT, "case_ids[1]");
+    uint64_t twice[2] = {called[0], called[0]};
+    s_refused(s_open_letter(twice, 2), CL_INVALID_ARGUMENT, "case_ids[1]");
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM letters WHERE open"), 0); /* nothing changed */
+    r = s_open_letter(called, 2);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_SEND_OPEN_LETTER_REPLY);
+    assert_int_equal(r->send_open_letter_reply->callbacks_ended, 2);
+    letter = r->send_open_letter_reply->letter_id;
+    cl_codec_free(r);
+    assert_int_equal(cl_test_scalar("SELECT count(*) FROM letters WHERE open"), 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s_scalar("SELECT count(*) FROM callbacks WHERE case_id = %llu AND state = 5 AND letter_id IS NOT NULL"
+                                  " AND next_fire_at IS NULL",
+                                  called[i]),
+                         1);
+        assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'OpenLetterSent'", called[i]),
+                         1);
+        assert_false(s_listed("open", s_callback_of(called[i], 1)));
+    }
+    assert_int_equal(s_scalar("SELECT count(*) FROM letter_cases WHERE letter_id = %llu", letter), 2);
+}
+
 /* Deadlines are timers: on the business clock, a slot that passes with nothing done, and then
    the deadline with the callback still open, each tell the customer-service supervisor once. */
 static void test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once(void **state)
@@ -674,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_a_reached_callback_is_recorded_and_its_record_meets_its_c6),
         cmocka_unit_test(test_preferences_changed_later_are_followed_by_the_next_slot),
         cmocka_unit_test(test_a_supervisor_reviews_a_record_once_and_what_is_not_ended_is_listed),
+        cmocka_unit_test(test_letters_answer_cases_without_a_callback_and_end_the_callbacks_they_answer),
         cmocka_unit_test(test_a_thousand_closings_each_decided_once_through_a_kill_and_two_instances),
         cmocka_unit_test(test_an_unsatisfied_customer_reopens_the_case_and_new_problems_become_cases),
         cmocka_unit_test(test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler),

@@ -678,6 +678,43 @@ static void test_the_supervisor_told_is_customer_services(void **state)
     cl_policy_destroy(&p);
 }
 
+/* The field a letter's check refuses ("" when it passes). */
+static const char *s_letter(bool open, const char *text, const uint64_t *ids, const cl_letter_case_t *c, size_t n)
+{
+    static char field[64];
+    cl_err_t err;
+    cl_err_clear(&err);
+    int rc = cl_cb_letter_check("A", open, text, NULL, ids, c, n, &err);
+    snprintf(field, sizeof field, "%s", rc == 0 ? "" : err.field);
+    return field;
+}
+
+/* R-CB-7: a reply letter answers one case of the site that gets no callback by rule; an
+   open letter answers distinct cases of the site and of one problem; a letter has words. */
+static void test_a_letter_answers_the_cases_it_may(void **state)
+{
+    (void)state;
+    const uint64_t ids[3] = {11, 12, 13};
+    cl_letter_case_t c[3] = {{true, "A", 1, true, false}, {true, "A", 1, false, false}, {true, "A", 1, false, true}};
+    assert_string_equal(s_letter(false, "sorry", ids, c, 1), "");
+    assert_string_equal(s_letter(false, "sorry", &ids[2], &c[2], 1), ""); /* reply letter only */
+    assert_string_equal(s_letter(false, "sorry", &ids[1], &c[1], 1), "case_id"); /* called back */
+    assert_string_equal(s_letter(false, "", ids, c, 1), "text");
+    c[0].found = false;
+    assert_string_equal(s_letter(false, "sorry", ids, c, 1), "case_id");
+    c[0].found = true;
+    snprintf(c[0].site, sizeof c[0].site, "B");
+    assert_string_equal(s_letter(false, "sorry", ids, c, 1), "case_id");
+    snprintf(c[0].site, sizeof c[0].site, "A");
+    assert_string_equal(s_letter(true, "to all", ids, c, 3), "");
+    c[2].kind = 2;
+    assert_string_equal(s_letter(true, "to all", ids, c, 3), "case_ids[2]");
+    c[2].kind = 1;
+    const uint64_t twice[2] = {11, 11};
+    assert_string_equal(s_letter(true, "to all", twice, c, 2), "case_ids[1]");
+    assert_string_equal(s_letter(true, "to all", ids, c, 0), "case_ids");
+}
+
 /* R-CB-8: a record is reviewed by a supervisor or above of the site, nobody else. */
 static void test_a_review_is_by_a_supervisor_or_above_of_the_site(void **state)
 {
@@ -712,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_a_record_not_satisfied_reopens_and_each_raised_problem_makes_a_case),
         cmocka_unit_test(test_the_supervisor_told_is_customer_services),
         cmocka_unit_test(test_a_review_is_by_a_supervisor_or_above_of_the_site),
+        cmocka_unit_test(test_a_letter_answers_the_cases_it_may),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
