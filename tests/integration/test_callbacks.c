@@ -606,6 +606,84 @@ static void test_letters_answer_cases_without_a_callback_and_end_the_callbacks_t
     assert_int_equal(s_scalar("SELECT count(*) FROM letter_cases WHERE letter_id = %llu", letter), 2);
 }
 
+/* The loop of RULES.md section 5 as the demo of scripts/run-local tells it: a closed complaint
+   is called back; the customer is busy and names a time; the next attempt finds them not
+   satisfied, so the case is reopened through intake, back with its department with the
+   clocks that start on a reopening running; it is closed again and the second callback, by
+   phone now, finds them satisfied; a supervisor reviews the first record; repairs are drawn
+   in their share, and one is not called back; an anonymous case gets a reply letter. */
+static void test_the_demo_story_closes_the_loop(void **state)
+{
+    (void)state;
+    s_case_t plain = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
+    uint64_t id = s_closed("site-a", 3030, &plain);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
+    uint64_t cb = s_callback_of(id, 1);
+    int64_t day = s_scalar("SELECT cl_ts_to_us(date_trunc('day', slot_start AT TIME ZONE 'Asia/Shanghai')"
+                           " AT TIME ZONE 'Asia/Shanghai') FROM callbacks WHERE id = %llu",
+                           (unsigned long long)cb);
+    int64_t named = day + DAY + 15 * 3600 * US;
+    cl_env_t *r = s_attempt(cb, OUT(BUSY), 0, named);
+    assert_int_equal(r->attempt_callback_reply->callback->slot_start_us, named);
+    cl_codec_free(r);
+    r = s_attempt(cb, OUT(REACHED), MODE(VISIT), 0);
+    assert_int_equal(r->attempt_callback_reply->callback->state, CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_REACHED);
+    cl_codec_free(r);
+    Caseloop__V1__CallbackRecord rec;
+    Caseloop__V1__AspectScore sc[3], *sp[3];
+    s_record_init(&rec, sc, sp);
+    rec.satisfied = 0;
+    sc[0].score = 2, sc[0].reason = "still loud after 1 am";
+    rec.customer_words = "the pump is still loud at night";
+    r = s_record(cb, &rec);
+    assert_true(r->record_callback_reply->has_respond_by_us);
+    cl_codec_free(r);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM cases WHERE id = %llu AND state = 6", (unsigned long long)id);
+    /* Back with the department: the clock that starts on a reopening runs (R1 in the tests' policy). */
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM clocks WHERE case_id = %llu AND code = 'R1' AND state = 1",
+                        (unsigned long long)id);
+    cl_trio_command(id, A(ACKNOWLEDGE), NULL);
+    cl_trio_command(id, A(FIRST_CONTACT), "we replace the pump tomorrow night");
+    cl_trio_command(id, A(RESOLVE), "the pump was replaced");
+    cl_codec_free(cl_test_command(cl_trio.in, id, A(REPORT_RESULT), "cs1", "quiet at last", 1));
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu AND number = 2",
+                        (unsigned long long)id);
+    uint64_t cb2 = s_callback_of(id, 2);
+    r = s_attempt(cb2, OUT(REACHED), MODE(PHONE), 0); /* the second may be a phone call */
+    assert_int_equal(r->attempt_callback_reply->callback->state, CASELOOP__V1__CALLBACK_STATE__CALLBACK_STATE_REACHED);
+    cl_codec_free(r);
+    s_record_init(&rec, sc, sp);
+    rec.mode = MODE(PHONE);
+    r = s_record(cb2, &rec);
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY);
+    assert_false(r->record_callback_reply->has_respond_by_us);
+    cl_codec_free(r);
+    r = s_review(cb, "cs-sup", "reworked in time");
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_REVIEW_CALLBACK_REPLY);
+    cl_codec_free(r);
+    assert_int_equal(s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackRecorded'", id), 2);
+    assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE id = %llu AND state = 15", id), 1);
+    /* Repairs are drawn in their share: closing them one by one, one is soon not called back. */
+    s_case_t repair = {.kind = CASELOOP__V1__KIND__KIND_REPAIR};
+    bool skipped = false;
+    for (long n = 0; n < 6 && !skipped; n++) {
+        uint64_t rid = s_closed("site-b", 3040 + n, &repair);
+        cl_test_wait_scalar(1, CL_TRIO_WAIT_MS,
+                            "SELECT count(*) FROM events WHERE case_id = %llu AND type IN ('CallbackScheduled', 'CallbackSkipped')",
+                            (unsigned long long)rid);
+        skipped = s_scalar("SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackSkipped'", rid) == 1;
+    }
+    assert_true(skipped);
+    /* An anonymous case: no callback, a reply letter. */
+    s_case_t anon = {.kind = CASELOOP__V1__KIND__KIND_SAFETY, .anonymous = true};
+    uint64_t a = s_closed("site-a", 3050, &anon);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM events WHERE case_id = %llu AND type = 'CallbackSkipped'",
+                        (unsigned long long)a);
+    r = s_reply_letter(a, "site-a", "the railing was replaced this week");
+    assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ATTACH_REPLY_LETTER_REPLY);
+    cl_codec_free(r);
+}
+
 /* Deadlines are timers: on the business clock, a slot that passes with nothing done, and then
    the deadline with the callback still open, each tell the customer-service supervisor once. */
 static void test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once(void **state)
@@ -763,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_preferences_changed_later_are_followed_by_the_next_slot),
         cmocka_unit_test(test_a_supervisor_reviews_a_record_once_and_what_is_not_ended_is_listed),
         cmocka_unit_test(test_letters_answer_cases_without_a_callback_and_end_the_callbacks_they_answer),
+        cmocka_unit_test(test_the_demo_story_closes_the_loop),
         cmocka_unit_test(test_a_thousand_closings_each_decided_once_through_a_kill_and_two_instances),
         cmocka_unit_test(test_an_unsatisfied_customer_reopens_the_case_and_new_problems_become_cases),
         cmocka_unit_test(test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler),
