@@ -684,6 +684,183 @@ static void test_the_demo_story_closes_the_loop(void **state)
     cl_codec_free(r);
 }
 
+/* Closes case id again after a reopening, the customer satisfied. */
+static void s_close_again(uint64_t id)
+{
+    cl_trio_command(id, A(ACKNOWLEDGE), NULL);
+    cl_trio_command(id, A(FIRST_CONTACT), "we come again");
+    cl_trio_command(id, A(RESOLVE), "done again");
+    cl_codec_free(cl_test_command(cl_trio.in, id, A(REPORT_RESULT), "cs1", "fine now", 1));
+}
+
+/* Reaches callback cb (a visit for the first, a phone call after) and files its record:
+   satisfied or not (then the customer's words), with `raised` new problems. */
+static void s_outcome(uint64_t cb, bool first, bool satisfied, size_t raised, long n)
+{
+    cl_codec_free(s_attempt(cb, OUT(REACHED), first ? MODE(VISIT) : MODE(PHONE), 0));
+    Caseloop__V1__CallbackRecord rec;
+    Caseloop__V1__AspectScore sc[3], *sp[3];
+    s_record_init(&rec, sc, sp);
+    rec.mode = first ? MODE(VISIT) : MODE(PHONE);
+    rec.satisfied = satisfied;
+    rec.customer_words = satisfied ? NULL : "it is not fixed";
+    Caseloop__V1__RaisedProblem p = CASELOOP__V1__RAISED_PROBLEM__INIT, *pp = &p;
+    char what[80];
+    snprintf(what, sizeof what, "a new problem number %ld raised in a callback", n);
+    p.description = what;
+    rec.raised = raised ? &pp : NULL, rec.n_raised = raised;
+    cl_env_t *r = s_record(cb, &rec);
+    if (r->body_case != CASELOOP__V1__ENVELOPE__BODY_RECORD_CALLBACK_REPLY)
+        fail_msg("record of callback %llu refused: %s", (unsigned long long)cb,
+                 r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR ? r->error->message : "?");
+    cl_codec_free(r);
+}
+
+enum { MIXED = 500 };
+
+/* 500 closed complaints over two sites with mixed outcomes: satisfied, reviewed; not satisfied
+   (reopened through intake, closed again, called back again: a second and for some a third
+   callback); new problems raised (each a linked case with C7); unreachable; answered by an
+   open letter; anonymous ones answered by a reply letter. Halfway, with intake stopped, 20
+   records are filed and the scheduler is killed before it could send them; started again,
+   with intake going on, each decision is applied once. At the end every callback has ended,
+   and each reopening and new case exists exactly once per decision. */
+static void test_five_hundred_closings_with_mixed_outcomes_each_decided_once(void **state)
+{
+    (void)state;
+    static uint64_t ids[MIXED], cbs[MIXED];
+    long long before = cl_test_scalar("SELECT count(*) FROM events WHERE type IN ('CallbackScheduled', 'CallbackSkipped')");
+    for (long n = 0; n < MIXED; n++) {
+        s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT, .anonymous = n % 25 == 24};
+        ids[n] = s_closed(n % 2 ? "site-b" : "site-a", 4000 + n, &spec);
+    }
+    cl_test_wait_scalar(MIXED + before, 60000,
+                        "SELECT count(*) FROM events WHERE type IN ('CallbackScheduled', 'CallbackSkipped')");
+    long unsatisfied = 0, raised = 0, reviewed = 0, unreachable = 0, lettered = 0, replied = 0, thirds = 0;
+    for (long n = 0; n < MIXED; n++) {
+        if (n % 25 == 24) { /* anonymous: a reply letter */
+            cl_codec_free(s_reply_letter(ids[n], n % 2 ? "site-b" : "site-a", "answered by letter"));
+            replied++;
+            continue;
+        }
+        cbs[n] = s_callback_of(ids[n], 1);
+        assert_true(cbs[n] > 0);
+        if (n == MIXED / 2) /* intake stops taking requests: what is decided now waits in the outbox */
+            assert_int_equal(kill(cl_trio.intake.pid, SIGSTOP), 0);
+        switch (n % 5) {
+        case 0: s_outcome(cbs[n], true, true, 0, n); break;
+        case 1: s_outcome(cbs[n], true, false, 0, n), unsatisfied++; break;
+        case 2: s_outcome(cbs[n], true, true, 1, n), raised++; break;
+        case 3:
+            for (int k = 0; k < 3; k++)
+                cl_codec_free(s_attempt(cbs[n], OUT(UNREACHABLE), 0, 0));
+            unreachable++;
+            break;
+        default: break; /* answered by an open letter below */
+        }
+        if (n == MIXED / 2 + 20) { /* 20 decided, none sent: the scheduler dies; intake goes on */
+            assert_true(cl_test_scalar("SELECT count(*) FROM callback_outbox WHERE sent_at IS NULL") > 0);
+            assert_int_equal(cl_svc_stop(&s_cb, SIGKILL, 0), 128 + SIGKILL);
+            assert_int_equal(kill(cl_trio.intake.pid, SIGCONT), 0);
+            assert_int_equal(s_start(&s_cb), 0);
+            cl_test_close(&s_cbd);
+            s_cbd = cl_test_dealer(s_cb.router);
+            s_cli_env();
+        }
+    }
+    /* The reopened ones come back closed and get their second callback; one in ten is not
+       satisfied again and gets a third. */
+    cl_test_wait_scalar(0, 60000, "SELECT count(*) FROM callback_outbox WHERE sent_at IS NULL");
+    for (int round = 2; round <= 3; round++) {
+        for (long n = 1; n < MIXED; n += 5) {
+            if (n % 25 == 24 || (round == 3 && n % 10 != 1))
+                continue;
+            cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM cases WHERE id = %llu AND state = 6",
+                                (unsigned long long)ids[n]);
+            s_close_again(ids[n]);
+        }
+        for (long n = 1; n < MIXED; n += 5) {
+            if (n % 25 == 24 || (round == 3 && n % 10 != 1))
+                continue;
+            cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu AND number = %d",
+                                (unsigned long long)ids[n], round);
+            bool again = round == 2 && n % 10 == 1;
+            s_outcome(s_callback_of(ids[n], round), false, !again, 0, n);
+            if (again)
+                unsatisfied++, thirds++;
+        }
+        cl_test_wait_scalar(0, 60000, "SELECT count(*) FROM callback_outbox WHERE sent_at IS NULL");
+    }
+    /* One open letter per site answers the rest. */
+    for (int site = 0; site < 2; site++) {
+        static uint64_t group[MIXED];
+        size_t g = 0;
+        for (long n = 4; n < MIXED; n += 5)
+            if (n % 2 == site && n % 25 != 24)
+                group[g++] = ids[n];
+        cl_env_t env = CASELOOP__V1__ENVELOPE__INIT;
+        Caseloop__V1__SendOpenLetter q = CASELOOP__V1__SEND_OPEN_LETTER__INIT;
+        q.site = site ? "site-b" : "site-a";
+        q.by = "cs-sup";
+        q.text = "to every customer who wrote about it";
+        q.case_ids = group, q.n_case_ids = g;
+        env.body_case = CASELOOP__V1__ENVELOPE__BODY_SEND_OPEN_LETTER;
+        env.send_open_letter = &q;
+        cl_env_t *r = s_call(&env);
+        if (r->body_case != CASELOOP__V1__ENVELOPE__BODY_SEND_OPEN_LETTER_REPLY)
+            fail_msg("open letter refused: %s", r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR ? r->error->message : "?");
+        assert_int_equal(r->send_open_letter_reply->callbacks_ended, g);
+        cl_codec_free(r);
+        lettered += (long)g;
+    }
+    for (long n = 0; n < MIXED; n += 10)
+        if (n % 25 != 24) {
+            cl_codec_free(s_review(cbs[n], "cs-sup", "checked"));
+            reviewed++;
+        }
+    /* Every callback of these cases has ended; each decision was applied once. */
+    char sql[400];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM cases WHERE id BETWEEN %llu AND %llu AND state <> 15",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    assert_int_equal(cl_test_scalar(sql), 0); /* every reopened case closed again, none reopened twice */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM callbacks WHERE case_id BETWEEN %llu AND %llu AND state IN (1, 2)",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    assert_int_equal(cl_test_scalar(sql), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM callbacks WHERE case_id BETWEEN %llu AND %llu AND state = 5",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    assert_int_equal(cl_test_scalar(sql), lettered);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM callbacks WHERE case_id BETWEEN %llu AND %llu AND state = 4",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    assert_int_equal(cl_test_scalar(sql), unreachable);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM command_keys WHERE source = 'callback-scheduler' AND case_id BETWEEN %llu AND %llu",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    assert_int_equal(cl_test_scalar(sql), unsatisfied);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM cases c WHERE c.id BETWEEN %llu AND %llu AND c.state = 15"
+             " AND (SELECT count(*) FROM callbacks b WHERE b.case_id = c.id) = 3",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    assert_int_equal(cl_test_scalar(sql), thirds);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM cases WHERE raised_in_callback_of BETWEEN %llu AND %llu",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    assert_int_equal(cl_test_scalar(sql), raised);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM clocks WHERE code = 'C7' AND case_id IN"
+             " (SELECT id FROM cases WHERE raised_in_callback_of BETWEEN %llu AND %llu)",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    cl_test_wait_scalar(raised, CL_TRIO_WAIT_MS, "%s", sql);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM events WHERE type = 'CallbackReviewed' AND case_id BETWEEN %llu AND %llu",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    assert_int_equal(cl_test_scalar(sql), reviewed);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM events WHERE type = 'ReplyLetterAttached' AND case_id BETWEEN %llu AND %llu",
+             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
+    assert_int_equal(cl_test_scalar(sql), replied);
+}
+
 /* Deadlines are timers: on the business clock, a slot that passes with nothing done, and then
    the deadline with the callback still open, each tell the customer-service supervisor once. */
 static void test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once(void **state)
@@ -845,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_a_thousand_closings_each_decided_once_through_a_kill_and_two_instances),
         cmocka_unit_test(test_an_unsatisfied_customer_reopens_the_case_and_new_problems_become_cases),
         cmocka_unit_test(test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler),
+        cmocka_unit_test(test_five_hundred_closings_with_mixed_outcomes_each_decided_once),
         cmocka_unit_test(test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
