@@ -861,6 +861,49 @@ static void test_five_hundred_closings_with_mixed_outcomes_each_decided_once(voi
     assert_int_equal(cl_test_scalar(sql), replied);
 }
 
+/* Intake killed as it takes the outbox's requests (it is let go and killed at once, so the
+   first request may be applied, or not, and its answer lost), then started again on its
+   endpoints: each reopening decided is applied exactly once. */
+static void test_intake_killed_while_receiving_applies_each_reopening_once(void **state)
+{
+    (void)state;
+    enum { N = 10 };
+    uint64_t ids[N], cbs[N];
+    for (long n = 0; n < N; n++)
+        cbs[n] = s_reached(3100 + n, &ids[n]);
+    assert_int_equal(kill(cl_trio.intake.pid, SIGSTOP), 0);
+    for (long n = 0; n < N; n++) {
+        Caseloop__V1__CallbackRecord rec;
+        Caseloop__V1__AspectScore sc[3], *sp[3];
+        s_record_init(&rec, sc, sp);
+        rec.satisfied = 0;
+        rec.customer_words = "still broken";
+        cl_codec_free(s_record(cbs[n], &rec));
+    }
+    assert_int_equal(kill(cl_trio.intake.pid, SIGCONT), 0);
+    assert_int_equal(cl_svc_stop(&cl_trio.intake, SIGKILL, 1), 128 + SIGKILL);
+    assert_int_equal(cl_svc_restart(&cl_trio.intake, "caseloop-intake", NULL), 0);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM callback_outbox WHERE callback_id BETWEEN %llu AND %llu AND sent_at IS NOT NULL",
+             (unsigned long long)cbs[0], (unsigned long long)cbs[N - 1]);
+    cl_test_wait_scalar(N, 30000, "%s", sql);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM cases WHERE id BETWEEN %llu AND %llu AND state = 6",
+             (unsigned long long)ids[0], (unsigned long long)ids[N - 1]);
+    assert_int_equal(cl_test_scalar(sql), N);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM command_keys WHERE source = 'callback-scheduler' AND case_id BETWEEN %llu AND %llu",
+             (unsigned long long)ids[0], (unsigned long long)ids[N - 1]);
+    assert_int_equal(cl_test_scalar(sql), N);
+    /* One CaseUpdated (the reopening) after each callback was made, no more. */
+    for (long n = 0; n < N; n++)
+        assert_int_equal(s_scalar("SELECT count(*) FROM events e WHERE case_id = %llu AND type = 'CaseUpdated'"
+                                  " AND position > (SELECT max(position) FROM events WHERE case_id = e.case_id"
+                                  " AND type = 'CallbackMade')",
+                                  ids[n]),
+                         1);
+}
+
 /* Deadlines are timers: on the business clock, a slot that passes with nothing done, and then
    the deadline with the callback still open, each tell the customer-service supervisor once. */
 static void test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once(void **state)
@@ -1023,6 +1066,7 @@ int main(void)
         cmocka_unit_test(test_an_unsatisfied_customer_reopens_the_case_and_new_problems_become_cases),
         cmocka_unit_test(test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler),
         cmocka_unit_test(test_five_hundred_closings_with_mixed_outcomes_each_decided_once),
+        cmocka_unit_test(test_intake_killed_while_receiving_applies_each_reopening_once),
         cmocka_unit_test(test_a_passed_slot_and_a_passed_deadline_tell_the_supervisor_once),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -215,20 +215,35 @@ int64_t cl_test_clock_now(void)
     return cl_clock_now(cl_clock_real()) + __atomic_load_n(s_clock_offset, __ATOMIC_RELAXED);
 }
 
+static int s_spawn(cl_svc_t *svc, const char *bin, const char *const *extra_env);
+
 int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env)
 {
     memset(svc, 0, sizeof *svc);
+    snprintf(svc->dir, sizeof svc->dir, "/tmp/cl-test-XXXXXX");
+    if (!mkdtemp(svc->dir))
+        return -1;
+    snprintf(svc->router, sizeof svc->router, "ipc://%s/router", svc->dir);
+    snprintf(svc->pub, sizeof svc->pub, "ipc://%s/pub", svc->dir);
+    return s_spawn(svc, bin, extra_env);
+}
+
+int cl_svc_restart(cl_svc_t *svc, const char *bin, const char *const *extra_env)
+{
+    if (svc->pid > 0 || !svc->dir[0])
+        return -1;
+    return s_spawn(svc, bin, extra_env);
+}
+
+/* Starts bin on svc's endpoints and waits for its READY. */
+static int s_spawn(cl_svc_t *svc, const char *bin, const char *const *extra_env)
+{
     const char *clock_file = s_clock_file();
     const char *bindir = getenv("CL_BIN_DIR");
     if (!bindir || !*bindir) {
         fprintf(stderr, "CL_BIN_DIR is not set\n");
         return -1;
     }
-    snprintf(svc->dir, sizeof svc->dir, "/tmp/cl-test-XXXXXX");
-    if (!mkdtemp(svc->dir))
-        return -1;
-    snprintf(svc->router, sizeof svc->router, "ipc://%s/router", svc->dir);
-    snprintf(svc->pub, sizeof svc->pub, "ipc://%s/pub", svc->dir);
     int fds[2];
     if (pipe(fds) < 0)
         return -1;

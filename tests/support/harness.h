@@ -75,6 +75,10 @@ int64_t cl_test_clock_now(void);
    stayed silent CL_SVC_READY_MS (it is then killed). */
 int cl_svc_start(cl_svc_t *svc, const char *bin, const char *const *extra_env);
 
+/* Starts bin again on the folder and endpoints of svc, stopped with keep_dir
+   (those connected to it reconnect); 0 when it is READY, else -1. */
+int cl_svc_restart(cl_svc_t *svc, const char *bin, const char *const *extra_env);
+
 /* Sends sig (SIGTERM for a clean stop, SIGKILL for a crash) and reaps it;
    returns its exit status (or 128+signal), or -1 when it had not ended
    CL_SVC_STOP_MS after the signal (it is then killed). Removes the folder unless keep_dir. */
