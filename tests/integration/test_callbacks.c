@@ -454,6 +454,10 @@ static void test_a_reopening_waits_for_intake_and_outlives_a_killed_scheduler(vo
                               id),
                      1);
     assert_int_equal(s_scalar("SELECT count(*) FROM command_keys WHERE case_id = %llu AND source = 'callback-scheduler'", id), 1);
+    /* A reopening of a case that is not closed (it is reopened already) is refused; nothing changes. */
+    cl_env_t *again = cl_test_command(cl_trio.in, id, A(REOPEN), "cs1", "once more", -1);
+    s_refused(again, CL_CONFLICT, "action");
+    assert_int_equal(s_scalar("SELECT count(*) FROM cases WHERE id = %llu AND state = 6", id), 1);
 }
 
 static cl_env_t *s_review(uint64_t cb, const char *by, const char *opinion)
