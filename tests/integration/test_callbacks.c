@@ -145,6 +145,21 @@ static uint64_t s_callback_of(uint64_t id, int n)
     return (uint64_t)cl_test_scalar(sql);
 }
 
+/* A complaint (number n of site) closed, once it has its first callback: the case; *cb that
+   callback, and *day (unless NULL) the midnight, site time, of its slot's day. */
+static uint64_t s_called(const char *site, long n, uint64_t *cb, int64_t *day)
+{
+    s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
+    uint64_t id = s_closed(site, n, &spec);
+    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
+    *cb = s_callback_of(id, 1);
+    if (day)
+        *day = s_scalar("SELECT cl_ts_to_us(date_trunc('day', slot_start AT TIME ZONE 'Asia/Shanghai')"
+                        " AT TIME ZONE 'Asia/Shanghai') FROM callbacks WHERE id = %llu",
+                        (unsigned long long)*cb);
+    return id;
+}
+
 /* R-CB-1: a closed complaint gets a callback in a callback window of the site, by an
    assistant of customer service, within 3 days; the first one is a visit. */
 static void test_a_closed_complaint_is_called_back_in_a_window_by_an_assistant(void **state)
@@ -201,14 +216,10 @@ static void test_no_callback_by_rule_is_said_once_with_the_rule(void **state)
 static void test_attempts_move_the_callback_and_the_last_ends_it_unreachable(void **state)
 {
     (void)state;
-    s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
-    uint64_t id = s_closed("site-a", 21, &spec);
-    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
-    uint64_t cb = s_callback_of(id, 1);
+    uint64_t cb;
+    int64_t day;
+    uint64_t id = s_called("site-a", 21, &cb, &day);
     /* A time outside every window, or in the past, is refused and changes nothing. */
-    int64_t day = s_scalar("SELECT cl_ts_to_us(date_trunc('day', slot_start AT TIME ZONE 'Asia/Shanghai')"
-                           " AT TIME ZONE 'Asia/Shanghai') FROM callbacks WHERE id = %llu",
-                           (unsigned long long)cb);
     s_refused(s_attempt(cb, OUT(BUSY), 0, day + DAY + 12 * 3600 * US), CL_INVALID_ARGUMENT, "call_at_us");
     s_refused(s_attempt(cb, OUT(BUSY), 0, cl_test_clock_now() - 60 * US), CL_INVALID_ARGUMENT, "call_at_us");
     s_refused(s_attempt(cb + 1000000, OUT(BUSY), 0, 0), CL_NOT_FOUND, "callback_id");
@@ -325,10 +336,7 @@ static void test_a_reached_callback_is_recorded_and_its_record_meets_its_c6(void
 /* A reached callback of a new complaint of site-a (number n): its callback id. */
 static uint64_t s_reached(long n, uint64_t *case_id)
 {
-    s_case_t spec = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
-    uint64_t id = s_closed("site-a", n, &spec);
-    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
-    uint64_t cb = s_callback_of(id, (int)s_scalar("SELECT count(*) FROM callbacks WHERE case_id = %llu", id));
+    uint64_t cb, id = s_called("site-a", n, &cb, NULL);
     cl_env_t *r = s_attempt(cb, OUT(REACHED), MODE(VISIT), 0);
     assert_int_equal(r->body_case, CASELOOP__V1__ENVELOPE__BODY_ATTEMPT_CALLBACK_REPLY);
     cl_codec_free(r);
@@ -619,13 +627,9 @@ static void test_letters_answer_cases_without_a_callback_and_end_the_callbacks_t
 static void test_the_demo_story_closes_the_loop(void **state)
 {
     (void)state;
-    s_case_t plain = {.kind = CASELOOP__V1__KIND__KIND_COMPLAINT};
-    uint64_t id = s_closed("site-a", 3030, &plain);
-    cl_test_wait_scalar(1, CL_TRIO_WAIT_MS, "SELECT count(*) FROM callbacks WHERE case_id = %llu", (unsigned long long)id);
-    uint64_t cb = s_callback_of(id, 1);
-    int64_t day = s_scalar("SELECT cl_ts_to_us(date_trunc('day', slot_start AT TIME ZONE 'Asia/Shanghai')"
-                           " AT TIME ZONE 'Asia/Shanghai') FROM callbacks WHERE id = %llu",
-                           (unsigned long long)cb);
+    uint64_t cb;
+    int64_t day;
+    uint64_t id = s_called("site-a", 3030, &cb, &day);
     int64_t named = day + DAY + 15 * 3600 * US;
     cl_env_t *r = s_attempt(cb, OUT(BUSY), 0, named);
     assert_int_equal(r->attempt_callback_reply->callback->slot_start_us, named);
@@ -718,6 +722,14 @@ static void s_outcome(uint64_t cb, bool first, bool satisfied, size_t raised, lo
         fail_msg("record of callback %llu refused: %s", (unsigned long long)cb,
                  r->body_case == CASELOOP__V1__ENVELOPE__BODY_ERROR ? r->error->message : "?");
     cl_codec_free(r);
+}
+
+/* The first column of the query fmt makes of a range of case ids (two %llu). */
+static long long s_range(const char *fmt, unsigned long long lo, unsigned long long hi)
+{
+    char sql[600];
+    snprintf(sql, sizeof sql, fmt, lo, hi);
+    return cl_test_scalar(sql);
 }
 
 enum { MIXED = 500 };
@@ -823,46 +835,35 @@ static void test_five_hundred_closings_with_mixed_outcomes_each_decided_once(voi
             reviewed++;
         }
     /* Every callback of these cases has ended; each decision was applied once. */
-    char sql[400];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM cases WHERE id BETWEEN %llu AND %llu AND state <> 15",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    assert_int_equal(cl_test_scalar(sql), 0); /* every reopened case closed again, none reopened twice */
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM callbacks WHERE case_id BETWEEN %llu AND %llu AND state IN (1, 2)",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    assert_int_equal(cl_test_scalar(sql), 0);
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM callbacks WHERE case_id BETWEEN %llu AND %llu AND state = 5",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    assert_int_equal(cl_test_scalar(sql), lettered);
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM callbacks WHERE case_id BETWEEN %llu AND %llu AND state = 4",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    assert_int_equal(cl_test_scalar(sql), unreachable);
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM command_keys WHERE source = 'callback-scheduler' AND case_id BETWEEN %llu AND %llu",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    assert_int_equal(cl_test_scalar(sql), unsatisfied);
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM cases c WHERE c.id BETWEEN %llu AND %llu AND c.state = 15"
-             " AND (SELECT count(*) FROM callbacks b WHERE b.case_id = c.id) = 3",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    assert_int_equal(cl_test_scalar(sql), thirds);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM cases WHERE raised_in_callback_of BETWEEN %llu AND %llu",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    assert_int_equal(cl_test_scalar(sql), raised);
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM clocks WHERE code = 'C7' AND case_id IN"
-             " (SELECT id FROM cases WHERE raised_in_callback_of BETWEEN %llu AND %llu)",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    cl_test_wait_scalar(raised, CL_TRIO_WAIT_MS, "%s", sql);
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM events WHERE type = 'CallbackReviewed' AND case_id BETWEEN %llu AND %llu",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    assert_int_equal(cl_test_scalar(sql), reviewed);
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM events WHERE type = 'ReplyLetterAttached' AND case_id BETWEEN %llu AND %llu",
-             (unsigned long long)ids[0], (unsigned long long)ids[MIXED - 1]);
-    assert_int_equal(cl_test_scalar(sql), replied);
+    unsigned long long lo = ids[0], hi = ids[MIXED - 1];
+    /* every reopened case closed again, none reopened twice; every callback ended */
+    assert_int_equal(s_range("SELECT count(*) FROM cases WHERE id BETWEEN %llu AND %llu AND state <> 15", lo, hi), 0);
+    assert_int_equal(s_range("SELECT count(*) FROM callbacks WHERE case_id BETWEEN %llu AND %llu AND state IN (1, 2)", lo, hi),
+                     0);
+    assert_int_equal(s_range("SELECT count(*) FROM callbacks WHERE case_id BETWEEN %llu AND %llu AND state = 5", lo, hi),
+                     lettered);
+    assert_int_equal(s_range("SELECT count(*) FROM callbacks WHERE case_id BETWEEN %llu AND %llu AND state = 4", lo, hi),
+                     unreachable);
+    assert_int_equal(s_range("SELECT count(*) FROM command_keys WHERE source = 'callback-scheduler'"
+                             " AND case_id BETWEEN %llu AND %llu",
+                             lo, hi),
+                     unsatisfied);
+    assert_int_equal(s_range("SELECT count(*) FROM cases c WHERE c.id BETWEEN %llu AND %llu AND c.state = 15"
+                             " AND (SELECT count(*) FROM callbacks b WHERE b.case_id = c.id) = 3",
+                             lo, hi),
+                     thirds);
+    assert_int_equal(s_range("SELECT count(*) FROM cases WHERE raised_in_callback_of BETWEEN %llu AND %llu", lo, hi), raised);
+    cl_test_wait_scalar(raised, CL_TRIO_WAIT_MS,
+                        "SELECT count(*) FROM clocks WHERE code = 'C7' AND case_id IN"
+                        " (SELECT id FROM cases WHERE raised_in_callback_of BETWEEN %llu AND %llu)",
+                        lo, hi);
+    assert_int_equal(s_range("SELECT count(*) FROM events WHERE type = 'CallbackReviewed' AND case_id BETWEEN %llu AND %llu",
+                             lo, hi),
+                     reviewed);
+    assert_int_equal(s_range("SELECT count(*) FROM events WHERE type = 'ReplyLetterAttached'"
+                             " AND case_id BETWEEN %llu AND %llu",
+                             lo, hi),
+                     replied);
 }
 
 /* Intake killed as it takes the outbox's requests (it is let go and killed at once, so the
